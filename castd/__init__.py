@@ -1,0 +1,10 @@
+"""castd: put a live web dashboard on a TV on demand.
+
+Layout (one room per job):
+  api/         Starlette front end: HTTP routes, request schemas, stream files
+  supervisor/  the one process that decides: session state machine, encoder restarts
+  encoder/     the child that renders (Xvfb + Chromium) and encodes (PyAV -> HLS)
+  config.py, logs.py, presets.py, protocol.py: shared building blocks
+"""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+from castd.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,134 @@
+"""castd's configuration: one Struct, filled from defaults < TOML file < CASTD_* environment.
+
+Validation happens once at start-up; a bad value stops castd with one line that names the key
+(`ConfigError`, exit code 2 in the CLI) instead of failing later in the middle of a cast.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from castd.presets import DEFAULT_PRESET, PRESETS
+
+DEFAULT_CONFIG_FILE = Path("/etc/castd/castd.toml")
+ENV_PREFIX = "CASTD_"
+
+
+class ConfigError(Exception):
+    """A configuration problem a person can fix; the message names the key."""
+
+
+class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    # HTTP front end
+    host: str = "127.0.0.1"
+    port: int = 8765
+    # where per-session HLS folders live; empty: $RUNTIME_DIRECTORY, /run/castd, or a temp dir
+    runtime_dir: str = ""
+    # browser
+    chromium: str = "/usr/lib/chromium/chromium"
+    chromedriver: str = "/usr/bin/chromedriver"
+    xvfb: str = "/usr/bin/Xvfb"
+    page_load_timeout: float = 20.0
+    # sessions
+    quality: str = DEFAULT_PRESET
+    max_duration: int = 24 * 3600
+    # watchdog: restart the encoder when it produces nothing for this long (seconds)
+    frame_stall_seconds: float = 6.0
+    segment_stall_seconds: float = 10.0
+    # crash-loop guard: this many failed starts in a row ends the session as `failed`
+    max_restarts: int = 5
+    # address the TV uses to reach castd (empty: detect it)
+    stream_host: str = ""
+    log_level: str = "INFO"
+    token: str = ""
+
+    def __post_init__(self) -> None:
+        if not 0 < self.port < 65536:
+            raise ValueError("port: must be between 1 and 65535")
+        if self.quality not in PRESETS:
+            raise ValueError(f"quality: unknown preset {self.quality!r}; valid: {', '.join(PRESETS)}")
+        if self.max_duration <= 0:
+            raise ValueError("max_duration: must be a positive number of seconds")
+        if self.log_level.upper() not in {"TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError(f"log_level: unknown level {self.log_level!r}")
+        for key in ("frame_stall_seconds", "segment_stall_seconds", "page_load_timeout"):
+            if getattr(self, key) <= 0:
+                raise ValueError(f"{key}: must be positive")
+        if self.max_restarts < 1:
+            raise ValueError("max_restarts: must be at least 1")
+
+    def resolved_runtime_dir(self) -> Path:
+        """The folder for session files: configured, systemd's RuntimeDirectory, /run/castd, or temp."""
+        candidates = [self.runtime_dir, os.environ.get("RUNTIME_DIRECTORY", "").split(":")[0], "/run/castd"]
+        for candidate in candidates:
+            if not candidate:
+                continue
+            path = Path(candidate)
+            try:
+                path.mkdir(parents=True, exist_ok=True)
+            except OSError:
+                continue
+            if os.access(path, os.W_OK | os.X_OK):
+                return path
+        path = Path(tempfile.gettempdir()) / f"castd-{os.getuid()}"
+        path.mkdir(mode=0o700, exist_ok=True)
+        return path
+
+
+FIELD_NAMES = tuple(Config.__struct_fields__)
+
+
+def _env_values(environ: dict[str, str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for name in FIELD_NAMES:
+        raw = environ.get(ENV_PREFIX + name.upper())
+        if raw is not None:
+            values[name] = raw
+    return values
+
+
+def _describe(error: msgspec.ValidationError) -> str:
+    """Turn msgspec's `... - at `$.port`` into `port: ...`."""
+    text = str(error)
+    if text.startswith("Object contains unknown field `"):
+        key = text.split("`")[1]
+        return f"{key}: unknown key (valid keys: {', '.join(FIELD_NAMES)})"
+    if " - at `$." in text:
+        message, _, where = text.rpartition(" - at `$.")
+        return f"{where.rstrip('`')}: {message}"
+    return text
+
+
+def load_config(path: str | Path | None = None, environ: dict[str, str] | None = None,
+                overrides: dict[str, Any] | None = None) -> Config:
+    """Build the Config: defaults, then the TOML file, then CASTD_* variables, then CLI overrides.
+
+    `path=None` reads /etc/castd/castd.toml when it exists; a path that was asked for must exist.
+    """
+    environ = dict(os.environ if environ is None else environ)
+    values: dict[str, Any] = {}
+    if path is None and environ.get(ENV_PREFIX + "CONFIG"):
+        path = environ[ENV_PREFIX + "CONFIG"]
+    file = Path(path) if path is not None else DEFAULT_CONFIG_FILE
+    if path is not None or file.exists():
+        try:
+            with file.open("rb") as fh:
+                values.update(tomllib.load(fh))
+        except FileNotFoundError:
+            raise ConfigError(f"config file {file}: not found") from None
+        except PermissionError:
+            raise ConfigError(f"config file {file}: not readable by this user") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {file}: invalid TOML: {exc}") from None
+    values.update(_env_values(environ))
+    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    try:
+        return msgspec.convert(values, Config, strict=False)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(_describe(exc)) from None

@@ -1,0 +1,156 @@
+"""The HLS output: PyAV's hls muxer for the media playlist and segments, our own master playlist.
+
+FFmpeg's master playlist writes a garbage AVERAGE-BANDWIDTH about half the time, which older
+Shaka Player rejects, so index.m3u8 is written here from the real stream parameters: CODECS from
+the SPS the encoder actually produced plus the AAC track that is really there.
+"""
+
+from __future__ import annotations
+
+import os
+from fractions import Fraction
+from pathlib import Path
+
+import av
+from av.video.frame import PictureType
+
+from castd.presets import Preset
+
+MASTER_PLAYLIST = "index.m3u8"
+MEDIA_PLAYLIST = "stream.m3u8"
+AUDIO_RATE = 48000
+AUDIO_FRAME = 1024
+
+
+def x264_options(preset: Preset) -> dict[str, str]:
+    """Dashboard-friendly x264: High profile capped at level 4.1, a keyframe at every segment
+    start, no scene-cut keyframes, no B-frames or lookahead (zerolatency), VBV-capped CRF."""
+    gop = preset.gop
+    return {
+        "preset": preset.x264_preset,
+        "tune": preset.x264_tune,
+        "profile": "high",
+        "crf": str(preset.crf),
+        "maxrate": f"{preset.maxrate_kbps}k",
+        "bufsize": f"{preset.maxrate_kbps * 2}k",
+        "g": str(gop),
+        "keyint_min": str(gop),
+        "sc_threshold": "0",
+        "x264-params": f"keyint={gop}:min-keyint={gop}:scenecut=0:level=4.1:bframes=0:rc-lookahead=0",
+    }
+
+
+def h264_codec_string(packet_data: bytes) -> str | None:
+    """`avc1.PPCCLL` from the first SPS NAL unit in Annex B data, or None if there is none."""
+    data = bytes(packet_data)
+    i = data.find(b"\x00\x00\x01")
+    while i != -1 and i + 6 < len(data):
+        nal = data[i + 3]
+        if nal & 0x1F == 7:
+            profile, constraints, level = data[i + 4], data[i + 5], data[i + 6]
+            return f"avc1.{profile:02x}{constraints:02x}{level:02x}"
+        i = data.find(b"\x00\x00\x01", i + 3)
+    return None
+
+
+def count_segments(playlist: Path) -> int:
+    """Segments written so far: the media sequence of the first listed segment plus those listed."""
+    try:
+        text = playlist.read_text()
+    except FileNotFoundError:
+        return 0
+    sequence = 0
+    listed = 0
+    for line in text.splitlines():
+        if line.startswith("#EXT-X-MEDIA-SEQUENCE:"):
+            sequence = int(line.split(":", 1)[1])
+        elif line.startswith("#EXTINF:"):
+            listed += 1
+    return sequence + listed
+
+
+def write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+class HlsOutput:
+    """One live HLS rendition: H.264 video + silent stereo AAC, 1 s TS segments, short playlist."""
+
+    def __init__(self, folder: Path, preset: Preset) -> None:
+        self.folder = folder
+        self.preset = preset
+        self.time_base = Fraction(1, preset.fps)
+        self.playlist = folder / MEDIA_PLAYLIST
+        self.container = av.open(str(self.playlist), mode="w", format="hls", options={
+            "hls_time": str(preset.segment_seconds),
+            "hls_list_size": str(preset.playlist_size),
+            "hls_flags": "delete_segments+independent_segments+temp_file+omit_endlist",
+            "hls_delete_threshold": "2",
+            "hls_segment_type": "mpegts",
+            "hls_segment_filename": str(folder / "seg%05d.ts"),
+        })
+        self.video = self.container.add_stream("libx264", rate=preset.fps, options=x264_options(preset))
+        self.video.width, self.video.height = preset.width, preset.height
+        self.video.pix_fmt = "yuv420p"
+        self.video.time_base = self.time_base
+        self.video.codec_context.time_base = self.time_base
+        self.audio = self.container.add_stream("aac", rate=AUDIO_RATE, layout="stereo")
+        self.audio.bit_rate = 64000
+        self._silence = av.AudioFrame(format="fltp", layout="stereo", samples=AUDIO_FRAME)
+        for plane in self._silence.planes:
+            plane.update(bytes(plane.buffer_size))
+        self._silence.sample_rate = AUDIO_RATE
+        self._audio_samples = 0
+        self._last_pts = -1
+        self.codec_string: str | None = None
+        self.frames = 0
+
+    def write_video(self, frame: av.VideoFrame, seconds: float) -> None:
+        """Encode one captured frame shown at `seconds` since the stream began."""
+        pts = max(self._last_pts + 1, round(seconds * self.preset.fps))
+        self._last_pts = pts
+        if frame.format.name != "yuv420p":
+            frame = frame.reformat(format="yuv420p")
+        frame.pts = pts
+        frame.time_base = self.time_base
+        frame.pict_type = PictureType.NONE  # x11grab marks every frame I; x264 would make each an IDR
+        for packet in self.video.encode(frame):
+            if self.codec_string is None:
+                extradata = self.video.codec_context.extradata or b""
+                self.codec_string = h264_codec_string(extradata) or h264_codec_string(bytes(packet))
+                if self.codec_string:
+                    self._write_master()
+            self.container.mux(packet)
+        self.frames += 1
+        self._write_audio_until(pts / self.preset.fps + 0.2)
+
+    def _write_audio_until(self, seconds: float) -> None:
+        while self._audio_samples < seconds * AUDIO_RATE:
+            self._silence.pts = self._audio_samples
+            self._silence.time_base = Fraction(1, AUDIO_RATE)
+            for packet in self.audio.encode(self._silence):
+                self.container.mux(packet)
+            self._audio_samples += AUDIO_FRAME
+
+    def _write_master(self) -> None:
+        p = self.preset
+        bandwidth = p.maxrate_kbps * 1000 + 64000
+        write_atomic(self.folder / MASTER_PLAYLIST, (
+            "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-INDEPENDENT-SEGMENTS\n"
+            f'#EXT-X-STREAM-INF:BANDWIDTH={bandwidth},RESOLUTION={p.width}x{p.height},'
+            f'FRAME-RATE={p.fps:.3f},CODECS="{self.codec_string},mp4a.40.2"\n'
+            f"{MEDIA_PLAYLIST}\n"
+        ))
+
+    def segments(self) -> int:
+        return count_segments(self.playlist)
+
+    def close(self) -> None:
+        try:
+            for packet in self.video.encode(None):
+                self.container.mux(packet)
+        except Exception:
+            pass
+        self.container.close()

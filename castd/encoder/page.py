@@ -1,0 +1,90 @@
+"""The browser thread of the encoder child: owns Chromium, loads pages, reports how it went.
+
+It runs beside the frame loop so a slow page load never delays a frame. Chromium (through
+chromedriver) is started from this thread, whose lifetime is the browser's: PR_SET_PDEATHSIG
+fires when the starting thread ends, so a dying thread takes chromedriver with it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from selenium.common.exceptions import TimeoutException, WebDriverException
+
+from castd.encoder.browser import Browser, BrowserError
+from castd.logs import log
+from castd.protocol import ChildEvent
+
+
+class PageThread(threading.Thread):
+    def __init__(self, *, chromium: str, chromedriver: str, display: str, width: int, height: int,
+                 page_load_timeout: float, log_path: Path | None,
+                 report: Callable[[ChildEvent], None]) -> None:
+        super().__init__(name="page", daemon=True)
+        self._browser_args = dict(chromium=chromium, chromedriver=chromedriver, display=display,
+                                  width=width, height=height, page_load_timeout=page_load_timeout,
+                                  log_path=log_path)
+        self._report = report
+        self._cond = threading.Condition()
+        self._pending: tuple[int, str] | None = None
+        self._stopping = False
+        self.failed: str | None = None
+        self.loaded_nav = -1  # nav id of the last page that finished loading (or failed to)
+        self.loaded_at = 0.0
+
+    def navigate(self, url: str, nav: int) -> None:
+        """Ask for `url`; a newer request replaces one not yet started."""
+        with self._cond:
+            self._pending = (nav, url)
+            self._cond.notify()
+
+    def stop(self, timeout: float = 3.0) -> None:
+        with self._cond:
+            self._stopping = True
+            self._cond.notify()
+        self.join(timeout)
+
+    def run(self) -> None:
+        started = time.monotonic()
+        try:
+            browser = Browser(**self._browser_args)
+        except BrowserError as exc:
+            self.failed = str(exc)
+            self._report(ChildEvent(kind="error", message=self.failed))
+            return
+        log.debug("browser ready", seconds=round(time.monotonic() - started, 2))
+        try:
+            width, height = browser.viewport()
+            if (width, height) != (browser.width, browser.height):
+                log.warning("viewport differs from the preset", viewport=f"{width}x{height}",
+                            expected=f"{browser.width}x{browser.height}")
+            while True:
+                with self._cond:
+                    while self._pending is None and not self._stopping:
+                        self._cond.wait()
+                    if self._stopping:
+                        return
+                    nav, url = self._pending
+                    self._pending = None
+                self._load(browser, nav, url)
+        finally:
+            browser.quit()
+
+    def _load(self, browser: Browser, nav: int, url: str) -> None:
+        started = time.monotonic()
+        try:
+            browser.navigate(url)
+        except TimeoutException:
+            event = ChildEvent(kind="page_error", message="page load timed out", url=url, nav=nav)
+        except WebDriverException as exc:
+            event = ChildEvent(kind="page_error", message=(exc.msg or str(exc)).splitlines()[0][:300],
+                               url=url, nav=nav)
+        else:
+            event = ChildEvent(kind="page_loaded", url=url, nav=nav,
+                               message=f"{time.monotonic() - started:.2f}s")
+        self.loaded_at = time.monotonic()
+        self.loaded_nav = nav
+        self._report(event)

@@ -1,0 +1,104 @@
+"""Logging: loguru to stderr, one event per line with key=value context.
+
+Under systemd (JOURNAL_STREAM matches stderr) each line starts with a `<N>` syslog priority so
+`journalctl -p warning` shows just the problems; on a TTY lines are coloured.
+Context goes in as keyword arguments: `log.info("session started", session=..., url=...)`.
+Values are scrubbed of secrets (tokens, cookies, passwords, query strings that carry them).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from typing import Any
+
+from loguru import logger
+
+log = logger
+
+# syslog priorities as journald reads them from a `<N>` line prefix
+PRIORITIES = {"TRACE": 7, "DEBUG": 7, "INFO": 6, "SUCCESS": 5, "WARNING": 4, "ERROR": 3, "CRITICAL": 2}
+
+_SECRET_KEYS = re.compile(r"(token|secret|password|passwd|cookie|authorization|auth|key|signature|sig)", re.I)
+_SECRET_IN_TEXT = re.compile(
+    r"(?i)((?:access_?token|token|secret|password|passwd|api_?key|auth|signature|sig)=)([^&\s\"']+)"
+)
+_BEARER = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+")
+_secrets: set[str] = set()
+
+
+def register_secret(value: str) -> None:
+    """Remember a secret value (the token, a cookie) so no log line ever shows it."""
+    if value and len(value) >= 4:
+        _secrets.add(value)
+
+
+def scrub(value: Any) -> str:
+    """A value made safe for a log line: known secrets and secret-looking query values masked."""
+    text = str(value)
+    for secret in _secrets:
+        if secret in text:
+            text = text.replace(secret, "***")
+    text = _SECRET_IN_TEXT.sub(r"\1***", text)
+    return _BEARER.sub(r"\1***", text)
+
+
+def _quote(value: Any) -> str:
+    text = scrub(value)
+    if not text or any(c in text for c in ' "=\n\t'):
+        text = '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+    return text
+
+
+def _context(extra: dict[str, Any]) -> str:
+    parts = []
+    for key, value in extra.items():
+        if value is None or key.startswith("_"):
+            continue
+        parts.append(f"{key}=***" if _SECRET_KEYS.search(key) and key not in SAFE_KEYS else f"{key}={_quote(value)}")
+    return " ".join(parts)
+
+
+# context keys that look secret-ish by name but are not
+SAFE_KEYS = {"keyframes", "auth_required"}
+
+
+def _journal_on_stderr() -> bool:
+    stream = os.environ.get("JOURNAL_STREAM", "")
+    if not stream or ":" not in stream:
+        return False
+    try:
+        st = os.fstat(sys.stderr.fileno())
+    except (OSError, ValueError):
+        return False
+    dev, _, ino = stream.partition(":")
+    return f"{st.st_dev}:{st.st_ino}" == f"{dev}:{ino}"
+
+
+def _formatter(journal: bool, colour: bool):
+    """Build the whole line in Python and hand loguru a template with no user text in it."""
+
+    def fmt(record: dict) -> str:
+        ctx = _context(record["extra"])
+        record["extra"]["_line"] = scrub(record["message"]) + (" " + ctx if ctx else "")
+        exc = "{exception}" if record["exception"] else ""
+        if journal:
+            prio = PRIORITIES.get(record["level"].name, 6)
+            return f"\\<{prio}>{{level}} {{name}}: {{extra[_line]}}\n{exc}"
+        if colour:
+            return "<green>{time:HH:mm:ss.SSS}</green> <level>{level: <7} {name}: {extra[_line]}</level>\n" + exc
+        return "{time:YYYY-MM-DD HH:mm:ss.SSS} {level: <7} {name}: {extra[_line]}\n" + exc
+
+    return fmt
+
+
+def setup_logging(level: str = "INFO", process: str | None = None) -> None:
+    """Configure loguru once per process (front end, supervisor and encoder each call it)."""
+    journal = _journal_on_stderr()
+    colour = not journal and sys.stderr.isatty() and not os.environ.get("NO_COLOR")
+    logger.remove()
+    logger.add(sys.stderr, level=level.upper(), format=_formatter(journal, colour), colorize=colour,
+               backtrace=False, diagnose=False, enqueue=False)
+    if process:
+        logger.configure(extra={"proc": process})

@@ -1,0 +1,76 @@
+"""Process hygiene: every process castd starts must end with its parent.
+
+Two tools: PR_SET_PDEATHSIG (the kernel signals a child when the thread that started it dies)
+and process groups (the encoder leads a group holding Xvfb, chromedriver and Chromium, so one
+killpg ends them all, even helpers that were re-parented).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import time
+
+_PR_SET_PDEATHSIG = 1
+_PR_SET_CHILD_SUBREAPER = 36
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def set_pdeathsig(sig: int = signal.SIGKILL) -> None:
+    """Ask the kernel to send `sig` to this process when its parent thread exits (Linux)."""
+    _libc.prctl(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
+
+
+def set_child_subreaper() -> None:
+    """Orphaned descendants get re-parented to us instead of init, so we can still end them."""
+    _libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+
+def pdeathsig_preexec() -> None:
+    """`preexec_fn` for Popen: the new program dies with the thread that started it."""
+    set_pdeathsig(signal.SIGKILL)
+
+
+def pid_alive(pid: int) -> bool:
+    """True while `pid` exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            state = fh.read().rsplit(b")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return False
+    return state not in (b"Z", b"X")
+
+
+def group_members(pgid: int) -> list[int]:
+    """PIDs whose process group is `pgid` (walks /proc; no names involved)."""
+    members = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as fh:
+                fields = fh.read().rsplit(b")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        if int(fields[2]) == pgid and fields[0] not in (b"Z", b"X"):
+            members.append(int(entry))
+    return members
+
+
+def kill_group(pgid: int, grace: float = 0.0) -> None:
+    """End a whole process group: SIGTERM, wait up to `grace` seconds, then SIGKILL."""
+    if pgid <= 1:
+        return
+    if grace > 0:
+        try:
+            os.killpg(pgid, signal.SIGTERM)
+        except (ProcessLookupError, PermissionError):
+            return
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline and group_members(pgid):
+            time.sleep(0.05)
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
