@@ -102,3 +102,30 @@ def setup_logging(level: str = "INFO", process: str | None = None) -> None:
                backtrace=False, diagnose=False, enqueue=False)
     if process:
         logger.configure(extra={"proc": process})
+
+
+class _InterceptHandler:
+    """Route the stdlib `logging` records of uvicorn and friends into loguru (one format, one place)."""
+
+    @staticmethod
+    def install(level: str) -> None:
+        import logging
+
+        class Handler(logging.Handler):
+            def emit(self, record: logging.LogRecord) -> None:
+                try:
+                    lvl = logger.level(record.levelname).name
+                except ValueError:
+                    lvl = record.levelno
+                logger.opt(exception=record.exc_info).patch(
+                    lambda r: r.update(name=record.name)).log(lvl, record.getMessage())
+
+        logging.basicConfig(handlers=[Handler()], level=level.upper(), force=True)
+        for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+            std = logging.getLogger(name)
+            std.handlers = []
+            std.propagate = True
+
+
+def intercept_stdlib(level: str = "INFO") -> None:
+    _InterceptHandler.install(level)

@@ -1,0 +1,1 @@
+"""The HTTP front end (Starlette): validates requests, forwards commands, serves the stream."""

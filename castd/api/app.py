@@ -1,0 +1,83 @@
+"""The Starlette application: routes, error handlers, and the lifespan that owns the supervisor."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.routing import Route
+
+from castd.api import control, pages, stream
+from castd.api.errors import ApiError, on_api_error, on_http_error, on_server_error
+from castd.config import Config
+from castd.logs import log
+from castd.protocol import Start
+from castd.supervisor.handle import SupervisorHandle, SupervisorUnavailable, new_command_id
+
+CHECK_INTERVAL = 0.5
+
+
+def create_app(config: Config, *, demo: bool = False) -> Starlette:
+    """Build castd's app. `demo=True` starts a cast of the embedded demo once serving."""
+    runtime_dir = config.resolved_runtime_dir()
+    config = Config(**{**{f: getattr(config, f) for f in config.__struct_fields__},
+                       "runtime_dir": str(runtime_dir)})
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        handle = SupervisorHandle(config)
+        app.state.supervisor = handle
+        handle.start()
+        watcher = asyncio.create_task(_watch(handle))
+        if demo:
+            asyncio.create_task(_start_demo(handle, config))
+        try:
+            yield
+        finally:
+            watcher.cancel()
+            log.info("shutting down")
+            await handle.close()
+
+    routes = [
+        Route("/start", control.start, methods=["POST"]),
+        Route("/stop", control.stop, methods=["POST"]),
+        Route("/status", control.status, methods=["GET"]),
+        Route("/health", control.health, methods=["GET"]),
+        Route("/demo", pages.demo, methods=["GET"]),
+        Route("/stream/{session}/{name}", stream.stream_file, methods=["GET"]),
+        Route("/stream/{session}/{name}", stream.stream_options, methods=["OPTIONS"]),
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={
+        ApiError: on_api_error, HTTPException: on_http_error, Exception: on_server_error})
+    app.state.config = config
+    app.state.sessions_dir = runtime_dir / "sessions"
+    return app
+
+
+async def _watch(handle: SupervisorHandle) -> None:
+    """Restart the supervisor if it dies (the front end outlives any fault below it)."""
+    while True:
+        await asyncio.sleep(CHECK_INTERVAL)
+        try:
+            handle.check()
+        except Exception:
+            log.exception("supervisor watch failed")
+
+
+async def _start_demo(handle: SupervisorHandle, config: Config) -> None:
+    host = "127.0.0.1" if config.host in ("0.0.0.0", "::", "") else config.host
+    url = f"http://{host}:{config.port}/demo"
+    await asyncio.sleep(0.3)
+    try:
+        ack = await handle.command(Start(id=new_command_id(), url=url, quality=config.quality))
+    except SupervisorUnavailable as exc:
+        log.error("could not start the demo", error=str(exc))
+        return
+    base = f"http://{host}:{config.port}"
+    log.info("demo cast started", session=ack.session, url=url)
+    print(f"\ncastd is casting its demo dashboard.\n  status:  {base}/status\n"
+          f"  stream:  {base}/stream/{ack.session}/index.m3u8   (open it in VLC, mpv or ffplay)\n"
+          f"  stop:    curl -X POST {base}/stop\n", flush=True)

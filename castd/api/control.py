@@ -1,0 +1,116 @@
+"""The control endpoints: /start, /stop, /status, /health."""
+
+from __future__ import annotations
+
+import time
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
+
+from castd.api.errors import ApiError, decode_json_body, error_response, json_response
+from castd.api.schemas import StartRequest, StartResponse, StopRequest, StopResponse
+from castd.api.urlpolicy import check_url
+from castd.config import Config
+from castd.logs import log
+from castd.presets import PRESETS
+from castd.protocol import Start, Stop
+from castd.supervisor.handle import SupervisorHandle, SupervisorUnavailable, new_command_id
+
+SNAPSHOT_STALE_AFTER = 3.0
+
+
+def _supervisor(request: Request) -> SupervisorHandle:
+    return request.app.state.supervisor
+
+
+def _config(request: Request) -> Config:
+    return request.app.state.config
+
+
+def stream_base(request: Request) -> str:
+    """Base URL a player uses to reach castd: the configured stream_host, else what the client used."""
+    config = _config(request)
+    if config.stream_host:
+        host = config.stream_host if ":" in config.stream_host else f"{config.stream_host}:{config.port}"
+        return f"http://{host}"
+    return str(request.base_url).rstrip("/")
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "?"
+
+
+async def start(request: Request) -> Response:
+    body = await decode_json_body(request, StartRequest)
+    config = _config(request)
+    url = check_url(body.url)
+    quality = body.quality or config.quality
+    if quality not in PRESETS:
+        raise ApiError(400, f"quality: unknown preset {quality!r}; valid: {', '.join(PRESETS)}")
+    if body.duration is not None and body.duration > config.max_duration:
+        raise ApiError(400, f"duration: at most {config.max_duration} seconds (max_duration in config)")
+    log.info("webhook start", client=_client(request), url=url, quality=quality, duration=body.duration)
+    try:
+        ack = await _supervisor(request).command(
+            Start(id=new_command_id(), url=url, quality=quality, duration=body.duration))
+    except SupervisorUnavailable as exc:
+        raise ApiError(503, f"castd is not ready: {exc}") from None
+    if not ack.ok or ack.session is None:
+        raise ApiError(409, ack.error or "start refused")
+    return json_response(StartResponse(
+        session=ack.session, state="streaming" if ack.switched and _supervisor(request).status.state == "streaming"
+        else "starting", url=url, quality=quality, duration=body.duration, switched=ack.switched,
+        stream_url=f"{stream_base(request)}/stream/{ack.session}/index.m3u8"))
+
+
+async def stop(request: Request) -> Response:
+    await decode_json_body(request, StopRequest, optional=True)
+    log.info("webhook stop", client=_client(request))
+    try:
+        ack = await _supervisor(request).command(Stop(id=new_command_id()))
+    except SupervisorUnavailable as exc:
+        raise ApiError(503, f"castd is not ready: {exc}") from None
+    return json_response(StopResponse(stopped=ack.stopped, state="idle" if ack.stopped is None else "stopping"))
+
+
+async def status(request: Request) -> Response:
+    handle = _supervisor(request)
+    data = msgspec.to_builtins(handle.status)
+    data["stream_url"] = f"{stream_base(request)}{handle.status.stream_path}" if handle.status.stream_path \
+        else None
+    data["supervisor_restarts"] = handle.restarts
+    data["snapshot_age"] = round(time.monotonic() - handle.snapshot_at, 3) if handle.snapshot_at else None
+    return json_response(data)
+
+
+def health_problem(handle: SupervisorHandle, config: Config) -> str | None:
+    """Why castd is not healthy right now, or None."""
+    if not handle.alive():
+        return "supervisor is not running" + (f" ({handle.last_death})" if handle.last_death else "")
+    age = time.monotonic() - handle.snapshot_at if handle.snapshot_at else None
+    if age is None:
+        return "supervisor is starting"
+    if age > SNAPSHOT_STALE_AFTER:
+        return f"supervisor has not reported for {age:.1f}s"
+    status = handle.status
+    if status.state == "failed":
+        return f"last session failed: {(status.last_error or '').splitlines()[0] if status.last_error else '?'}"
+    if status.state == "streaming" and status.fps <= 0:
+        return "encoder is not producing frames"
+    return None
+
+
+async def health(request: Request) -> Response:
+    handle = _supervisor(request)
+    problem = health_problem(handle, _config(request))
+    body = {"ok": problem is None, "state": handle.status.state}
+    if problem:
+        body["reason"] = problem
+    elif handle.last_death:
+        body["note"] = f"recovered: {handle.last_death}"
+    return json_response(body, 200 if problem is None else 503)
+
+
+async def not_found(request: Request) -> Response:
+    return error_response(404, "no such endpoint")

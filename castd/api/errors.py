@@ -1,0 +1,97 @@
+"""JSON errors a person understands, and the request-body reader that enforces size limits."""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+import msgspec
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+MAX_BODY = 64 * 1024
+T = TypeVar("T")
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.headers = status, message, headers or {}
+
+
+def json_response(data, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(msgspec.json.encode(data), status_code=status, media_type="application/json",
+                    headers=headers)
+
+
+def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+    return json_response({"error": message, "status": status}, status, headers)
+
+
+async def on_api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return error_response(exc.status, exc.message, exc.headers)
+
+
+_HTTP_MESSAGES = {404: "no such endpoint", 405: "method not allowed for this endpoint"}
+
+
+async def on_http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    message = _HTTP_MESSAGES.get(exc.status_code, str(exc.detail))
+    return error_response(exc.status_code, message, getattr(exc, "headers", None))
+
+
+async def on_server_error(request: Request, exc: Exception) -> Response:
+    return error_response(500, "internal error; see the castd log")
+
+
+def _is_json(content_type: str) -> bool:
+    kind = content_type.split(";", 1)[0].strip().lower()
+    return kind in ("", "application/json", "text/json") or kind.endswith("+json")
+
+
+async def read_body(request: Request) -> bytes:
+    """The raw body, at most 64 KiB (413 beyond, checked before and while reading)."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        try:
+            if int(declared) > MAX_BODY:
+                raise ApiError(413, f"request body too large (limit {MAX_BODY // 1024} KiB)")
+        except ValueError:
+            raise ApiError(400, "invalid Content-Length header") from None
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise ApiError(413, f"request body too large (limit {MAX_BODY // 1024} KiB)")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def decode_json_body(request: Request, kind: type[T], *, optional: bool = False) -> T:
+    """Decode and validate the JSON body as `kind`, turning every failure into a clear 4xx."""
+    body = await read_body(request)
+    if not _is_json(request.headers.get("content-type", "")):
+        raise ApiError(415, "send a JSON body with Content-Type: application/json")
+    if not body.strip():
+        if optional:
+            return kind()
+        raise ApiError(400, "request body is empty; send a JSON object")
+    try:
+        return msgspec.json.decode(body, type=kind)
+    except msgspec.ValidationError as exc:
+        raise ApiError(400, _describe_validation(str(exc))) from None
+    except msgspec.DecodeError as exc:
+        raise ApiError(400, f"body is not valid JSON: {exc}") from None
+
+
+def _describe_validation(text: str) -> str:
+    if text.startswith("Object contains unknown field"):
+        return text.replace("Object contains unknown field", "unknown field")
+    if " - at `$." in text:
+        message, _, where = text.rpartition(" - at `$.")
+        return f"{where.rstrip('`')}: {message}"
+    if text.startswith("Expected `object`"):
+        return "body must be a JSON object"
+    return text

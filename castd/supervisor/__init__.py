@@ -1,0 +1,1 @@
+"""The supervisor process: castd's only decision maker (sessions, timers, encoder restarts)."""
