@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 
 from castd import __version__
@@ -55,10 +56,11 @@ def serve(args: argparse.Namespace) -> int:
              runtime_dir=str(app.state.sessions_dir.parent))
     server = uvicorn.Server(uvicorn.Config(app, host=config.host, port=config.port, log_config=None,
                                            access_log=False, timeout_graceful_shutdown=3, lifespan="on"))
-    try:
-        server.run()
-    except KeyboardInterrupt:
-        pass
+    # uvicorn re-raises the signal that stopped it once it has shut down; with these no-op
+    # handlers underneath, that re-raise is harmless and castd exits 0 as systemd expects.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: None)
+    server.run()
     if not server.started:
         log.error("castd could not start serving", host=config.host, port=config.port)
         return 1

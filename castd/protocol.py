@@ -58,6 +58,7 @@ class Status(msgspec.Struct, kw_only=True, omit_defaults=False):
 class Ack(msgspec.Struct, tag=True):
     command_id: str
     ok: bool
+    seq: int = 0  # order in which the supervisor applied the command (newest wins)
     session: str | None = None
     switched: bool = False
     stopped: str | None = None

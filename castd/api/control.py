@@ -61,7 +61,7 @@ async def start(request: Request) -> Response:
     return json_response(StartResponse(
         session=ack.session, state="streaming" if ack.switched and _supervisor(request).status.state == "streaming"
         else "starting", url=url, quality=quality, duration=body.duration, switched=ack.switched,
-        stream_url=f"{stream_base(request)}/stream/{ack.session}/index.m3u8"))
+        stream_url=f"{stream_base(request)}/stream/{ack.session}/index.m3u8", seq=ack.seq))
 
 
 async def stop(request: Request) -> Response:
@@ -71,7 +71,8 @@ async def stop(request: Request) -> Response:
         ack = await _supervisor(request).command(Stop(id=new_command_id()))
     except SupervisorUnavailable as exc:
         raise ApiError(503, f"castd is not ready: {exc}") from None
-    return json_response(StopResponse(stopped=ack.stopped, state="idle" if ack.stopped is None else "stopping"))
+    return json_response(StopResponse(stopped=ack.stopped, state="idle" if ack.stopped is None else "stopping",
+                                      seq=ack.seq))
 
 
 async def status(request: Request) -> Response:

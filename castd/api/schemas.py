@@ -31,11 +31,15 @@ class StartResponse(msgspec.Struct, kw_only=True):
     duration: float | None
     switched: bool
     stream_url: str
+    seq: int
+
+
 
 
 class StopResponse(msgspec.Struct, kw_only=True):
     stopped: str | None
     state: State
+    seq: int
 
 
 class ErrorResponse(msgspec.Struct, kw_only=True):

@@ -105,6 +105,7 @@ class HlsOutput:
         self._audio_samples = 0
         self._last_pts = -1
         self.codec_string: str | None = None
+        self.master_written = False
         self.frames = 0
 
     def write_video(self, frame: av.VideoFrame, seconds: float) -> None:
@@ -120,8 +121,6 @@ class HlsOutput:
             if self.codec_string is None:
                 extradata = self.video.codec_context.extradata or b""
                 self.codec_string = h264_codec_string(extradata) or h264_codec_string(bytes(packet))
-                if self.codec_string:
-                    self._write_master()
             self.container.mux(packet)
         self.frames += 1
         self._write_audio_until(pts / self.preset.fps + 0.2)
@@ -145,7 +144,13 @@ class HlsOutput:
         ))
 
     def segments(self) -> int:
-        return count_segments(self.playlist)
+        """Segments finished so far; the master playlist appears with the first one, so a player
+        that finds index.m3u8 always finds a media playlist with a segment behind it."""
+        count = count_segments(self.playlist)
+        if count and not self.master_written and self.codec_string:
+            self._write_master()
+            self.master_written = True
+        return count
 
     def close(self) -> None:
         try:

@@ -63,6 +63,7 @@ class Supervisor:
         self.restart_at: float | None = None
         self.streaming_since: float | None = None
         self.running = True
+        self.applied = 0  # commands applied so far
         self._last_push = 0.0
         self._pushed: Status | None = None
 
@@ -119,7 +120,12 @@ class Supervisor:
             self.running = False
         except msgspec.DecodeError as exc:
             log.error("undecodable command", error=str(exc))
-        acks = [self._apply(command) for command in commands]
+        acks = []
+        for command in commands:
+            self.applied += 1
+            ack = self._apply(command)
+            ack.seq = self.applied
+            acks.append(ack)
         if commands:
             self._reconcile()
         for ack in acks:

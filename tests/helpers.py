@@ -1,0 +1,260 @@
+"""Test helpers: run the real daemon, serve test pages, walk /proc, decode what castd serves."""
+
+from __future__ import annotations
+
+import http.server
+import io
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import av
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(predicate, timeout: float, interval: float = 0.1, message: str = "condition"):
+    """Poll `predicate` until it returns something truthy; fail the test after `timeout`."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {message} (last: {last!r})")
+
+
+# ---- processes ----------------------------------------------------------------------------
+def _stat(pid: int) -> list[str] | None:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+
+
+def process_identity(pid: int) -> tuple[int, str] | None:
+    """(pid, start time): a PID can be reused; the pair cannot."""
+    fields = _stat(pid)
+    if fields is None or fields[0] in ("Z", "X"):
+        return None
+    return pid, fields[19]
+
+
+def descendants(root: int) -> set[tuple[int, str]]:
+    """Every live process below `root` (by parent links in /proc; names never matter)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            fields = _stat(int(entry))
+            if fields:
+                children.setdefault(int(fields[1]), []).append(int(entry))
+    found, todo = set(), [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            ident = process_identity(child)
+            if ident:
+                found.add(ident)
+                todo.append(child)
+    return found
+
+
+def still_alive(identities) -> set[tuple[int, str]]:
+    return {ident for ident in identities if process_identity(ident[0]) == ident}
+
+
+def comm(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return "?"
+
+
+# ---- the daemon ---------------------------------------------------------------------------
+@dataclass
+class Daemon:
+    """A real `castd serve` in a subprocess, on a free port, with its own runtime dir."""
+
+    runtime_dir: Path
+    env_extra: dict[str, str] = field(default_factory=dict)
+    args: list[str] = field(default_factory=list)
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen | None = None
+    seen: set = field(default_factory=set)
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def log_path(self) -> Path:
+        return self.runtime_dir.parent / f"castd-{self.port}.log"
+
+    def start(self, wait_healthy: bool = True) -> "Daemon":
+        env = {**os.environ, "CASTD_RUNTIME_DIR": str(self.runtime_dir), "CASTD_LOG_LEVEL": "DEBUG",
+               **self.env_extra}
+        env.pop("JOURNAL_STREAM", None)
+        self._log = self.log_path.open("ab")
+        self.process = subprocess.Popen([sys.executable, "-m", "castd", "serve", "--port", str(self.port),
+                                         *self.args], env=env, stdout=self._log, stderr=subprocess.STDOUT,
+                                        cwd=ROOT)
+        if wait_healthy:
+            wait_for(lambda: self._healthy(), 20, message="castd /health")
+        return self
+
+    def _healthy(self) -> bool:
+        if self.process.poll() is not None:
+            raise AssertionError(f"castd exited early:\n{self.log()}")
+        try:
+            return httpx.get(self.base + "/health", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def get(self, path: str, **kw) -> httpx.Response:
+        return httpx.get(self.base + path, timeout=10, **kw)
+
+    def post(self, path: str, **kw) -> httpx.Response:
+        return httpx.post(self.base + path, timeout=10, **kw)
+
+    def status(self) -> dict:
+        return self.get("/status").json()
+
+    def record_descendants(self) -> set:
+        """Remember every process below castd now, so a later check can find orphans."""
+        found = descendants(self.process.pid)
+        self.seen |= found
+        return found
+
+    def wait_state(self, state: str, timeout: float = 20) -> dict:
+        return wait_for(lambda: (s := self.status())["state"] == state and s, timeout,
+                        message=f"state {state}")
+
+    def stop(self, timeout: float = 10) -> int:
+        if self.process is None or self.process.poll() is not None:
+            return self.process.returncode if self.process else 0
+        self.record_descendants()
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            code = self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            code = self.process.wait()
+        self._log.close()
+        return code
+
+    def kill_leftovers(self) -> set:
+        """Teardown safety net: kill (by PID) anything we saw that still lives; return it."""
+        left = still_alive(self.seen)
+        for pid, _ in left:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        return left
+
+
+# ---- test pages ---------------------------------------------------------------------------
+class PageHandler(http.server.BaseHTTPRequestHandler):
+    """/color/RRGGBB: a page filled with one colour. /slow/N: answers after N seconds."""
+
+    hits: dict[str, int] = {}
+
+    def do_GET(self):  # noqa: N802
+        path = urlsplit(self.path).path
+        PageHandler.hits[path] = PageHandler.hits.get(path, 0) + 1
+        if path.startswith("/color/"):
+            colour = path.split("/")[2]
+            body = (f"<!doctype html><html><body style='margin:0;background:#{colour}'></body></html>").encode()
+        elif path.startswith("/slow/"):
+            time.sleep(float(path.split("/")[2]))
+            body = b"<!doctype html><html><body style='margin:0;background:#808080'></body></html>"
+        else:
+            self.send_error(404)
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+class PageServer:
+    def __init__(self) -> None:
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), PageHandler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def url(self, path: str) -> str:
+        return self.base + path
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+# ---- decoding what castd serves ------------------------------------------------------------
+def media_playlist_url(master_url: str) -> str:
+    text = httpx.get(master_url, timeout=5).text
+    variant = [line for line in text.splitlines() if line and not line.startswith("#")][0]
+    return master_url.rsplit("/", 1)[0] + "/" + variant
+
+
+def segment_urls(media_url: str) -> list[str]:
+    response = httpx.get(media_url, timeout=5)
+    if response.status_code != 200:
+        return []
+    base = media_url.rsplit("/", 1)[0]
+    return [f"{base}/{line}" for line in response.text.splitlines() if line and not line.startswith("#")]
+
+
+def fetch_segment(url: str) -> bytes:
+    response = httpx.get(url, timeout=5)
+    response.raise_for_status()
+    return response.content
+
+
+def open_segment(data: bytes):
+    return av.open(io.BytesIO(data), format="mpegts")
+
+
+def rgb_at(frame, x: int, y: int) -> tuple[int, int, int]:
+    rgb = frame.reformat(format="rgb24")
+    plane = rgb.planes[0]
+    offset = y * plane.line_size + x * 3
+    data = bytes(plane)
+    return data[offset], data[offset + 1], data[offset + 2]
+
+
+def last_frame_of(data: bytes):
+    with open_segment(data) as container:
+        frame = None
+        for frame in container.decode(video=0):
+            pass
+        return frame
+
+
+def close_to(actual, expected, tolerance: int = 24) -> bool:
+    return all(abs(a - e) <= tolerance for a, e in zip(actual, expected))

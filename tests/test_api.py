@@ -1,0 +1,76 @@
+"""The HTTP API through uvicorn: every endpoint, and bad input that must change nothing."""
+
+import json
+
+import pytest
+
+
+def assert_json_error(response, status):
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    body = response.json()
+    assert body["status"] == status and isinstance(body["error"], str) and body["error"]
+    return body["error"]
+
+
+def test_idle_status_and_health(idle_daemon):
+    status = idle_daemon.status()
+    assert status["state"] == "idle"
+    assert status["session"] is None and status["stream_url"] is None
+    assert status["supervisor_pid"] > 0
+    health = idle_daemon.get("/health")
+    assert health.status_code == 200 and health.json()["ok"] is True
+
+
+def test_stop_when_idle_is_harmless(idle_daemon):
+    response = idle_daemon.post("/stop")
+    assert response.status_code == 200
+    assert response.json()["stopped"] is None
+    assert idle_daemon.status()["state"] == "idle"
+
+
+BAD_STARTS = [
+    ("not json", b"{url:", {"content-type": "application/json"}, 400, "JSON"),
+    ("empty", b"", {"content-type": "application/json"}, 400, "empty"),
+    ("array", b"[]", {"content-type": "application/json"}, 400, "object"),
+    ("missing url", b'{"quality": "720p"}', {"content-type": "application/json"}, 400, "url"),
+    ("url wrong type", b'{"url": 5}', {"content-type": "application/json"}, 400, "url"),
+    ("unknown quality", b'{"url": "http://127.0.0.1/", "quality": "4k"}', {}, 400, "1080p, 720p, low-latency"),
+    ("negative duration", b'{"url": "http://127.0.0.1/", "duration": -1}', {}, 400, "duration"),
+    ("zero duration", b'{"url": "http://127.0.0.1/", "duration": 0}', {}, 400, "duration"),
+    ("huge duration", b'{"url": "http://127.0.0.1/", "duration": 1e12}', {}, 400, "duration"),
+    ("duration string", b'{"url": "http://127.0.0.1/", "duration": "ten"}', {}, 400, "duration"),
+    ("file url", b'{"url": "file:///etc/passwd"}', {}, 400, "file"),
+    ("javascript url", b'{"url": "javascript:alert(1)"}', {}, 400, "javascript"),
+    ("no host", b'{"url": "http:///x"}', {}, 400, "host"),
+    ("spaces", b'{"url": "http://a b/"}', {}, 400, "spaces"),
+    ("unknown field", b'{"url": "http://127.0.0.1/", "colour": 1}', {}, 400, "colour"),
+    ("form body", b"url=http://x/", {"content-type": "application/x-www-form-urlencoded"}, 415, "JSON"),
+]
+
+
+@pytest.mark.parametrize("name, body, headers, status, needle", BAD_STARTS, ids=[b[0] for b in BAD_STARTS])
+def test_bad_start_is_a_clear_4xx_and_changes_nothing(idle_daemon, name, body, headers, status, needle):
+    response = idle_daemon.post("/start", content=body, headers=headers)
+    message = assert_json_error(response, status)
+    assert needle.lower() in message.lower(), message
+    assert idle_daemon.status()["state"] == "idle"
+
+
+def test_body_over_64k_is_413(idle_daemon):
+    body = json.dumps({"url": "http://127.0.0.1/" + "a" * 70000}).encode()
+    assert_json_error(idle_daemon.post("/start", content=body, headers={"content-type": "application/json"}), 413)
+    assert idle_daemon.status()["state"] == "idle"
+
+
+def test_unknown_paths_and_methods_are_json(idle_daemon):
+    assert_json_error(idle_daemon.get("/nope"), 404)
+    assert_json_error(idle_daemon.get("/start"), 405)
+    assert_json_error(idle_daemon.post("/status"), 405)
+    assert_json_error(idle_daemon.get("/stream/AAAAAAAAAAAAAAAAAAAAAA/index.m3u8"), 404)
+    assert_json_error(idle_daemon.get("/stream/AAAAAAAAAAAAAAAAAAAAAA/..%2f..%2fetc%2fpasswd"), 404)
+
+
+def test_demo_page_is_served(idle_daemon):
+    response = idle_daemon.get("/demo")
+    assert response.status_code == 200 and "<canvas" in response.text
