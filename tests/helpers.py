@@ -173,7 +173,8 @@ class Daemon:
 
 # ---- test pages ---------------------------------------------------------------------------
 class PageHandler(http.server.BaseHTTPRequestHandler):
-    """/color/RRGGBB: a page filled with one colour. /slow/N: answers after N seconds."""
+    """/color/RRGGBB: a page filled with one colour. /slow/N: answers after N seconds.
+    /crash: a page whose script runs the renderer out of memory."""
 
     hits: dict[str, int] = {}
 
@@ -183,6 +184,9 @@ class PageHandler(http.server.BaseHTTPRequestHandler):
         if path.startswith("/color/"):
             colour = path.split("/")[2]
             body = (f"<!doctype html><html><body style='margin:0;background:#{colour}'></body></html>").encode()
+        elif path == "/crash":  # allocates until V8's heap cap kills the renderer ("tab crashed")
+            body = (b"<!doctype html><html><body><script>let a=[];for(;;){a.push(new Array(4e6).fill(1.5))}"
+                    b"</script></body></html>")
         elif path.startswith("/slow/"):
             time.sleep(float(path.split("/")[2]))
             body = b"<!doctype html><html><body style='margin:0;background:#808080'></body></html>"

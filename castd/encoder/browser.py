@@ -60,7 +60,7 @@ class Browser:
     """One Chromium window filling the display; created and used from one thread."""
 
     def __init__(self, *, chromium: str, chromedriver: str, display: str, width: int, height: int,
-                 page_load_timeout: float, log_path: Path | None = None) -> None:
+                 page_load_timeout: float, heap_mb: int = 512, log_path: Path | None = None) -> None:
         self.width, self.height = width, height
         self.profile = tempfile.mkdtemp(prefix="castd-chromium-")
         options = webdriver.ChromeOptions()
@@ -69,6 +69,7 @@ class Browser:
             options.add_argument(flag)
         options.add_argument(f"--window-size={width},{height}")
         options.add_argument(f"--user-data-dir={self.profile}")
+        options.add_argument(f"--js-flags=--max-old-space-size={heap_mb}")
         if os.geteuid() == 0:
             options.add_argument("--no-sandbox")
         options.add_experimental_option("excludeSwitches", ["enable-automation", "enable-logging"])

@@ -22,7 +22,7 @@ from castd.encoder.page import PageThread
 from castd.encoder.xvfb import Xvfb
 from castd.logs import log, setup_logging
 from castd.presets import Preset
-from castd.procutil import group_members, set_pdeathsig
+from castd.procutil import group_members, kill_tree, set_child_subreaper, set_pdeathsig
 from castd.protocol import ChildEvent, Navigate, Progress, Quit, child_command_decoder, encode
 
 REPORT_INTERVAL = 0.5
@@ -37,6 +37,7 @@ class ChildParams(msgspec.Struct, kw_only=True):
     chromedriver: str
     xvfb: str
     page_load_timeout: float
+    renderer_heap_mb: int = 512
     log_level: str = "INFO"
 
 
@@ -59,6 +60,7 @@ def main(conn, params_bytes: bytes) -> None:
     """Entry point of the spawned child; exits 0 on Quit, 1 on a fatal error."""
     os.setpgrp()
     set_pdeathsig(signal.SIGTERM)
+    set_child_subreaper()  # Chromium's crashpad handler double-forks; keep it below us
     params = msgspec.msgpack.decode(params_bytes, type=ChildParams)
     setup_logging(params.log_level)
     log.configure(extra={"session": params.session})
@@ -79,8 +81,10 @@ def main(conn, params_bytes: bytes) -> None:
 
 
 def _end_helpers() -> None:
-    """Kill whatever is left in our process group (Chromium helpers that outlived chromedriver)."""
+    """Kill whatever is left below us or in our group (Chromium helpers that outlived chromedriver,
+    crashpad handlers that left the group but were re-parented to us)."""
     me = os.getpid()
+    kill_tree(me)
     for pid in group_members(os.getpgrp()):
         if pid != me:
             try:
@@ -98,7 +102,7 @@ def _run(conn, params: ChildParams, report: Reporter, stopping: threading.Event)
     xvfb = Xvfb(params.xvfb, preset.width, preset.height, log_path=logs_dir / "xvfb.log")
     page = PageThread(chromium=params.chromium, chromedriver=params.chromedriver, display=xvfb.display,
                       width=preset.width, height=preset.height, page_load_timeout=params.page_load_timeout,
-                      log_path=logs_dir / "chromedriver.log", report=report)
+                      heap_mb=params.renderer_heap_mb, log_path=logs_dir / "chromedriver.log", report=report)
     nav = 0
     page.start()
     page.navigate(params.url, nav)

@@ -19,14 +19,30 @@ from castd.logs import log
 from castd.protocol import ChildEvent
 
 
+HEALTH_INTERVAL = 2.0
+# selenium messages meaning the renderer or the browser is gone (a reload cannot help)
+_FATAL = ("tab crashed", "chrome not reachable", "invalid session id", "session deleted",
+          "disconnected", "target window already closed", "no such window", "connection refused",
+          "max retries exceeded")
+
+
+def _first_line(exc: WebDriverException) -> str:
+    return ((exc.msg or str(exc) or type(exc).__name__).strip().splitlines() or ["?"])[0][:300]
+
+
+def _is_fatal(message: str) -> bool:
+    lower = message.lower()
+    return any(marker in lower for marker in _FATAL)
+
+
 class PageThread(threading.Thread):
     def __init__(self, *, chromium: str, chromedriver: str, display: str, width: int, height: int,
-                 page_load_timeout: float, log_path: Path | None,
+                 page_load_timeout: float, heap_mb: int, log_path: Path | None,
                  report: Callable[[ChildEvent], None]) -> None:
         super().__init__(name="page", daemon=True)
         self._browser_args = dict(chromium=chromium, chromedriver=chromedriver, display=display,
                                   width=width, height=height, page_load_timeout=page_load_timeout,
-                                  log_path=log_path)
+                                  heap_mb=heap_mb, log_path=log_path)
         self._report = report
         self._cond = threading.Condition()
         self._pending: tuple[int, str] | None = None
@@ -63,15 +79,32 @@ class PageThread(threading.Thread):
                             expected=f"{browser.width}x{browser.height}")
             while True:
                 with self._cond:
-                    while self._pending is None and not self._stopping:
-                        self._cond.wait()
+                    if self._pending is None and not self._stopping:
+                        self._cond.wait(HEALTH_INTERVAL)
                     if self._stopping:
                         return
-                    nav, url = self._pending
-                    self._pending = None
-                self._load(browser, nav, url)
+                    job, self._pending = self._pending, None
+                if job is None:
+                    self._check_health(browser)
+                else:
+                    self._load(browser, *job)
+                if self.failed:
+                    return
         finally:
             browser.quit()
+
+    def _check_health(self, browser: Browser) -> None:
+        """Between loads, make sure Chromium and its renderer still answer."""
+        try:
+            browser.driver.execute_script("return 1")
+        except WebDriverException as exc:
+            message = _first_line(exc)
+            if _is_fatal(message):
+                self._fail(f"browser crashed: {message}")
+
+    def _fail(self, reason: str) -> None:
+        self.failed = reason
+        self._report(ChildEvent(kind="error", message=reason))
 
     def _load(self, browser: Browser, nav: int, url: str) -> None:
         started = time.monotonic()
@@ -80,8 +113,11 @@ class PageThread(threading.Thread):
         except TimeoutException:
             event = ChildEvent(kind="page_error", message="page load timed out", url=url, nav=nav)
         except WebDriverException as exc:
-            event = ChildEvent(kind="page_error", message=(exc.msg or str(exc)).splitlines()[0][:300],
-                               url=url, nav=nav)
+            message = _first_line(exc)
+            if _is_fatal(message):
+                self._fail(f"browser crashed loading {url}: {message}")
+                return
+            event = ChildEvent(kind="page_error", message=message, url=url, nav=nav)
         else:
             event = ChildEvent(kind="page_loaded", url=url, nav=nav,
                                message=f"{time.monotonic() - started:.2f}s")

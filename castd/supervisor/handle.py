@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
 import time
 import uuid
 from collections.abc import Callable
@@ -18,7 +19,7 @@ import msgspec
 
 from castd.config import Config
 from castd.logs import log
-from castd.procutil import kill_group
+from castd.procutil import kill_group, kill_tree, reap_adopted, set_child_subreaper
 from castd.protocol import Ack, Command, Shutdown, Snapshot, Status, encode, event_decoder
 from castd.supervisor import loop
 
@@ -47,6 +48,7 @@ class SupervisorHandle:
     # ---- lifecycle ---------------------------------------------------------------------
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
+        set_child_subreaper()  # orphans of a dead supervisor come to us, not to init
         parent_conn, child_conn = _ctx.Pipe()
         self.process = _ctx.Process(target=loop.main, args=(child_conn, msgspec.msgpack.encode(self.config)),
                                     name="castd-supervisor", daemon=False)
@@ -95,6 +97,7 @@ class SupervisorHandle:
 
     def check(self) -> bool:
         """Called periodically: if the supervisor died, note why, clean up after it, start a new one."""
+        reap_adopted(exclude=self._own_children())
         if self._closing or self.alive():
             return False
         code = self.process.exitcode if self.process else None
@@ -107,11 +110,27 @@ class SupervisorHandle:
         self.start()
         return True
 
-    @staticmethod
-    def _sweep(status: Status) -> None:
-        """End the encoder group a dead supervisor may have left behind (it leads its own group)."""
+    def _own_children(self) -> set[int]:
+        """Children whose exit status multiprocessing reads itself (never reap those)."""
+        from multiprocessing import resource_tracker
+
+        own = {self.process.pid} if self.process is not None and self.process.pid else set()
+        tracker = getattr(resource_tracker._resource_tracker, "_pid", None)
+        if tracker:
+            own.add(tracker)
+        return own
+
+    def _sweep(self, status: Status) -> None:
+        """End everything a dead supervisor left behind: the encoder's group, and every process
+        re-parented to us (we are a subreaper) except multiprocessing's own helper."""
         if status.encoder_pid:
             kill_group(status.encoder_pid)
+        keep = self._own_children() - ({self.process.pid} if self.process is not None else set())
+        killed = kill_tree(os.getpid(), keep=keep)
+        if killed:
+            log.warning("ended processes left by the supervisor", pids=",".join(map(str, killed)))
+        time.sleep(0.05)
+        reap_adopted(exclude=self._own_children())
 
     # ---- messages ----------------------------------------------------------------------
     def _on_readable(self) -> None:

@@ -31,6 +31,25 @@ from castd.supervisor.encoder_process import EncoderProcess, remove_session_file
 
 SNAPSHOT_INTERVAL = 0.5
 TICK = 0.25
+# a child that had reached streaming and then died is restarted at once; this many such crashes
+# within CRASH_WINDOW seconds end the session as failed instead (it would otherwise loop forever)
+MAX_CRASHES_IN_WINDOW = 20
+CRASH_WINDOW = 300.0
+
+
+class Watch:
+    """When a counter last moved: the watchdog's view of frames and segments."""
+
+    def __init__(self) -> None:
+        self.value: int | None = None
+        self.changed_at = time.monotonic()
+
+    def update(self, value: int) -> None:
+        if value != self.value:
+            self.value, self.changed_at = value, time.monotonic()
+
+    def age(self) -> float:
+        return time.monotonic() - self.changed_at
 
 
 class Wanted(msgspec.Struct, kw_only=True):
@@ -62,6 +81,10 @@ class Supervisor:
         self.backoff = Backoff()
         self.restart_at: float | None = None
         self.streaming_since: float | None = None
+        self.encoder_ready = False  # the current child has shown the page in a finished segment
+        self.frames_watch = Watch()
+        self.segments_watch = Watch()
+        self.crash_times: list[float] = []
         self.running = True
         self.applied = 0  # commands applied so far
         self._last_push = 0.0
@@ -180,6 +203,7 @@ class Supervisor:
                 self._end_encoder()
             self._reset_status("starting")
             self.backoff.reset()
+            self.crash_times = []
             self._spawn()
         elif self.encoder and self.encoder_nav != wanted.nav:
             self.encoder.send(Navigate(url=wanted.url, nav=wanted.nav))
@@ -207,9 +231,12 @@ class Supervisor:
         params = ChildParams(session=wanted.session, url=wanted.url, preset=get_preset(wanted.quality),
                              folder=str(self.sessions_dir / wanted.session), chromium=config.chromium,
                              chromedriver=config.chromedriver, xvfb=config.xvfb,
-                             page_load_timeout=config.page_load_timeout, log_level=config.log_level)
+                             page_load_timeout=config.page_load_timeout,
+                             renderer_heap_mb=config.renderer_heap_mb, log_level=config.log_level)
         self.encoder = EncoderProcess(params)
         self.encoder_session, self.encoder_nav = wanted.session, wanted.nav
+        self.encoder_ready = False
+        self.frames_watch, self.segments_watch = Watch(), Watch()
         self.status.page = "loading"
         self.restart_at = None
         log.info("encoder started", session=wanted.session, pid=self.encoder.pid, url=wanted.url)
@@ -232,12 +259,17 @@ class Supervisor:
             if isinstance(message, Progress):
                 self.status.frames, self.status.fps = message.frames, message.fps
                 self.status.segments = message.segments
+                self.frames_watch.update(message.frames)
+                if message.segments:
+                    self.segments_watch.update(message.segments)
             elif isinstance(message, ChildEvent):
                 self._on_child_event(message)
 
     def _on_child_event(self, event: ChildEvent) -> None:
         session = self.encoder_session
         current = self.wanted is not None and event.nav == self.wanted.nav
+        if event.kind == "ready":
+            self.encoder_ready = True
         if event.kind == "ready" and current:
             if self.status.state == "starting":
                 self.streaming_since = time.monotonic()
@@ -264,20 +296,35 @@ class Supervisor:
         assert encoder is not None
         tail = encoder.log_tail()
         code = encoder.end(grace=0)
-        self.encoder = None
-        self.encoder_session = None
+        self._forget_encoder()
         if self.wanted is None:
             return
         self._encoder_failed(f"encoder exited with code {code}", tail)
 
+    def _forget_encoder(self) -> None:
+        self.encoder = None
+        self.encoder_session = None
+
     def _encoder_failed(self, reason: str, tail: str = "") -> None:
-        """Count a failure; restart with backoff, or give up as `failed` after too many in a row."""
+        """Restart the child (the stream URL stays), paced; give up as `failed` on a crash loop.
+
+        A child that never showed the page counts towards `max_restarts` with doubling delays;
+        one that had been streaming is restarted after the first delay (the TV is watching), unless
+        such crashes pile up within CRASH_WINDOW.
+        """
         wanted = self.wanted
         assert wanted is not None
-        self.status.restarts += 1
-        self.status.last_error = reason if not self.status.last_error or "exited" in reason else \
-            f"{reason} (last: {self.status.last_error})"
-        if self.backoff.failures + 1 >= self.config.max_restarts:
+        now = time.monotonic()
+        self.status.last_error = reason
+        if self.encoder_ready:
+            self.crash_times = [t for t in self.crash_times if now - t < CRASH_WINDOW] + [now]
+            give_up = len(self.crash_times) >= MAX_CRASHES_IN_WINDOW
+            delay = self.backoff.first
+        else:
+            give_up = self.backoff.failures + 1 >= self.config.max_restarts
+            delay = self.backoff.next_delay()
+        self.streaming_since = None
+        if give_up:
             self.status.state = "failed"
             self.status.last_error = f"{reason}; gave up after {self.status.restarts} restarts" + \
                 (f"\n{tail}" if tail else "")
@@ -286,8 +333,7 @@ class Supervisor:
             self.wanted = None
             remove_session_files(self.sessions_dir / wanted.session)
             return
-        delay = self.backoff.next_delay()
-        self.restart_at = time.monotonic() + delay
+        self.restart_at = now + delay
         self.status.state = "starting"
         log.warning("encoder failed; restarting", session=wanted.session, url=wanted.url, error=reason,
                     restart_in=delay, restarts=self.status.restarts)
@@ -303,6 +349,7 @@ class Supervisor:
             return
         if wanted and self.encoder is None and self.restart_at is not None and now >= self.restart_at:
             self.encoder_session = None
+            self.status.restarts += 1
             self._spawn()
             return
         encoder = self.encoder
@@ -310,19 +357,15 @@ class Supervisor:
             return
         if self.streaming_since is not None:
             self.backoff.healthy_since(now - self.streaming_since)
+        config = self.config
         silent = now - encoder.last_message_at
-        if silent > self.config.frame_stall_seconds:
+        if silent > config.frame_stall_seconds:
             self._kill_stalled(f"no report from the encoder for {silent:.1f}s")
-        elif self.status.state == "streaming" and self.status.segments and \
-                now - self._last_segment_change() > self.config.segment_stall_seconds:
-            self._kill_stalled(f"no new segment for {self.config.segment_stall_seconds:.0f}s")
-
-    def _last_segment_change(self) -> float:
-        segments = self.status.segments
-        if segments != getattr(self, "_seen_segments", None):
-            self._seen_segments = segments
-            self._seen_segments_at = time.monotonic()
-        return self._seen_segments_at
+        elif self.frames_watch.age() > config.frame_stall_seconds:
+            self._kill_stalled(f"no new frame for {self.frames_watch.age():.1f}s")
+        elif self.segments_watch.age() > config.segment_stall_seconds + (
+                0 if self.segments_watch.value else config.page_load_timeout):
+            self._kill_stalled(f"no new segment for {self.segments_watch.age():.1f}s")
 
     def _kill_stalled(self, reason: str) -> None:
         encoder = self.encoder
@@ -330,9 +373,8 @@ class Supervisor:
         log.warning("encoder stalled; killing it", session=encoder.params.session, reason=reason)
         tail = encoder.log_tail()
         encoder.end(grace=0)
-        self.encoder = None
-        self.encoder_session = None
-        self._encoder_failed(reason, tail)
+        self._forget_encoder()
+        self._encoder_failed(f"stalled: {reason}", tail)
 
     # ---- start-up ----------------------------------------------------------------------
     def _clean_runtime(self) -> None:
