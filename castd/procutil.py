@@ -103,7 +103,7 @@ def descendants(root: int) -> list[int]:
 
 def kill_tree(root: int, include_root: bool = False, keep: set[int] | frozenset[int] = frozenset()) -> list[int]:
     """SIGKILL every descendant of `root` (and `root` itself if asked), except PIDs in `keep`."""
-    targets = [pid for pid in descendants(root) if pid not in keep]
+    targets = [pid for pid in descendants(root) if pid not in keep and pid_alive(pid)]
     if include_root:
         targets.insert(0, root)
     for pid in targets:

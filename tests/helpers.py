@@ -74,6 +74,19 @@ def descendants(root: int) -> set[tuple[int, str]]:
     return found
 
 
+def children(pid: int) -> set[tuple[int, str]]:
+    """Direct children of `pid` (by parent links)."""
+    found = set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            fields = _stat(int(entry))
+            if fields and int(fields[1]) == pid:
+                ident = process_identity(int(entry))
+                if ident:
+                    found.add(ident)
+    return found
+
+
 def still_alive(identities) -> set[tuple[int, str]]:
     return {ident for ident in identities if process_identity(ident[0]) == ident}
 
@@ -114,7 +127,12 @@ class Daemon:
                                          *self.args], env=env, stdout=self._log, stderr=subprocess.STDOUT,
                                         cwd=ROOT)
         if wait_healthy:
-            wait_for(lambda: self._healthy(), 20, message="castd /health")
+            try:
+                wait_for(lambda: self._healthy(), 20, message="castd /health")
+            except BaseException:
+                self.stop()
+                self.kill_leftovers()
+                raise
         return self
 
     def _healthy(self) -> bool:
@@ -160,8 +178,12 @@ class Daemon:
         self._log.close()
         return code
 
-    def kill_leftovers(self) -> set:
-        """Teardown safety net: kill (by PID) anything we saw that still lives; return it."""
+    def kill_leftovers(self, grace: float = 3.0) -> set:
+        """Teardown safety net: after `grace` seconds, kill (by PID) anything we saw that still
+        lives, and return it (helpers such as multiprocessing's tracker exit just after castd)."""
+        deadline = time.monotonic() + grace
+        while still_alive(self.seen) and time.monotonic() < deadline:
+            time.sleep(0.1)
         left = still_alive(self.seen)
         for pid, _ in left:
             try:

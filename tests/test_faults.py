@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from helpers import ROOT, Daemon, descendants, media_playlist_url, segment_urls, still_alive, wait_for
+from helpers import ROOT, Daemon, comm, descendants, media_playlist_url, segment_urls, still_alive, wait_for
 from test_supervisor import encoder_children
 
 
@@ -142,8 +142,8 @@ def test_sigkill_supervisor_is_replaced_and_its_tree_ends(streaming):
     os.kill(old["supervisor_pid"], signal.SIGKILL)
     wait_for(lambda: (s := d.status())["supervisor_pid"] not in (None, old["supervisor_pid"]), 10,
              message="a new supervisor")
-    wait_for(lambda: not still_alive(old_tree - {p for p in tree if p[0] == d.process.pid}), 10,
-             message="old tree gone")
+    wait_for(lambda: not still_alive(old_tree), 10,
+             message=f"old tree gone: {[(p, comm(p)) for p, _ in still_alive(old_tree)]}")
     health = d.get("/health").json()
     assert health["ok"] is True and "supervisor exited" in health["note"]
     assert d.status()["supervisor_restarts"] == 1

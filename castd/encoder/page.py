@@ -48,14 +48,18 @@ class PageThread(threading.Thread):
         self._pending: tuple[int, str] | None = None
         self._stopping = False
         self.failed: str | None = None
-        self.loaded_nav = -1  # nav id of the last page that finished loading (or failed to)
+        self.loaded_token = 0  # token of the last navigation that finished loading (or failed to)
         self.loaded_at = 0.0
+        self._tokens = 0
 
-    def navigate(self, url: str, nav: int) -> None:
-        """Ask for `url`; a newer request replaces one not yet started."""
+    def navigate(self, url: str, nav: int) -> int:
+        """Ask for `url`; a newer request replaces one not yet started. Returns a token that
+        `loaded_token` equals once this very navigation has finished."""
         with self._cond:
-            self._pending = (nav, url)
+            self._tokens += 1
+            self._pending = (self._tokens, nav, url)
             self._cond.notify()
+            return self._tokens
 
     def stop(self, timeout: float = 3.0) -> None:
         with self._cond:
@@ -106,7 +110,7 @@ class PageThread(threading.Thread):
         self.failed = reason
         self._report(ChildEvent(kind="error", message=reason))
 
-    def _load(self, browser: Browser, nav: int, url: str) -> None:
+    def _load(self, browser: Browser, token: int, nav: int, url: str) -> None:
         started = time.monotonic()
         try:
             browser.navigate(url)
@@ -122,5 +126,6 @@ class PageThread(threading.Thread):
             event = ChildEvent(kind="page_loaded", url=url, nav=nav,
                                message=f"{time.monotonic() - started:.2f}s")
         self.loaded_at = time.monotonic()
-        self.loaded_nav = nav
-        self._report(event)
+        self.loaded_token = token
+        if nav >= 0:  # negative: castd's own navigation (about:blank when parking)
+            self._report(event)

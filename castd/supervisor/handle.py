@@ -22,6 +22,7 @@ from castd.logs import log
 from castd.procutil import kill_group, kill_tree, reap_adopted, set_child_subreaper
 from castd.protocol import Ack, Command, Shutdown, Snapshot, Status, encode, event_decoder
 from castd.supervisor import loop
+from castd.supervisor.backoff import Backoff
 
 _ctx = multiprocessing.get_context("spawn")
 
@@ -44,6 +45,9 @@ class SupervisorHandle:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closing = False
         self.on_status: list[Callable[[Status], None]] = []
+        self.backoff = Backoff(first=0.2)
+        self._death_handled = False
+        self._restart_at = 0.0
 
     # ---- lifecycle ---------------------------------------------------------------------
     def start(self) -> None:
@@ -56,6 +60,7 @@ class SupervisorHandle:
         child_conn.close()
         self.conn = parent_conn
         self.started_at = time.monotonic()
+        self._death_handled = False
         self._loop.add_reader(parent_conn.fileno(), self._on_readable)
         log.info("supervisor started", pid=self.process.pid)
 
@@ -98,15 +103,25 @@ class SupervisorHandle:
     def check(self) -> bool:
         """Called periodically: if the supervisor died, note why, clean up after it, start a new one."""
         reap_adopted(exclude=self._own_children())
-        if self._closing or self.alive():
+        if self._closing:
             return False
-        code = self.process.exitcode if self.process else None
-        self.last_death = f"supervisor exited with code {code} at {time.strftime('%H:%M:%S')}"
-        log.error("supervisor died; starting a new one", exitcode=code, session=self.status.session)
-        self._detach()
-        self._sweep(self.status)
+        now = time.monotonic()
+        if self.alive():
+            self.backoff.healthy_since(now - self.started_at)
+            return False
+        if not self._death_handled:  # just died: clean up, then restart after a paced delay
+            self._death_handled = True
+            code = self.process.exitcode if self.process else None
+            self.last_death = f"supervisor exited with code {code} at {time.strftime('%H:%M:%S')}"
+            self._detach()
+            self._sweep(self.status)
+            self.status = Status()
+            delay = self.backoff.next_delay()
+            self._restart_at = now + delay
+            log.error("supervisor died; starting a new one", exitcode=code, restart_in=delay)
+        if now < self._restart_at:
+            return False
         self.restarts += 1
-        self.status = Status()
         self.start()
         return True
 

@@ -24,8 +24,8 @@ from castd.encoder.xvfb import clean_stale_locks
 from castd.logs import log, setup_logging
 from castd.presets import get_preset
 from castd.procutil import set_pdeathsig
-from castd.protocol import (Ack, ChildEvent, Command, Navigate, Progress, Shutdown, Snapshot, Start, Status,
-                            Stop, command_decoder, encode)
+from castd.protocol import (Ack, Begin, ChildEvent, Command, Navigate, Park, Progress, Shutdown, Snapshot,
+                            Start, Status, Stop, command_decoder, encode)
 from castd.supervisor.backoff import Backoff
 from castd.supervisor.encoder_process import EncoderProcess, remove_session_files
 
@@ -73,6 +73,8 @@ class Supervisor:
         self.conn = conn
         self.config = config
         self.sessions_dir = config.resolved_runtime_dir() / "sessions"
+        self.logs_dir = config.resolved_runtime_dir() / "logs"
+        self.folders_to_remove: list[Path] = []  # of sessions whose parked child may still write
         self.status = Status(supervisor_pid=os.getpid())
         self.wanted: Wanted | None = None
         self.encoder: EncoderProcess | None = None
@@ -93,6 +95,9 @@ class Supervisor:
     # ---- main loop ---------------------------------------------------------------------
     def run(self) -> None:
         self._clean_runtime()
+        if self.config.standby == "boot":
+            self._spawn(parked=True)
+            self._fill_status()
         self.push(force=True)
         log.info("supervisor ready", pid=os.getpid(), runtime_dir=str(self.sessions_dir))
         while self.running:
@@ -111,8 +116,9 @@ class Supervisor:
                     self._on_child_exit()
             self._timers()
             self.push()
+        self._end_session()
         self._end_encoder()
-        self.status.state = "idle"
+        self.status = Status(state="idle", supervisor_pid=os.getpid())
         self.push(force=True)
         log.info("supervisor exiting")
 
@@ -188,23 +194,21 @@ class Supervisor:
     def _reconcile(self) -> None:
         wanted = self.wanted
         if wanted is None:
-            if self.encoder or self.status.state not in ("idle", "failed"):
+            if self.encoder_session is not None or self.status.state not in ("idle", "failed"):
                 self.status.state = "stopping"
                 self.push(force=True)
-                self._end_encoder()
+                self._end_session()
                 self._reset_status("idle")
-            elif self.status.state == "failed":
-                pass
             return
         if self.encoder_session != wanted.session:
-            if self.encoder:
+            if self.encoder_session is not None:
                 self.status.state = "stopping"
                 self.push(force=True)
-                self._end_encoder()
+            self._end_session()
             self._reset_status("starting")
             self.backoff.reset()
             self.crash_times = []
-            self._spawn()
+            self._begin()
         elif self.encoder and self.encoder_nav != wanted.nav:
             self.encoder.send(Navigate(url=wanted.url, nav=wanted.nav))
             self.encoder_nav = wanted.nav
@@ -213,6 +217,7 @@ class Supervisor:
 
     def _fill_status(self) -> None:
         wanted = self.wanted
+        self.status.standby = "warm" if self.encoder is not None and self.encoder.parked else None
         if wanted is None:
             return
         self.status.session, self.status.url, self.status.quality = wanted.session, wanted.url, wanted.quality
@@ -224,33 +229,80 @@ class Supervisor:
         self.streaming_since = None
         self._fill_status()
 
-    def _spawn(self) -> None:
+    def _begin(self) -> None:
+        """Stream the wanted session: in the parked child when it fits, else in a new child."""
         wanted = self.wanted
         assert wanted is not None
-        config = self.config
-        params = ChildParams(session=wanted.session, url=wanted.url, preset=get_preset(wanted.quality),
-                             folder=str(self.sessions_dir / wanted.session), chromium=config.chromium,
-                             chromedriver=config.chromedriver, xvfb=config.xvfb,
-                             page_load_timeout=config.page_load_timeout,
-                             renderer_heap_mb=config.renderer_heap_mb, log_level=config.log_level)
-        self.encoder = EncoderProcess(params)
+        encoder = self.encoder
+        if encoder is not None and encoder.parked and encoder.quality == wanted.quality and encoder.alive():
+            folder = self.sessions_dir / wanted.session
+            encoder.send(Begin(session=wanted.session, folder=str(folder), url=wanted.url, nav=wanted.nav))
+            encoder.parked = False
+            self._track(wanted)
+            log.info("encoder reused from standby", session=wanted.session, pid=encoder.pid, url=wanted.url)
+            return
+        if encoder is not None:
+            self._end_encoder()
+        self._spawn()
+
+    def _track(self, wanted: Wanted) -> None:
         self.encoder_session, self.encoder_nav = wanted.session, wanted.nav
         self.encoder_ready = False
         self.frames_watch, self.segments_watch = Watch(), Watch()
         self.status.page = "loading"
         self.restart_at = None
-        log.info("encoder started", session=wanted.session, pid=self.encoder.pid, url=wanted.url)
 
-    def _end_encoder(self, remove_files: bool = True) -> None:
+    def _spawn(self, parked: bool = False) -> None:
+        """Start a child: for the wanted session, or (parked=True) as a warm standby."""
+        wanted = None if parked else self.wanted
+        config = self.config
+        quality = wanted.quality if wanted else config.quality
+        params = ChildParams(session=wanted.session if wanted else None, url=wanted.url if wanted else "",
+                             nav=wanted.nav if wanted else 0,
+                             preset=get_preset(quality),
+                             folder=str(self.sessions_dir / wanted.session) if wanted else "",
+                             logs_dir=str(self.logs_dir / secrets.token_hex(6)),
+                             chromium=config.chromium, chromedriver=config.chromedriver, xvfb=config.xvfb,
+                             page_load_timeout=config.page_load_timeout,
+                             renderer_heap_mb=config.renderer_heap_mb, log_level=config.log_level)
+        self.encoder = EncoderProcess(params)
+        if wanted:
+            self._track(wanted)
+            log.info("encoder started", session=wanted.session, pid=self.encoder.pid, url=wanted.url)
+        else:
+            log.info("standby encoder started", pid=self.encoder.pid, quality=quality)
+
+    def _end_session(self) -> None:
+        """Stop streaming the current session: park the child (warm standby) or end it; the
+        session's files go (once the child has closed them, when it parks)."""
+        session, self.encoder_session = self.encoder_session, None
+        self.restart_at = None
+        encoder = self.encoder
+        if session is None:
+            return
+        folder = self.sessions_dir / session
+        if encoder is not None and not encoder.parked and self.config.standby != "off" and encoder.alive():
+            encoder.send(Park())
+            encoder.parked = True
+            self.folders_to_remove.append(folder)
+            return
+        if encoder is not None and not encoder.parked:
+            self._end_encoder()
+        remove_session_files(folder)
+
+    def _end_encoder(self) -> None:
         encoder, self.encoder = self.encoder, None
         self.restart_at = None
         if encoder is None:
             return
         code = encoder.end()
-        log.debug("encoder ended", session=encoder.params.session, exitcode=code)
-        if remove_files:
-            remove_session_files(encoder.folder)
-        self.encoder_session = None
+        log.debug("encoder ended", pid=encoder.pid, exitcode=code)
+        self._remove_parked_folders()
+
+    def _remove_parked_folders(self) -> None:
+        for folder in self.folders_to_remove:
+            remove_session_files(folder)
+        self.folders_to_remove.clear()
 
     # ---- child reports -----------------------------------------------------------------
     def _read_child(self) -> None:
@@ -268,6 +320,10 @@ class Supervisor:
     def _on_child_event(self, event: ChildEvent) -> None:
         session = self.encoder_session
         current = self.wanted is not None and event.nav == self.wanted.nav
+        if event.kind == "parked":
+            self._remove_parked_folders()
+            self._fill_status()
+            return
         if event.kind == "ready":
             self.encoder_ready = True
         if event.kind == "ready" and current:
@@ -298,6 +354,11 @@ class Supervisor:
         code = encoder.end(grace=0)
         self._forget_encoder()
         if self.wanted is None:
+            if encoder.parked:
+                log.warning("standby encoder exited; the next start will be cold", exitcode=code,
+                            output=tail[-300:] or None)
+                self._remove_parked_folders()
+                self._fill_status()
             return
         self._encoder_failed(f"encoder exited with code {code}", tail)
 
@@ -384,6 +445,8 @@ class Supervisor:
                 remove_session_files(stale)
                 log.info("removed stale session folder", path=str(stale))
         self.sessions_dir.mkdir(parents=True, exist_ok=True)
+        remove_session_files(self.logs_dir)
+        self.logs_dir.mkdir(parents=True, exist_ok=True)
         for lock in clean_stale_locks():
             log.info("removed stale X lock", path=lock)
 
