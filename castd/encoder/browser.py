@@ -87,10 +87,15 @@ class Browser:
             shutil.rmtree(self.profile, ignore_errors=True)
             raise BrowserError(f"chromium did not start: {exc.msg or exc}") from exc
         self.driver.set_page_load_timeout(page_load_timeout)
+        self.driver.set_script_timeout(5)
 
     def navigate(self, url: str) -> None:
-        """Load `url` and wait for its load event (raises WebDriverException on failure)."""
+        """Load `url`, wait for its load event and then for two animation frames, so the page is
+        on the screen (not just loaded) when this returns. Raises WebDriverException on failure."""
         self.driver.get(url)
+        self.driver.execute_async_script(
+            "const done = arguments[arguments.length - 1];"
+            "requestAnimationFrame(() => requestAnimationFrame(() => done()));")
 
     def viewport(self) -> tuple[int, int]:
         w, h = self.driver.execute_script("return [window.innerWidth, window.innerHeight]")

@@ -166,21 +166,20 @@ def _stream(conn, display: str, preset: Preset, job: Begin, page: PageThread, re
         last_segments = 0
         last_segment_at: float | None = None
         ready_token = -1  # navigation whose page is in a finished segment
-        segments_at_load = None
         frames_at_report, time_at_report = 0, started
         for frame in capture.decode(video=0):
             now = time.monotonic()
             output.write_video(frame, now - started)
+            if (ready_token != token and page.loaded_token == token and output.cuts
+                    and page.loaded_at <= started + output.last_cut_seconds - 2 / preset.fps):
+                # the segment that just finished ends on (at least two) frames of the painted page
+                ready_token = token
+                output.segments()  # writes the master playlist with the first segment
+                report(ChildEvent(kind="ready", nav=nav, url=url))
             if now - last_report >= REPORT_INTERVAL:
                 segments = output.segments()
                 if segments != last_segments:
                     last_segments, last_segment_at = segments, time.time()
-                if page.loaded_token == token and ready_token != token:
-                    if segments_at_load is None:
-                        segments_at_load = segments
-                    elif segments > segments_at_load:
-                        ready_token = token
-                        report(ChildEvent(kind="ready", nav=nav, url=url))
                 fps = (output.frames - frames_at_report) / max(1e-6, now - time_at_report)
                 frames_at_report, time_at_report = output.frames, now
                 report(Progress(frames=output.frames, fps=round(fps, 2), segments=segments,
@@ -194,7 +193,6 @@ def _stream(conn, display: str, preset: Preset, job: Begin, page: PageThread, re
                     return None
                 elif isinstance(command, Navigate):
                     nav, url = command.nav, command.url
-                    segments_at_load = None
                     token = page.navigate(url, nav)
             if page.failed:
                 raise RuntimeError(page.failed)

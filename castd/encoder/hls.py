@@ -107,6 +107,9 @@ class HlsOutput:
         self._last_pts = -1
         self.codec_string: str | None = None
         self.master_written = False
+        self._keyframes = 0
+        self.cuts = 0  # segments finished by this output (a keyframe every segment)
+        self.last_cut_seconds = 0.0  # stream time at which the last one ended
         self.frames = 0
 
     def write_video(self, frame: av.VideoFrame, seconds: float) -> None:
@@ -122,7 +125,13 @@ class HlsOutput:
             if self.codec_string is None:
                 extradata = self.video.codec_context.extradata or b""
                 self.codec_string = h264_codec_string(extradata) or h264_codec_string(bytes(packet))
+            cut = packet.is_keyframe and self._keyframes > 0
+            if packet.is_keyframe:
+                self._keyframes += 1
             self.container.mux(packet)
+            if cut:  # a keyframe starts a segment: the muxer has just finished the previous one
+                self.cuts += 1
+                self.last_cut_seconds = float(packet.pts * self.time_base)
         self.frames += 1
         self._write_audio_until(pts / self.preset.fps + 0.2)
 
