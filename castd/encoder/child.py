@@ -18,9 +18,10 @@ import av
 import msgspec
 
 from castd.encoder.hls import HlsOutput
+from castd.encoder.navguard import NavGuard
 from castd.encoder.page import PageThread
 from castd.encoder.xvfb import Xvfb
-from castd.logs import log, setup_logging
+from castd.logs import log, register_secret, setup_logging
 from castd.presets import Preset
 from castd.procutil import group_members, set_pdeathsig
 from castd.protocol import ChildEvent, Navigate, Progress, Quit, child_command_decoder, encode
@@ -38,6 +39,8 @@ class ChildParams(msgspec.Struct, kw_only=True):
     xvfb: str
     page_load_timeout: float
     log_level: str = "INFO"
+    allowlist: list[str] = []  # canonical URL prefixes; empty: anywhere
+    log_secrets: list[str] = []  # values no log line may show (the token)
 
 
 class Reporter:
@@ -61,6 +64,8 @@ def main(conn, params_bytes: bytes) -> None:
     set_pdeathsig(signal.SIGTERM)
     params = msgspec.msgpack.decode(params_bytes, type=ChildParams)
     setup_logging(params.log_level)
+    for secret in params.log_secrets:
+        register_secret(secret)
     log.configure(extra={"session": params.session})
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
@@ -95,10 +100,12 @@ def _run(conn, params: ChildParams, report: Reporter, stopping: threading.Event)
     folder.mkdir(parents=True, exist_ok=True)
     logs_dir = folder.parent / (folder.name + ".logs")
     logs_dir.mkdir(exist_ok=True)
+    guard = NavGuard(params.allowlist)
     xvfb = Xvfb(params.xvfb, preset.width, preset.height, log_path=logs_dir / "xvfb.log")
     page = PageThread(chromium=params.chromium, chromedriver=params.chromedriver, display=xvfb.display,
                       width=preset.width, height=preset.height, page_load_timeout=params.page_load_timeout,
-                      log_path=logs_dir / "chromedriver.log", report=report)
+                      log_path=logs_dir / "chromedriver.log", report=report, navguard=guard,
+                      extra_flags=guard.chromium_flags(logs_dir / "navguard"))
     nav = 0
     page.start()
     page.navigate(params.url, nav)
