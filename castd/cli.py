@@ -20,6 +20,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to listen on (config: host)")
     serve.add_argument("--port", type=int, help="port to listen on (config: port)")
     serve.add_argument("--log-level", help="TRACE, DEBUG, INFO, WARNING or ERROR (config: log_level)")
+    serve.add_argument("--insecure", action="store_true", default=None,
+                       help="allow listening beyond loopback without a token (config: insecure); "
+                            "anyone who can reach the port then controls castd")
     serve.add_argument("--demo", action="store_true",
                        help="cast the embedded demo dashboard as soon as castd is up (no TV needed)")
     return parser
@@ -39,9 +42,15 @@ def main(argv: list[str] | None = None) -> int:
 def serve(args: argparse.Namespace) -> int:
     try:
         config = load_config(args.config, overrides={"host": args.host, "port": args.port,
-                                                     "log_level": args.log_level})
+                                                     "log_level": args.log_level, "insecure": args.insecure})
     except ConfigError as exc:
         print(f"castd: config error: {exc}", file=sys.stderr)
+        return 2
+    from castd.api.auth import is_loopback_host, listen_refusal
+
+    refusal = listen_refusal(config)
+    if refusal:
+        print(f"castd: {refusal}", file=sys.stderr)
         return 2
     import uvicorn
 
@@ -53,7 +62,11 @@ def serve(args: argparse.Namespace) -> int:
     register_secret(config.token)
     app = create_app(config, demo=args.demo)
     log.info("castd starting", version=__version__, host=config.host, port=config.port,
-             runtime_dir=str(app.state.sessions_dir.parent))
+             runtime_dir=str(app.state.sessions_dir.parent), auth_required=bool(config.token),
+             allowlist=len(config.allowlist) or None)
+    if not config.token and not is_loopback_host(config.host):
+        log.warning("listening beyond loopback WITHOUT a token (--insecure): anyone who can reach this port "
+                    "can make castd open any page and can watch the stream", host=config.host)
     server = uvicorn.Server(uvicorn.Config(app, host=config.host, port=config.port, log_config=None,
                                            access_log=False, timeout_graceful_shutdown=3, lifespan="on"))
     # uvicorn re-raises the signal that stopped it once it has shut down; with these no-op
