@@ -118,6 +118,8 @@ def parse_target(url: str) -> Target:
         raise UrlRejected(f"url: longer than {MAX_URL_LENGTH} characters")
     if any(ord(c) < 0x21 or 0x7F <= ord(c) <= 0x9F for c in url):
         raise UrlRejected("url: must not contain spaces or control characters")
+    if any(0xD800 <= ord(c) <= 0xDFFF for c in url):
+        raise UrlRejected("url: contains an unpaired UTF-16 surrogate")
     if "\\" in url:
         raise UrlRejected("url: must not contain backslashes")
     try:

@@ -81,7 +81,7 @@ def body_token(body: bytes) -> str | None:
     """The `token` field of a JSON object body (anything unparsable: None)."""
     try:
         found = msgspec.json.decode(body, type=_BodyToken).token
-    except (msgspec.DecodeError, RecursionError):  # ValidationError is a DecodeError
+    except (msgspec.DecodeError, RecursionError, UnicodeError):  # bad UTF-8 in a string: UnicodeDecodeError
         return None
     return found if isinstance(found, str) else None
 

@@ -100,6 +100,8 @@ async def decode_json_body(request: Request, kind: type[T], *, optional: bool = 
         raise ApiError(400, f"body is not valid JSON: {exc}") from None
     except RecursionError:
         raise ApiError(400, "JSON nested too deeply") from None
+    except UnicodeError:  # msgspec raises UnicodeDecodeError for bad UTF-8 inside a string
+        raise ApiError(400, "body is not valid UTF-8") from None
 
 
 def _describe_validation(text: str) -> str:
