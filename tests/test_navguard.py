@@ -69,6 +69,7 @@ def test_browser_stays_on_the_allowlist(guarded, pages):
 
     # 4. only plain files of the live session are served: no symlinks (to elsewhere, or to its own files)
     session = switched["session"]
+    assert len(session) >= 22  # 16 random bytes, URL-safe base64: 128 bits
     folder = guarded.runtime_dir / "sessions" / session
     os.symlink("/etc/passwd", folder / "evil.m3u8")
     os.symlink(folder / "index.m3u8", folder / "alias.m3u8")

@@ -5,7 +5,9 @@ browser POST to castd, including the page castd itself is showing, which runs ne
 loopback port. Browsers mark such requests with `Origin` / `Sec-Fetch-Site`; those are refused.
 DNS rebinding (evil.example resolving to 127.0.0.1) passes that check, but the request then names
 evil.example in its Host header: without a token, castd answers control requests only when it is
-addressed by IP or as localhost (or by the names in its own config).
+addressed by IP or as localhost (or by the names in its own config). Likewise a tunnel or reverse
+proxy on the same machine (cloudflared, ngrok, nginx) makes the internet look like loopback; the
+forwarding headers it adds give it away, and without a token such requests are refused too.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import ipaddress
 from urllib.parse import urlsplit
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+PROXY_HEADERS = ("forwarded", "x-forwarded-for", "x-forwarded-host", "x-real-ip", "cf-connecting-ip")
 
 
 def _hostname(host_header: str) -> str:
@@ -48,9 +51,12 @@ def cross_site_problem(method: str, headers: dict[str, str]) -> str | None:
     return None
 
 
-def rebinding_problem(host_header: str, own_names: set[str]) -> str | None:
-    """Why a request without a token configured must not be answered (unknown Host name), or None."""
-    name = _hostname(host_header).rstrip(".")
+def tokenless_problem(headers: dict[str, str], own_names: set[str]) -> str | None:
+    """Why a control request must not be answered while castd has no token (rebinding, a proxy), or None."""
+    if any(name in headers for name in PROXY_HEADERS):
+        return ("castd has no token and this request came through a proxy or tunnel; set a token "
+                "(config token or CASTD_TOKEN) before exposing castd")
+    name = _hostname(headers.get("host", "")).rstrip(".")
     if name == "localhost" or _is_ip(name) or name in own_names:
         return None
     return ("castd has no token, so it answers control requests only when addressed by IP address or as "

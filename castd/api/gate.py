@@ -1,6 +1,7 @@
 """The front door: every HTTP request passes here before routing.
 
-In order: browser-forged requests (cross-site, DNS rebinding) are refused with 403, then the token
+In order: browser-forged requests (cross-site; without a token also DNS rebinding and requests relayed
+by a proxy or tunnel) are refused with 403, then the token
 is checked where one is configured (401), so a caller without the token learns nothing about
 validation, state or the allowlist. A token in the JSON body means reading the body here (with the
 same size limit as everywhere) and handing it on unchanged to the endpoint.
@@ -39,7 +40,7 @@ class Gate:
         if level != auth.OPEN:
             problem = crosssite.cross_site_problem(scope["method"], headers)
             if problem is None and not self.check.enabled:
-                problem = crosssite.rebinding_problem(headers.get("host", ""), self.own_names)
+                problem = crosssite.tokenless_problem(headers, self.own_names)
             if problem:
                 await error_response(403, problem)(scope, receive, send)
                 return
