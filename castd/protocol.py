@@ -60,6 +60,7 @@ class CastSection(msgspec.Struct, kw_only=True):
 
     devices: list[CastDevice] = []
     note: str | None = None  # e.g. "no device set"
+    stopping: int = 0  # devices of ended sessions castd is still taking its app off
     worker_pid: int | None = None
     worker_restarts: int = 0
 

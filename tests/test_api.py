@@ -46,6 +46,13 @@ BAD_STARTS = [
     ("spaces", b'{"url": "http://a b/"}', {}, 400, "spaces"),
     ("unknown field", b'{"url": "http://127.0.0.1/", "colour": 1}', {}, 400, "colour"),
     ("form body", b"url=http://x/", {"content-type": "application/x-www-form-urlencoded"}, 415, "JSON"),
+    ("device too long", json.dumps({"url": "http://127.0.0.1/", "device": "x" * 201}).encode(), {}, 400, "device"),
+    ("nine devices", json.dumps({"url": "http://127.0.0.1/", "device": [f"tv{i}" for i in range(9)]}).encode(),
+     {}, 400, "device"),
+    ("device wrong type", b'{"url": "http://127.0.0.1/", "device": 5}', {}, 400, "device"),
+    ("device bad port", b'{"url": "http://127.0.0.1/", "device": "127.0.0.1:70000"}', {}, 400, "port"),
+    ("unknown mode", b'{"url": "http://127.0.0.1/", "mode": "mirror"}', {}, 400, "mode"),
+    ("direct without device", b'{"url": "http://127.0.0.1/", "mode": "direct"}', {}, 400, "needs a device"),
 ]
 
 

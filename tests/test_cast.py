@@ -36,14 +36,18 @@ def castd(tmp_path_factory):
     assert not d.kill_leftovers(), "processes outlived castd"
 
 
+def idle(d: Daemon) -> None:
+    d.post("/stop")
+    wait_for(lambda: (s := d.status())["state"] == "idle" and s["cast"]["stopping"] == 0, 30,
+             message="idle, with every device stopped")
+
+
 @pytest.fixture
 def cd(castd):
-    """The module's castd, idle before and after the test."""
-    castd.post("/stop")
-    castd.wait_state("idle")
+    """The module's castd, idle (and done stopping its devices) before and after the test."""
+    idle(castd)
     yield castd
-    castd.post("/stop")
-    castd.wait_state("idle")
+    idle(castd)
 
 
 def unique_name() -> str:
@@ -129,6 +133,19 @@ def test_start_loads_the_live_stream_switch_sends_nothing_stop_quits(tv, cd, pag
     assert [s.get("mediaSessionId") for s in stops[:1]] == [1]  # the media first...
     assert stops[-1].get("sessionId") is not None  # ...then castd's app, named by its session
     assert not tv.dropped
+
+
+def test_a_new_session_takes_the_device_over_without_quitting(tv, cd, pages):
+    first = cast_and_play(cd, tv, pages.url("/color/ff0000"))
+    receiver_before = len(sent_types(tv, NS_RECEIVER))
+    second = start(cd, pages.url("/color/00ff00"), device=spec(tv), quality="low-latency")  # a new session
+    assert not second["switched"] and second["session"] != first["session"]
+    tv.wait_for(lambda: len(tv.loads) == 2 and tv.player_state == "PLAYING", timeout=30, what="the new LOAD")
+    assert tv.loads[1]["media"]["contentId"] == second["stream_url"] != first["stream_url"]
+    assert "STOP" not in sent_types(tv, NS_RECEIVER)[receiver_before:]  # castd's app stayed up in between
+    dev = wait_device(cd, spec(tv), "playing")
+    assert dev["stream_url"] == second["stream_url"] and dev["failures"] == 0  # the old stream's end is no fault
+    assert cd.status()["cast"]["stopping"] == 0
 
 
 def test_without_a_device_castd_still_streams(cd, pages):
@@ -233,9 +250,8 @@ def test_two_devices_share_the_stream_and_fail_alone(cd, pages):
         status = cd.status()
         assert status["state"] == "streaming" and device(cd, spec(a))["state"] == "playing"
         assert len(b.loads) == 1 and len(a.loads) == 1
-        cd.post("/stop")
-        a.wait_for(lambda: a.current_app is None, timeout=10)
-        b.wait_for(lambda: b.current_app is None, timeout=10)  # b still showed castd's (idle) app
+        idle(cd)  # waits for the stops to be confirmed, while both fakes still listen
+        assert a.current_app is None and b.current_app is None  # b still showed castd's (idle) app: quit too
 
 
 # ---- discovery ------------------------------------------------------------------------------------

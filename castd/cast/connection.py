@@ -81,7 +81,7 @@ class CastConnection:
         self.generation = 0  # +1 on every CONNECTED: a reconnect means "read the device's state again"
         self.cc = pychromecast.Chromecast(device.cast_info(), tries=1, timeout=connect_timeout, retry_wait=0.5)
         self.client = self.cc.socket_client
-        OneThreadSends(self.client)
+        self.sends = OneThreadSends(self.client, timeout=connect_timeout + 2)
         for namespace in (NS_RECEIVER, NS_MEDIA):
             self.cc.register_handler(_Observer(namespace, self.inbox))
         self.cc.register_connection_listener(_ConnectionWatch(self))

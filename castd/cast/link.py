@@ -142,8 +142,12 @@ class Link:  # pylint: disable=too-many-instance-attributes
                           if self.state == "failed" and self.retry_at is not None else None)
 
     # ---- the loop ---------------------------------------------------------------------------
+    @property
+    def log(self):
+        """castd's logger with this session in every line."""
+        return log.bind(session=self.session)
+
     def run(self) -> None:
-        log.configure(extra={})
         try:
             while not self.quit.is_set():
                 with self._lock:
@@ -169,7 +173,7 @@ class Link:  # pylint: disable=too-many-instance-attributes
                 except (CastError, NotFound, Unreachable) as exc:
                     self._failed(exc)
                 except Exception as exc:  # a bug must not end the link; it counts as a failure
-                    log.exception("cast link error", device=self.spec)
+                    self.log.exception("cast link error", device=self.spec)
                     self._failed(CastError(f"internal error: {type(exc).__name__}: {exc}", reconnect=True))
         finally:
             self._close_connection()
@@ -183,6 +187,9 @@ class Link:  # pylint: disable=too-many-instance-attributes
         self.owns_app = False  # a new webhook start: launch (or reuse) the app, never read its absence as a "no"
         if not carried:
             self.app_session = None
+        if self.media_session is not None:  # the old session's stream ends with it: not a fault of this one
+            self.ended_by_us.add(self.media_session)
+        self.media_session = self.loaded = self.stream_url = None
         self._set("connecting", None)
 
     def _step(self, plan: Plan, check: Callable[[], bool]) -> None:
@@ -190,7 +197,7 @@ class Link:  # pylint: disable=too-many-instance-attributes
         if self.verified_gen != conn.generation:
             status = conn.receiver_status(COMMAND_TIMEOUT, check)
             if self.verified_gen >= 0:
-                log.info("cast device reconnected", device=self.spec, address=conn.label)
+                self.log.info("cast device reconnected", device=self.spec, address=conn.label)
             self.verified_gen = conn.generation
             self.receiver = status
         if not self._own_app(plan, conn, check):
@@ -219,7 +226,7 @@ class Link:  # pylint: disable=too-many-instance-attributes
             conn.start()
         if not conn.connected():
             if self.state not in ("connecting", "failed", "stopping"):
-                log.warning("cast connection lost; reconnecting", device=self.spec, address=conn.label)
+                self.log.warning("cast connection lost; reconnecting", device=self.spec, address=conn.label)
                 self._set("connecting", "connection lost; reconnecting")
             if not conn.wait_connected(self.config.cast_connect_timeout, check):
                 reason = conn.failure()
@@ -259,7 +266,7 @@ class Link:  # pylint: disable=too-many-instance-attributes
         if app.get("sessionId") != self.app_session:
             self.loaded = self.media_session = None
         self.app_session, self.app_id, self.owns_app = app.get("sessionId"), want, True
-        log.info("cast app started", device=self.spec, app=APP_NAMES[want])
+        self.log.info("cast app started", device=self.spec, app=APP_NAMES[want])
         self._report(self)
         return True
 
@@ -283,7 +290,7 @@ class Link:  # pylint: disable=too-many-instance-attributes
             if content_id(entry) == url and entry.get("playerState") in PLAYING_STATES:
                 self.media_session, self.loaded = entry.get("mediaSessionId"), url
                 self.media_verified_gen = conn.generation
-                log.info("cast device still plays the stream", device=self.spec, state=entry.get("playerState"))
+                self.log.info("cast device still plays the stream", device=self.spec, state=entry.get("playerState"))
                 self._media_state(entry.get("playerState"))
                 return
         self.ended_by_us.update(e.get("mediaSessionId") for e in entries if e.get("mediaSessionId") is not None)
@@ -300,9 +307,12 @@ class Link:  # pylint: disable=too-many-instance-attributes
             self.media_session, self.loaded = entries[0].get("mediaSessionId"), url
             self.media_verified_gen = conn.generation
             self.load_deadline = started + self.config.cast_load_timeout
-            log.info("stream loaded on the cast device", device=self.spec, url=url,
+            self.log.info("stream loaded on the cast device", device=self.spec, url=url,
                      seconds=round(time.monotonic() - started, 2))
             self._media_state(entries[0].get("playerState"))
+            return
+        if kind == "LOAD_CANCELLED":  # a stop on the device, or another sender's LOAD, overtook castd's
+            self._terminal("user_stopped", "castd's LOAD was cancelled on the device")
             return
         if kind == "LOAD_FAILED":
             code = reply.get("detailedErrorCode")
@@ -317,7 +327,7 @@ class Link:  # pylint: disable=too-many-instance-attributes
             return  # DashCast keeps its page across a lost sender connection; its app is still ours
         conn.send(NS_DASHCAST, dashcast_request(plan.page_url, self.app_session or ""), app=True)
         self.loaded = plan.page_url
-        log.info("page sent to the cast device (DashCast)", device=self.spec, url=plan.page_url)
+        self.log.info("page sent to the cast device (DashCast)", device=self.spec, url=plan.page_url)
         self._media_state("PLAYING")
 
     def _media_state(self, player_state: str | None) -> None:
@@ -325,7 +335,7 @@ class Link:  # pylint: disable=too-many-instance-attributes
             if self.state != "playing":
                 self.playing_since = time.monotonic()
                 self.load_deadline = None
-                log.info("cast device playing", device=self.spec)
+                self.log.info("cast device playing", device=self.spec)
             self._set("playing", None)
         elif player_state == "PAUSED":
             self._set("paused", "paused on the device")
@@ -392,7 +402,7 @@ class Link:  # pylint: disable=too-many-instance-attributes
     # ---- outcomes -----------------------------------------------------------------------------
     def _terminal(self, state: str, reason: str) -> None:
         self.terminal = True
-        log.warning("the viewer took the cast device back; castd leaves it alone", device=self.spec,
+        self.log.warning("the viewer took the cast device back; castd leaves it alone", device=self.spec,
                     state=state, reason=reason)
         self._set(state, reason)
 
@@ -403,13 +413,13 @@ class Link:  # pylint: disable=too-many-instance-attributes
             self._close_connection()
         if self.failures > self.config.cast_retries:
             self.given_up = True
-            log.error("cast device failed; giving up for this session", device=self.spec, error=str(exc),
+            self.log.error("cast device failed; giving up for this session", device=self.spec, error=str(exc),
                       tries=self.failures)
             self._set("failed", f"{exc}; gave up after {self.failures} tries")
             return
         delay = self.backoff.next_delay()
         self.retry_at = time.monotonic() + delay
-        log.warning("cast device failed; retrying", device=self.spec, error=str(exc), retry_in=delay,
+        self.log.warning("cast device failed; retrying", device=self.spec, error=str(exc), retry_in=delay,
                     failures=self.failures)
         self._set("failed", f"{exc}; retrying in {delay:g}s")
 
@@ -444,7 +454,7 @@ class Link:  # pylint: disable=too-many-instance-attributes
                                  timeout=COMMAND_TIMEOUT, interrupted=check)
                 conn.request(NS_RECEIVER, {"type": "STOP", "sessionId": self.app_session}, app=False,
                              timeout=COMMAND_TIMEOUT, interrupted=check)
-                log.info("cast stopped; castd's app quit", device=self.spec)
+                self.log.info("cast stopped; castd's app quit", device=self.spec)
                 self.app_session = self.media_session = self.loaded = None
                 self._set("stopped", "castd's app was quit")
                 break
@@ -453,7 +463,7 @@ class Link:  # pylint: disable=too-many-instance-attributes
                 if getattr(exc, "reconnect", True):
                     self._close_connection()
         else:
-            log.warning("could not stop the cast device", device=self.spec, error=str(last))
+            self.log.warning("could not stop the cast device", device=self.spec, error=str(last))
             self._set("stopped", f"could not reach the device to stop it: {last}")
         self._close_connection()
 

@@ -93,6 +93,7 @@ class Worker:
                 if link is None or not link.is_alive():
                     self._start_link(target.spec, plan, target.app_session)
                 else:
+                    link.spec = target.spec  # as this session spells it (links are keyed case-blind)
                     link.update(plan)
         elif isinstance(command, CastStop):
             for target in command.devices:

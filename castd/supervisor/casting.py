@@ -56,6 +56,9 @@ class Casting:  # pylint: disable=too-many-instance-attributes
     def begin(self, session: str, mode: str, devices: list[str], title: str, page_url: str | None = None) -> None:
         if self.current is not None and self.current.session != session:
             self.end()
+        taken = {spec.casefold() for spec in devices}
+        for old, (specs, deadline) in list(self.stopping.items()):  # the new session takes these over:
+            self.stopping[old] = ([s for s in specs if s.casefold() not in taken], deadline)  # no stop there
         if not devices:
             return
         self.current = _Cast(session=session, mode=mode, title=title, devices=list(devices),
@@ -97,6 +100,7 @@ class Casting:  # pylint: disable=too-many-instance-attributes
             return
         self.stopping[cast.session] = ([t.spec for t in targets], time.monotonic() + STOP_WAIT)
         self.given_up = None
+        self.changed = True
         self._send(CastStop(session=cast.session, devices=targets))
 
     def wants_device(self) -> bool:
@@ -107,12 +111,18 @@ class Casting:  # pylint: disable=too-many-instance-attributes
         return [CastTarget(spec=spec, app_session=self.app_sessions.get((session, spec.casefold())))
                 for spec in specs]
 
+    def _wanted_devices(self, cast: _Cast) -> list[str]:
+        """The session's devices castd may still act on: never those the viewer took back (a restarted
+        worker would otherwise find castd's idle app there and LOAD again)."""
+        return [spec for spec in cast.devices
+                if spec not in self.devices or self.devices[spec].state not in USER_STATES]
+
     def _want(self) -> None:
         cast = self.current
         if cast is None:
             return
         self._send(CastWant(session=cast.session, mode=cast.mode, title=cast.title,
-                            devices=self._targets(cast.session, cast.devices),
+                            devices=self._targets(cast.session, self._wanted_devices(cast)),
                             stream_path=cast.stream_path, page_url=cast.page_url))
 
     def _send(self, command) -> None:
@@ -137,7 +147,7 @@ class Casting:  # pylint: disable=too-many-instance-attributes
         cast = self.current
         if cast is not None and self.worker is not None:
             self.worker.send(CastWant(session=cast.session, mode=cast.mode, title=cast.title,
-                                      devices=self._targets(cast.session, cast.devices),
+                                      devices=self._targets(cast.session, self._wanted_devices(cast)),
                                       stream_path=cast.stream_path, page_url=cast.page_url))
 
     def waitables(self) -> list:
@@ -161,6 +171,7 @@ class Casting:  # pylint: disable=too-many-instance-attributes
                     log.warning("cast stop not confirmed; giving up on it", session=session, devices=", ".join(specs))
                 del self.stopping[session]
                 self._forget(session)
+                self.changed = True
         if self.current is not None or self.stopping:
             self.idle_since = now
         elif self.worker is not None and now - self.idle_since > WORKER_IDLE_EXIT:
@@ -177,6 +188,7 @@ class Casting:  # pylint: disable=too-many-instance-attributes
         pending = self.stopping.get(report.session)
         if pending is not None and report.device.state == "stopped" and spec in pending[0]:
             pending[0].remove(spec)
+            self.changed = True
             log.info("cast stopped on the device", session=report.session, device=spec, note=report.device.reason)
 
     def _forget(self, session: str) -> None:
@@ -228,6 +240,7 @@ class Casting:  # pylint: disable=too-many-instance-attributes
     def section(self, note: str | None) -> CastSection:
         specs = self.current.devices if self.current is not None else []
         return CastSection(devices=[self.devices[s] for s in specs if s in self.devices], note=note,
+                           stopping=sum(len(specs) for specs, _ in self.stopping.values()),
                            worker_pid=self.worker.pid if self.worker is not None else None,
                            worker_restarts=self.worker_restarts)
 
