@@ -5,8 +5,9 @@
 The real daemon (tests/helpers.py Daemon) casts to tests/fakecast's FakeCastDevice on 127.0.0.1 (the real
 pychromecast in castd's cast worker; the fake fetches and decodes the stream before it answers). Each round:
 an idle start (POST /start until the LOAD arrives), then a page switch during the cast (POST /start with
-another page: the time until castd's status shows the new page in the stream, and how many LOADs, LAUNCHes
-or STOPs reached the device meanwhile: castd sends none), then /stop. Medians are printed per standby mode.
+another page: the time until the first segment showing the new page, and how many LOADs, LAUNCHes or STOPs
+reached the device meanwhile: castd sends none), then a stop on the TV's remote (the time until castd's
+session is idle). Medians are printed per standby mode.
 """
 
 from __future__ import annotations
@@ -55,8 +56,13 @@ def one_round(d: Daemon, tv: FakeCastDevice, pages: PageServer, i: int) -> dict:
     to_switch = time.monotonic() - t1
     time.sleep(1.0)  # anything castd would send about the switch has arrived by now
     sent = [p.get("type") for ns, p in tv.messages[seen:] if ns in (NS_MEDIA, NS_RECEIVER)]
+
+    t2 = time.monotonic()  # the viewer presses stop on the remote: the session (and encoder) must end
+    assert tv.stop_from_remote("CANCELLED")
+    wait_for(lambda: d.status()["state"] == "idle", 30, interval=0.01, message="idle after the remote stop")
+    to_end = time.monotonic() - t2
     idle(d)
-    return {"to_load": to_load, "to_playing": to_playing, "to_switch": to_switch,
+    return {"to_load": to_load, "to_playing": to_playing, "to_switch": to_switch, "to_end": to_end,
             "switch_loads": len(tv.loads) - loads, "switch_commands": sent}
 
 
@@ -74,7 +80,8 @@ def run(standby: str, rounds: int) -> list[dict]:
                     results.append(result)
                 print(f"  {standby:9} round {i}: LOAD {result['to_load']:.2f}s  PLAYING {result['to_playing']:.2f}s"
                       f"  switch {result['to_switch']:.2f}s with {result['switch_loads']} LOADs "
-                      f"{result['switch_commands'] or ''}{'  (warm-up, not counted)' if i == 0 else ''}",
+                      f"{result['switch_commands'] or ''} remote stop -> idle {result['to_end']:.2f}s"
+                      f"{'  (warm-up, not counted)' if i == 0 else ''}",
                       flush=True)
     finally:
         d.stop()
@@ -94,11 +101,11 @@ def main() -> int:
         summary[mode] = run(mode, args.rounds)
     print("\nmedians (seconds)")
     for mode, results in summary.items():
-        med = {k: statistics.median(r[k] for r in results) for k in ("to_load", "to_playing", "to_switch")}
+        med = {k: statistics.median(r[k] for r in results) for k in ("to_load", "to_playing", "to_switch", "to_end")}
         loads = sum(r["switch_loads"] for r in results)
         print(f"  standby={mode:9} POST /start -> LOAD {med['to_load']:.2f}  -> PLAYING {med['to_playing']:.2f}   "
               f"switch -> new page streaming {med['to_switch']:.2f}, LOADs sent on switches: {loads} "
-              f"in {len(results)} switches")
+              f"in {len(results)} switches; remote stop -> session idle {med['to_end']:.2f}")
     return 0
 
 

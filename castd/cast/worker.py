@@ -26,6 +26,7 @@ from castd.logs import log, register_secret, setup_logging
 from castd.procutil import set_pdeathsig
 
 ORPHAN_STOP_SECONDS = 3.0  # with the supervisor gone, this long to take castd off the TVs
+JOIN_SECONDS = 1.5  # then this long for the links to close their connections
 
 
 def tune_pychromecast(heartbeat_timeout: float) -> None:
@@ -122,8 +123,9 @@ class Worker:
                 time.sleep(0.05)
         for link in links:
             link.close()
+        deadline = time.monotonic() + JOIN_SECONDS  # a link stuck in a connect is left to os._exit
         for link in links:
-            link.join(3.0)
+            link.join(max(0.0, deadline - time.monotonic()))
         self.resolver.close()
         log.info("cast worker exiting")
 

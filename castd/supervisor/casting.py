@@ -259,5 +259,5 @@ class Casting:  # pylint: disable=too-many-instance-attributes
         self.restart_at = None
         self.changed = True
         if worker is not None:
-            code = worker.end()
+            code = worker.end(grace=2.0)
             log.debug("cast worker ended", pid=worker.pid, exitcode=code)
