@@ -303,7 +303,8 @@ class Link:  # pylint: disable=too-many-instance-attributes
                              timeout=self.config.cast_load_timeout, interrupted=check)
         kind = reply.get("type")
         entries = reply.get("status") or []
-        if kind == "MEDIA_STATUS" and entries and entries[0].get("playerState") in PLAYING_STATES:
+        if kind == "MEDIA_STATUS" and entries and (entries[0].get("playerState") in PLAYING_STATES
+                                                    or not entries[0].get("idleReason")):  # IDLE: still loading
             self.media_session, self.loaded = entries[0].get("mediaSessionId"), url
             self.media_verified_gen = conn.generation
             self.load_deadline = started + self.config.cast_load_timeout
@@ -385,6 +386,8 @@ class Link:  # pylint: disable=too-many-instance-attributes
                 self._media_state(player_state)
                 return
             reason = entry.get("idleReason")
+            if reason is None and self.state == "loading":
+                return  # some receivers pass through IDLE (no reason) while they load
             self.ended_by_us.add(msid)
             self.media_session = self.loaded = None
             if reason in USER_IDLE_REASONS:

@@ -103,9 +103,6 @@ class Casting:  # pylint: disable=too-many-instance-attributes
         self.changed = True
         self._send(CastStop(session=cast.session, devices=targets))
 
-    def wants_device(self) -> bool:
-        return self.current is not None
-
     # ---- the worker ----------------------------------------------------------------------------
     def _targets(self, session: str, specs: list[str]) -> list[CastTarget]:
         return [CastTarget(spec=spec, app_session=self.app_sessions.get((session, spec.casefold())))
