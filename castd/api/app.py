@@ -10,7 +10,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.routing import Route
 
-from castd.api import control, pages, stream
+from castd.api import control, pages, snapshot, stream
 from castd.api.errors import ApiError, on_api_error, on_http_error, on_server_error
 from castd.config import Config
 from castd.logs import log
@@ -46,6 +46,8 @@ def create_app(config: Config, *, demo: bool = False) -> Starlette:
         Route("/stop", control.stop, methods=["POST"]),
         Route("/status", control.status, methods=["GET"]),
         Route("/health", control.health, methods=["GET"]),
+        Route("/", pages.preview, methods=["GET"]),
+        Route("/snapshot.jpg", snapshot.snapshot, methods=["GET"]),
         Route("/demo", pages.demo, methods=["GET"]),
         Route("/stream/{session}/{name}", stream.stream_file, methods=["GET"]),
         Route("/stream/{session}/{name}", stream.stream_options, methods=["OPTIONS"]),

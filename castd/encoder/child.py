@@ -19,6 +19,7 @@ import msgspec
 
 from castd.encoder.hls import HlsOutput
 from castd.encoder.page import PageThread
+from castd.encoder.snapshot import Snapshotter
 from castd.encoder.xvfb import Xvfb
 from castd.logs import log, setup_logging
 from castd.presets import Preset
@@ -108,6 +109,7 @@ def _run(conn, params: ChildParams, report: Reporter, stopping: threading.Event)
             "video_size": f"{preset.width}x{preset.height}", "framerate": str(preset.fps),
             "draw_mouse": "0"})
         output = HlsOutput(folder, preset)
+        snapshot = Snapshotter(folder)
         log.info("encoder running", display=xvfb.display, quality=preset.name, pid=os.getpid())
         started = time.monotonic()
         last_report = 0.0
@@ -119,6 +121,7 @@ def _run(conn, params: ChildParams, report: Reporter, stopping: threading.Event)
         for frame in capture.decode(video=0):
             now = time.monotonic()
             output.write_video(frame, now - started)
+            snapshot.maybe_write(frame, now)
             if now - last_report >= REPORT_INTERVAL:
                 segments = output.segments()
                 if segments != last_segments:
