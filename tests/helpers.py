@@ -96,6 +96,7 @@ class Daemon:
     port: int = field(default_factory=free_port)
     process: subprocess.Popen | None = None
     seen: set = field(default_factory=set)
+    journal: bool = False  # set JOURNAL_STREAM to the log file, as systemd does: lines get <N> prefixes
 
     @property
     def base(self) -> str:
@@ -110,6 +111,9 @@ class Daemon:
                **self.env_extra}
         env.pop("JOURNAL_STREAM", None)
         self._log = self.log_path.open("ab")
+        if self.journal:
+            st = os.fstat(self._log.fileno())
+            env["JOURNAL_STREAM"] = f"{st.st_dev}:{st.st_ino}"
         self.process = subprocess.Popen([sys.executable, "-m", "castd", "serve", "--port", str(self.port),
                                          *self.args], env=env, stdout=self._log, stderr=subprocess.STDOUT,
                                         cwd=ROOT)
