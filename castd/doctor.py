@@ -189,7 +189,7 @@ def _discover(names: list[str], timeout: float) -> set[str]:
         browser.stop_discovery()
 
 
-def check_devices(config: Config, discover: Callable[[list[str], float], set[str]] = _discover) -> list[Check]:
+def check_devices(config: Config) -> list[Check]:
     devices = configured_devices(config)
     if not devices:
         return [skip("device", "none configured: castd streams, and casts only to devices a request names")]
@@ -209,7 +209,7 @@ def check_devices(config: Config, discover: Callable[[list[str], float], set[str
             checks.append(ok("device", f"{device}: Cast port {address[1]} answers"))
     if names:
         try:
-            found = discover(names, 5.0)
+            found = _discover(names, 5.0)
         except Exception as exc:
             found, error = set(), str(exc)
         else:

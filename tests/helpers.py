@@ -78,6 +78,13 @@ def still_alive(identities) -> set[tuple[int, str]]:
     return {ident for ident in identities if process_identity(ident[0]) == ident}
 
 
+def cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+    except OSError:
+        return "?"
+
+
 def comm(pid: int) -> str:
     try:
         return Path(f"/proc/{pid}/comm").read_text().strip()
@@ -96,6 +103,7 @@ class Daemon:
     port: int = field(default_factory=free_port)
     process: subprocess.Popen | None = None
     seen: set = field(default_factory=set)
+    leftover_cmdlines: dict = field(default_factory=dict)
     journal: bool = False  # set JOURNAL_STREAM to the log file, as systemd does: lines get <N> prefixes
 
     @property
@@ -164,9 +172,17 @@ class Daemon:
         self._log.close()
         return code
 
-    def kill_leftovers(self) -> set:
-        """Teardown safety net: kill (by PID) anything we saw that still lives; return it."""
+    def kill_leftovers(self, grace: float = 3.0) -> set:
+        """Teardown safety net: kill (by PID) anything we saw that still lives; return it.
+
+        Processes get `grace` seconds first: multiprocessing's resource tracker exits only when it
+        reads EOF after its last writer is gone, which on a loaded machine takes a moment."""
+        deadline = time.monotonic() + grace
+        while still_alive(self.seen) and time.monotonic() < deadline:
+            time.sleep(0.05)
         left = still_alive(self.seen)
+        for pid, _ in left:
+            self.leftover_cmdlines[pid] = cmdline(pid)
         for pid, _ in left:
             try:
                 os.kill(pid, signal.SIGKILL)
