@@ -17,7 +17,8 @@ SERVICE_USER ?= castd
 DESTDIR    ?=
 PYTEST_ARGS ?=
 
-.PHONY: install system-deps venv run test bench bench-quick clean install-service uninstall-service
+.PHONY: install system-deps venv run test bench bench-quick clean install-service uninstall-service \
+        service-root service-user service-venv service-config service-unit
 
 install: system-deps venv
 
@@ -50,14 +51,27 @@ test: install
 
 # `sudo make install-service`: the castd user, castd in PREFIX, a commented config (an existing one is
 # never overwritten), the systemd unit; then enable and start it.
-install-service: system-deps
+install-service: system-deps service-user service-venv service-config service-unit
+	@if [ -n "$(DESTDIR)" ]; then echo "castd: staged in $(DESTDIR)"; \
+	elif [ -d /run/systemd/system ]; then \
+	  systemctl daemon-reload && systemctl enable --now castd && \
+	  echo "castd: running; check it with: castd doctor --config $(SYSCONFDIR)/castd.toml; journalctl -u castd"; \
+	else echo "castd: installed, but systemd is not running here; start it with: systemctl enable --now castd"; fi
+
+service-root:
 	@[ "$$(id -u)" = 0 ] || [ -n "$(DESTDIR)" ] || { echo "castd: run it as root: sudo make install-service" >&2; exit 1; }
+
+service-user: service-root
 	@if [ -z "$(DESTDIR)" ] && ! id -u $(SERVICE_USER) >/dev/null 2>&1; then \
 	  echo "castd: adding system user $(SERVICE_USER)"; \
 	  useradd --system --user-group --home-dir /var/lib/castd --no-create-home \
 	          --shell /usr/sbin/nologin --comment "castd service" $(SERVICE_USER); fi
+
+service-venv: service-root
 	@[ -x $(DESTDIR)$(PREFIX)/bin/python ] || $(PYTHON) -m venv $(DESTDIR)$(PREFIX)
 	$(DESTDIR)$(PREFIX)/bin/pip install -q --upgrade .
+
+service-config: service-root
 	@install -d -m 0755 $(DESTDIR)$(SYSCONFDIR)
 	@if [ -e $(DESTDIR)$(SYSCONFDIR)/castd.toml ]; then \
 	  echo "castd: keeping the existing $(SYSCONFDIR)/castd.toml"; \
@@ -67,14 +81,11 @@ install-service: system-deps
 	  { [ -n "$(DESTDIR)" ] || chgrp $(SERVICE_USER) $(DESTDIR)$(SYSCONFDIR)/castd.toml.new; } && \
 	  mv $(DESTDIR)$(SYSCONFDIR)/castd.toml.new $(DESTDIR)$(SYSCONFDIR)/castd.toml && \
 	  echo "castd: wrote $(SYSCONFDIR)/castd.toml (every key commented, with its default)"; fi
+
+service-unit: service-root
 	@install -d $(DESTDIR)$(UNITDIR)
 	sed 's#/opt/castd#$(PREFIX)#g; s#/etc/castd#$(SYSCONFDIR)#g' systemd/castd.service > $(DESTDIR)$(UNITDIR)/castd.service
 	@chmod 0644 $(DESTDIR)$(UNITDIR)/castd.service
-	@if [ -n "$(DESTDIR)" ]; then echo "castd: staged in $(DESTDIR)"; \
-	elif [ -d /run/systemd/system ]; then \
-	  systemctl daemon-reload && systemctl enable --now castd && \
-	  echo "castd: running; check it with: castd doctor --config $(SYSCONFDIR)/castd.toml; journalctl -u castd"; \
-	else echo "castd: installed, but systemd is not running here; start it with: systemctl enable --now castd"; fi
 
 # `sudo make uninstall-service`: stop and remove the service, castd in PREFIX and the user;
 # the config (your settings, perhaps a token) stays.
