@@ -13,6 +13,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PREFIX     ?= /opt/castd
 SYSCONFDIR ?= /etc/castd
 UNITDIR    ?= /etc/systemd/system
+BINDIR     ?= /usr/local/bin
 SERVICE_USER ?= castd
 DESTDIR    ?=
 PYTEST_ARGS ?=
@@ -49,7 +50,7 @@ run: install
 test: install
 	$(VENV)/bin/python -m pytest -q $(PYTEST_ARGS)
 
-# `sudo make install-service`: the castd user, castd in PREFIX, a commented config (an existing one is
+# `sudo make install-service`: the castd user, castd in PREFIX (linked from BINDIR), a commented config (an existing one is
 # never overwritten), the systemd unit; then enable and start it.
 install-service: system-deps service-user service-venv service-config service-unit
 	@if [ -n "$(DESTDIR)" ]; then echo "castd: staged in $(DESTDIR)"; \
@@ -70,6 +71,7 @@ service-user: service-root
 service-venv: service-root
 	@[ -x $(DESTDIR)$(PREFIX)/bin/python ] || $(PYTHON) -m venv $(DESTDIR)$(PREFIX)
 	$(DESTDIR)$(PREFIX)/bin/pip install -q --upgrade .
+	@install -d $(DESTDIR)$(BINDIR) && ln -sfn $(PREFIX)/bin/castd $(DESTDIR)$(BINDIR)/castd
 
 service-config: service-root
 	@install -d -m 0755 $(DESTDIR)$(SYSCONFDIR)
@@ -96,6 +98,7 @@ uninstall-service:
 	rm -f $(DESTDIR)$(UNITDIR)/castd.service
 	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl daemon-reload; fi
 	rm -rf $(DESTDIR)$(PREFIX)
+	@[ "$$(readlink $(DESTDIR)$(BINDIR)/castd)" != "$(PREFIX)/bin/castd" ] || rm -f $(DESTDIR)$(BINDIR)/castd
 	@if [ -z "$(DESTDIR)" ] && id -u $(SERVICE_USER) >/dev/null 2>&1; then userdel $(SERVICE_USER); fi
 	@echo "castd: removed; kept $(SYSCONFDIR)/castd.toml (delete it yourself if you no longer need it)"
 

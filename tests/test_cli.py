@@ -160,3 +160,20 @@ def test_status_table_counts_uptime_on_the_daemons_clock():
                           "devices": [{"name": "Living Room", "state": "playing"}]})
     for row in ("uptime +1m 15s", "ends in +30s", "fps +10.0", "device +Living Room playing", "restarts +2"):
         assert re.search(f"^{row}$", table, re.M), (row, table)
+
+
+def test_wait_steps_include_the_cast_when_status_reports_devices():
+    from castd.client.progress import WaitFailed, _reached
+
+    base = {"state": "streaming", "page": "loaded", "encoder_pid": 5, "session": "s"}
+    assert _reached({"state": "starting", "page": "loading", "encoder_pid": 5}) == 1
+    assert _reached({"state": "starting", "page": "loaded", "encoder_pid": 5}) == 2
+    assert _reached(base) == 3
+    assert _reached({**base, "devices": [{"name": "TV", "state": "loading"}]}) == 4
+    assert _reached({**base, "devices": [{"name": "TV", "state": "failed"}, {"name": "Hall", "state": "playing"}]}) == 5
+    with pytest.raises(WaitFailed, match="casting failed: TV failed"):
+        _reached({**base, "devices": [{"name": "TV", "state": "failed"}]})
+    with pytest.raises(WaitFailed, match="session failed: boom"):
+        _reached({"state": "failed", "last_error": "boom\nmore"})
+    with pytest.raises(WaitFailed, match="did not load: page: timed out"):
+        _reached({"state": "starting", "page": "error", "last_error": "page: timed out"})

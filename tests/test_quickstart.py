@@ -93,6 +93,7 @@ def test_install_service_staged_keeps_an_existing_config_and_uninstalls(prefix, 
     castd = stage / "opt/castd/bin/castd"
     assert unit.read_text() == (prefix / "systemd/castd.service").read_text()
     assert "ExecStart=/opt/castd/bin/castd serve" in unit.read_text()
+    assert os.readlink(stage / "usr/local/bin/castd") == "/opt/castd/bin/castd"
     example = subprocess.run([castd, "config-example"], capture_output=True, text=True, check=True).stdout
     assert config.read_text() == example
     assert stat.S_IMODE(config.stat().st_mode) == 0o640  # it may hold the token
@@ -112,4 +113,5 @@ def test_install_service_staged_keeps_an_existing_config_and_uninstalls(prefix, 
                              capture_output=True, text=True, timeout=60)
     assert removed.returncode == 0, removed.stderr
     assert not unit.exists() and not (stage / "opt/castd").exists()
+    assert not os.path.lexists(stage / "usr/local/bin/castd")
     assert config.read_text() == 'port = 9999\ntoken = "mine"\n'
