@@ -7,8 +7,8 @@ VENV   ?= .venv
 PORT   ?= 8765
 DEB_PACKAGES = chromium chromium-driver xvfb
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-# the service: castd in its own venv under PREFIX (readable by the service user, unlike a home
-# folder), its config in SYSCONFDIR, the unit in UNITDIR. DESTDIR stages the files elsewhere
+# the service: castd in its own venv, PREFIX/.venv (readable by the service user, unlike a home
+# folder: the unit has ProtectHome), its config in SYSCONFDIR, the unit in UNITDIR. DESTDIR stages the files elsewhere
 # (no user, no systemctl) for packaging and for the tests.
 PREFIX     ?= /opt/castd
 SYSCONFDIR ?= /etc/castd
@@ -69,16 +69,17 @@ service-user: service-root
 	          --shell /usr/sbin/nologin --comment "castd service" $(SERVICE_USER); fi
 
 service-venv: service-root
-	@[ -x $(DESTDIR)$(PREFIX)/bin/python ] || $(PYTHON) -m venv $(DESTDIR)$(PREFIX)
-	$(DESTDIR)$(PREFIX)/bin/pip install -q --upgrade .
-	@install -d $(DESTDIR)$(BINDIR) && ln -sfn $(PREFIX)/bin/castd $(DESTDIR)$(BINDIR)/castd
+	@[ -x $(DESTDIR)$(PREFIX)/.venv/bin/python ] || $(PYTHON) -m venv $(DESTDIR)$(PREFIX)/.venv
+	$(DESTDIR)$(PREFIX)/.venv/bin/pip install -q --upgrade .
+	@[ README.md -ef $(DESTDIR)$(PREFIX)/README.md ] || install -m 0644 README.md $(DESTDIR)$(PREFIX)/README.md
+	@install -d $(DESTDIR)$(BINDIR) && ln -sfn $(PREFIX)/.venv/bin/castd $(DESTDIR)$(BINDIR)/castd
 
 service-config: service-root
 	@install -d -m 0755 $(DESTDIR)$(SYSCONFDIR)
 	@if [ -e $(DESTDIR)$(SYSCONFDIR)/castd.toml ]; then \
 	  echo "castd: keeping the existing $(SYSCONFDIR)/castd.toml"; \
 	else \
-	  $(DESTDIR)$(PREFIX)/bin/castd config-example > $(DESTDIR)$(SYSCONFDIR)/castd.toml.new && \
+	  $(DESTDIR)$(PREFIX)/.venv/bin/castd config-example > $(DESTDIR)$(SYSCONFDIR)/castd.toml.new && \
 	  chmod 0640 $(DESTDIR)$(SYSCONFDIR)/castd.toml.new && \
 	  { [ -n "$(DESTDIR)" ] || chgrp $(SERVICE_USER) $(DESTDIR)$(SYSCONFDIR)/castd.toml.new; } && \
 	  mv $(DESTDIR)$(SYSCONFDIR)/castd.toml.new $(DESTDIR)$(SYSCONFDIR)/castd.toml && \
@@ -89,16 +90,17 @@ service-unit: service-root
 	sed 's#/opt/castd#$(PREFIX)#g; s#/etc/castd#$(SYSCONFDIR)#g' systemd/castd.service > $(DESTDIR)$(UNITDIR)/castd.service
 	@chmod 0644 $(DESTDIR)$(UNITDIR)/castd.service
 
-# `sudo make uninstall-service`: stop and remove the service, castd in PREFIX and the user;
+# `sudo make uninstall-service`: stop and remove the service, castd's venv in PREFIX and the user;
 # the config (your settings, perhaps a token) stays.
 uninstall-service:
 	@[ "$$(id -u)" = 0 ] || [ -n "$(DESTDIR)" ] || { echo "castd: run it as root: sudo make uninstall-service" >&2; exit 1; }
-	@case "$(PREFIX)" in ""|/|/usr|/usr/local) echo "castd: refusing to remove PREFIX=$(PREFIX)" >&2; exit 1;; esac
 	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl disable --now castd 2>/dev/null || true; fi
 	rm -f $(DESTDIR)$(UNITDIR)/castd.service
 	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl daemon-reload; fi
-	rm -rf $(DESTDIR)$(PREFIX)
-	@[ "$$(readlink $(DESTDIR)$(BINDIR)/castd)" != "$(PREFIX)/bin/castd" ] || rm -f $(DESTDIR)$(BINDIR)/castd
+	rm -rf $(DESTDIR)$(PREFIX)/.venv
+	@[ README.md -ef $(DESTDIR)$(PREFIX)/README.md ] || rm -f $(DESTDIR)$(PREFIX)/README.md
+	@rmdir $(DESTDIR)$(PREFIX) 2>/dev/null || true
+	@[ "$$(readlink $(DESTDIR)$(BINDIR)/castd)" != "$(PREFIX)/.venv/bin/castd" ] || rm -f $(DESTDIR)$(BINDIR)/castd
 	@if [ -z "$(DESTDIR)" ] && id -u $(SERVICE_USER) >/dev/null 2>&1; then userdel $(SERVICE_USER); fi
 	@echo "castd: removed; kept $(SYSCONFDIR)/castd.toml (delete it yourself if you no longer need it)"
 

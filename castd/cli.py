@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
 from importlib import resources
 
@@ -73,26 +72,6 @@ def serve(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"castd: config error: {exc}", file=sys.stderr)
         return 2
-    import uvicorn
+    from castd import server
 
-    from castd.api.app import create_app
-    from castd.logs import intercept_stdlib, log, register_secret, setup_logging
-
-    setup_logging(config.log_level)
-    intercept_stdlib("WARNING")
-    register_secret(config.token)
-    app = create_app(config, demo=args.demo)
-    log.info("castd starting", version=__version__, host=config.host, port=config.port,
-             runtime_dir=str(app.state.sessions_dir.parent))
-    server = uvicorn.Server(uvicorn.Config(app, host=config.host, port=config.port, log_config=None,
-                                           access_log=False, timeout_graceful_shutdown=3, lifespan="on"))
-    # uvicorn re-raises the signal that stopped it once it has shut down; with these no-op
-    # handlers underneath, that re-raise is harmless and castd exits 0 as systemd expects.
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: None)
-    server.run()
-    if not server.started:
-        log.error("castd could not start serving", host=config.host, port=config.port)
-        return 1
-    log.info("castd stopped")
-    return 0
+    return server.run(config, demo=args.demo)

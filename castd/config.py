@@ -35,6 +35,12 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     chromedriver: str = "/usr/bin/chromedriver"
     xvfb: str = "/usr/bin/Xvfb"
     page_load_timeout: float = 20.0
+    # V8 heap cap per page: a leaking dashboard crashes its tab (and is restarted) instead of
+    # pushing a small Pi into swap or the OOM killer
+    renderer_heap_mb: int = 512
+    # warm standby: keep Xvfb + Chromium ready at about:blank between sessions
+    # (off | after-use | boot); costs ~0.5 GB of memory, saves ~1 s per start from idle
+    standby: str = "off"
     # sessions
     quality: str = DEFAULT_PRESET
     max_duration: int = 24 * 3600
@@ -60,6 +66,10 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
         for key in ("frame_stall_seconds", "segment_stall_seconds", "page_load_timeout"):
             if getattr(self, key) <= 0:
                 raise ValueError(f"{key}: must be positive")
+        if self.standby not in ("off", "after-use", "boot"):
+            raise ValueError(f"standby: must be off, after-use or boot, not {self.standby!r}")
+        if self.renderer_heap_mb < 64:
+            raise ValueError("renderer_heap_mb: must be at least 64")
         if self.max_restarts < 1:
             raise ValueError("max_restarts: must be at least 1")
 

@@ -74,6 +74,19 @@ def descendants(root: int) -> set[tuple[int, str]]:
     return found
 
 
+def children(pid: int) -> set[tuple[int, str]]:
+    """Direct children of `pid` (by parent links)."""
+    found = set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            fields = _stat(int(entry))
+            if fields and int(fields[1]) == pid:
+                ident = process_identity(int(entry))
+                if ident:
+                    found.add(ident)
+    return found
+
+
 def still_alive(identities) -> set[tuple[int, str]]:
     return {ident for ident in identities if process_identity(ident[0]) == ident}
 
@@ -126,7 +139,12 @@ class Daemon:
                                          *self.args], env=env, stdout=self._log, stderr=subprocess.STDOUT,
                                         cwd=ROOT)
         if wait_healthy:
-            wait_for(lambda: self._healthy(), 20, message="castd /health")
+            try:
+                wait_for(lambda: self._healthy(), 20, message="castd /health")
+            except BaseException:
+                self.stop()
+                self.kill_leftovers()
+                raise
         return self
 
     def _healthy(self) -> bool:
@@ -173,13 +191,11 @@ class Daemon:
         return code
 
     def kill_leftovers(self, grace: float = 3.0) -> set:
-        """Teardown safety net: kill (by PID) anything we saw that still lives; return it.
-
-        Processes get `grace` seconds first: multiprocessing's resource tracker exits only when it
-        reads EOF after its last writer is gone, which on a loaded machine takes a moment."""
+        """Teardown safety net: after `grace` seconds, kill (by PID) anything we saw that still
+        lives, and return it (helpers such as multiprocessing's tracker exit just after castd)."""
         deadline = time.monotonic() + grace
         while still_alive(self.seen) and time.monotonic() < deadline:
-            time.sleep(0.05)
+            time.sleep(0.1)
         left = still_alive(self.seen)
         for pid, _ in left:
             self.leftover_cmdlines[pid] = cmdline(pid)
@@ -193,7 +209,8 @@ class Daemon:
 
 # ---- test pages ---------------------------------------------------------------------------
 class PageHandler(http.server.BaseHTTPRequestHandler):
-    """/color/RRGGBB: a page filled with one colour. /slow/N: answers after N seconds."""
+    """/color/RRGGBB: a page filled with one colour. /slow/N: answers after N seconds.
+    /crash: a page whose script runs the renderer out of memory."""
 
     hits: dict[str, int] = {}
 
@@ -203,6 +220,9 @@ class PageHandler(http.server.BaseHTTPRequestHandler):
         if path.startswith("/color/"):
             colour = path.split("/")[2]
             body = (f"<!doctype html><html><body style='margin:0;background:#{colour}'></body></html>").encode()
+        elif path == "/crash":  # allocates until V8's heap cap kills the renderer ("tab crashed")
+            body = (b"<!doctype html><html><body><script>let a=[];for(;;){a.push(new Array(4e6).fill(1.5))}"
+                    b"</script></body></html>")
         elif path.startswith("/slow/"):
             time.sleep(float(path.split("/")[2]))
             body = b"<!doctype html><html><body style='margin:0;background:#808080'></body></html>"

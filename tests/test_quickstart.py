@@ -90,10 +90,10 @@ def test_install_service_staged_keeps_an_existing_config_and_uninstalls(prefix, 
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     unit = stage / "etc/systemd/system/castd.service"
     config = stage / "etc/castd/castd.toml"
-    castd = stage / "opt/castd/bin/castd"
+    castd = stage / "opt/castd/.venv/bin/castd"
     assert unit.read_text() == (prefix / "systemd/castd.service").read_text()
-    assert "ExecStart=/opt/castd/bin/castd serve" in unit.read_text()
-    assert os.readlink(stage / "usr/local/bin/castd") == "/opt/castd/bin/castd"
+    assert "ExecStart=/opt/castd/.venv/bin/castd serve" in unit.read_text()
+    assert os.readlink(stage / "usr/local/bin/castd") == "/opt/castd/.venv/bin/castd"
     example = subprocess.run([castd, "config-example"], capture_output=True, text=True, check=True).stdout
     assert config.read_text() == example
     assert stat.S_IMODE(config.stat().st_mode) == 0o640  # it may hold the token

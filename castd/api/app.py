@@ -14,7 +14,9 @@ from castd.api import control, pages, snapshot, stream
 from castd.api.errors import ApiError, on_api_error, on_http_error, on_server_error
 from castd.config import Config
 from castd.logs import log
-from castd.protocol import Start
+from castd.logs import scrub
+from castd.protocol import Start, Status
+from castd.sdnotify import notify, watchdog_interval
 from castd.supervisor.handle import SupervisorHandle, SupervisorUnavailable, new_command_id
 
 CHECK_INTERVAL = 0.5
@@ -30,15 +32,21 @@ def create_app(config: Config, *, demo: bool = False) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         handle = SupervisorHandle(config)
         app.state.supervisor = handle
+        handle.on_status.append(_status_notifier())
         handle.start()
-        watcher = asyncio.create_task(_watch(handle))
+        tasks = [asyncio.create_task(_watch(handle))]
+        interval = watchdog_interval()
+        if interval:
+            tasks.append(asyncio.create_task(_watchdog_pings(interval)))
         if demo:
             asyncio.create_task(_start_demo(handle, config))
         try:
             yield
         finally:
-            watcher.cancel()
+            for task in tasks:
+                task.cancel()
             log.info("shutting down")
+            notify("STOPPING=1\nSTATUS=stopping")
             await handle.close()
 
     routes = [
@@ -67,6 +75,27 @@ async def _watch(handle: SupervisorHandle) -> None:
             handle.check()
         except Exception:
             log.exception("supervisor watch failed")
+
+
+async def _watchdog_pings(interval: float) -> None:
+    """WATCHDOG=1 from the event loop itself: if the loop wedges, systemd restarts castd."""
+    while True:
+        notify("WATCHDOG=1")
+        await asyncio.sleep(interval)
+
+
+def _status_notifier():
+    """A callback sending STATUS= to systemd when the state or the page changes."""
+    last: list[tuple] = [()]
+
+    def on_status(status: Status) -> None:
+        key = (status.state, status.session, status.url)
+        if key != last[0]:
+            last[0] = key
+            text = status.state if not status.url else f"{status.state}: {scrub(status.url)}"
+            notify(f"STATUS={text}")
+
+    return on_status
 
 
 async def _start_demo(handle: SupervisorHandle, config: Config) -> None:

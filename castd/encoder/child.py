@@ -23,21 +23,25 @@ from castd.encoder.snapshot import Snapshotter
 from castd.encoder.xvfb import Xvfb
 from castd.logs import log, setup_logging
 from castd.presets import Preset
-from castd.procutil import group_members, set_pdeathsig
-from castd.protocol import ChildEvent, Navigate, Progress, Quit, child_command_decoder, encode
+from castd.procutil import group_members, kill_tree, set_child_subreaper, set_pdeathsig
+from castd.protocol import (Begin, ChildEvent, Navigate, Park, Progress, Quit, child_command_decoder,
+                            encode)
 
 REPORT_INTERVAL = 0.5
 
 
 class ChildParams(msgspec.Struct, kw_only=True):
-    session: str
+    session: str | None  # None: start parked (warm standby at boot)
     url: str
+    nav: int = 0
     preset: Preset
     folder: str
+    logs_dir: str
     chromium: str
     chromedriver: str
     xvfb: str
     page_load_timeout: float
+    renderer_heap_mb: int = 512
     log_level: str = "INFO"
 
 
@@ -60,9 +64,11 @@ def main(conn, params_bytes: bytes) -> None:
     """Entry point of the spawned child; exits 0 on Quit, 1 on a fatal error."""
     os.setpgrp()
     set_pdeathsig(signal.SIGTERM)
+    set_child_subreaper()  # Chromium's crashpad handler double-forks; keep it below us
     params = msgspec.msgpack.decode(params_bytes, type=ChildParams)
     setup_logging(params.log_level)
-    log.configure(extra={"session": params.session})
+    if params.session:
+        log.configure(extra={"session": params.session})
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -80,8 +86,10 @@ def main(conn, params_bytes: bytes) -> None:
 
 
 def _end_helpers() -> None:
-    """Kill whatever is left in our process group (Chromium helpers that outlived chromedriver)."""
+    """Kill whatever is left below us or in our group (Chromium helpers that outlived chromedriver,
+    crashpad handlers that left the group but were re-parented to us)."""
     me = os.getpid()
+    kill_tree(me)
     for pid in group_members(os.getpgrp()):
         if pid != me:
             try:
@@ -91,63 +99,104 @@ def _end_helpers() -> None:
 
 
 def _run(conn, params: ChildParams, report: Reporter, stopping: threading.Event) -> None:
+    """Set up the display and the browser once, then stream sessions; between them, park."""
     preset = params.preset
-    folder = Path(params.folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    logs_dir = folder.parent / (folder.name + ".logs")
-    logs_dir.mkdir(exist_ok=True)
+    logs_dir = Path(params.logs_dir)
+    logs_dir.mkdir(parents=True, exist_ok=True)
     xvfb = Xvfb(params.xvfb, preset.width, preset.height, log_path=logs_dir / "xvfb.log")
     page = PageThread(chromium=params.chromium, chromedriver=params.chromedriver, display=xvfb.display,
                       width=preset.width, height=preset.height, page_load_timeout=params.page_load_timeout,
-                      log_path=logs_dir / "chromedriver.log", report=report)
-    nav = 0
+                      heap_mb=params.renderer_heap_mb, log_path=logs_dir / "chromedriver.log", report=report)
     page.start()
-    page.navigate(params.url, nav)
+    job = Begin(session=params.session, folder=params.folder, url=params.url, nav=params.nav) \
+        if params.session else None
+    try:
+        while not stopping.is_set():
+            if job is None:
+                job = _park(conn, page, report, stopping)
+            else:
+                log.configure(extra={"session": job.session})
+                job = _stream(conn, xvfb.display, preset, job, page, report, stopping)
+    finally:
+        page.stop()
+        xvfb.stop()
+
+
+def _next_command(conn):
+    try:
+        return child_command_decoder.decode(conn.recv_bytes())
+    except EOFError:  # the supervisor is gone
+        return Quit()
+
+
+def _park(conn, page: PageThread, report: Reporter, stopping: threading.Event) -> Begin | None:
+    """Warm standby: Chromium at about:blank, no capture, no encoding; wait for a Begin."""
+    page.navigate("about:blank", -1)
+    log.configure(extra={})
+    report(ChildEvent(kind="parked"))
+    log.info("encoder parked")
+    while not stopping.is_set():
+        if page.failed:
+            raise RuntimeError(page.failed)
+        if conn.poll(REPORT_INTERVAL):
+            command = _next_command(conn)
+            if isinstance(command, Begin):
+                return command
+            if isinstance(command, Quit):
+                stopping.set()
+        report(Progress(frames=0, fps=0.0, segments=0, last_frame_at=time.time(), last_segment_at=None))
+    return None
+
+
+def _stream(conn, display: str, preset: Preset, job: Begin, page: PageThread, report: Reporter,
+            stopping: threading.Event) -> Begin | None:
+    """Capture and encode one session into job.folder until Park (returns None), Quit, or a fault."""
+    folder = Path(job.folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    nav, url = job.nav, job.url
+    token = page.navigate(url, nav)
     capture = output = None
     try:
-        capture = av.open(f"{xvfb.display}.0", format="x11grab", options={
+        capture = av.open(f"{display}.0", format="x11grab", options={
             "video_size": f"{preset.width}x{preset.height}", "framerate": str(preset.fps),
             "draw_mouse": "0"})
         output = HlsOutput(folder, preset)
         snapshot = Snapshotter(folder)
-        log.info("encoder running", display=xvfb.display, quality=preset.name, pid=os.getpid())
+        log.info("encoder running", display=display, quality=preset.name, pid=os.getpid())
         started = time.monotonic()
         last_report = 0.0
         last_segments = 0
         last_segment_at: float | None = None
-        ready_nav = -1  # navigation whose page is in a finished segment
-        segments_at_load = None
+        ready_token = -1  # navigation whose page is in a finished segment
         frames_at_report, time_at_report = 0, started
         for frame in capture.decode(video=0):
             now = time.monotonic()
             output.write_video(frame, now - started)
             snapshot.maybe_write(frame, now)
+            if (ready_token != token and page.loaded_token == token and output.cuts
+                    and page.loaded_at <= started + output.last_cut_seconds - 2 / preset.fps):
+                # the segment that just finished ends on (at least two) frames of the painted page
+                ready_token = token
+                output.segments()  # writes the master playlist with the first segment
+                report(ChildEvent(kind="ready", nav=nav, url=url))
             if now - last_report >= REPORT_INTERVAL:
                 segments = output.segments()
                 if segments != last_segments:
                     last_segments, last_segment_at = segments, time.time()
-                if page.loaded_nav == nav and ready_nav != nav:
-                    if segments_at_load is None:
-                        segments_at_load = segments
-                    elif segments > segments_at_load:
-                        ready_nav = nav
-                        report(ChildEvent(kind="ready", nav=nav, url=params.url))
                 fps = (output.frames - frames_at_report) / max(1e-6, now - time_at_report)
                 frames_at_report, time_at_report = output.frames, now
                 report(Progress(frames=output.frames, fps=round(fps, 2), segments=segments,
                                 last_frame_at=time.time(), last_segment_at=last_segment_at))
                 last_report = now
-            while conn.poll():
-                try:
-                    command = child_command_decoder.decode(conn.recv_bytes())
-                except EOFError:  # the supervisor is gone
-                    command = Quit()
+            while not stopping.is_set() and conn.poll():
+                command = _next_command(conn)
                 if isinstance(command, Quit):
                     stopping.set()
+                elif isinstance(command, Park):
+                    return None
                 elif isinstance(command, Navigate):
-                    nav, params.url = command.nav, command.url
-                    segments_at_load = None
-                    page.navigate(command.url, nav)
+                    nav, url = command.nav, command.url
+                    token = page.navigate(url, nav)
             if page.failed:
                 raise RuntimeError(page.failed)
             if stopping.is_set():
@@ -157,5 +206,4 @@ def _run(conn, params: ChildParams, report: Reporter, stopping: threading.Event)
             output.close()
         if capture is not None:
             capture.close()
-        page.stop()
-        xvfb.stop()
+    return None

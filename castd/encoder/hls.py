@@ -83,10 +83,11 @@ class HlsOutput:
         self.preset = preset
         self.time_base = Fraction(1, preset.fps)
         self.playlist = folder / MEDIA_PLAYLIST
+        self._drop_unlisted_segments()
         self.container = av.open(str(self.playlist), mode="w", format="hls", options={
             "hls_time": str(preset.segment_seconds),
             "hls_list_size": str(preset.playlist_size),
-            "hls_flags": "delete_segments+independent_segments+temp_file+omit_endlist",
+            "hls_flags": "delete_segments+independent_segments+temp_file+omit_endlist+append_list",
             "hls_delete_threshold": "2",
             "hls_segment_type": "mpegts",
             "hls_segment_filename": str(folder / "seg%05d.ts"),
@@ -106,6 +107,9 @@ class HlsOutput:
         self._last_pts = -1
         self.codec_string: str | None = None
         self.master_written = False
+        self._keyframes = 0
+        self.cuts = 0  # segments finished by this output (a keyframe every segment)
+        self.last_cut_seconds = 0.0  # stream time at which the last one ended
         self.frames = 0
 
     def write_video(self, frame: av.VideoFrame, seconds: float) -> None:
@@ -121,9 +125,26 @@ class HlsOutput:
             if self.codec_string is None:
                 extradata = self.video.codec_context.extradata or b""
                 self.codec_string = h264_codec_string(extradata) or h264_codec_string(bytes(packet))
+            cut = packet.is_keyframe and self._keyframes > 0
+            if packet.is_keyframe:
+                self._keyframes += 1
             self.container.mux(packet)
+            if cut:  # a keyframe starts a segment: the muxer has just finished the previous one
+                self.cuts += 1
+                self.last_cut_seconds = float(packet.pts * self.time_base)
         self.frames += 1
         self._write_audio_until(pts / self.preset.fps + 0.2)
+
+    def _drop_unlisted_segments(self) -> None:
+        """After a restart the muxer appends to the old playlist (numbering goes on, a
+        DISCONTINUITY tag marks the join) but forgets older files: remove those nobody lists."""
+        try:
+            listed = {line for line in self.playlist.read_text().splitlines() if line.endswith(".ts")}
+        except FileNotFoundError:
+            return
+        for segment in self.folder.glob("seg*.ts"):
+            if segment.name not in listed:
+                segment.unlink(missing_ok=True)
 
     def _write_audio_until(self, seconds: float) -> None:
         while self._audio_samples < seconds * AUDIO_RATE:
