@@ -36,7 +36,9 @@ def test_snapshot_is_the_current_picture_and_404_when_idle(idle_daemon, pages):
     d.wait_state("streaming")
     response = wait_for(lambda: (r := d.get("/snapshot.jpg")).status_code == 200 and r, 10, message="snapshot")
     assert response.headers["content-type"] == "image/jpeg" and "no-store" in response.headers["cache-control"]
-    frame = decode_jpeg(response.content)
+    # the picture is refreshed once a second, so the first one may still show the blank page before paint
+    frame = wait_for(lambda: close_to(rgb_at(f := decode_jpeg(d.get("/snapshot.jpg").content), 640, 360),
+                                      (255, 128, 0)) and f, 10, interval=0.3, message="orange snapshot")
     assert (frame.width, frame.height) == (1280, 720)
     for x, y in ((640, 360), (10, 10), (1270, 710)):
         assert close_to(rgb_at(frame, x, y), (255, 128, 0)), rgb_at(frame, x, y)
