@@ -79,11 +79,8 @@ class PageThread(threading.Thread):
             self._report(ChildEvent(kind="error", message=self.failed))
             return
         log.debug("browser ready", seconds=round(time.monotonic() - started, 2))
+        viewport_checked = False
         try:
-            width, height = browser.viewport()
-            if (width, height) != (browser.width, browser.height):
-                log.warning("viewport differs from the preset", viewport=f"{width}x{height}",
-                            expected=f"{browser.width}x{browser.height}")
             while True:
                 with self._cond:
                     if self._pending is None and not self._stopping:
@@ -93,12 +90,27 @@ class PageThread(threading.Thread):
                     job, self._pending = self._pending, None
                 if job is None:
                     self._check_health(browser)
+                    if not viewport_checked and not self.failed:
+                        viewport_checked = self._check_viewport(browser)
                 else:
                     self._load(browser, *job)
                 if self.failed:
                     return
         finally:
             browser.quit()
+
+    @staticmethod
+    def _check_viewport(browser: Browser) -> bool:
+        """Once the window has settled (kiosk applies after start-up), the page must be exactly
+        the preset's size, or the picture would carry borders or be cut."""
+        try:
+            width, height = browser.viewport()
+        except WebDriverException:
+            return False
+        if (width, height) != (browser.width, browser.height):
+            log.warning("viewport differs from the preset", viewport=f"{width}x{height}",
+                        expected=f"{browser.width}x{browser.height}")
+        return True
 
     def _check_health(self, browser: Browser) -> None:
         """Between loads, make sure Chromium and its renderer still answer."""
