@@ -27,6 +27,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to listen on (config: host)")
     serve.add_argument("--port", type=int, help="port to listen on (config: port)")
     serve.add_argument("--log-level", help="TRACE, DEBUG, INFO, WARNING or ERROR (config: log_level)")
+    serve.add_argument("--insecure", action="store_true", default=None,
+                       help="allow listening beyond loopback without a token (config: insecure); "
+                            "anyone who can reach the port then controls castd")
     serve.add_argument("--demo", action="store_true",
                        help="cast the embedded demo dashboard as soon as castd is up (no TV needed)")
     add_client_commands(sub)
@@ -68,9 +71,15 @@ def _main(argv: list[str] | None) -> int:
 def serve(args: argparse.Namespace) -> int:
     try:
         config = load_config(args.config, overrides={"host": args.host, "port": args.port,
-                                                     "log_level": args.log_level})
+                                                     "log_level": args.log_level, "insecure": args.insecure})
     except ConfigError as exc:
         print(f"castd: config error: {exc}", file=sys.stderr)
+        return 2
+    from castd.api.auth import listen_refusal
+
+    refusal = listen_refusal(config)
+    if refusal:
+        print(f"castd: {refusal}", file=sys.stderr)
         return 2
     from castd import server
 

@@ -239,9 +239,11 @@ def check_token(config: Config) -> Check:
                   ("; a token is set" if config.token else ""))
     if config.token:
         return ok("token", f"listening on {config.host}, and a token is set")
-    return fail("token", f"castd listens on {config.host} with no token: anyone on the network can cast",
+    risk = ("anyone on the network can cast (insecure = true)" if getattr(config, "insecure", False)
+            else "castd refuses to start like this")
+    return fail("token", f"host is {config.host} with no token: {risk}",
                 "set `token` in the config (make one: python3 -c 'import secrets; "
-                "print(secrets.token_urlsafe(24))'), or listen on host = \"127.0.0.1\"")
+                "print(secrets.token_urlsafe(32))'), or listen on host = \"127.0.0.1\"")
 
 
 # ---- running and reporting -------------------------------------------------------------------

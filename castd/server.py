@@ -8,6 +8,7 @@ import uvicorn
 
 from castd import __version__
 from castd.api.app import create_app
+from castd.api.auth import is_loopback_host
 from castd.config import Config
 from castd.logs import intercept_stdlib, log, register_secret, setup_logging
 from castd.sdnotify import notify
@@ -28,7 +29,11 @@ def run(config: Config, demo: bool = False) -> int:
     register_secret(config.token)
     app = create_app(config, demo=demo)
     log.info("castd starting", version=__version__, host=config.host, port=config.port,
-             runtime_dir=str(app.state.sessions_dir.parent))
+             runtime_dir=str(app.state.sessions_dir.parent), auth_required=bool(config.token),
+             allowlist=len(config.allowlist) or None)
+    if not config.token and not is_loopback_host(config.host):
+        log.warning("listening beyond loopback WITHOUT a token (--insecure): anyone who can reach this port "
+                    "can make castd open any page and can watch the stream", host=config.host)
     server = NotifyingServer(uvicorn.Config(app, host=config.host, port=config.port, log_config=None,
                                             access_log=False, timeout_graceful_shutdown=3, lifespan="on"))
     # uvicorn re-raises the signal that stopped it once it has shut down; with these no-op

@@ -132,12 +132,13 @@ def test_client_sends_the_configured_token_as_bearer(tmp_path):
     thread.start()
     try:
         config = tmp_path / "castd.toml"
-        config.write_text(f'port = {server.server_address[1]}\ntoken = "file-token-123"\n')
+        config.write_text(f'port = {server.server_address[1]}\ntoken = "file-token-1234567"\n')
+        config.chmod(0o600)  # castd refuses a world-readable file holding a secret
         assert castd("status", "--config", str(config)).returncode == 0
-        assert _Recorder.seen[-1]["Authorization"] == "Bearer file-token-123"
-        env = {"CASTD_TOKEN": "env-token-456", "CASTD_PORT": str(server.server_address[1])}
+        assert _Recorder.seen[-1]["Authorization"] == "Bearer file-token-1234567"
+        env = {"CASTD_TOKEN": "env-token-4567890", "CASTD_PORT": str(server.server_address[1])}
         assert castd("status", env=env).returncode == 0
-        assert _Recorder.seen[-1]["Authorization"] == "Bearer env-token-456"
+        assert _Recorder.seen[-1]["Authorization"] == "Bearer env-token-4567890"
         assert castd("status", port=server.server_address[1]).returncode == 0
         assert "Authorization" not in _Recorder.seen[-1]
     finally:

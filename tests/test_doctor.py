@@ -72,8 +72,8 @@ def test_token_check():
     assert check_token(Config(host="127.0.0.1")).result == "OK"
     assert check_token(Config(host="::1")).result == "OK"
     assert check_token(Config(host="0.0.0.0")).result == "FAIL"
-    assert check_token(Config(host="192.168.1.2", token="abcdefgh")).result == "OK"
-    assert "abcdefgh" not in check_token(Config(host="192.168.1.2", token="abcdefgh")).detail
+    assert check_token(Config(host="192.168.1.2", token="abcdefgh-12345678")).result == "OK"
+    assert "abcdefgh-12345678" not in check_token(Config(host="192.168.1.2", token="abcdefgh-12345678")).detail
 
 
 def test_device_check_connects_to_addresses():

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from helpers import ROOT, Daemon, comm, descendants, media_playlist_url, segment_urls, still_alive, wait_for
+from helpers import ROOT, Daemon, comm, descendants, media_playlist_url, still_alive, wait_for
 from test_supervisor import encoder_children
 
 
@@ -56,7 +56,7 @@ def test_sigkill_encoder_ten_times(streaming):
         d.record_descendants()
         killed_at = time.monotonic()
         os.kill(pid, signal.SIGKILL)
-        wait_for(lambda: (s := d.status())["encoder_pid"] not in (None, pid), 15, message="new encoder")
+        wait_for(lambda: d.status()["encoder_pid"] not in (None, pid), 15, message="new encoder")
         wait_for(lambda: newest_sequence(media_url) > newest + 1, 20, message=f"new segments after kill {i}")
         latencies.append(time.monotonic() - killed_at)
         d.wait_state("streaming", timeout=20)
@@ -140,7 +140,7 @@ def test_sigkill_supervisor_is_replaced_and_its_tree_ends(streaming):
     tree = d.record_descendants()
     old_tree = {p for p in tree if p[0] != _resource_tracker_of(d)}
     os.kill(old["supervisor_pid"], signal.SIGKILL)
-    wait_for(lambda: (s := d.status())["supervisor_pid"] not in (None, old["supervisor_pid"]), 10,
+    wait_for(lambda: d.status()["supervisor_pid"] not in (None, old["supervisor_pid"]), 10,
              message="a new supervisor")
     wait_for(lambda: not still_alive(old_tree), 10,
              message=f"old tree gone: {[(p, comm(p)) for p, _ in still_alive(old_tree)]}")

@@ -23,8 +23,8 @@ LEVEL_PRIORITY = {"TRACE": "7", "DEBUG": "7", "INFO": "6", "SUCCESS": "5", "WARN
 def journal_log(tmp_path_factory, pages):
     """Run one daemon under a fake journald stream through a session, a page failure and a
     supervisor crash, then stop it; return its whole output."""
-    d = Daemon(runtime_dir=tmp_path_factory.mktemp("journal") / "run", journal=True,
-               env_extra={"CASTD_TOKEN": TOKEN, "CASTD_PAGE_LOAD_TIMEOUT": "1"})
+    d = Daemon(runtime_dir=tmp_path_factory.mktemp("journal") / "run", journal=True, token=TOKEN,
+               env_extra={"CASTD_PAGE_LOAD_TIMEOUT": "4"})
     d.start()
     auth = {"Authorization": f"Bearer {TOKEN}"}
     try:
@@ -32,8 +32,8 @@ def journal_log(tmp_path_factory, pages):
         assert d.post("/start", json={"url": url, "token": TOKEN}, headers=auth).status_code == 200
         d.wait_state("streaming", timeout=30)
         # a page that takes longer than page_load_timeout: a warning
-        assert d.post("/start", json={"url": pages.url("/slow/3")}, headers=auth).status_code == 200
-        wait_for(lambda: "page failed to load" in d.log(), 20, message="page failure logged")
+        assert d.post("/start", json={"url": pages.url("/slow/9")}, headers=auth).status_code == 200
+        wait_for(lambda: re.search(r"page failed to load .*/slow/9", d.log()), 20, message="page failure logged")
         assert d.post("/stop", json={"token": TOKEN}, headers=auth).status_code == 200
         d.wait_state("idle")
         # a crashed supervisor: an error (the front end starts a new one)

@@ -1,13 +1,16 @@
 """The preview page at / in real headless Chromium, and /snapshot.jpg decoded with PyAV."""
 
 import io
+import os
+import subprocess
+import sys
 
 import av
 import httpx
 from selenium.webdriver.common.by import By
 
 from headless import headless_chromium
-from helpers import ROOT, close_to, rgb_at, wait_for
+from helpers import ROOT, Daemon, close_to, rgb_at, wait_for
 
 ARTIFACTS = ROOT / "artifacts"
 
@@ -90,3 +93,30 @@ def test_preview_page_is_served_without_caching(idle_daemon):
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/html")
     assert 'id="picture"' in response.text and 'id="stop"' in response.text
     assert httpx.get(idle_daemon.base + "/", timeout=5).headers["cache-control"] == "no-cache"
+
+
+def test_with_a_token_the_page_asks_for_it_and_the_picture_needs_it(tmp_path):
+    token = "preview-token-0123456789"
+    d = Daemon(runtime_dir=tmp_path / "run", token=token).start()
+    try:
+        assert httpx.get(d.base + "/", timeout=5).status_code == 200  # the HTML holds nothing secret
+        assert httpx.get(d.base + "/snapshot.jpg", timeout=5).status_code == 401
+        assert d.get("/snapshot.jpg").status_code == 404  # with the token: idle, so no picture
+        assert httpx.get(d.base + f"/snapshot.jpg?token={token}", timeout=5).status_code == 404
+        with headless_chromium() as browser:
+            text = lambda element_id: browser.find_element(By.ID, element_id).text  # noqa: E731
+            browser.get(d.base + "/")
+            wait_for(lambda: "has a token" in text("note"), 15, message="the page asks for the token")
+            assert text("state") == "idle" and text("restarts") == "-"
+            browser.get(d.base + f"/#token={token}")
+            browser.refresh()
+            wait_for(lambda: text("restarts") == "0", 15, message="details with the token")
+            assert text("note") == ""
+        status = subprocess.run([sys.executable, "-m", "castd", "status"], capture_output=True, text=True,
+                                timeout=30, cwd=ROOT, env={**os.environ, "CASTD_PORT": str(d.port),
+                                                           "CASTD_TOKEN": ""})
+        assert status.returncode == 0 and "castd has a token" in status.stdout
+    finally:
+        d.stop()
+        assert not d.kill_leftovers()
+    assert token not in d.log()

@@ -1,8 +1,6 @@
 """The supervisor under concurrency, and process hygiene of the whole daemon."""
 
 import asyncio
-import os
-import signal
 import threading
 import time
 

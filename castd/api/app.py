@@ -6,18 +6,23 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
+import msgspec
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.routing import Route
 
-from castd.api import control, pages, snapshot, stream
+from castd.api import control, openapi, pages, snapshot, stream
 from castd.api.errors import ApiError, on_api_error, on_http_error, on_server_error
+from castd.api.gate import Gate
+from castd.api.ratelimit import TokenBucket
 from castd.config import Config
 from castd.logs import log
 from castd.logs import scrub
 from castd.protocol import Start, Status
 from castd.sdnotify import notify, watchdog_interval
 from castd.supervisor.handle import SupervisorHandle, SupervisorUnavailable, new_command_id
+from castd.urls import Allowlist
 
 CHECK_INTERVAL = 0.5
 
@@ -57,12 +62,17 @@ def create_app(config: Config, *, demo: bool = False) -> Starlette:
         Route("/", pages.preview, methods=["GET"]),
         Route("/snapshot.jpg", snapshot.snapshot, methods=["GET"]),
         Route("/demo", pages.demo, methods=["GET"]),
+        Route("/openapi.json", openapi.openapi_json, methods=["GET"]),
         Route("/stream/{session}/{name}", stream.stream_file, methods=["GET"]),
         Route("/stream/{session}/{name}", stream.stream_options, methods=["OPTIONS"]),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={
-        ApiError: on_api_error, HTTPException: on_http_error, Exception: on_server_error})
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(Gate, config=config)],
+                    exception_handlers={ApiError: on_api_error, HTTPException: on_http_error,
+                                        Exception: on_server_error})
     app.state.config = config
+    app.state.allowlist = Allowlist.parse(config.allowlist)
+    app.state.start_limiter = TokenBucket(config.rate_limit_burst, config.rate_limit_per_minute)
+    app.state.openapi = msgspec.json.encode(openapi.build(config))
     app.state.sessions_dir = runtime_dir / "sessions"
     return app
 
@@ -101,6 +111,8 @@ def _status_notifier():
 async def _start_demo(handle: SupervisorHandle, config: Config) -> None:
     host = "127.0.0.1" if config.host in ("0.0.0.0", "::", "") else config.host
     url = f"http://{host}:{config.port}/demo"
+    if not Allowlist.parse(config.allowlist).allows_url(url):
+        log.warning("the demo URL is not on the allowlist; the browser will block it", url=url)
     await asyncio.sleep(0.3)
     try:
         ack = await handle.command(Start(id=new_command_id(), url=url, quality=config.quality))

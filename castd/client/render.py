@@ -58,7 +58,10 @@ def status_table(status: dict[str, Any]) -> str:
         ("last error", (status.get("last_error") or "-").splitlines()[0] if status.get("last_error") else "-"),
     ]
     width = max(len(name) for name, _ in rows)
-    return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
+    table = "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
+    if status.get("auth_required"):
+        table += "\n(castd has a token: set `token` in the config or CASTD_TOKEN to see the details)"
+    return table
 
 
 DEVICE_COLUMNS = ("name", "model", "host", "port", "uuid", "status")

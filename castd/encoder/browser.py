@@ -60,12 +60,13 @@ class Browser:
     """One Chromium window filling the display; created and used from one thread."""
 
     def __init__(self, *, chromium: str, chromedriver: str, display: str, width: int, height: int,
-                 page_load_timeout: float, heap_mb: int = 512, log_path: Path | None = None) -> None:
+                 page_load_timeout: float, heap_mb: int = 512, log_path: Path | None = None,
+                 extra_flags: list[str] | None = None) -> None:
         self.width, self.height = width, height
         self.profile = tempfile.mkdtemp(prefix="castd-chromium-")
         options = webdriver.ChromeOptions()
         options.binary_location = chromium_binary(chromium)
-        for flag in CHROMIUM_FLAGS:
+        for flag in [*CHROMIUM_FLAGS, *(extra_flags or [])]:
             options.add_argument(flag)
         options.add_argument(f"--window-size={width},{height}")
         options.add_argument(f"--user-data-dir={self.profile}")

@@ -18,10 +18,11 @@ import av
 import msgspec
 
 from castd.encoder.hls import HlsOutput
+from castd.encoder.navguard import NavGuard
 from castd.encoder.page import PageThread
 from castd.encoder.snapshot import Snapshotter
 from castd.encoder.xvfb import Xvfb
-from castd.logs import log, setup_logging
+from castd.logs import log, register_secret, setup_logging
 from castd.presets import Preset
 from castd.procutil import group_members, kill_tree, set_child_subreaper, set_pdeathsig
 from castd.protocol import (Begin, ChildEvent, Navigate, Park, Progress, Quit, child_command_decoder,
@@ -43,6 +44,8 @@ class ChildParams(msgspec.Struct, kw_only=True):
     page_load_timeout: float
     renderer_heap_mb: int = 512
     log_level: str = "INFO"
+    allowlist: list[str] = []  # canonical URL prefixes; empty: anywhere
+    log_secrets: list[str] = []  # values no log line may show (the token)
 
 
 class Reporter:
@@ -67,6 +70,8 @@ def main(conn, params_bytes: bytes) -> None:
     set_child_subreaper()  # Chromium's crashpad handler double-forks; keep it below us
     params = msgspec.msgpack.decode(params_bytes, type=ChildParams)
     setup_logging(params.log_level)
+    for secret in params.log_secrets:
+        register_secret(secret)
     if params.session:
         log.configure(extra={"session": params.session})
     stopping = threading.Event()
@@ -103,10 +108,12 @@ def _run(conn, params: ChildParams, report: Reporter, stopping: threading.Event)
     preset = params.preset
     logs_dir = Path(params.logs_dir)
     logs_dir.mkdir(parents=True, exist_ok=True)
+    guard = NavGuard(params.allowlist)
     xvfb = Xvfb(params.xvfb, preset.width, preset.height, log_path=logs_dir / "xvfb.log")
     page = PageThread(chromium=params.chromium, chromedriver=params.chromedriver, display=xvfb.display,
                       width=preset.width, height=preset.height, page_load_timeout=params.page_load_timeout,
-                      heap_mb=params.renderer_heap_mb, log_path=logs_dir / "chromedriver.log", report=report)
+                      heap_mb=params.renderer_heap_mb, log_path=logs_dir / "chromedriver.log", report=report,
+                      navguard=guard, extra_flags=guard.chromium_flags(logs_dir / "navguard"))
     page.start()
     job = Begin(session=params.session, folder=params.folder, url=params.url, nav=params.nav) \
         if params.session else None

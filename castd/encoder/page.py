@@ -15,6 +15,7 @@ from pathlib import Path
 from selenium.common.exceptions import TimeoutException, WebDriverException
 
 from castd.encoder.browser import Browser, BrowserError
+from castd.encoder.navguard import BLOCKED_MESSAGE, NavGuard
 from castd.logs import log
 from castd.protocol import ChildEvent
 
@@ -38,11 +39,13 @@ def _is_fatal(message: str) -> bool:
 class PageThread(threading.Thread):
     def __init__(self, *, chromium: str, chromedriver: str, display: str, width: int, height: int,
                  page_load_timeout: float, heap_mb: int, log_path: Path | None,
-                 report: Callable[[ChildEvent], None]) -> None:
+                 report: Callable[[ChildEvent], None], navguard: NavGuard | None = None,
+                 extra_flags: list[str] | None = None) -> None:
         super().__init__(name="page", daemon=True)
         self._browser_args = dict(chromium=chromium, chromedriver=chromedriver, display=display,
                                   width=width, height=height, page_load_timeout=page_load_timeout,
-                                  heap_mb=heap_mb, log_path=log_path)
+                                  heap_mb=heap_mb, log_path=log_path, extra_flags=extra_flags)
+        self._guard = navguard
         self._report = report
         self._cond = threading.Condition()
         self._pending: tuple[int, str] | None = None
@@ -76,11 +79,8 @@ class PageThread(threading.Thread):
             self._report(ChildEvent(kind="error", message=self.failed))
             return
         log.debug("browser ready", seconds=round(time.monotonic() - started, 2))
+        viewport_checked = False
         try:
-            width, height = browser.viewport()
-            if (width, height) != (browser.width, browser.height):
-                log.warning("viewport differs from the preset", viewport=f"{width}x{height}",
-                            expected=f"{browser.width}x{browser.height}")
             while True:
                 with self._cond:
                     if self._pending is None and not self._stopping:
@@ -90,12 +90,27 @@ class PageThread(threading.Thread):
                     job, self._pending = self._pending, None
                 if job is None:
                     self._check_health(browser)
+                    if not viewport_checked and not self.failed:
+                        viewport_checked = self._check_viewport(browser)
                 else:
                     self._load(browser, *job)
                 if self.failed:
                     return
         finally:
             browser.quit()
+
+    @staticmethod
+    def _check_viewport(browser: Browser) -> bool:
+        """Once the window has settled (kiosk applies after start-up), the page must be exactly
+        the preset's size, or the picture would carry borders or be cut."""
+        try:
+            width, height = browser.viewport()
+        except WebDriverException:
+            return False
+        if (width, height) != (browser.width, browser.height):
+            log.warning("viewport differs from the preset", viewport=f"{width}x{height}",
+                        expected=f"{browser.width}x{browser.height}")
+        return True
 
     def _check_health(self, browser: Browser) -> None:
         """Between loads, make sure Chromium and its renderer still answer."""
@@ -125,6 +140,8 @@ class PageThread(threading.Thread):
         else:
             event = ChildEvent(kind="page_loaded", url=url, nav=nav,
                                message=f"{time.monotonic() - started:.2f}s")
+            if self._guard and self._guard.landed_off_list(browser.driver.current_url):
+                event = ChildEvent(kind="page_error", message=BLOCKED_MESSAGE, url=url, nav=nav)
         self.loaded_at = time.monotonic()
         self.loaded_token = token
         if nav >= 0:  # negative: castd's own navigation (about:blank when parking)

@@ -21,13 +21,14 @@ import msgspec
 from castd.config import Config
 from castd.encoder.child import ChildParams
 from castd.encoder.xvfb import clean_stale_locks
-from castd.logs import log, setup_logging
+from castd.logs import log, register_secret, setup_logging
 from castd.presets import get_preset
 from castd.procutil import set_pdeathsig
 from castd.protocol import (Ack, Begin, ChildEvent, Command, Navigate, Park, Progress, Shutdown, Snapshot,
                             Start, Status, Stop, command_decoder, encode)
 from castd.supervisor.backoff import Backoff
 from castd.supervisor.encoder_process import EncoderProcess, remove_session_files
+from castd.urls import Allowlist
 
 SNAPSHOT_INTERVAL = 0.5
 TICK = 0.25
@@ -270,7 +271,9 @@ class Supervisor:
                              logs_dir=str(self.logs_dir / secrets.token_hex(6)),
                              chromium=config.chromium, chromedriver=config.chromedriver, xvfb=config.xvfb,
                              page_load_timeout=config.page_load_timeout,
-                             renderer_heap_mb=config.renderer_heap_mb, log_level=config.log_level)
+                             renderer_heap_mb=config.renderer_heap_mb, log_level=config.log_level,
+                             allowlist=list(Allowlist.parse(config.allowlist).prefixes),
+                             log_secrets=[config.token] if config.token else [])
         self.encoder = EncoderProcess(params)
         if wanted:
             self._track(wanted)
@@ -462,6 +465,7 @@ def main(conn: Connection, config_bytes: bytes) -> None:
     config = msgspec.msgpack.decode(config_bytes, type=Config)
     set_pdeathsig(signal.SIGTERM)
     setup_logging(config.log_level)
+    register_secret(config.token)
     supervisor = Supervisor(conn, config)
 
     def on_term(*_):
