@@ -92,6 +92,13 @@ def still_alive(identities) -> set[tuple[int, str]]:
     return {ident for ident in identities if process_identity(ident[0]) == ident}
 
 
+def cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+    except OSError:
+        return "?"
+
+
 def comm(pid: int) -> str:
     try:
         return Path(f"/proc/{pid}/comm").read_text().strip()
@@ -110,6 +117,8 @@ class Daemon:
     port: int = field(default_factory=free_port)
     process: subprocess.Popen | None = None
     seen: set = field(default_factory=set)
+    leftover_cmdlines: dict = field(default_factory=dict)
+    journal: bool = False  # set JOURNAL_STREAM to the log file, as systemd does: lines get <N> prefixes
     token: str = ""  # CASTD_TOKEN; get/post/status then send it as a Bearer header unless given headers
 
     def auth(self) -> dict[str, str]:
@@ -129,6 +138,9 @@ class Daemon:
                **({"CASTD_TOKEN": self.token} if self.token else {}), **self.env_extra}
         env.pop("JOURNAL_STREAM", None)
         self._log = self.log_path.open("ab")
+        if self.journal:
+            st = os.fstat(self._log.fileno())
+            env["JOURNAL_STREAM"] = f"{st.st_dev}:{st.st_ino}"
         self.process = subprocess.Popen([sys.executable, "-m", "castd", "serve", "--port", str(self.port),
                                          *self.args], env=env, stdout=self._log, stderr=subprocess.STDOUT,
                                         cwd=ROOT)
@@ -195,6 +207,8 @@ class Daemon:
         deadline = time.monotonic() + grace
         while (left := still_alive(self.seen)) and time.monotonic() < deadline:
             time.sleep(0.1)
+        for pid, _ in left:
+            self.leftover_cmdlines[pid] = cmdline(pid)
         for pid, _ in left:
             try:
                 os.kill(pid, signal.SIGKILL)

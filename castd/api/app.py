@@ -12,7 +12,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.routing import Route
 
-from castd.api import control, openapi, pages, stream
+from castd.api import control, openapi, pages, snapshot, stream
 from castd.api.errors import ApiError, on_api_error, on_http_error, on_server_error
 from castd.api.gate import Gate
 from castd.api.ratelimit import TokenBucket
@@ -59,6 +59,8 @@ def create_app(config: Config, *, demo: bool = False) -> Starlette:
         Route("/stop", control.stop, methods=["POST"]),
         Route("/status", control.status, methods=["GET"]),
         Route("/health", control.health, methods=["GET"]),
+        Route("/", pages.preview, methods=["GET"]),
+        Route("/snapshot.jpg", snapshot.snapshot, methods=["GET"]),
         Route("/demo", pages.demo, methods=["GET"]),
         Route("/openapi.json", openapi.openapi_json, methods=["GET"]),
         Route("/stream/{session}/{name}", stream.stream_file, methods=["GET"]),

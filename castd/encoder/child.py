@@ -20,6 +20,7 @@ import msgspec
 from castd.encoder.hls import HlsOutput
 from castd.encoder.navguard import NavGuard
 from castd.encoder.page import PageThread
+from castd.encoder.snapshot import Snapshotter
 from castd.encoder.xvfb import Xvfb
 from castd.logs import log, register_secret, setup_logging
 from castd.presets import Preset
@@ -167,6 +168,7 @@ def _stream(conn, display: str, preset: Preset, job: Begin, page: PageThread, re
             "video_size": f"{preset.width}x{preset.height}", "framerate": str(preset.fps),
             "draw_mouse": "0"})
         output = HlsOutput(folder, preset)
+        snapshot = Snapshotter(folder)
         log.info("encoder running", display=display, quality=preset.name, pid=os.getpid())
         started = time.monotonic()
         last_report = 0.0
@@ -177,6 +179,7 @@ def _stream(conn, display: str, preset: Preset, job: Begin, page: PageThread, re
         for frame in capture.decode(video=0):
             now = time.monotonic()
             output.write_video(frame, now - started)
+            snapshot.maybe_write(frame, now)
             if (ready_token != token and page.loaded_token == token and output.cuts
                     and page.loaded_at <= started + output.last_cut_seconds - 2 / preset.fps):
                 # the segment that just finished ends on (at least two) frames of the painted page

@@ -117,6 +117,8 @@ class Supervisor:
                     self._on_child_exit()
             self._timers()
             self.push()
+        if self.status.session and self.status.state in ("starting", "streaming"):  # SIGTERM, not a command
+            log.info("session stop", session=self.status.session, reason="castd is shutting down")
         self._end_session()
         self._end_encoder()
         self.status = Status(state="idle", supervisor_pid=os.getpid())
@@ -172,6 +174,8 @@ class Supervisor:
             self.wanted = None
             return Ack(command_id=command.id, ok=True, stopped=stopped)
         if isinstance(command, Shutdown):
+            if self.wanted:
+                log.info("session stop", session=self.wanted.session, reason="castd is shutting down")
             self.wanted = None
             self.running = False
             return Ack(command_id=command.id, ok=True)
@@ -185,6 +189,8 @@ class Supervisor:
             wanted.url, wanted.nav, wanted.ends_at = command.url, wanted.nav + 1, ends_at
             log.info("session switch", session=wanted.session, url=command.url, quality=command.quality)
             return Ack(command_id=command.id, ok=True, session=wanted.session, switched=True)
+        if wanted:
+            log.info("session stop", session=wanted.session, reason="replaced by a new start")
         self.wanted = Wanted(session=new_session_id(), url=command.url, quality=command.quality, nav=0,
                              started_at=now, ends_at=ends_at)
         log.info("session start", session=self.wanted.session, url=command.url, quality=command.quality,
