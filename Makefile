@@ -47,6 +47,8 @@ $(VENV)/.installed: pyproject.toml
 run: install
 	$(VENV)/bin/castd serve --port $(PORT) --demo
 
+# the fake Cast device's TLS certificate is made with the openssl command line
+test: EXTRA_DEB = openssl
 test: install
 	$(VENV)/bin/python -m pytest -q $(PYTEST_ARGS)
 
