@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.server
 import io
+import json
 import os
 import signal
 import socket
@@ -172,28 +173,95 @@ class Daemon:
 
 
 # ---- test pages ---------------------------------------------------------------------------
+def _page(body: str, head: str = "") -> bytes:
+    return f"<!doctype html><html><head><meta charset=utf-8>{head}</head>{body}</html>".encode()
+
+
+# /echo/<key>: reports what the page's own first script saw (localStorage, cookies, colour scheme) to
+# /report/<key> before anything else runs; the injected CSS must hide the red #banner (green shows).
+ECHO_PAGE = _page(
+    "<body style='margin:0;background:#00ff00'>"
+    "<div id=banner style='position:fixed;inset:0;background:#ff0000'></div></body>",
+    "<script>"
+    "const seen = {storage: localStorage.getItem('castd-test'), cookie: document.cookie,"
+    " dark: matchMedia('(prefers-color-scheme: dark)').matches};"
+    "addEventListener('DOMContentLoaded', () => {"
+    " seen.banner = getComputedStyle(document.getElementById('banner')).display;"
+    " fetch('/report/' + location.pathname.split('/')[2], {method: 'POST', body: JSON.stringify(seen)});"
+    "});</script>")
+
+# /later/<seconds>: red at first; after <seconds> an element #ready appears and the page turns green.
+LATER_PAGE = (
+    "<body style='margin:0;background:#ff0000'><script>setTimeout(() => {{"
+    " document.body.style.background = '#00ff00';"
+    " const d = document.createElement('div'); d.id = 'ready'; document.body.appendChild(d);"
+    "}}, {ms});</script></body>")
+
+# /border: a 1 px white frame drawn exactly at the viewport's edges, on black.
+BORDER_PAGE = _page("<body style='margin:0;background:#000'>"
+                    "<div style='position:fixed;inset:0;border:1px solid #fff;box-sizing:border-box'></div></body>")
+
+# /square: a 100x100 CSS px white square at the top left, on black.
+SQUARE_PAGE = _page("<body style='margin:0;background:#000'>"
+                    "<div style='width:100px;height:100px;background:#fff'></div></body>")
+
+
 class PageHandler(http.server.BaseHTTPRequestHandler):
-    """/color/RRGGBB: a page filled with one colour. /slow/N: answers after N seconds."""
+    """Test pages. /color/RRGGBB: one colour. /slow/N: answers after N seconds. /status/CODE: that
+    HTTP status. /flaky/KEY/N: 500 for the first N hits, then green. /later/S, /echo/KEY, /border,
+    /square: see above. Every hit is counted by path; /echo records the request headers;
+    POST /report/KEY keeps what a page reported."""
 
     hits: dict[str, int] = {}
+    requests: dict[str, list[dict[str, str]]] = {}
+    reports: dict[str, dict] = {}
 
     def do_GET(self):  # noqa: N802
         path = urlsplit(self.path).path
         PageHandler.hits[path] = PageHandler.hits.get(path, 0) + 1
+        status = 200
+        parts = path.split("/")
         if path.startswith("/color/"):
-            colour = path.split("/")[2]
+            colour = parts[2]
             body = (f"<!doctype html><html><body style='margin:0;background:#{colour}'></body></html>").encode()
         elif path.startswith("/slow/"):
-            time.sleep(float(path.split("/")[2]))
+            time.sleep(float(parts[2]))
             body = b"<!doctype html><html><body style='margin:0;background:#808080'></body></html>"
+        elif path.startswith("/status/"):
+            status = int(parts[2])
+            body = _page(f"<body style='margin:0;background:#ffffff'><h1>status {status}</h1></body>")
+        elif path.startswith("/flaky/"):
+            failing = PageHandler.hits[path] <= int(parts[3])
+            status = 500 if failing else 200
+            body = _page(f"<body style='margin:0;background:#{'ffffff' if failing else '00ff00'}'></body>")
+        elif path.startswith("/later/"):
+            body = _page(LATER_PAGE.format(ms=int(float(parts[2]) * 1000)))
+        elif path.startswith("/echo/"):
+            PageHandler.requests.setdefault(path, []).append(dict(self.headers))
+            body = ECHO_PAGE
+        elif path == "/border":
+            body = BORDER_PAGE
+        elif path.startswith("/square"):
+            body = SQUARE_PAGE
         else:
             self.send_error(404)
             return
-        self.send_response(200)
+        self.send_response(status)
         self.send_header("Content-Type", "text/html")
         self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
         self.end_headers()
         self.wfile.write(body)
+
+    def do_POST(self):  # noqa: N802
+        path = urlsplit(self.path).path
+        length = int(self.headers.get("Content-Length") or 0)
+        data = self.rfile.read(length)
+        if path.startswith("/report/"):
+            PageHandler.reports[path.split("/")[2]] = json.loads(data or b"{}")
+            PageHandler.requests.setdefault(path, []).append(dict(self.headers))
+        self.send_response(204)
+        self.end_headers()
 
     def log_message(self, *args):
         pass
@@ -258,3 +326,30 @@ def last_frame_of(data: bytes):
 
 def close_to(actual, expected, tolerance: int = 24) -> bool:
     return all(abs(a - e) <= tolerance for a, e in zip(actual, expected))
+
+
+def luma(frame):
+    """A function (x, y) -> the decoded frame's luma (0-255): edges and shapes without chroma blur."""
+    gray = frame.reformat(format="gray")
+    plane = gray.planes[0]
+    data, stride = bytes(plane), plane.line_size
+    return lambda x, y: data[y * stride + x]
+
+
+ARTIFACTS = ROOT / "artifacts"
+
+
+def save_png(frame, name: str) -> Path:
+    """Write a decoded frame as artifacts/<name>.png (PyAV's PNG encoder; no Pillow needed)."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    rgb = frame.reformat(format="rgb24")
+    rgb.pts = 0
+    with av.open(str(path), "w", format="image2", options={"update": "1"}) as out:
+        stream = out.add_stream("png", rate=1)
+        stream.width, stream.height, stream.pix_fmt = rgb.width, rgb.height, "rgb24"
+        for packet in stream.encode(rgb):
+            out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    return path

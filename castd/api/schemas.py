@@ -10,6 +10,11 @@ from castd.protocol import State
 
 Url = Annotated[str, msgspec.Meta(min_length=1, max_length=4096, description="http(s) URL of the page to cast")]
 Seconds = Annotated[float, msgspec.Meta(gt=0, description="seconds until the session ends by itself")]
+Zoom = Annotated[float, msgspec.Meta(ge=0.25, le=5, description="page zoom (beats the site's zoom)")]
+ReloadSeconds = Annotated[float, msgspec.Meta(ge=0, le=7 * 86400,
+                                              description="reload the page every N seconds (0: never; at least 1)")]
+Selector = Annotated[str, msgspec.Meta(min_length=1, max_length=1024,
+                                       description="CSS selector that must be present before the page is shown")]
 
 
 class StartRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -17,6 +22,9 @@ class StartRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     quality: str | None = None
     duration: Seconds | None = None
     token: str | None = None
+    zoom: Zoom | None = None
+    reload_seconds: ReloadSeconds | None = None
+    ready_selector: Selector | None = None
 
 
 class StopRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

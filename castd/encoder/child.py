@@ -17,13 +17,15 @@ from pathlib import Path
 import av
 import msgspec
 
+from castd.config import Site
 from castd.encoder.hls import HlsOutput
 from castd.encoder.page import PageThread
+from castd.encoder.sites import site_secrets
 from castd.encoder.xvfb import Xvfb
-from castd.logs import log, setup_logging
+from castd.logs import log, register_secret, setup_logging
 from castd.presets import Preset
 from castd.procutil import group_members, set_pdeathsig
-from castd.protocol import ChildEvent, Navigate, Progress, Quit, child_command_decoder, encode
+from castd.protocol import ChildEvent, Navigate, PageOverrides, Progress, Quit, child_command_decoder, encode
 
 REPORT_INTERVAL = 0.5
 
@@ -38,6 +40,8 @@ class ChildParams(msgspec.Struct, kw_only=True):
     xvfb: str
     page_load_timeout: float
     log_level: str = "INFO"
+    sites: list[Site] = []
+    page: PageOverrides = msgspec.field(default_factory=PageOverrides)
 
 
 class Reporter:
@@ -61,6 +65,8 @@ def main(conn, params_bytes: bytes) -> None:
     set_pdeathsig(signal.SIGTERM)
     params = msgspec.msgpack.decode(params_bytes, type=ChildParams)
     setup_logging(params.log_level)
+    for secret in site_secrets(params.sites):
+        register_secret(secret)
     log.configure(extra={"session": params.session})
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
@@ -98,10 +104,10 @@ def _run(conn, params: ChildParams, report: Reporter, stopping: threading.Event)
     xvfb = Xvfb(params.xvfb, preset.width, preset.height, log_path=logs_dir / "xvfb.log")
     page = PageThread(chromium=params.chromium, chromedriver=params.chromedriver, display=xvfb.display,
                       width=preset.width, height=preset.height, page_load_timeout=params.page_load_timeout,
-                      log_path=logs_dir / "chromedriver.log", report=report)
+                      log_path=logs_dir / "chromedriver.log", report=report, sites=params.sites)
     nav = 0
     page.start()
-    page.navigate(params.url, nav)
+    page.navigate(params.url, nav, params.page)
     capture = output = None
     try:
         capture = av.open(f"{xvfb.display}.0", format="x11grab", options={
@@ -116,8 +122,13 @@ def _run(conn, params: ChildParams, report: Reporter, stopping: threading.Event)
         ready_nav = -1  # navigation whose page is in a finished segment
         segments_at_load = None
         frames_at_report, time_at_report = 0, started
+        held = None  # the last picture shown; repeated while the page thread holds (a page loading)
         for frame in capture.decode(video=0):
             now = time.monotonic()
+            if page.holding and held is not None:
+                frame = held
+            else:
+                held = frame
             output.write_video(frame, now - started)
             if now - last_report >= REPORT_INTERVAL:
                 segments = output.segments()
@@ -144,7 +155,7 @@ def _run(conn, params: ChildParams, report: Reporter, stopping: threading.Event)
                 elif isinstance(command, Navigate):
                     nav, params.url = command.nav, command.url
                     segments_at_load = None
-                    page.navigate(command.url, nav)
+                    page.navigate(command.url, nav, command.page)
             if page.failed:
                 raise RuntimeError(page.failed)
             if stopping.is_set():

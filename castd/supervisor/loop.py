@@ -24,8 +24,8 @@ from castd.encoder.xvfb import clean_stale_locks
 from castd.logs import log, setup_logging
 from castd.presets import get_preset
 from castd.procutil import set_pdeathsig
-from castd.protocol import (Ack, ChildEvent, Command, Navigate, Progress, Shutdown, Snapshot, Start, Status,
-                            Stop, command_decoder, encode)
+from castd.protocol import (Ack, ChildEvent, Command, Navigate, PageOverrides, Progress, Shutdown, Snapshot,
+                            Start, Status, Stop, command_decoder, encode)
 from castd.supervisor.backoff import Backoff
 from castd.supervisor.encoder_process import EncoderProcess, remove_session_files
 
@@ -42,6 +42,7 @@ class Wanted(msgspec.Struct, kw_only=True):
     nav: int
     started_at: float
     ends_at: float | None
+    page: PageOverrides = msgspec.field(default_factory=PageOverrides)
 
 
 def new_session_id() -> str:
@@ -153,10 +154,11 @@ class Supervisor:
         wanted = self.wanted
         if wanted and wanted.quality == command.quality and self.status.state != "failed":
             wanted.url, wanted.nav, wanted.ends_at = command.url, wanted.nav + 1, ends_at
+            wanted.page = command.page
             log.info("session switch", session=wanted.session, url=command.url, quality=command.quality)
             return Ack(command_id=command.id, ok=True, session=wanted.session, switched=True)
         self.wanted = Wanted(session=new_session_id(), url=command.url, quality=command.quality, nav=0,
-                             started_at=now, ends_at=ends_at)
+                             started_at=now, ends_at=ends_at, page=command.page)
         log.info("session start", session=self.wanted.session, url=command.url, quality=command.quality,
                  duration=command.duration)
         return Ack(command_id=command.id, ok=True, session=self.wanted.session)
@@ -182,7 +184,7 @@ class Supervisor:
             self.backoff.reset()
             self._spawn()
         elif self.encoder and self.encoder_nav != wanted.nav:
-            self.encoder.send(Navigate(url=wanted.url, nav=wanted.nav))
+            self.encoder.send(Navigate(url=wanted.url, nav=wanted.nav, page=wanted.page))
             self.encoder_nav = wanted.nav
             self.status.page = "loading"
         self._fill_status()
@@ -207,7 +209,8 @@ class Supervisor:
         params = ChildParams(session=wanted.session, url=wanted.url, preset=get_preset(wanted.quality),
                              folder=str(self.sessions_dir / wanted.session), chromium=config.chromium,
                              chromedriver=config.chromedriver, xvfb=config.xvfb,
-                             page_load_timeout=config.page_load_timeout, log_level=config.log_level)
+                             page_load_timeout=config.page_load_timeout, log_level=config.log_level,
+                             sites=config.sites, page=wanted.page)
         self.encoder = EncoderProcess(params)
         self.encoder_session, self.encoder_nav = wanted.session, wanted.nav
         self.status.page = "loading"
