@@ -161,8 +161,12 @@ class Daemon:
         self._log.close()
         return code
 
-    def kill_leftovers(self) -> set:
-        """Teardown safety net: kill (by PID) anything we saw that still lives; return it."""
+    def kill_leftovers(self, grace: float = 3.0) -> set:
+        """Teardown safety net: kill (by PID) anything we saw that still lives after `grace` seconds
+        (multiprocessing's resource tracker exits on its own a moment after castd); return it."""
+        deadline = time.monotonic() + grace
+        while still_alive(self.seen) and time.monotonic() < deadline:
+            time.sleep(0.05)
         left = still_alive(self.seen)
         for pid, _ in left:
             try:
