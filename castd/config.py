@@ -161,6 +161,9 @@ def _describe(error: msgspec.ValidationError) -> str:
     text = str(error)
     if text.startswith("Object contains unknown field `"):
         key = text.split("`")[1]
+        if " - at `$.sites[" in text:  # inside a [[sites]] table
+            where = text.rpartition(" - at `$.")[2].rstrip("`")
+            return f"{where}: {key}: unknown key (valid keys: {', '.join(Site.__struct_fields__)})"
         return f"{key}: unknown key (valid keys: {', '.join(FIELD_NAMES)})"
     if " - at `$." in text:
         message, _, where = text.rpartition(" - at `$.")

@@ -183,14 +183,20 @@ def _page(body: str, head: str = "") -> bytes:
 
 # /echo/<key>: reports what the page's own first script saw (localStorage, cookies, colour scheme) to
 # /report/<key> before anything else runs; the injected CSS must hide the red #banner (green shows).
+# A red .shadow-banner inside a web component's shadow root must be hidden by the same CSS.
 ECHO_PAGE = _page(
     "<body style='margin:0;background:#00ff00'>"
-    "<div id=banner style='position:fixed;inset:0;background:#ff0000'></div></body>",
+    "<div id=banner style='position:fixed;inset:0;background:#ff0000'></div><castd-card></castd-card></body>",
     "<script>"
     "const seen = {storage: localStorage.getItem('castd-test'), cookie: document.cookie,"
     " dark: matchMedia('(prefers-color-scheme: dark)').matches};"
+    "customElements.define('castd-card', class extends HTMLElement { constructor() { super();"
+    " this.attachShadow({mode: 'open'}).innerHTML = \"<div class=shadow-banner style='position:fixed;"
+    "left:0;top:0;width:50vw;height:50vh;background:#ff0000'></div>\"; } });"
     "addEventListener('DOMContentLoaded', () => {"
     " seen.banner = getComputedStyle(document.getElementById('banner')).display;"
+    " const inner = document.querySelector('castd-card').shadowRoot.querySelector('.shadow-banner');"
+    " seen.shadow = getComputedStyle(inner).display;"
     " fetch('/report/' + location.pathname.split('/')[2], {method: 'POST', body: JSON.stringify(seen)});"
     "});</script>")
 

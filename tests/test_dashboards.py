@@ -25,7 +25,7 @@ local_storage = {{ "castd-test" = "{storage}" }}
 headers = {{ X-Castd-Test = "{header}" }}
 basic_auth = "viewer:{password}"
 color_scheme = "dark"
-css = "#banner {{ display: none !important; }}"
+css = "#banner, .shadow-banner {{ display: none !important; }}"
 
 [[sites]]
 prefix = "{pages}/later/"
@@ -98,16 +98,16 @@ def test_site_secrets_and_styles_arrive_before_the_page_scripts(sd, pages):
     # what the page's own first script saw in the DOM
     assert report["storage"] == SECRETS["storage"]
     assert f"castd_session={SECRETS['cookie']}" in report["cookie"]
-    assert report["dark"] is True and report["banner"] == "none"
+    assert report["dark"] is True and report["banner"] == "none" and report["shadow"] == "none"
     # what reached the server with the document request
     headers = PageHandler.requests["/echo/k1"][0]
     assert headers["X-Castd-Test"] == SECRETS["header"]
     assert headers["Cookie"] == f"castd_session={SECRETS['cookie']}"
     expected_auth = "Basic " + base64.b64encode(f"viewer:{SECRETS['password']}".encode()).decode()
     assert headers["Authorization"] == expected_auth
-    # the injected CSS hid the red banner: the picture is the green page underneath
+    # the injected CSS hid both red banners: the picture is the green page underneath
     frame = wait_frame(body["stream_url"], lambda f: close_to(rgb_at(f, 640, 360), GREEN), message="green")
-    assert close_to(rgb_at(frame, 10, 10), GREEN)
+    assert close_to(rgb_at(frame, 10, 10), GREEN) and close_to(rgb_at(frame, 320, 180), GREEN)
     # secrets: never in a log line, /status, or the browser logs castd keeps
     status_text = sd.get("/status").text
     logs_folder = sd.runtime_dir / "sessions" / (body["session"] + ".logs")

@@ -170,4 +170,4 @@ class PageThread(threading.Thread):
 def _reason(exc: WebDriverException) -> str:
     """chromedriver's `unknown error: net::ERR_CONNECTION_REFUSED` as a short line for the card."""
     text = (exc.msg or str(exc)).splitlines()[0] if (exc.msg or str(exc)) else type(exc).__name__
-    return text.removeprefix("unknown error: ")[:300]
+    return readiness.explain(text.removeprefix("unknown error: "))[:300]

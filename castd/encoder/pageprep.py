@@ -35,7 +35,10 @@ _ACTIVITY = """
 })();
 """
 
-# The site's part: only in documents of the site's origin; CSS and zoom only in the top frame.
+# The site's part: only in documents of the site's origin. CSS and zoom go to the top frame as a
+# constructed stylesheet adopted by the document and by every shadow root created from then on
+# (attachShadow is wrapped), so a snippet also reaches inside web components like Home
+# Assistant's; a plain <style> in the document would not.
 _SITE = """
 (() => {
   if (location.origin !== %(origin)s) return;
@@ -43,16 +46,16 @@ _SITE = """
   for (const key of Object.keys(items)) { try { localStorage.setItem(key, items[key]); } catch (e) {} }
   const css = %(css)s;
   if (!css || window !== window.top) return;
-  const add = () => {
-    const style = document.createElement('style');
-    style.id = 'castd-style';
-    style.textContent = css;
-    document.documentElement.appendChild(style);
+  const sheet = new CSSStyleSheet();
+  sheet.replaceSync(css);
+  const adopt = (root) => { try { root.adoptedStyleSheets = [...root.adoptedStyleSheets, sheet]; } catch (e) {} };
+  adopt(document);
+  const attachShadow = Element.prototype.attachShadow;
+  Element.prototype.attachShadow = function (...args) {
+    const root = attachShadow.apply(this, args);
+    adopt(root);
+    return root;
   };
-  if (document.documentElement) add();
-  else new MutationObserver((_, observer) => {
-    if (document.documentElement) { observer.disconnect(); add(); }
-  }).observe(document, {childList: true});
 })();
 """
 

@@ -44,11 +44,39 @@ return [found, idle];
 """
 
 
+# Chromium's network errors a person is likely to meet, in words (the code stays, for searching).
+NET_ERRORS = {
+    "ERR_CONNECTION_REFUSED": "nothing is listening there (connection refused)",
+    "ERR_NAME_NOT_RESOLVED": "the host name is unknown",
+    "ERR_NAME_RESOLUTION_FAILED": "the host name could not be looked up",
+    "ERR_CONNECTION_TIMED_OUT": "the host did not answer in time",
+    "ERR_TIMED_OUT": "the host did not answer in time",
+    "ERR_ADDRESS_UNREACHABLE": "the host cannot be reached",
+    "ERR_INTERNET_DISCONNECTED": "the network is down",
+    "ERR_CONNECTION_RESET": "the connection was reset",
+    "ERR_CONNECTION_CLOSED": "the connection was closed",
+    "ERR_EMPTY_RESPONSE": "the server sent an empty response",
+    "ERR_CERT_AUTHORITY_INVALID": "the server's certificate is not trusted",
+    "ERR_CERT_COMMON_NAME_INVALID": "the server's certificate is for another name",
+    "ERR_CERT_DATE_INVALID": "the server's certificate has expired or is not yet valid",
+    "ERR_SSL_PROTOCOL_ERROR": "the TLS connection failed",
+    "ERR_TOO_MANY_REDIRECTS": "the page redirects in a loop",
+}
+
+
+def explain(reason: str) -> str:
+    """`net::ERR_CONNECTION_REFUSED` -> `nothing is listening there (connection refused) [ERR_...]`."""
+    for code, words in NET_ERRORS.items():
+        if code in reason:
+            return f"{words} [{code}]"
+    return reason
+
+
 def document_problem(driver) -> str | None:
     """Why the main document is not the page asked for (HTTP error, Chromium error page), or None."""
     href, status, error_code = driver.execute_script(_DOCUMENT)
     if str(href).startswith("chrome-error:"):
-        return f"the page could not be loaded ({error_code.strip() or 'network error'})"
+        return explain(error_code.strip()) if error_code.strip() else "the page could not be loaded"
     if status and int(status) >= 400:
         return f"the page answered HTTP {int(status)}"
     return None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from urllib.parse import urlsplit
 
 import msgspec
@@ -17,6 +18,7 @@ from castd.protocol import PageOverrides
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 NO_SITE = Site(prefix="")  # what a page that matches no [[sites]] entry gets
+_SECRET_KEY = re.compile(r"(?i)(^|_)(token|secret|password|key)$")  # access_token, not token_type
 
 
 def origin_of(url: str) -> str:
@@ -86,5 +88,4 @@ def _json_strings(text: str) -> list[str]:
         return []
     if not isinstance(data, dict):
         return []
-    return [value for key, value in data.items()
-            if isinstance(value, str) and any(word in key.lower() for word in ("token", "secret", "password"))]
+    return [value for key, value in data.items() if isinstance(value, str) and _SECRET_KEY.search(key)]
