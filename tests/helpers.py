@@ -207,6 +207,13 @@ LATER_PAGE = (
     " const d = document.createElement('div'); d.id = 'ready'; document.body.appendChild(d);"
     "}}, {ms});</script></body>")
 
+# /tall/<seconds>: a red block 1000 px high; the green rest of the page is added only when a fetch of
+# /slow/<seconds> has answered (network idle must wait for it, and scrolling needs it).
+TALL_PAGE = (
+    "<body style='margin:0;background:#ff0000'><div style='height:1000px;background:#ff0000'></div>"
+    "<script>fetch('/slow/{seconds}').then(() => {{ const d = document.createElement('div');"
+    " d.style.cssText = 'height:3000px;background:#00ff00'; document.body.appendChild(d); }});</script></body>")
+
 # /border: a 1 px white frame drawn exactly at the viewport's edges, on black.
 BORDER_PAGE = _page("<body style='margin:0;background:#000'>"
                     "<div style='position:fixed;inset:0;border:1px solid #fff;box-sizing:border-box'></div></body>")
@@ -218,8 +225,8 @@ SQUARE_PAGE = _page("<body style='margin:0;background:#000'>"
 
 class PageHandler(http.server.BaseHTTPRequestHandler):
     """Test pages. /color/RRGGBB: one colour. /slow/N: answers after N seconds. /status/CODE: that
-    HTTP status. /flaky/KEY/N: 500 for the first N hits, then green. /later/S, /echo/KEY, /border,
-    /square: see above. Every hit is counted by path; /echo records the request headers;
+    HTTP status. /flaky/KEY/N: 500 for the first N hits, then green. /later/S, /tall/S, /echo/KEY,
+    /border, /square: see above. Every hit is counted by path; /echo records the request headers;
     POST /report/KEY keeps what a page reported."""
 
     hits: dict[str, int] = {}
@@ -249,6 +256,8 @@ class PageHandler(http.server.BaseHTTPRequestHandler):
         elif path.startswith("/echo/"):
             PageHandler.requests.setdefault(path, []).append(dict(self.headers))
             body = ECHO_PAGE
+        elif path.startswith("/tall/"):
+            body = _page(TALL_PAGE.format(seconds=parts[2]))
         elif path == "/border":
             body = BORDER_PAGE
         elif path.startswith("/square"):

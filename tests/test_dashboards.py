@@ -32,6 +32,11 @@ prefix = "{pages}/later/"
 ready_selector = "#ready"
 
 [[sites]]
+prefix = "{pages}/tall/"
+ready_network_idle = true
+scroll_y = 1000
+
+[[sites]]
 prefix = "{pages}/color/0a0b0c"
 reload_seconds = 1.5
 
@@ -146,6 +151,16 @@ def test_ready_selector_holds_back_the_first_segment(sd, pages):
     assert all(state == "starting" for _, state in states_after_hit[:-1])
     assert close_to(rgb_at(newest_frame(body["stream_url"]), 640, 360), GREEN)
     assert sd.status()["page"] == "loaded"
+
+
+def test_network_idle_waits_for_the_fetch_then_scrolls(sd, pages):
+    """/tall/2 grows its green part only when a 2 s fetch answers; scrolled to 1000 px, the frame is green
+    only if castd waited for the network to go idle before scrolling and showing the page."""
+    body = start(sd, pages.url("/tall/2"))
+    sd.wait_state("streaming", timeout=30)
+    frame = newest_frame(body["stream_url"])
+    for x, y in ((640, 10), (640, 360), (1275, 710)):
+        assert close_to(rgb_at(frame, x, y), GREEN), (x, y, rgb_at(frame, x, y))
 
 
 def test_zoom_override_changes_the_rendered_size(sd, pages):
