@@ -230,12 +230,14 @@ class PageHandler(http.server.BaseHTTPRequestHandler):
     POST /report/KEY keeps what a page reported."""
 
     hits: dict[str, int] = {}
+    hit_times: dict[str, list[float]] = {}  # time.monotonic() of each hit, by path
     requests: dict[str, list[dict[str, str]]] = {}
     reports: dict[str, dict] = {}
 
     def do_GET(self):  # noqa: N802
         path = urlsplit(self.path).path
         PageHandler.hits[path] = PageHandler.hits.get(path, 0) + 1
+        PageHandler.hit_times.setdefault(path, []).append(time.monotonic())
         status = 200
         parts = path.split("/")
         if path.startswith("/color/"):
