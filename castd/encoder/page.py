@@ -140,8 +140,9 @@ class PageThread(threading.Thread):
         browser.navigate(errorcard.card_url(target.url, problem, time.time(), delay, attempt))
         self._failing = True
         self._shown(target.nav)
-        log.warning("page failed; showing the error card", url=target.url, reason=problem, attempt=attempt,
-                    retry_in=delay)
+        # the supervisor logs the failure as a warning; this line adds the retry schedule
+        log.info("page failed; showing the error card", url=target.url, reason=problem, attempt=attempt,
+                 retry_in=delay)
         self._report(ChildEvent(kind="page_error", message=problem, url=target.url, nav=target.nav))
         self._next_at = time.monotonic() + delay
 
