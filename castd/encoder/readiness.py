@@ -61,6 +61,7 @@ NET_ERRORS = {
     "ERR_CERT_DATE_INVALID": "the server's certificate has expired or is not yet valid",
     "ERR_SSL_PROTOCOL_ERROR": "the TLS connection failed",
     "ERR_TOO_MANY_REDIRECTS": "the page redirects in a loop",
+    "ERR_BLOCKED_BY_CLIENT": "the address is not on castd's allowlist",
 }
 
 
