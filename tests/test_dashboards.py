@@ -53,6 +53,7 @@ def sites_daemon(tmp_path_factory, pages):
     folder = tmp_path_factory.mktemp("castd-sites")
     config = folder / "castd.toml"
     config.write_text(SITES_TOML.format(pages=pages.base, **SECRETS))
+    config.chmod(0o600)  # it holds secrets: castd refuses a config file others can read
     d = Daemon(runtime_dir=folder / "run", args=["--config", str(config)]).start()
     yield d
     d.stop()
@@ -145,7 +146,7 @@ def test_ready_selector_holds_back_the_first_segment(sd, pages):
     # saying "streaming" arrives after streaming began, so never sooner than 3 s after the page was served
     assert states[-1][0] - served_at >= 3.0, (states[-1][0] - served_at)
     assert all(state == "starting" for _, state in states[:-1])
-    assert close_to(rgb_at(newest_frame(body["stream_url"]), 640, 360), GREEN)
+    wait_frame(body["stream_url"], lambda f: close_to(rgb_at(f, 640, 360), GREEN), timeout=5, message="green")
     assert sd.status()["page"] == "loaded"
 
 
@@ -154,7 +155,9 @@ def test_network_idle_waits_for_the_fetch_then_scrolls(sd, pages):
     only if castd waited for the network to go idle before scrolling and showing the page."""
     body = start(sd, pages.url("/tall/2"))
     sd.wait_state("streaming", timeout=30)
-    frame = newest_frame(body["stream_url"])
+    # (without waiting, the scroll would come before the green part exists and stop at the red block)
+    frame = wait_frame(body["stream_url"], lambda f: close_to(rgb_at(f, 640, 360), GREEN), timeout=5,
+                       message="the green part, scrolled into view")
     for x, y in ((640, 10), (640, 360), (1275, 710)):
         assert close_to(rgb_at(frame, x, y), GREEN), (x, y, rgb_at(frame, x, y))
 
@@ -162,7 +165,8 @@ def test_network_idle_waits_for_the_fetch_then_scrolls(sd, pages):
 def test_zoom_override_changes_the_rendered_size(sd, pages):
     body = start(sd, pages.url("/square"))
     sd.wait_state("streaming", timeout=30)
-    plain = wait_frame(body["stream_url"], lambda f: white_run(f, 50) > 0, message="square")
+    plain = wait_frame(body["stream_url"], lambda f: white_run(f, 50) > 0 and white_run(f, 300) == 0,
+                       message="square")
     assert 96 <= white_run(plain, 50) <= 104 and white_run(plain, 150) == 0
     zoomed_body = start(sd, pages.url("/square?zoomed"), zoom=2)
     assert zoomed_body["switched"] is True
@@ -232,7 +236,8 @@ def test_picture_is_exactly_the_viewport_and_demo_artifacts(sd, pages, quality, 
     width, height = size
     body = start(sd, pages.url("/border"), quality=quality)
     sd.wait_state("streaming", timeout=30)
-    frame = wait_frame(body["stream_url"], lambda f: luma(f)(width // 2, 0) > 128, message="border")
+    frame = wait_frame(body["stream_url"], lambda f: luma(f)(width // 2, 0) > 128 and
+                       luma(f)(width // 2, height // 2) < 64, message="border")
     assert (frame.width, frame.height) == size
     at = luma(frame)
     for x in (0, 7, width // 3, width // 2, width - 8, width - 1):

@@ -89,6 +89,7 @@ def test_error_card_escapes_and_scrubs():
 def test_bad_sites_name_the_key(tmp_path, toml, key):
     file = tmp_path / "castd.toml"
     file.write_text(toml)
+    file.chmod(0o600)  # files with secrets must be private
     with pytest.raises(ConfigError) as info:
         load_config(file, environ={})
     assert key in str(info.value), str(info.value)
@@ -98,5 +99,6 @@ def test_sites_load_from_toml(tmp_path):
     file = tmp_path / "castd.toml"
     file.write_text('[[sites]]\nprefix = "http://ha.local:8123/"\nzoom = 1.25\nreload_seconds = 600\n'
                     'local_storage = { hassTokens = \'{"access_token": "x"}\' }\n')
+    file.chmod(0o600)
     config = load_config(file, environ={})
     assert config.sites[0].zoom == 1.25 and config.sites[0].local_storage["hassTokens"] == '{"access_token": "x"}'

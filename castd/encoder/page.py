@@ -123,6 +123,7 @@ class PageThread(threading.Thread):
             return  # superseded: the newer navigation follows at once
         if problem is None:
             readiness.scroll(browser.driver, site)
+            readiness.painted(browser.driver)
             recovered, self._failing = self._failing, False
             self._retry.reset()
             self._shown(target.nav)

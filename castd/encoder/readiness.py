@@ -110,3 +110,10 @@ def wait_ready(driver, site: Site, cancelled: Callable[[], bool]) -> str | None:
 def scroll(driver, site: Site) -> None:
     if site.scroll_x or site.scroll_y:
         driver.execute_script("window.scrollTo(arguments[0], arguments[1])", site.scroll_x, site.scroll_y)
+
+
+def painted(driver) -> None:
+    """Return once the page's current state is on the screen: two animation frames have passed
+    (what made it ready, and the scroll, may not have been painted yet)."""
+    driver.execute_async_script("const done = arguments[arguments.length - 1];"
+                                "requestAnimationFrame(() => requestAnimationFrame(() => done()));")
