@@ -1,11 +1,19 @@
-"""The `castd` command line: `castd serve` runs the daemon."""
+"""The `castd` command line: `castd serve` runs the daemon; the other subcommands help run it.
+
+Exit codes: 0 ok, 1 failure, 2 usage (bad arguments or config; argparse also exits 2).
+Client subcommands (start, stop, status, devices) live in castd.client.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from importlib import resources
 
 from castd import __version__
+from castd.client.commands import add_client_commands
+from castd.client.commands import run as client_run
 from castd.config import ConfigError, load_config
 
 
@@ -24,17 +32,25 @@ def _parser() -> argparse.ArgumentParser:
                             "anyone who can reach the port then controls castd")
     serve.add_argument("--demo", action="store_true",
                        help="cast the embedded demo dashboard as soon as castd is up (no TV needed)")
-    devices = sub.add_parser("devices", help="list the Cast devices castd can see and what they are doing",
-                             description="Listen for Cast devices by mDNS (plus the hosts in `device` of the "
-                                         "config) and ask each what it shows.")
-    devices.add_argument("--config", metavar="FILE", help="TOML config (default: /etc/castd/castd.toml if present)")
-    devices.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
-                         help="how long to listen for mDNS answers (config: mdns_timeout)")
-    devices.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    add_client_commands(sub)
+    sub.add_parser("config-example", help="print a commented example config file",
+                   description="Print a commented castd.toml showing every key and its default.")
+    doctor = sub.add_parser("doctor", help="check that this machine can run castd",
+                            description="Check Chromium, chromedriver, Xvfb, codecs, the runtime dir, the "
+                                        "config, the device and the token; print OK/FAIL with the fix.")
+    doctor.add_argument("--config", metavar="FILE", help="TOML config (default: /etc/castd/castd.toml if present)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except BrokenPipeError:  # `castd status | head`: the reader left; not an error worth a traceback
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keeps the interpreter's final flush quiet
+        return 0
+
+
+def _main(argv: list[str] | None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     if args.command is None:
@@ -42,43 +58,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.command == "serve":
         return serve(args)
-    if args.command == "devices":
-        return list_devices(args)
-    return 2
-
-
-def list_devices(args: argparse.Namespace) -> int:
-    try:
-        config = load_config(args.config)
-    except ConfigError as exc:
-        print(f"castd: config error: {exc}", file=sys.stderr)
-        return 2
-    if args.timeout is not None and not 0 < args.timeout <= 60:
-        print("castd: --timeout must be between 0 and 60 seconds", file=sys.stderr)
-        return 2
-    import logging
-
-    import msgspec
-
-    from castd.cast.discovery import discover
-
-    logging.getLogger("pychromecast").setLevel(logging.CRITICAL)  # castd reports failures itself
-    found = discover(config, args.timeout or config.mdns_timeout)
-    if args.json:
-        print(msgspec.json.encode(found).decode())
+    if args.command == "config-example":
+        sys.stdout.write(resources.files("castd").joinpath("example.toml").read_text(encoding="utf-8"))
         return 0
-    if not found:
-        print("no Cast devices found")
-        return 0
-    rows = [("DEVICE", "MODEL", "ADDRESS", "UUID", "DOING")]
-    for info in found:
-        doing = info.app_name or info.app_id or info.activity if info.activity == "other_app" else info.activity
-        rows.append((info.device, info.model or "-", f"{info.host}:{info.port}", info.uuid or "-",
-                     doing + (f" ({info.error})" if info.error else "")))
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
-    for row in rows:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[4])
-    return 0
+    if args.command == "doctor":
+        from castd.doctor import main as doctor
+
+        return doctor(args.config)
+    return client_run(args.func, args)
 
 
 def serve(args: argparse.Namespace) -> int:

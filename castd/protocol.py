@@ -13,6 +13,14 @@ import msgspec
 State = Literal["idle", "starting", "streaming", "stopping", "failed"]
 
 
+class PageOverrides(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """Per-request page settings from /start; they beat the matching [[sites]] entry. Never secrets."""
+
+    zoom: float | None = None
+    reload_seconds: float | None = None
+    ready_selector: str | None = None
+
+
 # ---- front end -> supervisor -------------------------------------------------------------
 class Start(msgspec.Struct, tag=True):
     id: str
@@ -21,6 +29,7 @@ class Start(msgspec.Struct, tag=True):
     duration: float | None = None
     devices: list[str] = []  # Cast device specs (castd/cast/specs.py); empty: stream only
     mode: str = "hls"  # hls: encode and cast the stream | direct: the device loads the page (DashCast)
+    page: PageOverrides = msgspec.field(default_factory=PageOverrides)
 
 
 class Stop(msgspec.Struct, tag=True):
@@ -110,6 +119,7 @@ SupervisorEvent = Ack | Snapshot
 class Navigate(msgspec.Struct, tag=True):
     url: str
     nav: int = 0  # increases with every navigation, so events can be matched to it
+    page: PageOverrides = msgspec.field(default_factory=PageOverrides)
 
 
 class Quit(msgspec.Struct, tag=True):
@@ -123,6 +133,7 @@ class Begin(msgspec.Struct, tag=True):
     folder: str
     url: str
     nav: int = 0
+    page: PageOverrides = msgspec.field(default_factory=PageOverrides)
 
 
 class Park(msgspec.Struct, tag=True):

@@ -22,7 +22,7 @@ def daemon(tmp_path_factory):
     yield d
     d.stop()
     left = d.kill_leftovers()
-    assert not left, f"processes outlived castd: {left}"
+    assert not left, f"processes outlived castd: {d.leftover_cmdlines}"
 
 
 @pytest.fixture

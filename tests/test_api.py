@@ -53,6 +53,14 @@ BAD_STARTS = [
     ("device bad port", b'{"url": "http://127.0.0.1/", "device": "127.0.0.1:70000"}', {}, 400, "port"),
     ("unknown mode", b'{"url": "http://127.0.0.1/", "mode": "mirror"}', {}, 400, "mode"),
     ("direct without device", b'{"url": "http://127.0.0.1/", "mode": "direct"}', {}, 400, "needs a device"),
+    ("zoom too big", b'{"url": "http://127.0.0.1/", "zoom": 9}', {}, 400, "zoom"),
+    ("zoom string", b'{"url": "http://127.0.0.1/", "zoom": "big"}', {}, 400, "zoom"),
+    ("reload under 1 s", b'{"url": "http://127.0.0.1/", "reload_seconds": 0.5}', {}, 400, "reload_seconds"),
+    ("negative reload", b'{"url": "http://127.0.0.1/", "reload_seconds": -1}', {}, 400, "reload_seconds"),
+    ("empty ready selector", b'{"url": "http://127.0.0.1/", "ready_selector": ""}', {}, 400, "ready_selector"),
+    ("control in selector", b'{"url": "http://127.0.0.1/", "ready_selector": "a\\u0001"}', {}, 400,
+     "ready_selector"),
+    ("cookies in a webhook", b'{"url": "http://127.0.0.1/", "cookies": {"a": "b"}}', {}, 400, "cookies"),
 ]
 
 

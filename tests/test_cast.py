@@ -252,7 +252,7 @@ def test_two_devices_share_the_stream_and_fail_alone(cd, pages):
 
 
 # ---- discovery ------------------------------------------------------------------------------------
-def test_mdns_discovery_and_casting_by_name(tv, cd, pages, tmp_path):
+def test_mdns_discovery_and_casting_by_name(tv, cd, pages):
     tv.advertise()
     found = wait_for(lambda: [d for d in cd.get("/devices", params={"timeout": 1.5}).json()["devices"]
                               if d["uuid"] == str(tv.uuid)], 20, interval=1, message="mDNS finds the fake")
@@ -268,14 +268,12 @@ def test_mdns_discovery_and_casting_by_name(tv, cd, pages, tmp_path):
     (info,) = [d for d in cd.get("/devices", params={"timeout": 1.6}).json()["devices"] if d["uuid"] == str(tv.uuid)]
     assert info["activity"] == "castd" and info["app_id"] == APP_MEDIA_RECEIVER
 
-    config = tmp_path / "castd.toml"
-    config.write_text('mdns_interfaces = ["127.0.0.1"]\n')
-    config.chmod(0o600)
-    out = subprocess.run([sys.executable, "-m", "castd", "devices", "--config", str(config), "--timeout", "1.5",
-                          "--json"], capture_output=True, text=True, timeout=30)
+    # the command line asks the running castd (GET /devices)
+    out = subprocess.run([sys.executable, "-m", "castd", "devices", "--port", str(cd.port), "--json"],
+                         capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     listed = [d for d in json.loads(out.stdout) if d["uuid"] == str(tv.uuid)]
-    assert listed and listed[0]["activity"] == "other_app" and listed[0]["app_id"] == APP_MEDIA_RECEIVER
+    assert listed and listed[0]["activity"] == "castd" and listed[0]["name"] == tv.name
 
 
 # ---- direct mode ------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.routing import Route
 
-from castd.api import control, devices, openapi, pages, stream
+from castd.api import control, devices, openapi, pages, snapshot, stream
 from castd.api.errors import ApiError, on_api_error, on_http_error, on_server_error
 from castd.api.gate import Gate
 from castd.api.ratelimit import TokenBucket
@@ -61,6 +61,8 @@ def create_app(config: Config, *, demo: bool = False) -> Starlette:
         Route("/status", control.status, methods=["GET"]),
         Route("/health", control.health, methods=["GET"]),
         Route("/devices", devices.devices, methods=["GET"]),
+        Route("/", pages.preview, methods=["GET"]),
+        Route("/snapshot.jpg", snapshot.snapshot, methods=["GET"]),
         Route("/demo", pages.demo, methods=["GET"]),
         Route("/openapi.json", openapi.openapi_json, methods=["GET"]),
         Route("/stream/{session}/{name}", stream.stream_file, methods=["GET"]),

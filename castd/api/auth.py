@@ -21,7 +21,7 @@ from castd.logs import log
 
 OPEN, PARTIAL, PROTECTED = "open", "partial", "protected"
 # Default deny: every path not named here needs the token (so a new endpoint is protected from birth).
-OPEN_PATHS = {"/health", "/openapi.json", "/demo"}
+OPEN_PATHS = {"/health", "/openapi.json", "/demo", "/"}  # "/": the preview page's HTML (it asks for the token)
 OPEN_PREFIXES = ("/stream/",)  # the session id in the path is the secret (128 random bits)
 PARTIAL_PATHS = {"/status"}  # without the token: state and health only
 UNAUTHORIZED_MESSAGE = ("authentication required: send castd's token as 'Authorization: Bearer <token>', "

@@ -16,10 +16,10 @@ from castd.api.schemas import (HealthResponse, PublicStatus, StartRequest, Start
                                StopRequest, StopResponse)
 from castd.api.urlpolicy import check_url
 from castd.cast.specs import check_specs
-from castd.config import Config
+from castd.config import Config, validate_page_values
 from castd.logs import log, scrub
 from castd.presets import PRESETS
-from castd.protocol import Start, Stop
+from castd.protocol import PageOverrides, Start, Stop
 from castd.supervisor.handle import SupervisorHandle, SupervisorUnavailable, new_command_id
 
 SNAPSHOT_STALE_AFTER = 3.0
@@ -71,12 +71,13 @@ async def start(request: Request) -> Response:
     mode = body.mode or "hls"
     if mode == "direct" and not devices:
         raise ApiError(400, "mode: direct needs a device (a `device` field, or `device` in the config)")
+    page = page_overrides(body)
     log.info("webhook start", client=_client(request), url=url, quality=quality, duration=body.duration,
              mode=mode, devices=", ".join(devices) or None)
     try:
         ack = await _supervisor(request).command(
-            Start(id=new_command_id(), url=url, quality=quality, duration=body.duration, devices=devices,
-                  mode=mode))
+            Start(id=new_command_id(), url=url, quality=quality, duration=body.duration, page=page,
+                  devices=devices, mode=mode))
     except SupervisorUnavailable as exc:
         raise ApiError(503, f"castd is not ready: {exc}") from None
     if not ack.ok or ack.session is None:
@@ -96,6 +97,17 @@ def start_devices(field: str | list[str] | None, config: Config) -> list[str]:
         return check_specs([field] if isinstance(field, str) else field)
     except ValueError as exc:
         raise ApiError(400, f"device: {exc}") from None
+
+
+def page_overrides(body: StartRequest) -> PageOverrides:
+    """The request's page settings (zoom, reload, ready selector), checked like the config's."""
+    try:
+        validate_page_values(body.zoom, body.reload_seconds)
+    except ValueError as exc:
+        raise ApiError(400, str(exc)) from None
+    if body.ready_selector is not None and any(ord(c) < 0x20 for c in body.ready_selector):
+        raise ApiError(400, "ready_selector: must not contain control characters")
+    return PageOverrides(zoom=body.zoom, reload_seconds=body.reload_seconds, ready_selector=body.ready_selector)
 
 
 async def stop(request: Request) -> Response:

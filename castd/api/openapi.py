@@ -83,6 +83,12 @@ def build(config: Config) -> dict[str, Any]:
                 "application/vnd.apple.mpegurl": {}, "video/mp2t": {}, "video/iso.segment": {}, "video/mp4": {}}},
                 **_errors(404, 405)}}},
         "/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI 3.1"}}}},
+        "/": {"get": {"summary": "The preview page: the picture being cast, the state, a stop button",
+                      "responses": {"200": {"description": "an HTML page", "content": {"text/html": {}}}}}},
+        "/snapshot.jpg": {"get": {
+            "summary": "The latest picture of the current session (about one a second)", "security": security,
+            "responses": {"200": {"description": "a JPEG", "content": {"image/jpeg": {}}},
+                          **_errors(*auth_errors, 403, 404, 405)}}},
         "/demo": {"get": {"summary": "The embedded demo dashboard",
                           "responses": {"200": {"description": "an HTML page", "content": {"text/html": {}}}}}},
     }

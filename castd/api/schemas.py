@@ -26,6 +26,11 @@ Devices = Annotated[list[DeviceSpec], msgspec.Meta(max_length=MAX_DEVICES)]
 Mode = Literal["hls", "direct"]
 Token = Annotated[str, msgspec.Meta(max_length=1024, description="the webhook token, for senders that cannot "
                                                                  "set an Authorization header")]
+Zoom = Annotated[float, msgspec.Meta(ge=0.25, le=5, description="page zoom (beats the site's zoom)")]
+ReloadSeconds = Annotated[float, msgspec.Meta(ge=0, le=7 * 86400,
+                                              description="reload the page every N seconds (0: never; at least 1)")]
+Selector = Annotated[str, msgspec.Meta(min_length=1, max_length=1024,
+                                       description="CSS selector that must be present before the page is shown")]
 
 
 class StartRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -35,6 +40,9 @@ class StartRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     device: DeviceSpec | Devices | None = None  # absent: the config's `device`; "" or []: no device
     mode: Mode | None = None  # hls (default): encode and cast the stream; direct: the device loads the page
     token: Token | None = None
+    zoom: Zoom | None = None
+    reload_seconds: ReloadSeconds | None = None
+    ready_selector: Selector | None = None
 
 
 class StopRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

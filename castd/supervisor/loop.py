@@ -25,8 +25,8 @@ from castd.encoder.xvfb import clean_stale_locks
 from castd.logs import log, register_secret, setup_logging
 from castd.presets import get_preset
 from castd.procutil import set_pdeathsig
-from castd.protocol import (Ack, Begin, ChildEvent, Command, Navigate, Park, Progress, Shutdown, Snapshot,
-                            Start, Status, Stop, command_decoder, encode)
+from castd.protocol import (Ack, Begin, ChildEvent, Command, Navigate, PageOverrides, Park, Progress, Shutdown,
+                            Snapshot, Start, Status, Stop, command_decoder, encode)
 from castd.supervisor.backoff import Backoff
 from castd.supervisor.casting import Casting
 from castd.supervisor.encoder_process import EncoderProcess, remove_session_files
@@ -67,6 +67,7 @@ class Wanted(msgspec.Struct, kw_only=True):
     ends_at: float | None
     devices: list[str] = []  # Cast device specs; empty: stream only
     mode: str = "hls"  # hls | direct (the device loads the page itself; no encoder)
+    page: PageOverrides = msgspec.field(default_factory=PageOverrides)
 
 
 def new_session_id() -> str:
@@ -90,6 +91,7 @@ class Supervisor:
         self.restart_at: float | None = None
         self.streaming_since: float | None = None
         self.encoder_ready = False  # the current child has shown the page in a finished segment
+        self.child_error: str | None = None  # the current child's last reported error (its last words)
         self.frames_watch = Watch()
         self.segments_watch = Watch()
         self.crash_times: list[float] = []
@@ -125,6 +127,8 @@ class Supervisor:
             self._poll_cast()
             self._timers()
             self.push()
+        if self.status.session and self.status.state in ("starting", "streaming"):  # SIGTERM, not a command
+            log.info("session stop", session=self.status.session, reason="castd is shutting down")
         self.casting.end()  # the devices stop while the encoder ends
         self._end_session()
         self._end_encoder()
@@ -182,6 +186,8 @@ class Supervisor:
             self.wanted = None
             return Ack(command_id=command.id, ok=True, stopped=stopped)
         if isinstance(command, Shutdown):
+            if self.wanted:
+                log.info("session stop", session=self.wanted.session, reason="castd is shutting down")
             self.wanted = None
             self.running = False
             return Ack(command_id=command.id, ok=True)
@@ -194,10 +200,14 @@ class Supervisor:
         if wanted and wanted.quality == command.quality and wanted.mode == command.mode \
                 and wanted.devices == command.devices and self.status.state != "failed":
             wanted.url, wanted.nav, wanted.ends_at = command.url, wanted.nav + 1, ends_at
+            wanted.page = command.page
             log.info("session switch", session=wanted.session, url=command.url, quality=command.quality)
             return Ack(command_id=command.id, ok=True, session=wanted.session, switched=True)
+        if wanted:
+            log.info("session stop", session=wanted.session, reason="replaced by a new start")
         self.wanted = Wanted(session=new_session_id(), url=command.url, quality=command.quality, nav=0,
-                             started_at=now, ends_at=ends_at, devices=list(command.devices), mode=command.mode)
+                             started_at=now, ends_at=ends_at, page=command.page,
+                             devices=list(command.devices), mode=command.mode)
         log.info("session start", session=self.wanted.session, url=command.url, quality=command.quality,
                  duration=command.duration, mode=command.mode, devices=", ".join(command.devices) or None)
         return Ack(command_id=command.id, ok=True, session=self.wanted.session)
@@ -230,7 +240,7 @@ class Supervisor:
         elif wanted.mode == "direct":
             self.casting.switch_page(wanted.session, wanted.url)
         elif self.encoder and self.encoder_nav != wanted.nav:
-            self.encoder.send(Navigate(url=wanted.url, nav=wanted.nav))
+            self.encoder.send(Navigate(url=wanted.url, nav=wanted.nav, page=wanted.page))
             self.encoder_nav = wanted.nav
             self.status.page = "loading"
         self._fill_status()
@@ -281,7 +291,8 @@ class Supervisor:
         encoder = self.encoder
         if encoder is not None and encoder.parked and encoder.quality == wanted.quality and encoder.alive():
             folder = self.sessions_dir / wanted.session
-            encoder.send(Begin(session=wanted.session, folder=str(folder), url=wanted.url, nav=wanted.nav))
+            encoder.send(Begin(session=wanted.session, folder=str(folder), url=wanted.url, nav=wanted.nav,
+                               page=wanted.page))
             encoder.parked = False
             self._track(wanted)
             log.info("encoder reused from standby", session=wanted.session, pid=encoder.pid, url=wanted.url)
@@ -311,8 +322,10 @@ class Supervisor:
                              page_load_timeout=config.page_load_timeout,
                              renderer_heap_mb=config.renderer_heap_mb, log_level=config.log_level,
                              allowlist=list(Allowlist.parse(config.allowlist).prefixes),
-                             log_secrets=[config.token] if config.token else [])
+                             log_secrets=[config.token] if config.token else [],
+                             sites=config.sites, page=wanted.page if wanted else PageOverrides())
         self.encoder = EncoderProcess(params)
+        self.child_error = None
         if wanted:
             self._track(wanted)
             log.info("encoder started", session=wanted.session, pid=self.encoder.pid, url=wanted.url)
@@ -392,7 +405,7 @@ class Supervisor:
                 self.status.last_error = f"page: {event.message}"
             log.warning("page failed to load", session=session, url=event.url, error=event.message)
         elif event.kind == "error":
-            self.status.last_error = event.message
+            self.status.last_error = self.child_error = event.message
             log.error("encoder error", session=session, error=event.message)
 
     def _on_child_exit(self) -> None:
@@ -411,7 +424,8 @@ class Supervisor:
                 self._remove_parked_folders()
                 self._fill_status()
             return
-        self._encoder_failed(f"encoder exited with code {code}", tail)
+        last_words = f": {self.child_error}" if self.child_error else ""
+        self._encoder_failed(f"encoder exited with code {code}{last_words}", tail)
 
     def _forget_encoder(self) -> None:
         self.encoder = None
