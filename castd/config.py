@@ -6,6 +6,7 @@ Validation happens once at start-up; a bad value stops castd with one line that 
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tempfile
 import re
@@ -16,6 +17,7 @@ from urllib.parse import urlsplit
 
 import msgspec
 
+from castd.cast.specs import check_specs, split_specs
 from castd.presets import DEFAULT_PRESET, PRESETS
 from castd.secretfile import exposure_problem
 from castd.urls import Allowlist, UrlRejected
@@ -115,6 +117,14 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     max_restarts: int = 5
     # address the TV uses to reach castd (empty: detect it)
     stream_host: str = ""
+    # casting (castd/cast/): the default device(s) and how patiently to talk to them
+    device: str | list[str] = ""
+    cast_connect_timeout: float = 10.0
+    cast_load_timeout: float = 30.0
+    cast_heartbeat_timeout: float = 20.0
+    cast_retries: int = 10
+    mdns_interfaces: list[str] = msgspec.field(default_factory=list)
+    mdns_timeout: float = 3.0
     log_level: str = "INFO"
     # webhook security (castd/api/auth.py, ratelimit.py): a token, or loopback only unless `insecure`
     token: str = ""
@@ -145,6 +155,20 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
             raise ValueError("renderer_heap_mb: must be at least 64")
         if self.max_restarts < 1:
             raise ValueError("max_restarts: must be at least 1")
+        try:
+            check_specs(split_specs(self.device))
+        except ValueError as exc:
+            raise ValueError(f"device: {exc}") from None
+        for key in ("cast_connect_timeout", "cast_load_timeout", "cast_heartbeat_timeout", "mdns_timeout"):
+            if not 0 < getattr(self, key) <= 600:
+                raise ValueError(f"{key}: must be between 0 and 600 seconds")
+        if self.cast_retries < 0:
+            raise ValueError("cast_retries: must be 0 or more")
+        for address in self.mdns_interfaces:
+            try:
+                ipaddress.ip_address(address)
+            except ValueError:
+                raise ValueError(f"mdns_interfaces: {address!r} is not an IP address of this machine") from None
         if self.token and (len(self.token) < MIN_TOKEN_LENGTH or not self.token.isprintable()
                            or not self.token.isascii() or " " in self.token):
             raise ValueError(f"token: use at least {MIN_TOKEN_LENGTH} printable ASCII characters without spaces "
@@ -161,6 +185,10 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
             raise ValueError("max_body_bytes: must be between 256 and 65536")
         if not 2 <= self.max_json_depth <= 64:
             raise ValueError("max_json_depth: must be between 2 and 64")
+
+    def default_devices(self) -> list[str]:
+        """The configured default device specs (a comma-separated string or a list)."""
+        return split_specs(self.device)
 
     def resolved_runtime_dir(self) -> Path:
         """The folder for session files: configured, systemd's RuntimeDirectory, /run/castd, or temp."""
@@ -181,7 +209,7 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 
 FIELD_NAMES = tuple(Config.__struct_fields__)
-LIST_FIELDS = ("allowlist",)  # from the environment: comma or space separated
+LIST_FIELDS = ("allowlist", "mdns_interfaces")  # from the environment: comma or space separated
 
 
 def _env_values(environ: dict[str, str]) -> dict[str, Any]:

@@ -150,6 +150,8 @@ def check_runtime_dir(config: Config) -> Check:
 
 def configured_devices(config: Config) -> list[str]:
     """The device(s) the config names; the key comes with casting support (`device`, or a list)."""
+    if isinstance(config, Config):
+        return config.default_devices()  # a comma-separated string or a list
     value = getattr(config, "device", None) or getattr(config, "devices", None) or []
     if isinstance(value, str):
         value = [value]

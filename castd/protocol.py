@@ -27,6 +27,8 @@ class Start(msgspec.Struct, tag=True):
     url: str
     quality: str
     duration: float | None = None
+    devices: list[str] = []  # Cast device specs (castd/cast/specs.py); empty: stream only
+    mode: str = "hls"  # hls: encode and cast the stream | direct: the device loads the page (DashCast)
     page: PageOverrides = msgspec.field(default_factory=PageOverrides)
 
 
@@ -43,6 +45,35 @@ Command = Start | Stop | Shutdown
 
 
 # ---- supervisor -> front end -------------------------------------------------------------
+class CastDevice(msgspec.Struct, kw_only=True):
+    """One device of the session, as its cast link last reported it."""
+
+    device: str  # the spec as given (name, host[:port] or UUID)
+    state: str = "connecting"  # connecting | launched | loading | playing | paused | failed | user_stopped |
+    #                            other_app | stopping | stopped
+    reason: str | None = None
+    name: str | None = None
+    host: str | None = None
+    port: int | None = None
+    uuid: str | None = None
+    model: str | None = None
+    stream_url: str | None = None  # the URL this device was told to play
+    failures: int = 0  # failed attempts in a row (connect, launch, LOAD); reset after a healthy minute
+    retry_in: float | None = None  # state failed: seconds to the next try when one was planned (None: gave up)
+    last_error: str | None = None
+    updated_at: float = 0.0
+
+
+class CastSection(msgspec.Struct, kw_only=True):
+    """/status `cast`: per device state, apart from the stream's own state."""
+
+    devices: list[CastDevice] = []
+    note: str | None = None  # e.g. "no device set"
+    stopping: int = 0  # devices of ended sessions castd is still taking its app off
+    worker_pid: int | None = None
+    worker_restarts: int = 0
+
+
 class Status(msgspec.Struct, kw_only=True, omit_defaults=False):
     """What the supervisor knows, pushed on every change and at least once a second."""
 
@@ -61,6 +92,8 @@ class Status(msgspec.Struct, kw_only=True, omit_defaults=False):
     last_error: str | None = None
     encoder_pid: int | None = None
     standby: str | None = None  # "warm" while a parked child keeps Xvfb + Chromium ready
+    mode: str | None = None  # hls | direct
+    cast: CastSection = msgspec.field(default_factory=CastSection)
     supervisor_pid: int | None = None
     updated_at: float = 0.0
 

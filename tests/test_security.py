@@ -128,8 +128,9 @@ def test_health_stream_and_openapi_stay_open(secure):
     assert health.status_code == 200 and set(health.json()) <= {"ok", "state", "note"}
     assert secure.get("/openapi.json", headers={}).status_code == 200
     assert_json_error(secure.get("/stream/" + "A" * 22 + "/index.m3u8", headers={}), 404)  # 404, not 401
-    assert_json_error(secure.get("/devices", headers={}), 401)  # default deny: unknown paths need the token
-    assert_json_error(secure.get("/devices"), 404)
+    assert_json_error(secure.get("/devices", headers={}), 401)  # protected from birth (default deny)
+    assert_json_error(secure.get("/no-such-endpoint", headers={}), 401)  # unknown paths need the token too
+    assert_json_error(secure.get("/no-such-endpoint"), 404)
 
 
 # ---- safe default -----------------------------------------------------------------------------
@@ -270,7 +271,7 @@ def test_allowlist_from_environment_is_a_list(tmp_path):
 # ---- the OpenAPI document -------------------------------------------------------------------------
 def test_openapi_matches_real_responses(secure, open_castd, openapi):
     assert openapi["openapi"].startswith("3.1")
-    assert {"/start", "/stop", "/status", "/health", "/stream/{session}/{name}"} <= set(openapi["paths"])
+    assert {"/start", "/stop", "/status", "/health", "/devices", "/stream/{session}/{name}"} <= set(openapi["paths"])
     jsonschema.Draft202012Validator.check_schema({"components": openapi["components"]})
     validator(openapi, "StatusResponse").validate(secure.get("/status").json())
     validator(openapi, "PublicStatus").validate(secure.get("/status", headers={}).json())
@@ -282,7 +283,7 @@ def test_openapi_matches_real_responses(secure, open_castd, openapi):
     start = openapi["components"]["schemas"]["StartRequest"]
     assert start["required"] == ["url"] and start["additionalProperties"] is False
     assert set(start["properties"]) == {"url", "quality", "duration", "token", "zoom", "reload_seconds",
-                                        "ready_selector"}
+                                        "ready_selector", "device", "mode"}
     assert openapi["components"]["schemas"]["StatusResponse"]["additionalProperties"] is False
     validator(openapi, "StatusResponse").validate(open_castd.get("/status").json())
     bad = {**secure.get("/status").json(), "undocumented": 1}

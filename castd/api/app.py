@@ -12,7 +12,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.routing import Route
 
-from castd.api import control, openapi, pages, snapshot, stream
+from castd.api import control, devices, openapi, pages, snapshot, stream
 from castd.api.errors import ApiError, on_api_error, on_http_error, on_server_error
 from castd.api.gate import Gate
 from castd.api.ratelimit import TokenBucket
@@ -37,6 +37,7 @@ def create_app(config: Config, *, demo: bool = False) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         handle = SupervisorHandle(config)
         app.state.supervisor = handle
+        app.state.discovery = devices.Discovery(config, handle.extra_children)
         handle.on_status.append(_status_notifier())
         handle.start()
         tasks = [asyncio.create_task(_watch(handle))]
@@ -59,6 +60,7 @@ def create_app(config: Config, *, demo: bool = False) -> Starlette:
         Route("/stop", control.stop, methods=["POST"]),
         Route("/status", control.status, methods=["GET"]),
         Route("/health", control.health, methods=["GET"]),
+        Route("/devices", devices.devices, methods=["GET"]),
         Route("/", pages.preview, methods=["GET"]),
         Route("/snapshot.jpg", snapshot.snapshot, methods=["GET"]),
         Route("/demo", pages.demo, methods=["GET"]),

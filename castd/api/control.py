@@ -15,6 +15,7 @@ from castd.api.gate import is_authenticated
 from castd.api.schemas import (HealthResponse, PublicStatus, StartRequest, StartResponse, StatusResponse,
                                StopRequest, StopResponse)
 from castd.api.urlpolicy import check_url
+from castd.cast.specs import check_specs
 from castd.config import Config, validate_page_values
 from castd.logs import log, scrub
 from castd.presets import PRESETS
@@ -66,11 +67,17 @@ async def start(request: Request) -> Response:
         raise ApiError(400, f"quality: unknown preset {quality!r}; valid: {', '.join(PRESETS)}")
     if body.duration is not None and body.duration > config.max_duration:
         raise ApiError(400, f"duration: at most {config.max_duration} seconds (max_duration in config)")
+    devices = start_devices(body.device, config)
+    mode = body.mode or "hls"
+    if mode == "direct" and not devices:
+        raise ApiError(400, "mode: direct needs a device (a `device` field, or `device` in the config)")
     page = page_overrides(body)
-    log.info("webhook start", client=_client(request), url=url, quality=quality, duration=body.duration)
+    log.info("webhook start", client=_client(request), url=url, quality=quality, duration=body.duration,
+             mode=mode, devices=", ".join(devices) or None)
     try:
         ack = await _supervisor(request).command(
-            Start(id=new_command_id(), url=url, quality=quality, duration=body.duration, page=page))
+            Start(id=new_command_id(), url=url, quality=quality, duration=body.duration, page=page,
+                  devices=devices, mode=mode))
     except SupervisorUnavailable as exc:
         raise ApiError(503, f"castd is not ready: {exc}") from None
     if not ack.ok or ack.session is None:
@@ -78,7 +85,18 @@ async def start(request: Request) -> Response:
     return json_response(StartResponse(
         session=ack.session, state="streaming" if ack.switched and _supervisor(request).status.state == "streaming"
         else "starting", url=url, quality=quality, duration=body.duration, switched=ack.switched,
-        stream_url=f"{stream_base(request)}/stream/{ack.session}/index.m3u8", seq=ack.seq))
+        stream_url=f"{stream_base(request)}/stream/{ack.session}/index.m3u8" if mode == "hls" else None,
+        mode=mode, devices=devices, seq=ack.seq))
+
+
+def start_devices(field: str | list[str] | None, config: Config) -> list[str]:
+    """The devices of a start: the request's `device` (a spec or a list), else the config's default."""
+    if field is None:
+        return config.default_devices()
+    try:
+        return check_specs([field] if isinstance(field, str) else field)
+    except ValueError as exc:
+        raise ApiError(400, f"device: {exc}") from None
 
 
 def page_overrides(body: StartRequest) -> PageOverrides:
@@ -130,7 +148,7 @@ def health_problem(handle: SupervisorHandle, config: Config) -> str | None:
     status = handle.status
     if status.state == "failed":
         return f"last session failed: {(status.last_error or '').splitlines()[0] if status.last_error else '?'}"
-    if status.state == "streaming" and status.fps <= 0:
+    if status.state == "streaming" and status.fps <= 0 and status.mode != "direct":
         return "encoder is not producing frames"
     return None
 

@@ -13,13 +13,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from castd import __version__
-from castd.api.schemas import (ErrorResponse, HealthResponse, PublicStatus, StartRequest, StartResponse,
-                               StatusResponse, StopRequest, StopResponse)
+from castd.api.schemas import (DevicesResponse, ErrorResponse, HealthResponse, PublicStatus, StartRequest,
+                               StartResponse, StatusResponse, StopRequest, StopResponse)
 from castd.config import Config
 
 REF = "#/components/schemas/{name}"
 TYPES = [StartRequest, StartResponse, StopRequest, StopResponse, StatusResponse, PublicStatus, HealthResponse,
-         ErrorResponse]
+         DevicesResponse, ErrorResponse]
 
 
 def _ref(kind: type) -> dict[str, str]:
@@ -60,6 +60,14 @@ def build(config: Config) -> dict[str, Any]:
             "summary": "The supervisor's last snapshot; without the token only state and health",
             "responses": {"200": _json({"anyOf": [_ref(StatusResponse), _ref(PublicStatus)]}, "current state"),
                           **_errors(403, 405)}}},
+        "/devices": {"get": {
+            "summary": "Cast devices found by mDNS plus the configured hosts, and what each is doing",
+            "security": security,
+            "parameters": [{"name": "timeout", "in": "query", "required": False,
+                            "description": "seconds to listen for mDNS answers (default: mdns_timeout)",
+                            "schema": {"type": "number", "minimum": 0.2, "maximum": 10}}],
+            "responses": {"200": _json(_ref(DevicesResponse), "the devices"),
+                          **_errors(400, *auth_errors, 403, 405, 503)}}},
         "/health": {"get": {
             "summary": "200 when castd is alive and producing, 503 with a reason otherwise",
             "responses": {"200": _json(_ref(HealthResponse), "healthy"),

@@ -6,10 +6,12 @@ built from them, so the document cannot drift from what castd really sends.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
 
+from castd.cast.info import DeviceInfo
+from castd.cast.specs import MAX_DEVICES, MAX_SPEC_LENGTH
 from castd.presets import PRESETS
 from castd.protocol import State, Status
 
@@ -18,6 +20,10 @@ Seconds = Annotated[float, msgspec.Meta(gt=0, description="seconds until the ses
                                                            "(at most max_duration from the config)")]
 Quality = Annotated[str, msgspec.Meta(max_length=64, description="a quality preset",
                                       extra_json_schema={"enum": list(PRESETS)})]
+DeviceSpec = Annotated[str, msgspec.Meta(max_length=MAX_SPEC_LENGTH,
+                                        description="a Cast device: its friendly name, host[:port] or UUID")]
+Devices = Annotated[list[DeviceSpec], msgspec.Meta(max_length=MAX_DEVICES)]
+Mode = Literal["hls", "direct"]
 Token = Annotated[str, msgspec.Meta(max_length=1024, description="the webhook token, for senders that cannot "
                                                                  "set an Authorization header")]
 Zoom = Annotated[float, msgspec.Meta(ge=0.25, le=5, description="page zoom (beats the site's zoom)")]
@@ -31,6 +37,8 @@ class StartRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     url: Url
     quality: Quality | None = None
     duration: Seconds | None = None
+    device: DeviceSpec | Devices | None = None  # absent: the config's `device`; "" or []: no device
+    mode: Mode | None = None  # hls (default): encode and cast the stream; direct: the device loads the page
     token: Token | None = None
     zoom: Zoom | None = None
     reload_seconds: ReloadSeconds | None = None
@@ -48,7 +56,9 @@ class StartResponse(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     quality: str
     duration: float | None
     switched: bool
-    stream_url: str
+    stream_url: str | None  # None in direct mode (no stream)
+    mode: str
+    devices: list[str]
     seq: int
 
 
@@ -64,6 +74,13 @@ class StatusResponse(Status, forbid_unknown_fields=True, kw_only=True):
     stream_url: str | None
     supervisor_restarts: int
     snapshot_age: float | None
+
+
+class DevicesResponse(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Cast devices found by mDNS plus the configured hosts, and what each is doing."""
+
+    devices: list[DeviceInfo]
+    seconds: float  # how long mDNS was listened to
 
 
 class PublicStatus(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

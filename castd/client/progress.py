@@ -17,7 +17,7 @@ from castd.client.render import cast_devices, device_label
 
 STEPS = ("browser", "page loaded", "first segment", "casting", "playing")
 POLL = 0.25
-CASTING_STATES = {"connecting", "launching", "loading", "buffering", "casting"}
+CASTING_STATES = {"connecting", "launching", "launched", "loading", "buffering", "casting"}
 DEVICE_GRACE = 5.0  # seconds to wait for device info after streaming, when a device was asked for
 
 
@@ -42,7 +42,9 @@ def _reached(status: dict[str, Any]) -> int:
         done = 3
         devices = cast_devices(status)
         states = {str(d.get("state") or d.get("cast_state") or "").lower() for d in devices}
-        if devices and states <= {"failed", "error"}:
+        final = [d for d in devices if str(d.get("state") or "").lower() in ("failed", "error")
+                 and d.get("retry_in") is None]  # a failed try with a retry planned is not the end
+        if devices and len(final) == len(devices):
             raise WaitFailed("casting failed: " + ", ".join(device_label(d) for d in devices))
         if states & (CASTING_STATES | {"playing"}):
             done = 4

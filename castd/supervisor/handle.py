@@ -48,6 +48,7 @@ class SupervisorHandle:
         self.backoff = Backoff(first=0.2)
         self._death_handled = False
         self._restart_at = 0.0
+        self.extra_children: set[int] = set()  # other children of the front end that multiprocessing reaps
 
     # ---- lifecycle ---------------------------------------------------------------------
     def start(self) -> None:
@@ -130,6 +131,7 @@ class SupervisorHandle:
         from multiprocessing import resource_tracker
 
         own = {self.process.pid} if self.process is not None and self.process.pid else set()
+        own |= self.extra_children
         tracker = getattr(resource_tracker._resource_tracker, "_pid", None)
         if tracker:
             own.add(tracker)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import msgspec
 
+from castd.cast.media import title_for
 from castd.config import Config
 from castd.encoder.child import ChildParams
 from castd.encoder.xvfb import clean_stale_locks
@@ -27,11 +28,13 @@ from castd.procutil import set_pdeathsig
 from castd.protocol import (Ack, Begin, ChildEvent, Command, Navigate, PageOverrides, Park, Progress, Shutdown,
                             Snapshot, Start, Status, Stop, command_decoder, encode)
 from castd.supervisor.backoff import Backoff
+from castd.supervisor.casting import Casting
 from castd.supervisor.encoder_process import EncoderProcess, remove_session_files
 from castd.urls import Allowlist
 
 SNAPSHOT_INTERVAL = 0.5
 TICK = 0.25
+CAST_STOP_WAIT = 1.5  # at shutdown, how long the devices may take to confirm the stop
 # a child that had reached streaming and then died is restarted at once; this many such crashes
 # within CRASH_WINDOW seconds end the session as failed instead (it would otherwise loop forever)
 MAX_CRASHES_IN_WINDOW = 20
@@ -62,6 +65,8 @@ class Wanted(msgspec.Struct, kw_only=True):
     nav: int
     started_at: float
     ends_at: float | None
+    devices: list[str] = []  # Cast device specs; empty: stream only
+    mode: str = "hls"  # hls | direct (the device loads the page itself; no encoder)
     page: PageOverrides = msgspec.field(default_factory=PageOverrides)
 
 
@@ -90,6 +95,7 @@ class Supervisor:
         self.frames_watch = Watch()
         self.segments_watch = Watch()
         self.crash_times: list[float] = []
+        self.casting = Casting(config)
         self.running = True
         self.applied = 0  # commands applied so far
         self._last_push = 0.0
@@ -100,13 +106,14 @@ class Supervisor:
         self._clean_runtime()
         if self.config.standby == "boot":
             self._spawn(parked=True)
-            self._fill_status()
+        self._fill_status()
         self.push(force=True)
         log.info("supervisor ready", pid=os.getpid(), runtime_dir=str(self.sessions_dir))
         while self.running:
             waitables: list = [self.conn]
             if self.encoder:
                 waitables += [self.encoder.conn, self.encoder.sentinel]
+            waitables += self.casting.waitables()
             try:
                 ready = wait(waitables, timeout=TICK)
             except InterruptedError:
@@ -117,12 +124,15 @@ class Supervisor:
                 self._read_child()
                 if not self.encoder.alive():
                     self._on_child_exit()
+            self._poll_cast()
             self._timers()
             self.push()
         if self.status.session and self.status.state in ("starting", "streaming"):  # SIGTERM, not a command
             log.info("session stop", session=self.status.session, reason="castd is shutting down")
+        self.casting.end()  # the devices stop while the encoder ends
         self._end_session()
         self._end_encoder()
+        self.casting.shutdown(CAST_STOP_WAIT)
         self.status = Status(state="idle", supervisor_pid=os.getpid())
         self.push(force=True)
         log.info("supervisor exiting")
@@ -187,7 +197,8 @@ class Supervisor:
         now = time.time()
         ends_at = now + command.duration if command.duration else None
         wanted = self.wanted
-        if wanted and wanted.quality == command.quality and self.status.state != "failed":
+        if wanted and wanted.quality == command.quality and wanted.mode == command.mode \
+                and wanted.devices == command.devices and self.status.state != "failed":
             wanted.url, wanted.nav, wanted.ends_at = command.url, wanted.nav + 1, ends_at
             wanted.page = command.page
             log.info("session switch", session=wanted.session, url=command.url, quality=command.quality)
@@ -195,15 +206,17 @@ class Supervisor:
         if wanted:
             log.info("session stop", session=wanted.session, reason="replaced by a new start")
         self.wanted = Wanted(session=new_session_id(), url=command.url, quality=command.quality, nav=0,
-                             started_at=now, ends_at=ends_at, page=command.page)
+                             started_at=now, ends_at=ends_at, page=command.page,
+                             devices=list(command.devices), mode=command.mode)
         log.info("session start", session=self.wanted.session, url=command.url, quality=command.quality,
-                 duration=command.duration)
+                 duration=command.duration, mode=command.mode, devices=", ".join(command.devices) or None)
         return Ack(command_id=command.id, ok=True, session=self.wanted.session)
 
     # ---- reconcile the encoder with the wanted session -----------------------------------
     def _reconcile(self) -> None:
         wanted = self.wanted
         if wanted is None:
+            self.casting.end()  # first: the TVs stop while the encoder ends
             if self.encoder_session is not None or self.status.state not in ("idle", "failed"):
                 self.status.state = "stopping"
                 self.push(force=True)
@@ -211,6 +224,8 @@ class Supervisor:
                 self._reset_status("idle")
             return
         if self.encoder_session != wanted.session:
+            # first: the worker connects and launches the app while the encoder starts
+            self.casting.begin(wanted.session, wanted.mode, wanted.devices, title_for(wanted.url), wanted.url)
             if self.encoder_session is not None:
                 self.status.state = "stopping"
                 self.push(force=True)
@@ -218,7 +233,12 @@ class Supervisor:
             self._reset_status("starting")
             self.backoff.reset()
             self.crash_times = []
-            self._begin()
+            if wanted.mode == "direct":
+                self.encoder_session, self.encoder_nav = wanted.session, wanted.nav  # no encoder to start
+            else:
+                self._begin()
+        elif wanted.mode == "direct":
+            self.casting.switch_page(wanted.session, wanted.url)
         elif self.encoder and self.encoder_nav != wanted.nav:
             self.encoder.send(Navigate(url=wanted.url, nav=wanted.nav, page=wanted.page))
             self.encoder_nav = wanted.nav
@@ -228,11 +248,36 @@ class Supervisor:
     def _fill_status(self) -> None:
         wanted = self.wanted
         self.status.standby = "warm" if self.encoder is not None and self.encoder.parked else None
+        self._fill_cast()
         if wanted is None:
             return
         self.status.session, self.status.url, self.status.quality = wanted.session, wanted.url, wanted.quality
         self.status.started_at, self.status.ends_at = wanted.started_at, wanted.ends_at
-        self.status.stream_path = f"/stream/{wanted.session}/index.m3u8"
+        self.status.mode = wanted.mode
+        self.status.stream_path = f"/stream/{wanted.session}/index.m3u8" if wanted.mode == "hls" else None
+
+    def _fill_cast(self) -> None:
+        devices = self.wanted.devices if self.wanted is not None else self.config.default_devices()
+        self.status.cast = self.casting.section("no device set" if not devices else None)
+
+    def _poll_cast(self) -> None:
+        """Cast news: device states into the status; the session ends when the viewer took the TVs back."""
+        verdict = self.casting.poll()
+        if self.casting.changed:
+            self.casting.changed = False
+            self._fill_cast()
+        wanted = self.wanted
+        if wanted is None:
+            return
+        if wanted.mode == "direct" and self.status.state == "starting" and self.casting.any_playing():
+            self.status.state = "streaming"
+            log.info("page on the device", session=wanted.session, url=wanted.url,
+                     seconds=round(time.time() - wanted.started_at, 2))
+        if verdict:
+            log.warning("session ended by the viewer; castd will not cast it again", session=wanted.session,
+                        devices="; ".join(verdict))
+            self.wanted = None
+            self._reconcile()
 
     def _reset_status(self, state: str) -> None:
         self.status = Status(state=state, supervisor_pid=os.getpid())  # type: ignore[arg-type]
@@ -342,6 +387,7 @@ class Supervisor:
         if event.kind == "ready":
             self.encoder_ready = True
         if event.kind == "ready" and current:
+            self.casting.stream_ready(session or "", f"/stream/{session}/index.m3u8")
             if self.status.state == "starting":
                 self.streaming_since = time.monotonic()
                 log.info("first segment", session=session, url=event.url,
@@ -367,8 +413,11 @@ class Supervisor:
         assert encoder is not None
         tail = encoder.log_tail()
         code = encoder.end(grace=0)
-        self._forget_encoder()
-        if self.wanted is None:
+        if encoder.parked:
+            self.encoder = None  # a direct session may be running without it: keep encoder_session
+        else:
+            self._forget_encoder()
+        if self.wanted is None or encoder.parked:
             if encoder.parked:
                 log.warning("standby encoder exited; the next start will be cold", exitcode=code,
                             output=tail[-300:] or None)
@@ -408,6 +457,7 @@ class Supervisor:
             log.error("session failed", session=wanted.session, url=wanted.url, error=reason,
                       restarts=self.status.restarts, output=tail[-300:] or None)
             self.wanted = None
+            self.casting.end()
             remove_session_files(self.sessions_dir / wanted.session)
             return
         self.restart_at = now + delay
@@ -430,7 +480,7 @@ class Supervisor:
             self._spawn()
             return
         encoder = self.encoder
-        if encoder is None or wanted is None:
+        if encoder is None or wanted is None or encoder.parked:  # parked: warm standby during a direct session
             return
         if self.streaming_since is not None:
             self.backoff.healthy_since(now - self.streaming_since)

@@ -1,0 +1,92 @@
+"""Discovery for `GET /devices` and `castd devices`: the devices mDNS finds plus the configured hosts,
+and what each is doing (asked over the Cast channel: the app on screen).
+
+The front end runs this in a short-lived child process (child_main): pychromecast never runs there.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import os
+import signal
+
+import msgspec
+
+from castd.cast import mdns
+from castd.cast.connection import CastConnection, CastError
+from castd.cast.devices import NotFound, Resolved, host_ip
+from castd.cast.info import DeviceInfo
+from castd.cast.link import current_app
+from castd.cast.specs import parse_spec
+from castd.config import Config
+
+PROBE_TIMEOUT = 3.0
+
+
+def _candidates(config: Config, seconds: float) -> list[DeviceInfo]:
+    found = mdns.browse(config.mdns_interfaces, seconds)
+    names = [f.name for f in found]
+    infos = [DeviceInfo(name=f.name, model=f.model, host=f.host, port=f.port, uuid=f.uuid, source="mdns",
+                        device=f.name if f.name and names.count(f.name) == 1 else f.uuid) for f in found]
+    for text in config.default_devices():
+        spec = parse_spec(text)
+        if spec.kind != "host" or spec.host is None:
+            continue
+        try:
+            address = host_ip(spec.host)
+        except NotFound as exc:
+            infos.append(DeviceInfo(name=None, host=spec.host, port=spec.port, source="config", device=text,
+                                    activity="unreachable", error=str(exc)))
+            continue
+        if not any(i.host == address and i.port == spec.port for i in infos):
+            infos.append(DeviceInfo(name=None, host=address, port=spec.port, source="config", device=text))
+    return infos
+
+
+def _probe(info: DeviceInfo, timeout: float) -> DeviceInfo:
+    if info.activity == "unreachable":
+        return info
+    conn = CastConnection(Resolved(info.device, info.host, info.port, info.name, info.uuid, info.model), timeout)
+    try:
+        conn.start()
+        if not conn.wait_connected(timeout, lambda: False):
+            info.activity, info.error = "unreachable", conn.failure()
+            return info
+        app = current_app(conn.receiver_status(timeout))
+    except CastError as exc:
+        info.activity, info.error = "unreachable", str(exc)
+        return info
+    finally:
+        conn.close()
+    if app is None:
+        info.activity = "idle"
+    else:
+        info.activity, info.app_id, info.app_name = "other_app", app.get("appId"), app.get("displayName")
+    return info
+
+
+def discover(config: Config, seconds: float) -> list[DeviceInfo]:
+    """Listen to mDNS for `seconds`, add the configured hosts, ask each device what it shows."""
+    infos = _candidates(config, seconds)
+    if not infos:
+        return []
+    timeout = min(PROBE_TIMEOUT, config.cast_connect_timeout)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=min(8, len(infos))) as pool:
+        return list(pool.map(lambda info: _probe(info, timeout), infos))
+
+
+def child_main(conn, config_bytes: bytes, seconds: float) -> None:
+    """Entry point of the discovery child: one answer on the pipe, then exit."""
+    from castd.procutil import set_pdeathsig  # pylint: disable=import-outside-toplevel
+
+    set_pdeathsig(signal.SIGKILL)
+    config = msgspec.msgpack.decode(config_bytes, type=Config)
+    try:
+        result: object = discover(config, seconds)
+    except Exception as exc:  # pylint: disable=broad-except
+        result = f"{type(exc).__name__}: {exc}"
+    try:
+        conn.send_bytes(msgspec.msgpack.encode(result))
+    finally:
+        conn.close()
+        os._exit(0)

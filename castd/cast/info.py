@@ -1,0 +1,19 @@
+"""What discovery says about one device (the /devices answer); apart so the front end needs no pychromecast."""
+
+from __future__ import annotations
+
+import msgspec
+
+
+class DeviceInfo(msgspec.Struct, kw_only=True):
+    name: str | None
+    model: str | None = None
+    host: str
+    port: int
+    uuid: str | None = None
+    source: str  # mdns | config
+    device: str  # what to put in /start's `device` to cast to it
+    activity: str = "unknown"  # idle | castd | other_app | unreachable
+    app_id: str | None = None
+    app_name: str | None = None
+    error: str | None = None

@@ -1,0 +1,495 @@
+"""One device's link: put the session on one TV, keep it there, and say how it goes.
+
+A link is a thread in the cast worker with one job per device: connect (a timeout), launch castd's app
+(the Default Media Receiver, or DashCast in direct mode), LOAD the stream once its first segment exists,
+then watch. It decides what the device's messages mean:
+
+- a dropped connection or heartbeat timeout: reconnect (paced), read the device's state again, and LOAD
+  again only when the device no longer plays castd's stream (a TV that kept playing is left alone:
+  a needless LOAD would blank it for a second);
+- a receiver error (IDLE with ERROR or FINISHED), a failed LAUNCH or LOAD: retry, paced (0.5 s doubling
+  to 30 s), at most `cast_retries` times in a row, then `failed` for the rest of the session;
+- the person took the TV back (IDLE with CANCELLED or INTERRUPTED that castd did not cause, another
+  sender's media, castd's app closed, another app started): `user_stopped` / `other_app`, and nothing
+  more is sent to that device until the supervisor says stop (then castd's app is quit if still shown).
+
+Commands carry explicit sessionId / mediaSessionId and are repeated, never assumed: LAUNCH of the running
+app keeps its session, a STOP naming an old session is refused by the device, a LOAD is preceded by a
+GET_STATUS. The supervisor sees only the reports (castd/cast/messages.py DeviceReport).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from castd.cast.connection import CastConnection, CastError, Interrupted
+from castd.cast.devices import NotFound, Resolved, Resolver
+from castd.cast.media import (APP_MEDIA_RECEIVER, APP_NAMES, IDLE_APP, NS_DASHCAST, NS_MEDIA, NS_RECEIVER,
+                              app_for, dashcast_request, load_request)
+from castd.cast.streamurl import Unreachable, stream_base
+from castd.config import Config
+from castd.logs import log
+from castd.protocol import CastDevice
+from castd.supervisor.backoff import Backoff
+
+COMMAND_TIMEOUT = 8.0  # GET_STATUS, STOP: answered at once by a device that is there
+PLAYING_STATES = ("PLAYING", "BUFFERING", "PAUSED")
+USER_IDLE_REASONS = ("CANCELLED", "INTERRUPTED")
+HEALTHY_AFTER = 60.0  # playing this long forgives earlier failures
+TERMINAL = ("user_stopped", "other_app")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What the supervisor wants from this device now."""
+
+    session: str
+    mode: str  # hls | direct
+    title: str
+    stream_path: str | None = None  # hls: set once the stream has its first segment
+    page_url: str | None = None  # direct
+    stop: bool = False
+
+
+def current_app(receiver_status: dict) -> dict | None:
+    """The app on screen, or None for no app / the ambient screen."""
+    for app in receiver_status.get("applications") or []:
+        if app.get("isIdleScreen") or app.get("appId") == IDLE_APP:
+            continue
+        return app
+    return None
+
+
+def content_id(entry: dict) -> str | None:
+    media = entry.get("media") or {}
+    return media.get("contentId")
+
+
+class Link:  # pylint: disable=too-many-instance-attributes
+    def __init__(self, spec: str, plan: Plan, config: Config, resolver: Resolver,
+                 report: Callable[["Link"], None], app_session: str | None = None) -> None:
+        self.thread = threading.Thread(target=self.run, name=f"cast-link {spec}", daemon=True)
+        self.spec = spec
+        self.config = config
+        self.resolver = resolver
+        self._report = report
+        self._lock = threading.Lock()
+        self._plan = plan
+        self._version = 0
+        self.quit = threading.Event()
+        self.conn: CastConnection | None = None
+        self.device: Resolved | None = None
+        self.base: str | None = None
+        # the device: castd's app there (receiver sessionId), and whether it was seen running this session
+        self.app_session = app_session
+        self.app_id: str | None = None
+        self.receiver: dict = {}  # the device's last receiver status
+        self.owns_app = app_session is not None  # a restarted worker resumes a session castd had there
+        # the session
+        self.session = plan.session
+        self.state, self.reason = "connecting", None
+        self.failures, self.last_error = 0, None
+        self.terminal = self.given_up = False
+        self.retry_at: float | None = None
+        self.stopped_session: str | None = None
+        self.media_session: int | None = None
+        self.loaded: str | None = None  # URL (hls) or page (direct) the device was told to play
+        self.stream_url: str | None = None
+        self.ended_by_us: set[int] = set()  # media sessions castd itself ended (LOAD over them, STOP)
+        self.verified_gen = -1  # connection generation whose receiver state was read
+        self.media_verified_gen = -1
+        self.load_deadline: float | None = None
+        self.playing_since: float | None = None
+        self.backoff = Backoff(first=0.5, cap=30.0, healthy_after=HEALTHY_AFTER)
+        self.updated_at = time.time()
+
+    # ---- from the worker thread ------------------------------------------------------------
+    def start(self) -> None:
+        self.thread.start()
+
+    def is_alive(self) -> bool:
+        return self.thread.is_alive()
+
+    def join(self, timeout: float) -> None:
+        self.thread.join(timeout)
+
+    def update(self, plan: Plan) -> None:
+        with self._lock:
+            self._plan = plan
+            self._version += 1
+
+    @property
+    def plan(self) -> Plan:
+        with self._lock:
+            return self._plan
+
+    def close(self) -> None:
+        self.quit.set()
+
+    def snapshot(self) -> CastDevice:
+        device = self.device
+        return CastDevice(device=self.spec, state=self.state, reason=self.reason,
+                          name=device.name if device else None, host=device.host if device else None,
+                          port=device.port if device else None, uuid=device.uuid if device else None,
+                          model=device.model if device else None, stream_url=self.stream_url,
+                          failures=self.failures, last_error=self.last_error, updated_at=self.updated_at,
+                          retry_in=round(max(0.0, self.retry_at - time.monotonic()), 2)
+                          if self.state == "failed" and self.retry_at is not None else None)
+
+    # ---- the loop ---------------------------------------------------------------------------
+    @property
+    def log(self):
+        """castd's logger with this session in every line."""
+        return log.bind(session=self.session)
+
+    def run(self) -> None:
+        try:
+            while not self.quit.is_set():
+                with self._lock:
+                    plan, version = self._plan, self._version
+                check = lambda v=version: self.quit.is_set() or self._version != v  # noqa: E731
+                try:
+                    if plan.session != self.session:
+                        self._new_session(plan)
+                    if plan.stop:
+                        if self.stopped_session != plan.session:
+                            self._stop_on_device(check)
+                            self.stopped_session = plan.session
+                        self._idle(check)
+                    elif self.terminal or self.given_up:
+                        self._idle(check)
+                    elif self.retry_at is not None and not self._sleep_until(self.retry_at, check):
+                        continue
+                    else:
+                        self.retry_at = None
+                        self._step(plan, check)
+                except Interrupted:
+                    continue
+                except (CastError, NotFound, Unreachable) as exc:
+                    self._failed(exc)
+                except Exception as exc:  # a bug must not end the link; it counts as a failure
+                    self.log.exception("cast link error", device=self.spec)
+                    self._failed(CastError(f"internal error: {type(exc).__name__}: {exc}", reconnect=True))
+        finally:
+            self._close_connection()
+
+    def _new_session(self, plan: Plan) -> None:
+        carried = self.state in ("playing", "paused", "loading", "launched") and not self.terminal
+        self.session = plan.session
+        self.terminal = self.given_up = False
+        self.failures, self.last_error, self.retry_at = 0, None, None
+        self.backoff.reset()
+        self.owns_app = False  # a new webhook start: launch (or reuse) the app, never read its absence as a "no"
+        if not carried:
+            self.app_session = None
+        if self.media_session is not None:  # the old session's stream ends with it: not a fault of this one
+            self.ended_by_us.add(self.media_session)
+        self.media_session = self.loaded = self.stream_url = None
+        self._set("connecting", None)
+
+    def _step(self, plan: Plan, check: Callable[[], bool]) -> None:
+        conn = self._connection(check)
+        if self.verified_gen != conn.generation:
+            status = conn.receiver_status(COMMAND_TIMEOUT, check)
+            if self.verified_gen >= 0:
+                self.log.info("cast device reconnected", device=self.spec, address=conn.label)
+            self.verified_gen = conn.generation
+            self.receiver = status
+        if not self._own_app(plan, conn, check):
+            return
+        if plan.mode == "direct":
+            self._ensure_page(plan, conn)
+        elif plan.stream_path is None:
+            self._set("launched", "waiting for the stream's first segment")
+        else:
+            self._ensure_stream(plan, conn, check)
+        self._watch(plan, conn, check)
+
+    # ---- connecting --------------------------------------------------------------------------
+    def _connection(self, check: Callable[[], bool]) -> CastConnection:
+        conn = self.conn
+        if conn is not None and not conn.alive():
+            self._close_connection()  # pychromecast's one reconnect attempt failed: start afresh
+            conn = None
+        if conn is None:
+            self._set("connecting", self.reason if self.state == "connecting" else None)
+            self.device = self.resolver.resolve(self.spec, check)
+            self.base = stream_base(self.config, self.device.host)
+            conn = CastConnection(self.device, self.config.cast_connect_timeout)
+            self.conn = conn
+            self.verified_gen = self.media_verified_gen = -1
+            conn.start()
+        if not conn.connected():
+            if self.state not in ("connecting", "failed", "stopping"):
+                self.log.warning("cast connection lost; reconnecting", device=self.spec, address=conn.label)
+                self._set("connecting", "connection lost; reconnecting")
+            if not conn.wait_connected(self.config.cast_connect_timeout, check):
+                reason = conn.failure()
+                self._close_connection()
+                raise CastError(reason)
+        return conn
+
+    def _close_connection(self) -> None:
+        conn, self.conn = self.conn, None
+        if conn is not None:
+            conn.close()
+
+    # ---- castd's app ------------------------------------------------------------------------
+    def _own_app(self, plan: Plan, conn: CastConnection, check: Callable[[], bool]) -> bool:
+        """True when castd's app (of the plan's kind) runs there; launches it when it may."""
+        app = current_app(self.receiver)
+        want = app_for(plan.mode)
+        if self.app_session is not None and app is not None and app.get("sessionId") == self.app_session:
+            if app.get("appId") == want:
+                self.owns_app = True
+                return True
+        elif self.app_session is not None and self.owns_app:
+            self._viewer_left(app)
+            return False
+        self._set("connecting", f"starting {APP_NAMES[want]}")
+        reply = conn.request(NS_RECEIVER, {"type": "LAUNCH", "appId": want}, app=False,
+                             timeout=self.config.cast_connect_timeout, interrupted=check)
+        kind = reply.get("type")
+        if kind == "LAUNCH_ERROR":
+            raise CastError(f"the device would not start {APP_NAMES[want]}: {reply.get('reason', 'no reason given')}")
+        if kind != "RECEIVER_STATUS":
+            raise CastError(f"LAUNCH of {APP_NAMES[want]} answered with {kind}: {reply.get('reason', '')}".rstrip(": "))
+        self.receiver = reply.get("status") or {}
+        app = current_app(self.receiver)
+        if app is None or app.get("appId") != want:
+            raise CastError(f"{APP_NAMES[want]} did not start on the device")
+        if app.get("sessionId") != self.app_session:
+            self.loaded = self.media_session = None
+        self.app_session, self.app_id, self.owns_app = app.get("sessionId"), want, True
+        self.log.info("cast app started", device=self.spec, app=APP_NAMES[want])
+        self._report(self)
+        return True
+
+    def _viewer_left(self, app: dict | None) -> None:
+        if app is None:
+            self._terminal("user_stopped", "castd's app was closed on the device")
+        else:
+            name = app.get("displayName") or app.get("appId")
+            self._terminal("other_app", f"{name} took over the device")
+
+    # ---- the stream (hls) and the page (direct) -----------------------------------------------
+    def _ensure_stream(self, plan: Plan, conn: CastConnection, check: Callable[[], bool]) -> None:
+        assert self.base is not None and plan.stream_path is not None
+        url = self.base + plan.stream_path
+        self.stream_url = url
+        if self.loaded == url and self.media_session is not None and self.media_verified_gen == conn.generation:
+            return
+        reply = conn.request(NS_MEDIA, {"type": "GET_STATUS"}, app=True, timeout=COMMAND_TIMEOUT, interrupted=check)
+        entries = reply.get("status") or [] if reply.get("type") == "MEDIA_STATUS" else []
+        for entry in entries:
+            if content_id(entry) == url and entry.get("playerState") in PLAYING_STATES:
+                self.media_session, self.loaded = entry.get("mediaSessionId"), url
+                self.media_verified_gen = conn.generation
+                self.log.info("cast device still plays the stream", device=self.spec, state=entry.get("playerState"))
+                self._media_state(entry.get("playerState"))
+                return
+        self.ended_by_us.update(e.get("mediaSessionId") for e in entries if e.get("mediaSessionId") is not None)
+        if self.media_session is not None:
+            self.ended_by_us.add(self.media_session)
+        self.media_session = self.loaded = None
+        self._set("loading", None)
+        started = time.monotonic()
+        reply = conn.request(NS_MEDIA, load_request(url, plan.title, self.app_session or ""), app=True,
+                             timeout=self.config.cast_load_timeout, interrupted=check)
+        kind = reply.get("type")
+        entries = reply.get("status") or []
+        if kind == "MEDIA_STATUS" and entries and (entries[0].get("playerState") in PLAYING_STATES
+                                                    or not entries[0].get("idleReason")):  # IDLE: still loading
+            self.media_session, self.loaded = entries[0].get("mediaSessionId"), url
+            self.media_verified_gen = conn.generation
+            self.load_deadline = started + self.config.cast_load_timeout
+            self.log.info("stream loaded on the cast device", device=self.spec, url=url,
+                     seconds=round(time.monotonic() - started, 2))
+            self._media_state(entries[0].get("playerState"))
+            return
+        if kind == "LOAD_CANCELLED":  # a stop on the device, or another sender's LOAD, overtook castd's
+            self._terminal("user_stopped", "castd's LOAD was cancelled on the device")
+            return
+        if kind == "LOAD_FAILED":
+            code = reply.get("detailedErrorCode")
+            raise CastError("the device could not play the stream: LOAD_FAILED" + (f" (error {code})" if code else ""))
+        detail = reply.get("reason") or (entries[0].get("idleReason") if entries else None)
+        raise CastError(f"LOAD answered with {kind}" + (f" ({detail})" if detail else ""))
+
+    def _ensure_page(self, plan: Plan, conn: CastConnection) -> None:
+        assert plan.page_url is not None
+        self.stream_url = plan.page_url
+        if self.loaded == plan.page_url:
+            return  # DashCast keeps its page across a lost sender connection; its app is still ours
+        conn.send(NS_DASHCAST, dashcast_request(plan.page_url, self.app_session or ""), app=True)
+        self.loaded = plan.page_url
+        self.log.info("page sent to the cast device (DashCast)", device=self.spec, url=plan.page_url)
+        self._media_state("PLAYING")
+
+    def _media_state(self, player_state: str | None) -> None:
+        if player_state == "PLAYING":
+            if self.state != "playing":
+                self.playing_since = time.monotonic()
+                self.load_deadline = None
+                self.log.info("cast device playing", device=self.spec)
+            self._set("playing", None)
+        elif player_state == "PAUSED":
+            self._set("paused", "paused on the device")
+        elif self.state not in ("playing", "paused"):
+            self._set("loading", "buffering")
+
+    # ---- watching -----------------------------------------------------------------------------
+    def _watch(self, plan: Plan, conn: CastConnection, check: Callable[[], bool]) -> None:
+        """Read the device's news until something needs the loop (plan change, lost connection, a fault)."""
+        while not self.terminal:
+            if check():
+                raise Interrupted()
+            if not conn.connected() or conn.generation != self.verified_gen:
+                return
+            try:
+                namespace, data = conn.inbox.get(timeout=0.2)
+            except queue.Empty:
+                self._tick()
+                continue
+            if namespace == NS_RECEIVER and data.get("type") == "RECEIVER_STATUS":
+                self.receiver = data.get("status") or {}
+                app = current_app(self.receiver)
+                if self.owns_app and (app is None or app.get("sessionId") != self.app_session):
+                    self._viewer_left(app)
+            elif namespace == NS_MEDIA and plan.mode == "hls" and data.get("type") == "MEDIA_STATUS":
+                for entry in data.get("status") or []:
+                    self._on_media(entry)
+                    if self.terminal:
+                        break
+
+    def _tick(self) -> None:
+        now = time.monotonic()
+        if self.state == "loading" and self.load_deadline is not None and now > self.load_deadline:
+            self.load_deadline = None
+            self.loaded = None
+            raise CastError(f"the device did not start playing within {self.config.cast_load_timeout:g}s of the LOAD")
+        if self.state == "playing" and self.playing_since is not None and self.failures:
+            self.backoff.healthy_since(now - self.playing_since)
+            if self.backoff.failures == 0:
+                self.failures = 0
+                self._set("playing", None, force=True)
+
+    def _on_media(self, entry: dict) -> None:
+        msid, player_state = entry.get("mediaSessionId"), entry.get("playerState")
+        if msid is not None and msid == self.media_session:
+            if player_state != "IDLE":
+                self._media_state(player_state)
+                return
+            reason = entry.get("idleReason")
+            if reason is None and self.state == "loading":
+                return  # some receivers pass through IDLE (no reason) while they load
+            self.ended_by_us.add(msid)
+            self.media_session = self.loaded = None
+            if reason in USER_IDLE_REASONS:
+                self._terminal("user_stopped", f"playback was stopped on the device ({reason})")
+                return
+            raise CastError(f"the receiver stopped playing the stream ({reason or 'no reason given'})")
+        if msid in self.ended_by_us or player_state == "IDLE":
+            return
+        if content_id(entry) == self.loaded and self.media_session is None:
+            self.media_session = msid
+            self._media_state(player_state)
+        elif content_id(entry) not in (None, self.loaded):
+            self._terminal("user_stopped", "another sender started other media on the device")
+
+    # ---- outcomes -----------------------------------------------------------------------------
+    def _terminal(self, state: str, reason: str) -> None:
+        self.terminal = True
+        self.log.warning("the viewer took the cast device back; castd leaves it alone", device=self.spec,
+                    state=state, reason=reason)
+        self._set(state, reason)
+
+    def _failed(self, exc: Exception) -> None:
+        self.failures += 1
+        self.last_error = str(exc)
+        if getattr(exc, "reconnect", False):
+            self._close_connection()
+        if self.failures > self.config.cast_retries:
+            self.given_up = True
+            self.log.error("cast device failed; giving up for this session", device=self.spec, error=str(exc),
+                      tries=self.failures)
+            self._set("failed", f"{exc}; gave up after {self.failures} tries")
+            return
+        delay = self.backoff.next_delay()
+        self.retry_at = time.monotonic() + delay
+        self.log.warning("cast device failed; retrying", device=self.spec, error=str(exc), retry_in=delay,
+                    failures=self.failures)
+        self._set("failed", f"{exc}; retrying in {delay:g}s")
+
+    def _set(self, state: str, reason: str | None, force: bool = False) -> None:
+        if force or (state, reason) != (self.state, self.reason):
+            self.state, self.reason = state, reason
+            self.updated_at = time.time()
+            self._report(self)
+
+    # ---- stopping -------------------------------------------------------------------------------
+    def _stop_on_device(self, check: Callable[[], bool]) -> None:
+        """Stop the media and quit castd's app, but only where the device still shows castd's app."""
+        was = self.state
+        if self.app_session is None or was == "other_app":
+            self._close_connection()
+            self._set("stopped", "nothing of castd's was on the device")
+            return
+        self._set("stopping", None)
+        last: Exception | None = None
+        for _ in range(2):
+            try:
+                conn = self._connection(check)
+                status = conn.receiver_status(COMMAND_TIMEOUT, check)
+                app = current_app(status)
+                if app is None or app.get("sessionId") != self.app_session:
+                    self.app_session = None
+                    self._set("stopped", "the device shows something else; left alone")
+                    break
+                if self.media_session is not None and self.app_id in (APP_MEDIA_RECEIVER, None):
+                    self.ended_by_us.add(self.media_session)
+                    conn.request(NS_MEDIA, {"type": "STOP", "mediaSessionId": self.media_session}, app=True,
+                                 timeout=COMMAND_TIMEOUT, interrupted=check)
+                conn.request(NS_RECEIVER, {"type": "STOP", "sessionId": self.app_session}, app=False,
+                             timeout=COMMAND_TIMEOUT, interrupted=check)
+                self.log.info("cast stopped; castd's app quit", device=self.spec)
+                self.app_session = self.media_session = self.loaded = None
+                self._set("stopped", "castd's app was quit")
+                break
+            except (CastError, NotFound, Unreachable) as exc:
+                last = exc
+                if getattr(exc, "reconnect", True):
+                    self._close_connection()
+        else:
+            self.log.warning("could not stop the cast device", device=self.spec, error=str(last))
+            self._set("stopped", f"could not reach the device to stop it: {last}")
+        self._close_connection()
+
+    # ---- waiting ----------------------------------------------------------------------------------
+    def _idle(self, check: Callable[[], bool]) -> None:
+        """Nothing to do until the plan changes: drop the device's news meanwhile."""
+        while not check():
+            conn = self.conn
+            if conn is not None:
+                try:
+                    while True:
+                        conn.inbox.get_nowait()
+                except queue.Empty:
+                    pass
+            time.sleep(0.1)
+
+    def _sleep_until(self, when: float, check: Callable[[], bool]) -> bool:
+        while time.monotonic() < when:
+            if check():
+                return False
+            time.sleep(0.05)
+        return True
+
+
+def replace(plan: Plan, **changes) -> Plan:
+    return dataclasses.replace(plan, **changes)

@@ -1,0 +1,316 @@
+"""Casting, end to end: the real daemon over HTTP, real Chromium + PyAV, and the real pychromecast (in castd's
+cast worker) talking TLS to fake Cast devices (tests/fakecast) that fetch and decode what they are told to
+LOAD. Everything stays on 127.0.0.1 (mDNS included).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+
+import pytest
+from helpers import Daemon, free_port, process_identity, wait_for
+
+from fakecast import APP_DASHCAST, APP_MEDIA_RECEIVER, APP_YOUTUBE, NS_MEDIA, NS_RECEIVER, FakeCastDevice
+
+CAST_ENV = {
+    "CASTD_MDNS_INTERFACES": "127.0.0.1",  # mDNS never leaves loopback
+    "CASTD_MDNS_TIMEOUT": "2",
+    "CASTD_CAST_HEARTBEAT_TIMEOUT": "1.5",  # pychromecast's 20 s, shortened so the heartbeat test is quick
+    "CASTD_CAST_CONNECT_TIMEOUT": "3",
+    "CASTD_CAST_LOAD_TIMEOUT": "10",
+    "CASTD_STANDBY": "after-use",  # a warm encoder: each start after the first costs ~0.6 s, not ~2 s
+}
+
+
+@pytest.fixture(scope="module")
+def castd(tmp_path_factory):
+    d = Daemon(runtime_dir=tmp_path_factory.mktemp("cast") / "run", env_extra=CAST_ENV).start()
+    yield d
+    d.stop()
+    assert not d.kill_leftovers(), "processes outlived castd"
+
+
+def idle(d: Daemon) -> None:
+    d.post("/stop")
+    wait_for(lambda: (s := d.status())["state"] == "idle" and s["cast"]["stopping"] == 0, 30,
+             message="idle, with every device stopped")
+
+
+@pytest.fixture
+def cd(castd):
+    """The module's castd, idle (and done stopping its devices) before and after the test."""
+    idle(castd)
+    yield castd
+    idle(castd)
+
+
+def unique_name() -> str:
+    return f"castd test TV {os.getpid()}-{uuid.uuid4().hex[:8]}"  # mDNS on loopback is shared by all runs
+
+
+@pytest.fixture
+def tv():
+    """A fake device. Tests name it before `cd`, so castd's end-of-test stop reaches it while it listens."""
+    with FakeCastDevice(name=unique_name()) as device:
+        yield device
+
+
+def spec(tv: FakeCastDevice) -> str:
+    return f"127.0.0.1:{tv.port}"
+
+
+def start(d: Daemon, url: str, **body) -> dict:
+    response = d.post("/start", json={"url": url, **body})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def device(d: Daemon, name: str) -> dict:
+    found = [dev for dev in d.status()["cast"]["devices"] if dev["device"] == name]
+    return found[0] if found else {}
+
+
+def wait_device(d: Daemon, name: str, state: str, timeout: float = 20) -> dict:
+    return wait_for(lambda: (dev := device(d, name)).get("state") == state and dev, timeout,
+                    message=f"{name} {state} (now {device(d, name)})")
+
+
+def sent_types(tv: FakeCastDevice, namespace: str) -> list[str]:
+    return [p.get("type") for ns, p in tv.messages if ns == namespace]
+
+
+def cast_and_play(d: Daemon, tv: FakeCastDevice, url: str, **body) -> dict:
+    started = start(d, url, device=spec(tv), **body)
+    tv.wait_for(lambda: tv.player_state == "PLAYING", timeout=30, what="the fake plays castd's stream")
+    wait_device(d, spec(tv), "playing")
+    return started
+
+
+# ---- start, switch, stop ------------------------------------------------------------------------
+def test_start_loads_the_live_stream_switch_sends_nothing_stop_quits(tv, cd, pages):
+    assert cd.status()["cast"]["note"] == "no device set"  # no default device in this castd's config
+    started = cast_and_play(cd, tv, pages.url("/color/ff0000"))
+    assert started["devices"] == [spec(tv)] and started["mode"] == "hls"
+
+    (load,) = tv.loads
+    media = load["media"]
+    status = cd.status()
+    dev = device(cd, spec(tv))
+    assert media["contentId"] == dev["stream_url"] == status["stream_url"]  # 127.0.0.1: the fake is on loopback
+    assert media["contentType"] == "application/vnd.apple.mpegurl" and media["streamType"] == "LIVE"
+    assert (media["hlsSegmentFormat"], media["hlsVideoSegmentFormat"]) == ("ts", "mpeg2_ts")
+    assert media["metadata"]["title"] == "castd: 127.0.0.1"
+    assert load["autoplay"] is True and load["sessionId"] == tv.session_id
+    assert tv.current_app == APP_MEDIA_RECEIVER
+    # the fake fetched master playlist, media playlist and newest segment, and decoded it: a real first segment
+    (check,) = tv.load_results
+    assert check.ok and check.master and check.live and check.segment_format == "ts", check.error
+    assert (check.video_codec, check.profile, check.has_audio) == ("h264", "High", True)
+    assert status["state"] == "streaming" and status["cast"]["note"] is None
+    assert (dev["name"], dev["host"], dev["port"]) == (spec(tv), "127.0.0.1", tv.port)
+    assert tv.dropped == []  # nothing castd sent was refused for want of a virtual connection
+
+    # a page switch: same session, same stream; the TV is told nothing
+    before = len(tv.messages)
+    switched = start(cd, pages.url("/color/0000ff"), device=spec(tv))
+    assert switched["switched"] and switched["session"] == started["session"]
+    wait_for(lambda: cd.status()["url"].endswith("/color/0000ff") and cd.status()["state"] == "streaming", 20,
+             message="page switched")
+    time.sleep(1.0)
+    castd_sent = [p.get("type") for ns, p in tv.messages[before:] if ns in (NS_MEDIA, NS_RECEIVER)]
+    assert castd_sent == [] and len(tv.loads) == 1
+
+    cd.post("/stop")
+    tv.wait_for(lambda: tv.current_app is None, timeout=10, what="castd's app quit")
+    wait_for(lambda: f"device={spec(tv)} note=\"castd's app was quit\"" in cd.log(), 10, message="stop confirmed")
+    stops = [p for ns, p in tv.messages if p.get("type") == "STOP"]
+    assert [s.get("mediaSessionId") for s in stops[:1]] == [1]  # the media first...
+    assert stops[-1].get("sessionId") is not None  # ...then castd's app, named by its session
+    assert not tv.dropped
+
+
+def test_a_new_session_takes_the_device_over_without_quitting(tv, cd, pages):
+    first = cast_and_play(cd, tv, pages.url("/color/ff0000"))
+    receiver_before = len(sent_types(tv, NS_RECEIVER))
+    second = start(cd, pages.url("/color/00ff00"), device=spec(tv), quality="low-latency")  # a new session
+    assert not second["switched"] and second["session"] != first["session"]
+    tv.wait_for(lambda: len(tv.loads) == 2 and tv.player_state == "PLAYING", timeout=30, what="the new LOAD")
+    assert tv.loads[1]["media"]["contentId"] == second["stream_url"] != first["stream_url"]
+    assert "STOP" not in sent_types(tv, NS_RECEIVER)[receiver_before:]  # castd's app stayed up in between
+    dev = wait_device(cd, spec(tv), "playing")
+    assert dev["stream_url"] == second["stream_url"] and dev["failures"] == 0  # the old stream's end is no fault
+    assert cd.status()["cast"]["stopping"] == 0
+
+
+def test_without_a_device_castd_still_streams(cd, pages):
+    started = start(cd, pages.url("/color/00ff00"))
+    assert started["devices"] == []
+    status = cd.wait_state("streaming", timeout=30)
+    assert status["cast"] == {**status["cast"], "devices": [], "note": "no device set"}
+
+
+# ---- keeping it there ---------------------------------------------------------------------------
+def test_dropped_connection_reconnects_and_reloads_only_when_needed(tv, cd, pages):
+    cast_and_play(cd, tv, pages.url("/color/ff0000"))
+    # 1) the connection drops but the TV keeps playing: castd reconnects and leaves the playback alone
+    assert tv.drop_connections() == 1
+    tv.wait_for(lambda: tv.total_connections >= 2 and tv.connections == 1, timeout=15, what="castd reconnects")
+    wait_device(cd, spec(tv), "playing")
+    time.sleep(0.5)
+    assert len(tv.loads) == 1 and tv.player_state == "PLAYING"
+
+    # 2) the TV lost the stream while castd could not reach it: castd reconnects and LOADs again
+    tv.refuse_connections(True)
+    tv.drop_connections()
+    assert tv.stop_from_remote("ERROR")  # nobody connected: no sender hears of it
+    wait_for(lambda: device(cd, spec(tv))["state"] in ("connecting", "failed"), 10, message="castd notices")
+    time.sleep(1.0)  # a few refused reconnects
+    tv.refuse_connections(False)
+    tv.wait_for(lambda: len(tv.loads) == 2 and tv.player_state == "PLAYING", timeout=45, what="re-LOAD")
+    assert tv.loads[1]["media"]["contentId"] == tv.loads[0]["media"]["contentId"]
+    assert tv.load_results[-1].ok
+    assert cd.status()["state"] == "streaming"
+
+
+def test_receiver_error_is_reloaded(tv, cd, pages):
+    cast_and_play(cd, tv, pages.url("/color/ff0000"))
+    assert tv.stop_from_remote("ERROR")  # the receiver's player failed (IDLE/ERROR)
+    tv.wait_for(lambda: len(tv.loads) == 2 and tv.player_state == "PLAYING", timeout=20, what="re-LOAD")
+    dev = wait_device(cd, spec(tv), "playing")
+    assert dev["failures"] == 1 and "stopped playing the stream (ERROR)" in dev["last_error"]
+
+
+def test_heartbeat_timeout_reconnects(tv, cd, pages):
+    cast_and_play(cd, tv, pages.url("/color/ff0000"))
+    tv.stop_heartbeat(True)  # the TLS socket stays open; the device stops answering PINGs
+    tv.wait_for(lambda: tv.total_connections >= 2, timeout=15, what="castd gives up on the silent connection")
+    tv.stop_heartbeat(False)
+    wait_device(cd, spec(tv), "playing")
+    assert len(tv.loads) == 1 and tv.player_state == "PLAYING"  # the TV played on: nothing to reload
+    assert "cast device reconnected" in cd.log()
+
+
+def test_failed_load_is_retried_and_shown(tv, cd, pages):
+    tv.fail_next_load(True)
+    cast_and_play(cd, tv, pages.url("/color/ff0000"))
+    assert len(tv.loads) == 2 and not tv.load_results[0].ok and tv.load_results[1].ok
+    dev = device(cd, spec(tv))
+    assert dev["failures"] == 1 and "LOAD_FAILED (error 104)" in dev["last_error"]
+
+
+# ---- respecting the person ----------------------------------------------------------------------
+@pytest.mark.parametrize("reason", ["CANCELLED", "INTERRUPTED"])
+def test_stop_on_the_tv_ends_the_session_and_castd_does_not_recast(tv, cd, pages, reason):
+    started = cast_and_play(cd, tv, pages.url("/color/ff0000"))
+    assert tv.stop_from_remote(reason)
+    cd.wait_state("idle", timeout=10)  # typically 0.1 s: bench/cast_latency.py measures it
+    tv.wait_for(lambda: tv.current_app is None, timeout=5, what="castd quits its idle app")
+    time.sleep(1.5)
+    assert len(tv.loads) == 1 and sent_types(tv, NS_RECEIVER).count("LAUNCH") == 1
+    log = cd.log()
+    assert "session ended by the viewer" in log and started["session"] in log
+
+
+def test_another_app_ends_the_session_and_is_left_alone(tv, cd, pages):
+    cast_and_play(cd, tv, pages.url("/color/ff0000"))
+    tv.switch_app()  # YouTube takes over
+    cd.wait_state("idle", timeout=10)
+    time.sleep(1.5)
+    assert tv.current_app == APP_YOUTUBE  # castd did not quit someone else's app
+    assert len(tv.loads) == 1
+    assert sent_types(tv, NS_RECEIVER).count("STOP") == 0
+    assert "YouTube took over the device" in cd.log()
+
+
+# ---- several devices ----------------------------------------------------------------------------
+def test_two_devices_share_the_stream_and_fail_alone(cd, pages):
+    closed = f"127.0.0.1:{free_port()}"  # nothing listens there: connection refused
+    with FakeCastDevice(name=unique_name()) as a, FakeCastDevice(name=unique_name()) as b:
+        started = start(cd, pages.url("/color/ff0000"), device=[spec(a), spec(b), closed])
+        for tv in (a, b):
+            tv.wait_for(lambda tv=tv: tv.player_state == "PLAYING", timeout=30, what="both play")
+        assert a.loads[0]["media"]["contentId"] == b.loads[0]["media"]["contentId"]
+        assert started["stream_url"] == a.loads[0]["media"]["contentId"]
+        bad = wait_device(cd, closed, "failed")
+        assert "Connection refused" in bad["reason"] and bad["retry_in"] is not None
+        assert cd.status()["state"] == "streaming"
+
+        assert b.stop_from_remote("CANCELLED")  # one viewer stops their TV: the session goes on
+        wait_device(cd, spec(b), "user_stopped")
+        time.sleep(1.0)
+        status = cd.status()
+        assert status["state"] == "streaming" and device(cd, spec(a))["state"] == "playing"
+        assert len(b.loads) == 1 and len(a.loads) == 1
+        idle(cd)  # waits for the stops to be confirmed, while both fakes still listen
+        assert a.current_app is None and b.current_app is None  # b still showed castd's (idle) app: quit too
+
+
+# ---- discovery ------------------------------------------------------------------------------------
+def test_mdns_discovery_and_casting_by_name(tv, cd, pages):
+    tv.advertise()
+    found = wait_for(lambda: [d for d in cd.get("/devices", params={"timeout": 1.5}).json()["devices"]
+                              if d["uuid"] == str(tv.uuid)], 20, interval=1, message="mDNS finds the fake")
+    (info,) = found
+    assert (info["name"], info["model"], info["host"], info["port"]) == (tv.name, tv.model, "127.0.0.1", tv.port)
+    assert info["activity"] == "idle" and info["device"] == tv.name and info["source"] == "mdns"
+
+    start(cd, pages.url("/color/ff0000"), device=tv.name)  # by friendly name, resolved by mDNS
+    tv.wait_for(lambda: tv.player_state == "PLAYING", timeout=30)
+    dev = wait_device(cd, tv.name, "playing")
+    assert (dev["uuid"], dev["port"], dev["name"]) == (str(tv.uuid), tv.port, tv.name)
+    # a longer listen than the cached answer's: a fresh discovery, not the cache
+    (info,) = [d for d in cd.get("/devices", params={"timeout": 1.6}).json()["devices"] if d["uuid"] == str(tv.uuid)]
+    assert info["activity"] == "castd" and info["app_id"] == APP_MEDIA_RECEIVER
+
+    # the command line asks the running castd (GET /devices)
+    out = subprocess.run([sys.executable, "-m", "castd", "devices", "--port", str(cd.port), "--json"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    listed = [d for d in json.loads(out.stdout) if d["uuid"] == str(tv.uuid)]
+    assert listed and listed[0]["activity"] == "castd" and listed[0]["name"] == tv.name
+
+
+# ---- direct mode ------------------------------------------------------------------------------------
+def test_direct_mode_sends_the_page_to_dashcast(tv, cd, pages):
+    first, second = pages.url("/color/ff0000"), pages.url("/color/00ff00")
+    started = start(cd, first, device=spec(tv), mode="direct")
+    assert started["mode"] == "direct" and started["stream_url"] is None
+    tv.wait_for(lambda: tv.dashcast_loads, timeout=15, what="the DashCast load")
+    assert tv.current_app == APP_DASHCAST
+    assert tv.dashcast_loads[0]["url"] == first and tv.dashcast_loads[0]["sessionId"] == tv.session_id
+    status = cd.wait_state("streaming", timeout=10)
+    assert status["mode"] == "direct" and status["stream_url"] is None and status["frames"] == 0
+    assert wait_device(cd, spec(tv), "playing")["stream_url"] == first
+    assert cd.get("/health").status_code == 200
+
+    switched = start(cd, second, device=spec(tv), mode="direct")  # a switch: DashCast loads the new page
+    assert switched["switched"]
+    tv.wait_for(lambda: len(tv.dashcast_loads) == 2, timeout=10)
+    assert tv.dashcast_loads[1]["url"] == second and tv.loads == []
+
+    cd.post("/stop")
+    tv.wait_for(lambda: tv.current_app is None, timeout=10, what="DashCast quit")
+
+
+# ---- the cast worker dies --------------------------------------------------------------------------
+def test_cast_worker_sigkill_is_restarted_and_the_tv_plays_on(tv, cd, pages):
+    cast_and_play(cd, tv, pages.url("/color/ff0000"))
+    cast = cd.status()["cast"]
+    pid, restarts = cast["worker_pid"], cast["worker_restarts"]
+    assert pid and process_identity(pid)
+    os.kill(pid, signal.SIGKILL)  # as a pychromecast segfault would
+    wait_for(lambda: (c := cd.status()["cast"])["worker_pid"] not in (None, pid) and c, 15,
+             message="a new cast worker")
+    tv.wait_for(lambda: tv.total_connections >= 2, timeout=15, what="the new worker connects")
+    wait_device(cd, spec(tv), "playing")
+    assert cd.status()["cast"]["worker_restarts"] == restarts + 1
+    assert len(tv.loads) == 1  # it found the TV still playing castd's stream and adopted it
+    assert cd.status()["state"] == "streaming"
+    cd.post("/stop")
+    tv.wait_for(lambda: tv.current_app is None, timeout=10, what="the new worker quits the app it adopted")
