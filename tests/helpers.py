@@ -200,8 +200,10 @@ class PageHandler(http.server.BaseHTTPRequestHandler):
 
 
 class PageServer:
-    def __init__(self) -> None:
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), PageHandler)
+    """Serves test pages on a free loopback port; `handler` may add pages (bench/ does)."""
+
+    def __init__(self, handler: type[PageHandler] = PageHandler) -> None:
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()

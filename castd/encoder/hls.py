@@ -40,6 +40,18 @@ def x264_options(preset: Preset) -> dict[str, str]:
     }
 
 
+def hls_options(preset: Preset, folder: Path) -> dict[str, str]:
+    """The hls muxer's settings: 1 s TS segments, a short live playlist, files replaced atomically."""
+    return {
+        "hls_time": str(preset.segment_seconds),
+        "hls_list_size": str(preset.playlist_size),
+        "hls_flags": "delete_segments+independent_segments+temp_file+omit_endlist",
+        "hls_delete_threshold": "2",
+        "hls_segment_type": "mpegts",
+        "hls_segment_filename": str(folder / "seg%05d.ts"),
+    }
+
+
 def h264_codec_string(packet_data: bytes) -> str | None:
     """`avc1.PPCCLL` from the first SPS NAL unit in Annex B data, or None if there is none."""
     data = bytes(packet_data)
@@ -83,14 +95,7 @@ class HlsOutput:
         self.preset = preset
         self.time_base = Fraction(1, preset.fps)
         self.playlist = folder / MEDIA_PLAYLIST
-        self.container = av.open(str(self.playlist), mode="w", format="hls", options={
-            "hls_time": str(preset.segment_seconds),
-            "hls_list_size": str(preset.playlist_size),
-            "hls_flags": "delete_segments+independent_segments+temp_file+omit_endlist",
-            "hls_delete_threshold": "2",
-            "hls_segment_type": "mpegts",
-            "hls_segment_filename": str(folder / "seg%05d.ts"),
-        })
+        self.container = av.open(str(self.playlist), mode="w", format="hls", options=hls_options(preset, folder))
         self.video = self.container.add_stream("libx264", rate=preset.fps, options=x264_options(preset))
         self.video.width, self.video.height = preset.width, preset.height
         self.video.pix_fmt = "yuv420p"
