@@ -7,21 +7,19 @@ the SPS the encoder actually produced plus the AAC track that is really there.
 
 from __future__ import annotations
 
-import ctypes
 import os
 from fractions import Fraction
 from pathlib import Path
 
 import av
 from av.video.frame import PictureType
-from av.video.reformatter import VideoReformatter
 
+from castd.encoder.convert import Yuv420Converter
+from castd.encoder.silence import AUDIO_BIT_RATE, AUDIO_RATE, SilentAac
 from castd.presets import Preset
 
 MASTER_PLAYLIST = "index.m3u8"
 MEDIA_PLAYLIST = "stream.m3u8"
-AUDIO_RATE = 48000
-AUDIO_FRAME = 1024
 
 
 def x264_options(preset: Preset) -> dict[str, str]:
@@ -83,49 +81,6 @@ def count_segments(playlist: Path) -> int:
     return sequence + listed
 
 
-_libc = ctypes.CDLL(None)
-_memcmp = _libc.memcmp
-_memcmp.restype = ctypes.c_int
-_memcmp.argtypes = (ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t)
-
-
-def same_picture(a: av.VideoFrame, b: av.VideoFrame) -> bool:
-    """True when two frames hold byte-identical pictures (memcmp of each plane, no copies)."""
-    if (a.width, a.height, a.format.name) != (b.width, b.height, b.format.name):
-        return False
-    for pa, pb in zip(a.planes, b.planes):
-        if pa.buffer_size != pb.buffer_size or _memcmp(pa.buffer_ptr, pb.buffer_ptr, pa.buffer_size):
-            return False
-    return True
-
-
-class Yuv420Converter:
-    """x11grab's bgr0 -> the yuv420p x264 wants, skipping pictures that did not change.
-
-    A dashboard changes a few times a second at most, and converting a 720p picture costs ~1.3 ms
-    of CPU where comparing it with the last one costs ~0.1 ms, so an unchanged picture re-sends
-    the last converted frame. That is safe: x264 copies its input, and the previous raw frame we
-    keep for the comparison holds its own reference to x11grab's buffer.
-    """
-
-    def __init__(self) -> None:
-        self._reformatter = VideoReformatter()
-        self._raw: av.VideoFrame | None = None
-        self._yuv: av.VideoFrame | None = None
-        self.reused = 0
-
-    def __call__(self, frame: av.VideoFrame) -> av.VideoFrame:
-        if frame.format.name == "yuv420p":
-            return frame
-        if self._raw is not None and same_picture(frame, self._raw):
-            self.reused += 1
-            return self._yuv  # type: ignore[return-value]
-        # one thread: the frame loop runs at 10-15 fps, and a second thread only adds sync cost
-        self._yuv = self._reformatter.reformat(frame, format="yuv420p", threads=1)
-        self._raw = frame
-        return self._yuv
-
-
 def write_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(text)
@@ -146,13 +101,8 @@ class HlsOutput:
         self.video.pix_fmt = "yuv420p"
         self.video.time_base = self.time_base
         self.video.codec_context.time_base = self.time_base
-        self.audio = self.container.add_stream("aac", rate=AUDIO_RATE, layout="stereo")
-        self.audio.bit_rate = 64000
-        self._silence = av.AudioFrame(format="fltp", layout="stereo", samples=AUDIO_FRAME)
-        for plane in self._silence.planes:
-            plane.update(bytes(plane.buffer_size))
-        self._silence.sample_rate = AUDIO_RATE
-        self._audio_samples = 0
+        self.silence = SilentAac(self.container)
+        self.audio = self.silence.stream
         self._last_pts = -1
         self._to_yuv = Yuv420Converter()
         self.codec_string: str | None = None
@@ -173,19 +123,11 @@ class HlsOutput:
                 self.codec_string = h264_codec_string(extradata) or h264_codec_string(bytes(packet))
             self.container.mux(packet)
         self.frames += 1
-        self._write_audio_until(pts / self.preset.fps + 0.2)
-
-    def _write_audio_until(self, seconds: float) -> None:
-        while self._audio_samples < seconds * AUDIO_RATE:
-            self._silence.pts = self._audio_samples
-            self._silence.time_base = Fraction(1, AUDIO_RATE)
-            for packet in self.audio.encode(self._silence):
-                self.container.mux(packet)
-            self._audio_samples += AUDIO_FRAME
+        self.silence.write_until(pts / self.preset.fps + 0.2)
 
     def _write_master(self) -> None:
         p = self.preset
-        bandwidth = p.maxrate_kbps * 1000 + 64000
+        bandwidth = p.maxrate_kbps * 1000 + AUDIO_BIT_RATE
         write_atomic(self.folder / MASTER_PLAYLIST, (
             "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-INDEPENDENT-SEGMENTS\n"
             f'#EXT-X-STREAM-INF:BANDWIDTH={bandwidth},RESOLUTION={p.width}x{p.height},'
