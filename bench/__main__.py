@@ -19,7 +19,7 @@ import time
 import traceback
 from pathlib import Path
 
-from bench import baseline, latency, proc, resources, standby, starts, targets
+from bench import baseline, compare, latency, proc, resources, standby, starts, targets
 from bench.control import Castd, wait_quiet
 from bench.pages import serve
 from bench.report import print_report
@@ -177,7 +177,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--standby-off", help="CASTD_STANDBY value that turns warm standby off")
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder for the JSON results")
     parser.add_argument("--only", help=f"comma-separated sections to run (of {', '.join(SECTIONS)})")
+    parser.add_argument("--compare", metavar="REV", help="run the --only sections (of "
+                        f"{', '.join(compare.COMPARABLE)}) against castd at git REV and this tree, interleaved")
     args = parser.parse_args(argv)
+    if args.compare:
+        return _compare(args)
     mode = "quick" if args.quick else "full"
     only = set(args.only.split(",")) if args.only else set(SECTIONS)
     if only - set(SECTIONS):
@@ -218,6 +222,30 @@ def main(argv: list[str] | None = None) -> int:
     path = args.out / f"bench-{mode}-{time.strftime('%Y%m%d-%H%M%S')}.json"
     path.write_text(json.dumps(results, indent=1, default=str))
     print_report(results)
+    print(f"\nresults: {path}")
+    return 0
+
+
+def _compare(args) -> int:
+    plan = PLANS["quick" if args.quick else "full"]
+    sections = args.only.split(",") if args.only else list(compare.COMPARABLE)
+    unknown = set(sections) - set(compare.COMPARABLE)
+    if unknown:
+        print(f"bench: cannot compare {', '.join(sorted(unknown))}", file=sys.stderr)
+        return 2
+    tmp = Path(tempfile.mkdtemp(prefix="castd-bench-"))
+    pages = serve()
+    try:
+        result = compare.compare(args.compare, sections, plan, pages, tmp)
+    finally:
+        pages.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+    result.update(date=datetime.datetime.now().astimezone().isoformat(timespec="seconds"), machine=proc.machine(),
+                  git=_git_commit())
+    args.out.mkdir(parents=True, exist_ok=True)
+    path = args.out / f"compare-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    path.write_text(json.dumps(result, indent=1, default=str))
+    compare.print_comparison(result)
     print(f"\nresults: {path}")
     return 0
 

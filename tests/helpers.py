@@ -96,6 +96,7 @@ class Daemon:
     port: int = field(default_factory=free_port)
     process: subprocess.Popen | None = None
     seen: set = field(default_factory=set)
+    cwd: Path = ROOT  # the castd package imported is the one under cwd (bench/ compares two trees)
 
     @property
     def base(self) -> str:
@@ -112,7 +113,7 @@ class Daemon:
         self._log = self.log_path.open("ab")
         self.process = subprocess.Popen([sys.executable, "-m", "castd", "serve", "--port", str(self.port),
                                          *self.args], env=env, stdout=self._log, stderr=subprocess.STDOUT,
-                                        cwd=ROOT)
+                                        cwd=self.cwd)
         if wait_healthy:
             wait_for(lambda: self._healthy(), 20, message="castd /health")
         return self
