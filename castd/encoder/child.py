@@ -19,6 +19,7 @@ import msgspec
 
 from castd.encoder.hls import HlsOutput
 from castd.encoder.page import PageThread
+from castd.encoder.pagecut import FIRST_HOLD, Action, PageCut
 from castd.encoder.xvfb import Xvfb
 from castd.logs import log, setup_logging
 from castd.presets import Preset
@@ -107,28 +108,26 @@ def _run(conn, params: ChildParams, report: Reporter, stopping: threading.Event)
         capture = av.open(f"{xvfb.display}.0", format="x11grab", options={
             "video_size": f"{preset.width}x{preset.height}", "framerate": str(preset.fps),
             "draw_mouse": "0"})
-        output = HlsOutput(folder, preset)
+        output = HlsOutput(folder, preset, first_hold=FIRST_HOLD)
         log.info("encoder running", display=xvfb.display, quality=preset.name, pid=os.getpid())
         started = time.monotonic()
         last_report = 0.0
         last_segments = 0
         last_segment_at: float | None = None
-        ready_nav = -1  # navigation whose page is in a finished segment
-        segments_at_load = None
+        cut = PageCut(preset.fps, preset.gop)
         frames_at_report, time_at_report = 0, started
         for frame in capture.decode(video=0):
             now = time.monotonic()
-            output.write_video(frame, now - started)
+            action = cut.decide(now, nav, page.loaded_nav, page.loaded_at)
+            if action is not Action.SKIP:
+                output.write_video(frame, now, keyframe=action is Action.CUT)
+            if action is Action.CUT:  # the segment ending with this page is listed now
+                output.segments()  # writes the master playlist with the first segment
+                report(ChildEvent(kind="ready", nav=nav, url=params.url))
             if now - last_report >= REPORT_INTERVAL:
                 segments = output.segments()
                 if segments != last_segments:
                     last_segments, last_segment_at = segments, time.time()
-                if page.loaded_nav == nav and ready_nav != nav:
-                    if segments_at_load is None:
-                        segments_at_load = segments
-                    elif segments > segments_at_load:
-                        ready_nav = nav
-                        report(ChildEvent(kind="ready", nav=nav, url=params.url))
                 fps = (output.frames - frames_at_report) / max(1e-6, now - time_at_report)
                 frames_at_report, time_at_report = output.frames, now
                 report(Progress(frames=output.frames, fps=round(fps, 2), segments=segments,
@@ -143,7 +142,6 @@ def _run(conn, params: ChildParams, report: Reporter, stopping: threading.Event)
                     stopping.set()
                 elif isinstance(command, Navigate):
                     nav, params.url = command.nav, command.url
-                    segments_at_load = None
                     page.navigate(command.url, nav)
             if page.failed:
                 raise RuntimeError(page.failed)

@@ -40,10 +40,18 @@ def x264_options(preset: Preset) -> dict[str, str]:
     }
 
 
+# The muxer cuts a segment at the first keyframe after hls_time has passed; set below any segment
+# length, it cuts at every keyframe, so the encoder alone decides where segments end: x264's
+# keyframe interval makes them 1 s, and a keyframe forced after a page change (pagecut.py)
+# finishes the segment showing the new page at once.
+CUT_AT_EVERY_KEYFRAME = "0.01"
+
+
 def hls_options(preset: Preset, folder: Path) -> dict[str, str]:
-    """The hls muxer's settings: 1 s TS segments, a short live playlist, files replaced atomically."""
+    """The hls muxer's settings: TS segments cut at keyframes, a short live playlist, files
+    replaced atomically."""
     return {
-        "hls_time": str(preset.segment_seconds),
+        "hls_time": CUT_AT_EVERY_KEYFRAME,
         "hls_list_size": str(preset.playlist_size),
         "hls_flags": "delete_segments+independent_segments+temp_file+omit_endlist",
         "hls_delete_threshold": "2",
@@ -88,11 +96,13 @@ def write_atomic(path: Path, text: str) -> None:
 
 
 class HlsOutput:
-    """One live HLS rendition: H.264 video + silent stereo AAC, 1 s TS segments, short playlist."""
+    """One live HLS rendition: H.264 video + silent stereo AAC, TS segments cut at keyframes (1 s
+    apart unless a page change asks for one sooner), a short playlist."""
 
-    def __init__(self, folder: Path, preset: Preset) -> None:
+    def __init__(self, folder: Path, preset: Preset, first_hold: float = 0.0) -> None:
         self.folder = folder
         self.preset = preset
+        self.first_hold = first_hold
         self.time_base = Fraction(1, preset.fps)
         self.playlist = folder / MEDIA_PLAYLIST
         self.container = av.open(str(self.playlist), mode="w", format="hls", options=hls_options(preset, folder))
@@ -104,19 +114,26 @@ class HlsOutput:
         self.silence = SilentAac(self.container)
         self.audio = self.silence.stream
         self._last_pts = -1
+        self._origin: float | None = None
         self._to_yuv = Yuv420Converter()
         self.codec_string: str | None = None
         self.master_written = False
         self.frames = 0
 
-    def write_video(self, frame: av.VideoFrame, seconds: float) -> None:
-        """Encode one captured frame shown at `seconds` since the stream began."""
-        pts = max(self._last_pts + 1, round(seconds * self.preset.fps))
+    def write_video(self, frame: av.VideoFrame, seconds: float, keyframe: bool = False) -> None:
+        """Encode one frame captured at `seconds` (any clock: the first frame is time 0 and is
+        shown for `first_hold` seconds); `keyframe` starts a new segment with it."""
+        if self._origin is None:
+            self._origin = seconds - self.first_hold
+            pts = 0
+        else:
+            pts = max(self._last_pts + 1, round((seconds - self._origin) * self.preset.fps))
         self._last_pts = pts
         frame = self._to_yuv(frame)
         frame.pts = pts
         frame.time_base = self.time_base
-        frame.pict_type = PictureType.NONE  # x11grab marks every frame I; x264 would make each an IDR
+        # x11grab marks every frame I, and x264 makes an IDR of every I: only ask for one on purpose
+        frame.pict_type = PictureType.I if keyframe else PictureType.NONE
         for packet in self.video.encode(frame):
             if self.codec_string is None:
                 extradata = self.video.codec_context.extradata or b""
