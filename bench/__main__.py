@@ -30,7 +30,7 @@ from castd.presets import get_preset
 RESULTS = Path(__file__).resolve().parent / "results"
 
 PLANS = {
-    "full": dict(cold=10, warm=10, switch=20, latency_segments=30, cpu_seconds=30, idle_seconds=30,
+    "full": dict(cold=15, warm=15, switch=30, latency_segments=40, cpu_seconds=30, idle_seconds=30,
                  load_seconds=30, settle=4.0),
     "quick": dict(cold=3, warm=3, switch=6, latency_segments=8, cpu_seconds=10, idle_seconds=8,
                   load_seconds=10, settle=2.0),
@@ -57,17 +57,6 @@ def _section(results: dict, name: str, func) -> None:
 def _daemon(tmp: Path, name: str, env: dict[str, str]) -> Daemon:
     (tmp / name).mkdir(parents=True, exist_ok=True)
     return Daemon(runtime_dir=tmp / name / "run", env_extra={"CASTD_LOG_LEVEL": "INFO", **env})
-
-
-def _wait_loaded(castd: Castd, timeout: float = 30) -> dict:
-    deadline = time.monotonic() + timeout
-    while True:
-        status = castd.status()
-        if status["state"] == "streaming" and status.get("page") == "loaded":
-            return status
-        if time.monotonic() > deadline:
-            raise starts.BenchError(f"page not streaming after {timeout:.0f}s: {status}")
-        time.sleep(0.1)
 
 
 def run_standby_off(results: dict, plan: dict, pages, castd: Castd) -> None:
@@ -101,7 +90,7 @@ def run_standby_off(results: dict, plan: dict, pages, castd: Castd) -> None:
 
     def pipeline():
         castd.start(pages.url("/dashboard"), "720p")
-        _wait_loaded(castd)
+        castd.wait_page_loaded()
         time.sleep(plan["settle"])
         window = resources.measure(castd, plan["cpu_seconds"], fps=p720.fps)
         mem = resources.memory(castd, only_castd=False)
@@ -114,14 +103,14 @@ def run_standby_off(results: dict, plan: dict, pages, castd: Castd) -> None:
     def side_by_side():
         if not (castd.status().get("url") or "").endswith("/dashboard"):
             castd.start(pages.url("/dashboard"), "720p")
-            _wait_loaded(castd)
+            castd.wait_page_loaded()
             time.sleep(plan["settle"])
         return baseline.side_by_side(castd, p720, plan["cpu_seconds"])
 
     def castd_1080p():
         castd.settle_idle(nothing_running=True)
         castd.start(pages.url("/dashboard"), "1080p")
-        _wait_loaded(castd)
+        castd.wait_page_loaded()
         time.sleep(plan["settle"])
         mem_castd = resources.memory(castd, only_castd=True)
         mem_all = resources.memory(castd, only_castd=False)

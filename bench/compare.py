@@ -7,12 +7,13 @@ and only one of them has a session at any time.
 
 from __future__ import annotations
 
+import io
 import subprocess
 import tarfile
-import io
+import time
 from pathlib import Path
 
-from bench import latency, resources, starts, baseline
+from bench import baseline, latency, resources, starts
 from bench.control import Castd
 from bench.stats import summary
 from bench.testhelpers import Daemon
@@ -46,7 +47,8 @@ def _round_samples(name: str, castd: Castd, pages, plan: dict, rounds: int) -> l
         castd.settle_idle(nothing_running=True)
         return found["ages"]
     castd.start(pages.url("/dashboard"), "720p")
-    _wait_streaming_loaded(castd)
+    castd.wait_page_loaded()
+    time.sleep(plan["settle"])
     if name == "pipeline_720p":
         window = resources.measure(castd, plan["cpu_seconds"] / rounds, fps=p720.fps)
         value = window.cpu_per_video_second()
@@ -54,19 +56,6 @@ def _round_samples(name: str, castd: Castd, pages, plan: dict, rounds: int) -> l
         value = baseline.side_by_side(castd, p720, plan["cpu_seconds"] / rounds)["castd_cpu_per_video_s"]
     castd.settle_idle(nothing_running=True)
     return [value] if value is not None else []
-
-
-def _wait_streaming_loaded(castd: Castd, timeout: float = 30) -> None:
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        status = castd.status()
-        if status["state"] == "streaming" and status.get("page") == "loaded":
-            time.sleep(2)
-            return
-        time.sleep(0.1)
-    raise starts.BenchError("dashboard did not stream")
 
 
 def compare(rev: str, sections: list[str], plan: dict, pages, tmp: Path, rounds: int = 3) -> dict:

@@ -31,6 +31,17 @@ class Castd:
             raise BenchError(f"/start answered {response.status_code}: {response.text[:200]}")
         return response.json()
 
+    def wait_page_loaded(self, timeout: float = 30) -> dict:
+        """Wait until castd streams and reports the wanted page as loaded."""
+        deadline = time.monotonic() + timeout
+        while True:
+            status = self.status()
+            if status["state"] == "streaming" and status.get("page") == "loaded":
+                return status
+            if time.monotonic() > deadline:
+                raise BenchError(f"page not streaming after {timeout:.0f}s: {status}")
+            time.sleep(0.1)
+
     def frame_mark(self, timeout: float = 3.0) -> tuple[int, float]:
         """(frames, wall time) taken the moment the frame counter in /status moves. The encoder
         reports every 0.5 s, so reading /status at an arbitrary time is up to 0.5 s stale; the

@@ -62,16 +62,30 @@ def cpu_delta(before: dict[Identity, float], after: dict[Identity, float]) -> fl
     return sum(seconds - before.get(ident, 0.0) for ident, seconds in after.items())
 
 
-def pss_kb(pid: int) -> int:
-    """Proportional set size of one process in KiB (0 if it is gone)."""
+def _rollup(pid: int) -> dict[str, int]:
+    out: dict[str, int] = {}
     try:
         with open(f"/proc/{pid}/smaps_rollup") as fh:
             for line in fh:
-                if line.startswith("Pss:"):
-                    return int(line.split()[1])
+                parts = line.split()
+                if len(parts) == 3 and parts[2] == "kB":
+                    out[parts[0].rstrip(":")] = int(parts[1])
     except (FileNotFoundError, ProcessLookupError, PermissionError):
         pass
-    return 0
+    return out
+
+
+def pss_kb(pid: int) -> int:
+    """Proportional set size of one process in KiB (0 if it is gone)."""
+    return _rollup(pid).get("Pss", 0)
+
+
+def uss_kb(pid: int) -> int:
+    """Pages only this process maps (KiB). Unlike PSS it does not shrink when unrelated processes
+    (another Chromium on a shared machine) map the same libraries, so it shows how much of a
+    PSS change is the machine rather than castd."""
+    rollup = _rollup(pid)
+    return rollup.get("Private_Clean", 0) + rollup.get("Private_Dirty", 0)
 
 
 def comm(pid: int) -> str:

@@ -60,7 +60,8 @@ def detail_rows(results: dict) -> list[list[str]]:
     if pipe.get("cpu_by_role_per_video_s"):
         parts = ", ".join(f"{k} {v:.3f}" for k, v in pipe["cpu_by_role_per_video_s"].items())
         rows.append(["pipeline CPU-s/s by process, 720p10", parts])
-        rows.append(["PSS at 720p by process (MB)", ", ".join(f"{k} {v}" for k, v in pipe["pss"]["by_role_mb"].items())])
+        rows.append(["PSS at 720p by process (MB)", ", ".join(f"{k} {v}" for k, v in pipe["pss"]["by_role_mb"].items())
+                     + f"; USS of all {pipe['pss'].get('uss_mb')}"])
     idle = s.get("idle", {})
     if "cpu_by_role" in idle:
         rows.append(["idle CPU-s by process", ", ".join(f"{k} {v}" for k, v in idle["cpu_by_role"].items())
@@ -71,7 +72,8 @@ def detail_rows(results: dict) -> list[list[str]]:
                                                                  big["pss_castd"]["by_role_mb"].items())
                      + (f"; after the load: {big['pss_castd_after_load_mb']}" if "pss_castd_after_load_mb" in big
                         else "")])
-        rows.append(["PSS at 1080p, everything (MB)", _fmt(big["pss_all_1080p"]["total_mb"])])
+        rows.append(["PSS at 1080p, everything (MB)", f"{_fmt(big['pss_all_1080p']['total_mb'])}; USS of castd's own "
+                     f"{big['pss_castd'].get('uss_mb')}, of all {big['pss_all_1080p'].get('uss_mb')}"])
     load = s.get("api_load", {})
     if "load" in load:
         ld = load["load"]

@@ -96,5 +96,6 @@ def memory(castd: Castd, only_castd: bool) -> dict:
     by_role: dict[str, float] = {}
     for pid in pids:
         by_role[role_of[pid]] = by_role.get(role_of[pid], 0) + proc.pss_kb(pid) / 1024
-    return {"total_mb": round(mem.total_mb, 1), "processes": len(pids),
+    uss = sum(proc.uss_kb(pid) for pid in pids) / 1024
+    return {"total_mb": round(mem.total_mb, 1), "uss_mb": round(uss, 1), "processes": len(pids),
             "by_role_mb": {k: round(v, 1) for k, v in sorted(by_role.items())}}
