@@ -1,13 +1,25 @@
 # castd: the two commands of a fresh Debian 12 / Raspberry Pi OS (64-bit) set-up are
 #   make run    install what is missing, then cast the embedded demo (no TV needed)
 #   make test   install what is missing, then run the test suite
+# and, to run castd as a service:  sudo make install-service  (sudo make uninstall-service reverses it)
 PYTHON ?= python3
 VENV   ?= .venv
 PORT   ?= 8765
 DEB_PACKAGES = chromium chromium-driver xvfb
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# the service: castd in its own venv, PREFIX/.venv (readable by the service user, unlike a home
+# folder: the unit has ProtectHome), its config in SYSCONFDIR, the unit in UNITDIR. DESTDIR stages the files elsewhere
+# (no user, no systemctl) for packaging and for the tests.
+PREFIX     ?= /opt/castd
+SYSCONFDIR ?= /etc/castd
+UNITDIR    ?= /etc/systemd/system
+BINDIR     ?= /usr/local/bin
+SERVICE_USER ?= castd
+DESTDIR    ?=
+PYTEST_ARGS ?=
 
-.PHONY: install system-deps venv run test bench bench-quick clean
+.PHONY: install system-deps venv run test bench bench-quick clean install-service uninstall-service \
+        service-root service-user service-venv service-config service-unit
 
 install: system-deps venv
 
@@ -35,8 +47,64 @@ $(VENV)/.installed: pyproject.toml
 run: install
 	$(VENV)/bin/castd serve --port $(PORT) --demo
 
+# the fake Cast device's TLS certificate is made with the openssl command line
+test: EXTRA_DEB = openssl
 test: install
-	$(VENV)/bin/python -m pytest -q
+	$(VENV)/bin/python -m pytest -q $(PYTEST_ARGS)
+
+# `sudo make install-service`: the castd user, castd in PREFIX (linked from BINDIR), a commented config (an existing one is
+# never overwritten), the systemd unit; then enable and start it.
+install-service: system-deps service-user service-venv service-config service-unit
+	@if [ -n "$(DESTDIR)" ]; then echo "castd: staged in $(DESTDIR)"; \
+	elif [ -d /run/systemd/system ]; then \
+	  systemctl daemon-reload && systemctl enable --now castd && \
+	  echo "castd: running; check it with: castd doctor --config $(SYSCONFDIR)/castd.toml; journalctl -u castd"; \
+	else echo "castd: installed, but systemd is not running here; start it with: systemctl enable --now castd"; fi
+
+service-root:
+	@[ "$$(id -u)" = 0 ] || [ -n "$(DESTDIR)" ] || { echo "castd: run it as root: sudo make install-service" >&2; exit 1; }
+
+service-user: service-root
+	@if [ -z "$(DESTDIR)" ] && ! id -u $(SERVICE_USER) >/dev/null 2>&1; then \
+	  echo "castd: adding system user $(SERVICE_USER)"; \
+	  useradd --system --user-group --home-dir /var/lib/castd --no-create-home \
+	          --shell /usr/sbin/nologin --comment "castd service" $(SERVICE_USER); fi
+
+service-venv: service-root
+	@[ -x $(DESTDIR)$(PREFIX)/.venv/bin/python ] || $(PYTHON) -m venv $(DESTDIR)$(PREFIX)/.venv
+	$(DESTDIR)$(PREFIX)/.venv/bin/pip install -q --upgrade .
+	@[ README.md -ef $(DESTDIR)$(PREFIX)/README.md ] || install -m 0644 README.md $(DESTDIR)$(PREFIX)/README.md
+	@install -d $(DESTDIR)$(BINDIR) && ln -sfn $(PREFIX)/.venv/bin/castd $(DESTDIR)$(BINDIR)/castd
+
+service-config: service-root
+	@install -d -m 0755 $(DESTDIR)$(SYSCONFDIR)
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/castd.toml ]; then \
+	  echo "castd: keeping the existing $(SYSCONFDIR)/castd.toml"; \
+	else \
+	  $(DESTDIR)$(PREFIX)/.venv/bin/castd config-example > $(DESTDIR)$(SYSCONFDIR)/castd.toml.new && \
+	  chmod 0640 $(DESTDIR)$(SYSCONFDIR)/castd.toml.new && \
+	  { [ -n "$(DESTDIR)" ] || chgrp $(SERVICE_USER) $(DESTDIR)$(SYSCONFDIR)/castd.toml.new; } && \
+	  mv $(DESTDIR)$(SYSCONFDIR)/castd.toml.new $(DESTDIR)$(SYSCONFDIR)/castd.toml && \
+	  echo "castd: wrote $(SYSCONFDIR)/castd.toml (every key commented, with its default)"; fi
+
+service-unit: service-root
+	@install -d $(DESTDIR)$(UNITDIR)
+	sed 's#/opt/castd#$(PREFIX)#g; s#/etc/castd#$(SYSCONFDIR)#g' systemd/castd.service > $(DESTDIR)$(UNITDIR)/castd.service
+	@chmod 0644 $(DESTDIR)$(UNITDIR)/castd.service
+
+# `sudo make uninstall-service`: stop and remove the service, castd's venv in PREFIX and the user;
+# the config (your settings, perhaps a token) stays.
+uninstall-service:
+	@[ "$$(id -u)" = 0 ] || [ -n "$(DESTDIR)" ] || { echo "castd: run it as root: sudo make uninstall-service" >&2; exit 1; }
+	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl disable --now castd 2>/dev/null || true; fi
+	rm -f $(DESTDIR)$(UNITDIR)/castd.service
+	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl daemon-reload; fi
+	rm -rf $(DESTDIR)$(PREFIX)/.venv
+	@[ README.md -ef $(DESTDIR)$(PREFIX)/README.md ] || rm -f $(DESTDIR)$(PREFIX)/README.md
+	@rmdir $(DESTDIR)$(PREFIX) 2>/dev/null || true
+	@[ "$$(readlink $(DESTDIR)$(BINDIR)/castd)" != "$(PREFIX)/.venv/bin/castd" ] || rm -f $(DESTDIR)$(BINDIR)/castd
+	@if [ -z "$(DESTDIR)" ] && id -u $(SERVICE_USER) >/dev/null 2>&1; then userdel $(SERVICE_USER); fi
+	@echo "castd: removed; kept $(SYSCONFDIR)/castd.toml (delete it yourself if you no longer need it)"
 
 bench: EXTRA_DEB = ffmpeg
 bench: install

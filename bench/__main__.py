@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -25,6 +27,7 @@ from bench.pages import serve
 from bench.report import print_report
 from bench.stats import summary
 from bench.testhelpers import Daemon
+from castd.config import Config
 from castd.presets import get_preset
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -55,8 +58,10 @@ def _section(results: dict, name: str, func) -> None:
 
 
 def _daemon(tmp: Path, name: str, env: dict[str, str]) -> Daemon:
+    """castd as deployed: INFO logs and a webhook token (so /status pays for the token check)."""
     (tmp / name).mkdir(parents=True, exist_ok=True)
-    return Daemon(runtime_dir=tmp / name / "run", env_extra={"CASTD_LOG_LEVEL": "INFO", **env})
+    token = secrets.token_urlsafe(24) if "token" in Config.__struct_fields__ else ""
+    return Daemon(runtime_dir=tmp / name / "run", env_extra={"CASTD_LOG_LEVEL": "INFO", **env}, token=token)
 
 
 def run_standby_off(results: dict, plan: dict, pages, castd: Castd) -> None:
@@ -125,7 +130,8 @@ def run_standby_off(results: dict, plan: dict, pages, castd: Castd) -> None:
         out = subprocess.run([sys.executable, "-m", "bench.loadgen", "--port", str(castd.daemon.port),
                               "--rate", "200", "--seconds", str(plan["load_seconds"])],
                              capture_output=True, text=True, timeout=plan["load_seconds"] + 60,
-                             cwd=Path(__file__).resolve().parent.parent)
+                             cwd=Path(__file__).resolve().parent.parent,
+                             env={**os.environ, "CASTD_BENCH_TOKEN": castd.daemon.token})
         frames1, at1 = castd.frame_mark()
         status1 = castd.status()
         if out.returncode != 0:
@@ -152,9 +158,13 @@ def run_standby_on(results: dict, plan: dict, pages, castd: Castd) -> None:
     def warm():
         # first use: after it, the standby should be kept ready
         starts.start_from_idle(castd, pages, 1, "720p", nothing_running=False, first_colour=5)
+        castd.settle_idle(nothing_running=False)
         helpers = castd.helpers_running()
+        parked = resources.measure(castd, plan["idle_seconds"] / 2)
         times = starts.start_from_idle(castd, pages, plan["warm"], "720p", nothing_running=False, first_colour=1)
-        return {"seconds": times, "summary": summary(times), "browser_processes_while_idle": len(helpers)}
+        return {"seconds": times, "summary": summary(times), "browser_processes_while_idle": len(helpers),
+                "idle_cpu_per_s_with_standby": parked.cpu_per_second, "idle_cpu_by_role": parked.cpu_by_role,
+                "pss_idle_with_standby": resources.memory(castd, only_castd=False)}
 
     _section(results, "warm", warm)
 

@@ -6,7 +6,7 @@ the next ones late instead of quietly lowering the rate. Latency is from sending
 last byte of its answer; `due_p99_ms` counts from when it was due instead, so it also holds the
 wait behind a slow earlier answer (or behind this process being descheduled).
 
-    python -m bench.loadgen --port 8765 --rate 200 --seconds 30
+    CASTD_BENCH_TOKEN=... python -m bench.loadgen --port 8765 --rate 200 --seconds 30
 """
 
 from __future__ import annotations
@@ -14,13 +14,15 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import os
 import sys
 import time
 
 from bench.stats import median, percentile
 
 
-def run(host: str, port: int, rate: float, seconds: float, path: str = "/status") -> dict:
+def run(host: str, port: int, rate: float, seconds: float, path: str = "/status", token: str = "") -> dict:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
     conn = http.client.HTTPConnection(host, port, timeout=5)
     total = int(rate * seconds)
     latencies: list[float] = []
@@ -37,7 +39,7 @@ def run(host: str, port: int, rate: float, seconds: float, path: str = "/status"
             late += 1
         sent = time.perf_counter()
         try:
-            conn.request("GET", path)
+            conn.request("GET", path, headers=headers)
             response = conn.getresponse()
             response.read()
             ok = response.status == 200
@@ -69,7 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         parser.error("the load generator only talks to loopback")
-    json.dump(run(args.host, args.port, args.rate, min(args.seconds, 300)), sys.stdout)
+    token = os.environ.get("CASTD_BENCH_TOKEN", "")  # not on the command line, where ps shows it
+    json.dump(run(args.host, args.port, args.rate, min(args.seconds, 300), token=token), sys.stdout)
     return 0
 
 

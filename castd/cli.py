@@ -1,12 +1,19 @@
-"""The `castd` command line: `castd serve` runs the daemon."""
+"""The `castd` command line: `castd serve` runs the daemon; the other subcommands help run it.
+
+Exit codes: 0 ok, 1 failure, 2 usage (bad arguments or config; argparse also exits 2).
+Client subcommands (start, stop, status, devices) live in castd.client.
+"""
 
 from __future__ import annotations
 
 import argparse
-import signal
+import os
 import sys
+from importlib import resources
 
 from castd import __version__
+from castd.client.commands import add_client_commands
+from castd.client.commands import run as client_run
 from castd.config import ConfigError, load_config
 
 
@@ -20,12 +27,30 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to listen on (config: host)")
     serve.add_argument("--port", type=int, help="port to listen on (config: port)")
     serve.add_argument("--log-level", help="TRACE, DEBUG, INFO, WARNING or ERROR (config: log_level)")
+    serve.add_argument("--insecure", action="store_true", default=None,
+                       help="allow listening beyond loopback without a token (config: insecure); "
+                            "anyone who can reach the port then controls castd")
     serve.add_argument("--demo", action="store_true",
                        help="cast the embedded demo dashboard as soon as castd is up (no TV needed)")
+    add_client_commands(sub)
+    sub.add_parser("config-example", help="print a commented example config file",
+                   description="Print a commented castd.toml showing every key and its default.")
+    doctor = sub.add_parser("doctor", help="check that this machine can run castd",
+                            description="Check Chromium, chromedriver, Xvfb, codecs, the runtime dir, the "
+                                        "config, the device and the token; print OK/FAIL with the fix.")
+    doctor.add_argument("--config", metavar="FILE", help="TOML config (default: /etc/castd/castd.toml if present)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except BrokenPipeError:  # `castd status | head`: the reader left; not an error worth a traceback
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keeps the interpreter's final flush quiet
+        return 0
+
+
+def _main(argv: list[str] | None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     if args.command is None:
@@ -33,36 +58,29 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.command == "serve":
         return serve(args)
-    return 2
+    if args.command == "config-example":
+        sys.stdout.write(resources.files("castd").joinpath("example.toml").read_text(encoding="utf-8"))
+        return 0
+    if args.command == "doctor":
+        from castd.doctor import main as doctor
+
+        return doctor(args.config)
+    return client_run(args.func, args)
 
 
 def serve(args: argparse.Namespace) -> int:
     try:
         config = load_config(args.config, overrides={"host": args.host, "port": args.port,
-                                                     "log_level": args.log_level})
+                                                     "log_level": args.log_level, "insecure": args.insecure})
     except ConfigError as exc:
         print(f"castd: config error: {exc}", file=sys.stderr)
         return 2
-    import uvicorn
+    from castd.api.auth import listen_refusal
 
-    from castd.api.app import create_app
-    from castd.logs import intercept_stdlib, log, register_secret, setup_logging
+    refusal = listen_refusal(config)
+    if refusal:
+        print(f"castd: {refusal}", file=sys.stderr)
+        return 2
+    from castd import server
 
-    setup_logging(config.log_level)
-    intercept_stdlib("WARNING")
-    register_secret(config.token)
-    app = create_app(config, demo=args.demo)
-    log.info("castd starting", version=__version__, host=config.host, port=config.port,
-             runtime_dir=str(app.state.sessions_dir.parent))
-    server = uvicorn.Server(uvicorn.Config(app, host=config.host, port=config.port, log_config=None,
-                                           access_log=False, timeout_graceful_shutdown=3, lifespan="on"))
-    # uvicorn re-raises the signal that stopped it once it has shut down; with these no-op
-    # handlers underneath, that re-raise is harmless and castd exits 0 as systemd expects.
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: None)
-    server.run()
-    if not server.started:
-        log.error("castd could not start serving", host=config.host, port=config.port)
-        return 1
-    log.info("castd stopped")
-    return 0
+    return server.run(config, demo=args.demo)

@@ -15,9 +15,12 @@ from typing import Any
 import msgspec
 
 from castd.presets import DEFAULT_PRESET, PRESETS
+from castd.secretfile import exposure_problem
+from castd.urls import Allowlist, UrlRejected
 
 DEFAULT_CONFIG_FILE = Path("/etc/castd/castd.toml")
 ENV_PREFIX = "CASTD_"
+MIN_TOKEN_LENGTH = 16  # a guessable token is no token; 16 URL-safe characters are ~96 bits
 
 
 class ConfigError(Exception):
@@ -35,6 +38,12 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     chromedriver: str = "/usr/bin/chromedriver"
     xvfb: str = "/usr/bin/Xvfb"
     page_load_timeout: float = 20.0
+    # V8 heap cap per page: a leaking dashboard crashes its tab (and is restarted) instead of
+    # pushing a small Pi into swap or the OOM killer
+    renderer_heap_mb: int = 512
+    # warm standby: keep Xvfb + Chromium ready at about:blank between sessions
+    # (off | after-use | boot); costs ~0.5 GB of memory, saves ~1 s per start from idle
+    standby: str = "off"
     # sessions
     quality: str = DEFAULT_PRESET
     max_duration: int = 24 * 3600
@@ -46,7 +55,14 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     # address the TV uses to reach castd (empty: detect it)
     stream_host: str = ""
     log_level: str = "INFO"
+    # webhook security (castd/api/auth.py, ratelimit.py): a token, or loopback only unless `insecure`
     token: str = ""
+    insecure: bool = False
+    allowlist: list[str] = msgspec.field(default_factory=list)
+    rate_limit_burst: int = 5
+    rate_limit_per_minute: float = 12.0
+    max_body_bytes: int = 64 * 1024
+    max_json_depth: int = 8
 
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:
@@ -60,8 +76,28 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
         for key in ("frame_stall_seconds", "segment_stall_seconds", "page_load_timeout"):
             if getattr(self, key) <= 0:
                 raise ValueError(f"{key}: must be positive")
+        if self.standby not in ("off", "after-use", "boot"):
+            raise ValueError(f"standby: must be off, after-use or boot, not {self.standby!r}")
+        if self.renderer_heap_mb < 64:
+            raise ValueError("renderer_heap_mb: must be at least 64")
         if self.max_restarts < 1:
             raise ValueError("max_restarts: must be at least 1")
+        if self.token and (len(self.token) < MIN_TOKEN_LENGTH or not self.token.isprintable()
+                           or not self.token.isascii() or " " in self.token):
+            raise ValueError(f"token: use at least {MIN_TOKEN_LENGTH} printable ASCII characters without spaces "
+                             "(e.g. python3 -c 'import secrets; print(secrets.token_urlsafe(32))')")
+        try:
+            Allowlist.parse(self.allowlist)
+        except UrlRejected as exc:
+            raise ValueError(str(exc)) from None
+        if self.rate_limit_burst < 1:
+            raise ValueError("rate_limit_burst: must be at least 1")
+        if self.rate_limit_per_minute <= 0:
+            raise ValueError("rate_limit_per_minute: must be positive")
+        if not 256 <= self.max_body_bytes <= 64 * 1024:
+            raise ValueError("max_body_bytes: must be between 256 and 65536")
+        if not 2 <= self.max_json_depth <= 64:
+            raise ValueError("max_json_depth: must be between 2 and 64")
 
     def resolved_runtime_dir(self) -> Path:
         """The folder for session files: configured, systemd's RuntimeDirectory, /run/castd, or temp."""
@@ -82,6 +118,7 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 
 FIELD_NAMES = tuple(Config.__struct_fields__)
+LIST_FIELDS = ("allowlist",)  # from the environment: comma or space separated
 
 
 def _env_values(environ: dict[str, str]) -> dict[str, Any]:
@@ -89,7 +126,7 @@ def _env_values(environ: dict[str, str]) -> dict[str, Any]:
     for name in FIELD_NAMES:
         raw = environ.get(ENV_PREFIX + name.upper())
         if raw is not None:
-            values[name] = raw
+            values[name] = raw.replace(",", " ").split() if name in LIST_FIELDS else raw
     return values
 
 
@@ -120,6 +157,9 @@ def load_config(path: str | Path | None = None, environ: dict[str, str] | None =
         try:
             with file.open("rb") as fh:
                 values.update(tomllib.load(fh))
+                problem = exposure_problem(file, fh.fileno(), values)
+            if problem:
+                raise ConfigError(problem)
         except FileNotFoundError:
             raise ConfigError(f"config file {file}: not found") from None
         except PermissionError:

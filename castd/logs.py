@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+import traceback
 from typing import Any
 
 from loguru import logger
@@ -77,18 +78,26 @@ def _journal_on_stderr() -> bool:
 
 
 def _formatter(journal: bool, colour: bool):
-    """Build the whole line in Python and hand loguru a template with no user text in it."""
+    """Build the whole line in Python and hand loguru a template with no user text in it.
+
+    A traceback is scrubbed like the rest (exception messages quote URLs), and under journald
+    each of its lines gets the priority prefix too, or journald would file them as info.
+    """
 
     def fmt(record: dict) -> str:
         ctx = _context(record["extra"])
-        record["extra"]["_line"] = scrub(record["message"]) + (" " + ctx if ctx else "")
-        exc = "{exception}" if record["exception"] else ""
+        line = scrub(record["message"]) + (" " + ctx if ctx else "")
+        if record["exception"]:
+            exc = record["exception"]
+            line += "\n" + scrub("".join(traceback.format_exception(exc.type, exc.value, exc.traceback)).rstrip())
         if journal:
             prio = PRIORITIES.get(record["level"].name, 6)
-            return f"\\<{prio}>{{level}} {{name}}: {{extra[_line]}}\n{exc}"
+            record["extra"]["_line"] = line.replace("\n", f"\n<{prio}>")
+            return f"\\<{prio}>{{level}} {{name}}: {{extra[_line]}}\n"
+        record["extra"]["_line"] = line
         if colour:
-            return "<green>{time:HH:mm:ss.SSS}</green> <level>{level: <7} {name}: {extra[_line]}</level>\n" + exc
-        return "{time:YYYY-MM-DD HH:mm:ss.SSS} {level: <7} {name}: {extra[_line]}\n" + exc
+            return "<green>{time:HH:mm:ss.SSS}</green> <level>{level: <7} {name}: {extra[_line]}</level>\n"
+        return "{time:YYYY-MM-DD HH:mm:ss.SSS} {level: <7} {name}: {extra[_line]}\n"
 
     return fmt
 

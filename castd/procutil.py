@@ -74,3 +74,57 @@ def kill_group(pgid: int, grace: float = 0.0) -> None:
         os.killpg(pgid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
+
+
+def _parents() -> dict[int, list[int]]:
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as fh:
+                fields = fh.read().rsplit(b")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        children.setdefault(int(fields[1]), []).append(int(entry))
+    return children
+
+
+def descendants(root: int) -> list[int]:
+    """Every process below `root`, by parent links in /proc (deepest last)."""
+    children = _parents()
+    found, todo = [], [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def kill_tree(root: int, include_root: bool = False, keep: set[int] | frozenset[int] = frozenset()) -> list[int]:
+    """SIGKILL every descendant of `root` (and `root` itself if asked), except PIDs in `keep`."""
+    targets = [pid for pid in descendants(root) if pid not in keep and pid_alive(pid)]
+    if include_root:
+        targets.insert(0, root)
+    for pid in targets:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+    return targets
+
+
+def reap_adopted(exclude: set[int]) -> list[int]:
+    """Collect exited children we adopted as a subreaper (not our own multiprocessing children,
+    whose exit status multiprocessing itself must read)."""
+    reaped = []
+    for pid in _parents().get(os.getpid(), []):
+        if pid in exclude or pid_alive(pid):
+            continue
+        try:
+            done, _ = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            continue
+        if done:
+            reaped.append(pid)
+    return reaped

@@ -51,6 +51,7 @@ class Status(msgspec.Struct, kw_only=True, omit_defaults=False):
     restarts: int = 0
     last_error: str | None = None
     encoder_pid: int | None = None
+    standby: str | None = None  # "warm" while a parked child keeps Xvfb + Chromium ready
     supervisor_pid: int | None = None
     updated_at: float = 0.0
 
@@ -82,7 +83,20 @@ class Quit(msgspec.Struct, tag=True):
     pass
 
 
-ChildCommand = Navigate | Quit
+class Begin(msgspec.Struct, tag=True):
+    """Start streaming a session in a parked (warm standby) child."""
+
+    session: str
+    folder: str
+    url: str
+    nav: int = 0
+
+
+class Park(msgspec.Struct, tag=True):
+    """End the session but keep Xvfb and Chromium ready at about:blank (warm standby)."""
+
+
+ChildCommand = Navigate | Quit | Begin | Park
 
 
 # ---- encoder child -> supervisor ---------------------------------------------------------
@@ -95,7 +109,7 @@ class Progress(msgspec.Struct, tag=True):
 
 
 class ChildEvent(msgspec.Struct, tag=True):
-    """Something worth a log line: kind is ready | page_loaded | page_error | error | exiting."""
+    """Something worth a log line: kind is ready | page_loaded | page_error | error | parked."""
 
     kind: str
     message: str = ""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.server
 import io
+import json
 import os
 import signal
 import socket
@@ -13,7 +14,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import av
 import httpx
@@ -74,8 +75,28 @@ def descendants(root: int) -> set[tuple[int, str]]:
     return found
 
 
+def children(pid: int) -> set[tuple[int, str]]:
+    """Direct children of `pid` (by parent links)."""
+    found = set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            fields = _stat(int(entry))
+            if fields and int(fields[1]) == pid:
+                ident = process_identity(int(entry))
+                if ident:
+                    found.add(ident)
+    return found
+
+
 def still_alive(identities) -> set[tuple[int, str]]:
     return {ident for ident in identities if process_identity(ident[0]) == ident}
+
+
+def cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+    except OSError:
+        return "?"
 
 
 def comm(pid: int) -> str:
@@ -97,6 +118,12 @@ class Daemon:
     process: subprocess.Popen | None = None
     seen: set = field(default_factory=set)
     cwd: Path = ROOT  # the castd package imported is the one under cwd (bench/ compares two trees)
+    leftover_cmdlines: dict = field(default_factory=dict)
+    journal: bool = False  # set JOURNAL_STREAM to the log file, as systemd does: lines get <N> prefixes
+    token: str = ""  # CASTD_TOKEN; get/post/status then send it as a Bearer header unless given headers
+
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
 
     @property
     def base(self) -> str:
@@ -108,14 +135,23 @@ class Daemon:
 
     def start(self, wait_healthy: bool = True) -> "Daemon":
         env = {**os.environ, "CASTD_RUNTIME_DIR": str(self.runtime_dir), "CASTD_LOG_LEVEL": "DEBUG",
-               **self.env_extra}
+               "CASTD_RATE_LIMIT_BURST": "100000",  # tests fire starts fast; test_security sets its own
+               **({"CASTD_TOKEN": self.token} if self.token else {}), **self.env_extra}
         env.pop("JOURNAL_STREAM", None)
         self._log = self.log_path.open("ab")
+        if self.journal:
+            st = os.fstat(self._log.fileno())
+            env["JOURNAL_STREAM"] = f"{st.st_dev}:{st.st_ino}"
         self.process = subprocess.Popen([sys.executable, "-m", "castd", "serve", "--port", str(self.port),
                                          *self.args], env=env, stdout=self._log, stderr=subprocess.STDOUT,
                                         cwd=self.cwd)
         if wait_healthy:
-            wait_for(lambda: self._healthy(), 20, message="castd /health")
+            try:
+                wait_for(lambda: self._healthy(), 20, message="castd /health")
+            except BaseException:
+                self.stop()
+                self.kill_leftovers()
+                raise
         return self
 
     def _healthy(self) -> bool:
@@ -130,9 +166,11 @@ class Daemon:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def get(self, path: str, **kw) -> httpx.Response:
+        kw.setdefault("headers", self.auth())
         return httpx.get(self.base + path, timeout=10, **kw)
 
     def post(self, path: str, **kw) -> httpx.Response:
+        kw.setdefault("headers", self.auth())
         return httpx.post(self.base + path, timeout=10, **kw)
 
     def status(self) -> dict:
@@ -161,9 +199,17 @@ class Daemon:
         self._log.close()
         return code
 
-    def kill_leftovers(self) -> set:
-        """Teardown safety net: kill (by PID) anything we saw that still lives; return it."""
-        left = still_alive(self.seen)
+    def kill_leftovers(self, grace: float = 3.0) -> set:
+        """Teardown safety net: kill (by PID) anything we saw that still lives after `grace`; return it.
+
+        The grace covers helpers that exit on their own once castd has gone (multiprocessing's
+        resource tracker reads EOF a moment after its parent exits, later on a loaded machine).
+        """
+        deadline = time.monotonic() + grace
+        while (left := still_alive(self.seen)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        for pid, _ in left:
+            self.leftover_cmdlines[pid] = cmdline(pid)
         for pid, _ in left:
             try:
                 os.kill(pid, signal.SIGKILL)
@@ -172,18 +218,64 @@ class Daemon:
         return left
 
 
+def raw_request(port: int, data: bytes, timeout: float = 10) -> tuple[int, dict[str, str], bytes]:
+    """Send exact bytes (no client-side URL or header clean-up) and read one HTTP/1.1 answer."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(data)
+        chunks = []
+        while True:
+            try:
+                chunk = sock.recv(65536)
+            except (ConnectionResetError, TimeoutError):
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+            head, sep, rest = b"".join(chunks).partition(b"\r\n\r\n")
+            if sep:
+                headers = {k.strip().lower(): v.strip() for k, _, v in
+                           (line.decode("latin-1").partition(":") for line in head.split(b"\r\n")[1:])}
+                if len(rest) >= int(headers.get("content-length", "0")):
+                    break
+    raw = b"".join(chunks)
+    head, _, body = raw.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1]) if lines and lines[0].startswith("HTTP/") else 0
+    headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
+    return status, headers, body
+
+
 # ---- test pages ---------------------------------------------------------------------------
 class PageHandler(http.server.BaseHTTPRequestHandler):
-    """/color/RRGGBB: a page filled with one colour. /slow/N: answers after N seconds."""
+    """/color/RRGGBB: a page filled with one colour. /slow/N: answers after N seconds.
+    /crash: a page whose script runs the renderer out of memory.
+    /nav/redirect?to=URL: a 302 to URL. /nav/script/ID?to=URL: a page that fetches /nav/ping/ID, then sets
+    location.href = URL (a script navigation). Every request is counted in `hits` by path, 404s too."""
 
     hits: dict[str, int] = {}
 
     def do_GET(self):  # noqa: N802
-        path = urlsplit(self.path).path
+        parts = urlsplit(self.path)
+        path = parts.path
         PageHandler.hits[path] = PageHandler.hits.get(path, 0) + 1
-        if path.startswith("/color/"):
+        target = parse_qs(parts.query).get("to", [""])[0]
+        if path.startswith("/nav/redirect"):
+            self.send_response(302)
+            self.send_header("Location", target)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        if path.startswith("/nav/script/"):
+            ping = "/nav/ping/" + path.rsplit("/", 1)[1]
+            body = (f"<!doctype html><html><body style='margin:0;background:#404040'><script>"
+                    f"fetch({json.dumps(ping)}).finally(() => setTimeout(() => {{ location.href = "
+                    f"{json.dumps(target)}; }}, 100));</script></body></html>").encode()
+        elif path.startswith("/color/"):
             colour = path.split("/")[2]
             body = (f"<!doctype html><html><body style='margin:0;background:#{colour}'></body></html>").encode()
+        elif path == "/crash":  # allocates until V8's heap cap kills the renderer ("tab crashed")
+            body = (b"<!doctype html><html><body><script>let a=[];for(;;){a.push(new Array(4e6).fill(1.5))}"
+                    b"</script></body></html>")
         elif path.startswith("/slow/"):
             time.sleep(float(path.split("/")[2]))
             body = b"<!doctype html><html><body style='margin:0;background:#808080'></body></html>"

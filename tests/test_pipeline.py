@@ -72,6 +72,12 @@ def test_stream_decodes_to_the_page(idle_daemon, pages):
     assert status["frames"] >= 20 and status["fps"] > 5
 
 
+def newest_shows(media_url, colour) -> bool:
+    """Does the newest listed segment end on a frame of `colour`?"""
+    urls = segment_urls(media_url)
+    return bool(urls) and close_to(rgb_at(last_frame_of(fetch_segment(urls[-1])), 640, 360), colour)
+
+
 def test_switch_shows_new_colour_within_3s_on_the_same_stream(idle_daemon, pages):
     d = idle_daemon
     first = start(d, pages.url("/color/ff0000"))
@@ -81,11 +87,7 @@ def test_switch_shows_new_colour_within_3s_on_the_same_stream(idle_daemon, pages
     second = start(d, pages.url("/color/0000ff"))
     assert second["switched"] is True and second["session"] == first["session"]
 
-    def newest_is_blue():
-        urls = segment_urls(media_url)
-        return urls and close_to(rgb_at(last_frame_of(fetch_segment(urls[-1])), 640, 360), BLUE)
-
-    wait_for(newest_is_blue, 6, interval=0.1, message="blue segment")
+    wait_for(lambda: newest_shows(media_url, BLUE), 6, interval=0.1, message="blue segment")
     elapsed = time.monotonic() - switched_at
     assert elapsed <= 3.0, f"new colour took {elapsed:.2f}s"
     assert d.status()["url"].endswith("/color/0000ff")

@@ -1,8 +1,6 @@
 """The supervisor under concurrency, and process hygiene of the whole daemon."""
 
 import asyncio
-import os
-import signal
 import threading
 import time
 
@@ -18,7 +16,7 @@ def encoder_children(daemon, supervisor_pid):
         try:
             with open(f"/proc/{pid}/stat") as fh:
                 fields = fh.read().rsplit(")", 1)[1].split()
-        except FileNotFoundError:
+        except (FileNotFoundError, ProcessLookupError):
             continue
         if int(fields[1]) == supervisor_pid and int(fields[2]) == pid:
             found.append(pid)
@@ -56,7 +54,7 @@ def test_twenty_concurrent_starts_leave_one_encoder_and_the_last_state(idle_daem
     finally:
         stop_sampling.set()
         sampler.join()
-    assert max(samples) <= 1, f"more than one encoder alive at once: {max(samples)}"
+    assert len(samples) > 20 and max(samples) <= 1, f"encoders alive at once: max {max(samples)}"
     assert len(encoder_children(d, supervisor_pid)) == 1
     status = d.status()
     assert status["url"] == last["url"] and status["session"] == last["session"]

@@ -6,16 +6,23 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
+import msgspec
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.routing import Route
 
-from castd.api import control, pages, stream
+from castd.api import control, openapi, pages, snapshot, stream
 from castd.api.errors import ApiError, on_api_error, on_http_error, on_server_error
+from castd.api.gate import Gate
+from castd.api.ratelimit import TokenBucket
 from castd.config import Config
 from castd.logs import log
-from castd.protocol import Start
+from castd.logs import scrub
+from castd.protocol import Start, Status
+from castd.sdnotify import notify, watchdog_interval
 from castd.supervisor.handle import SupervisorHandle, SupervisorUnavailable, new_command_id
+from castd.urls import Allowlist
 
 CHECK_INTERVAL = 0.5
 
@@ -30,15 +37,21 @@ def create_app(config: Config, *, demo: bool = False) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         handle = SupervisorHandle(config)
         app.state.supervisor = handle
+        handle.on_status.append(_status_notifier())
         handle.start()
-        watcher = asyncio.create_task(_watch(handle))
+        tasks = [asyncio.create_task(_watch(handle))]
+        interval = watchdog_interval()
+        if interval:
+            tasks.append(asyncio.create_task(_watchdog_pings(interval)))
         if demo:
             asyncio.create_task(_start_demo(handle, config))
         try:
             yield
         finally:
-            watcher.cancel()
+            for task in tasks:
+                task.cancel()
             log.info("shutting down")
+            notify("STOPPING=1\nSTATUS=stopping")
             await handle.close()
 
     routes = [
@@ -46,13 +59,20 @@ def create_app(config: Config, *, demo: bool = False) -> Starlette:
         Route("/stop", control.stop, methods=["POST"]),
         Route("/status", control.status, methods=["GET"]),
         Route("/health", control.health, methods=["GET"]),
+        Route("/", pages.preview, methods=["GET"]),
+        Route("/snapshot.jpg", snapshot.snapshot, methods=["GET"]),
         Route("/demo", pages.demo, methods=["GET"]),
+        Route("/openapi.json", openapi.openapi_json, methods=["GET"]),
         Route("/stream/{session}/{name}", stream.stream_file, methods=["GET"]),
         Route("/stream/{session}/{name}", stream.stream_options, methods=["OPTIONS"]),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={
-        ApiError: on_api_error, HTTPException: on_http_error, Exception: on_server_error})
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(Gate, config=config)],
+                    exception_handlers={ApiError: on_api_error, HTTPException: on_http_error,
+                                        Exception: on_server_error})
     app.state.config = config
+    app.state.allowlist = Allowlist.parse(config.allowlist)
+    app.state.start_limiter = TokenBucket(config.rate_limit_burst, config.rate_limit_per_minute)
+    app.state.openapi = msgspec.json.encode(openapi.build(config))
     app.state.sessions_dir = runtime_dir / "sessions"
     return app
 
@@ -67,9 +87,32 @@ async def _watch(handle: SupervisorHandle) -> None:
             log.exception("supervisor watch failed")
 
 
+async def _watchdog_pings(interval: float) -> None:
+    """WATCHDOG=1 from the event loop itself: if the loop wedges, systemd restarts castd."""
+    while True:
+        notify("WATCHDOG=1")
+        await asyncio.sleep(interval)
+
+
+def _status_notifier():
+    """A callback sending STATUS= to systemd when the state or the page changes."""
+    last: list[tuple] = [()]
+
+    def on_status(status: Status) -> None:
+        key = (status.state, status.session, status.url)
+        if key != last[0]:
+            last[0] = key
+            text = status.state if not status.url else f"{status.state}: {scrub(status.url)}"
+            notify(f"STATUS={text}")
+
+    return on_status
+
+
 async def _start_demo(handle: SupervisorHandle, config: Config) -> None:
     host = "127.0.0.1" if config.host in ("0.0.0.0", "::", "") else config.host
     url = f"http://{host}:{config.port}/demo"
+    if not Allowlist.parse(config.allowlist).allows_url(url):
+        log.warning("the demo URL is not on the allowlist; the browser will block it", url=url)
     await asyncio.sleep(0.3)
     try:
         ack = await handle.command(Start(id=new_command_id(), url=url, quality=config.quality))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import re
 import time
 
 import msgspec
@@ -9,15 +11,18 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from castd.api.errors import ApiError, decode_json_body, error_response, json_response
-from castd.api.schemas import StartRequest, StartResponse, StopRequest, StopResponse
+from castd.api.gate import is_authenticated
+from castd.api.schemas import (HealthResponse, PublicStatus, StartRequest, StartResponse, StatusResponse,
+                               StopRequest, StopResponse)
 from castd.api.urlpolicy import check_url
 from castd.config import Config
-from castd.logs import log
+from castd.logs import log, scrub
 from castd.presets import PRESETS
 from castd.protocol import Start, Stop
 from castd.supervisor.handle import SupervisorHandle, SupervisorUnavailable, new_command_id
 
 SNAPSHOT_STALE_AFTER = 3.0
+_URL_IN_TEXT = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://\S+")
 
 
 def _supervisor(request: Request) -> SupervisorHandle:
@@ -42,9 +47,20 @@ def _client(request: Request) -> str:
 
 
 async def start(request: Request) -> Response:
+    # Every /start that got past the token check counts, valid or not: it is the sender that is limited.
+    wait = request.app.state.start_limiter.take()
+    if wait:
+        log.warning("webhook start rate limited", client=_client(request), retry_after=round(wait, 1))
+        raise ApiError(429, f"too many starts; retry in {math.ceil(wait)} s "
+                            "(rate_limit_burst and rate_limit_per_minute in config)",
+                       {"Retry-After": str(math.ceil(wait))})
     body = await decode_json_body(request, StartRequest)
     config = _config(request)
-    url = check_url(body.url)
+    try:
+        url = check_url(body.url, request.app.state.allowlist)
+    except ApiError as exc:
+        log.info("webhook start refused", client=_client(request), url=body.url, reason=exc.message)
+        raise
     quality = body.quality or config.quality
     if quality not in PRESETS:
         raise ApiError(400, f"quality: unknown preset {quality!r}; valid: {', '.join(PRESETS)}")
@@ -77,12 +93,17 @@ async def stop(request: Request) -> Response:
 
 async def status(request: Request) -> Response:
     handle = _supervisor(request)
-    data = msgspec.to_builtins(handle.status)
-    data["stream_url"] = f"{stream_base(request)}{handle.status.stream_path}" if handle.status.stream_path \
-        else None
-    data["supervisor_restarts"] = handle.restarts
-    data["snapshot_age"] = round(time.monotonic() - handle.snapshot_at, 3) if handle.snapshot_at else None
-    return json_response(data)
+    current = handle.status
+    if not is_authenticated(request.scope):
+        return json_response(PublicStatus(state=current.state,
+                                          ok=health_problem(handle, _config(request)) is None))
+    fields = msgspec.structs.asdict(current)
+    fields["url"] = scrub(current.url) if current.url else None  # secret-looking query values masked
+    fields["last_error"] = scrub(current.last_error) if current.last_error else None
+    return json_response(StatusResponse(
+        **fields, stream_url=f"{stream_base(request)}{current.stream_path}" if current.stream_path else None,
+        supervisor_restarts=handle.restarts,
+        snapshot_age=round(time.monotonic() - handle.snapshot_at, 3) if handle.snapshot_at else None))
 
 
 def health_problem(handle: SupervisorHandle, config: Config) -> str | None:
@@ -105,11 +126,11 @@ def health_problem(handle: SupervisorHandle, config: Config) -> str | None:
 async def health(request: Request) -> Response:
     handle = _supervisor(request)
     problem = health_problem(handle, _config(request))
-    body = {"ok": problem is None, "state": handle.status.state}
-    if problem:
-        body["reason"] = problem
+    body = HealthResponse(ok=problem is None, state=handle.status.state)
+    if problem:  # /health is open: no URLs, no secrets in what it says
+        body.reason = scrub(_URL_IN_TEXT.sub("<url>", problem))
     elif handle.last_death:
-        body["note"] = f"recovered: {handle.last_death}"
+        body.note = f"recovered: {handle.last_death}"
     return json_response(body, 200 if problem is None else 503)
 
 

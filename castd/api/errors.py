@@ -9,7 +9,9 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-MAX_BODY = 64 * 1024
+from castd.api.jsonlimits import nesting_depth
+
+MAX_BODY = 64 * 1024  # the default; config max_body_bytes may lower it
 T = TypeVar("T")
 
 
@@ -46,25 +48,34 @@ async def on_server_error(request: Request, exc: Exception) -> Response:
     return error_response(500, "internal error; see the castd log")
 
 
-def _is_json(content_type: str) -> bool:
+def is_json(content_type: str) -> bool:
     kind = content_type.split(";", 1)[0].strip().lower()
     return kind in ("", "application/json", "text/json") or kind.endswith("+json")
 
 
+def body_too_large(limit: int) -> ApiError:
+    return ApiError(413, f"request body too large (limit {limit} bytes)")
+
+
+def _limits(request: Request) -> tuple[int, int]:
+    config = getattr(request.app.state, "config", None)
+    return (config.max_body_bytes, config.max_json_depth) if config is not None else (MAX_BODY, 8)
+
+
 async def read_body(request: Request) -> bytes:
-    """The raw body, at most 64 KiB (413 beyond, checked before and while reading)."""
+    """The raw body, at most max_body_bytes (413 beyond, checked before and while reading)."""
+    limit = _limits(request)[0]
     declared = request.headers.get("content-length")
     if declared is not None:
-        try:
-            if int(declared) > MAX_BODY:
-                raise ApiError(413, f"request body too large (limit {MAX_BODY // 1024} KiB)")
-        except ValueError:
-            raise ApiError(400, "invalid Content-Length header") from None
+        if not declared.isdigit():
+            raise ApiError(400, "invalid Content-Length header")
+        if int(declared) > limit:
+            raise body_too_large(limit)
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
-        if size > MAX_BODY:
-            raise ApiError(413, f"request body too large (limit {MAX_BODY // 1024} KiB)")
+        if size > limit:
+            raise body_too_large(limit)
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -72,18 +83,25 @@ async def read_body(request: Request) -> bytes:
 async def decode_json_body(request: Request, kind: type[T], *, optional: bool = False) -> T:
     """Decode and validate the JSON body as `kind`, turning every failure into a clear 4xx."""
     body = await read_body(request)
-    if not _is_json(request.headers.get("content-type", "")):
+    if not is_json(request.headers.get("content-type", "")):
         raise ApiError(415, "send a JSON body with Content-Type: application/json")
     if not body.strip():
         if optional:
             return kind()
         raise ApiError(400, "request body is empty; send a JSON object")
+    max_depth = _limits(request)[1]
+    if nesting_depth(body, stop_at=max_depth) > max_depth:
+        raise ApiError(400, f"JSON nested deeper than {max_depth} levels (max_json_depth in config)")
     try:
         return msgspec.json.decode(body, type=kind)
     except msgspec.ValidationError as exc:
         raise ApiError(400, _describe_validation(str(exc))) from None
     except msgspec.DecodeError as exc:
         raise ApiError(400, f"body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise ApiError(400, "JSON nested too deeply") from None
+    except UnicodeError:  # msgspec raises UnicodeDecodeError for bad UTF-8 inside a string
+        raise ApiError(400, "body is not valid UTF-8") from None
 
 
 def _describe_validation(text: str) -> str:

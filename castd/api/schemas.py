@@ -1,4 +1,8 @@
-"""Request and response shapes, as msgspec types (validation and documentation in one place)."""
+"""Request and response shapes, as msgspec types (validation and documentation in one place).
+
+These types are the single source of the OpenAPI document (castd/api/openapi.py): responses are
+built from them, so the document cannot drift from what castd really sends.
+"""
 
 from __future__ import annotations
 
@@ -6,24 +10,30 @@ from typing import Annotated
 
 import msgspec
 
-from castd.protocol import State
+from castd.presets import PRESETS
+from castd.protocol import State, Status
 
 Url = Annotated[str, msgspec.Meta(min_length=1, max_length=4096, description="http(s) URL of the page to cast")]
-Seconds = Annotated[float, msgspec.Meta(gt=0, description="seconds until the session ends by itself")]
+Seconds = Annotated[float, msgspec.Meta(gt=0, description="seconds until the session ends by itself "
+                                                           "(at most max_duration from the config)")]
+Quality = Annotated[str, msgspec.Meta(max_length=64, description="a quality preset",
+                                      extra_json_schema={"enum": list(PRESETS)})]
+Token = Annotated[str, msgspec.Meta(max_length=1024, description="the webhook token, for senders that cannot "
+                                                                 "set an Authorization header")]
 
 
 class StartRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     url: Url
-    quality: str | None = None
+    quality: Quality | None = None
     duration: Seconds | None = None
-    token: str | None = None
+    token: Token | None = None
 
 
 class StopRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    token: str | None = None
+    token: Token | None = None
 
 
-class StartResponse(msgspec.Struct, kw_only=True):
+class StartResponse(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     session: str
     state: State
     url: str
@@ -34,14 +44,35 @@ class StartResponse(msgspec.Struct, kw_only=True):
     seq: int
 
 
-
-
-class StopResponse(msgspec.Struct, kw_only=True):
+class StopResponse(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     stopped: str | None
     state: State
     seq: int
 
 
-class ErrorResponse(msgspec.Struct, kw_only=True):
+class StatusResponse(Status, forbid_unknown_fields=True, kw_only=True):
+    """The supervisor's last snapshot, for a caller with the token (or when no token is set)."""
+
+    stream_url: str | None
+    supervisor_restarts: int
+    snapshot_age: float | None
+
+
+class PublicStatus(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """/status for a caller without the token: what castd is doing, nothing about what it shows."""
+
+    state: State
+    ok: bool
+    auth_required: bool = True
+
+
+class HealthResponse(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, omit_defaults=True):
+    ok: bool
+    state: State
+    reason: str | None = None
+    note: str | None = None
+
+
+class ErrorResponse(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     error: str
     status: int

@@ -1,11 +1,18 @@
-"""GET /stream/<session>/<file>: the live playlists and segments of the current session only."""
+"""GET /stream/<session>/<file>: the live playlists and segments of the current session only.
+
+Open to anyone who knows the session id (128 random bits), so: names are matched against a strict
+pattern (no separators, no dots but the extension), only the current session answers, and only
+plain files directly in its folder are served: a symlink there, or in place of the folder, is a 404.
+"""
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 from pathlib import Path
 
-import anyio
+import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -28,12 +35,26 @@ async def stream_file(request: Request) -> Response:
         return error_response(404, "no such stream (the session may have ended)", CORS)
     folder: Path = request.app.state.sessions_dir / session
     try:
-        data = await anyio.Path(folder / name).read_bytes()
-    except (FileNotFoundError, NotADirectoryError):
+        data = await anyio.to_thread.run_sync(read_plain_file, folder, name)
+    except OSError:  # missing, removed, or not a plain file (symlinks refused)
         return error_response(404, "not written yet or already removed", CORS)
     kind = match.group(1)
     cache = "no-cache, no-store" if kind == "m3u8" else "public, max-age=60"
     return Response(data, media_type=CONTENT_TYPES[kind], headers={**CORS, "Cache-Control": cache})
+
+
+def read_plain_file(folder: Path, name: str) -> bytes:
+    """The bytes of folder/name, refusing symlinks (as the folder or the file) and anything not a file."""
+    if not stat.S_ISDIR(os.lstat(folder).st_mode):
+        raise NotADirectoryError(str(folder))
+    fd = os.open(folder / name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise IsADirectoryError(name)
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            return fh.read()
+    finally:
+        os.close(fd)
 
 
 async def stream_options(request: Request) -> Response:

@@ -60,15 +60,17 @@ class Browser:
     """One Chromium window filling the display; created and used from one thread."""
 
     def __init__(self, *, chromium: str, chromedriver: str, display: str, width: int, height: int,
-                 page_load_timeout: float, log_path: Path | None = None) -> None:
+                 page_load_timeout: float, heap_mb: int = 512, log_path: Path | None = None,
+                 extra_flags: list[str] | None = None) -> None:
         self.width, self.height = width, height
         self.profile = tempfile.mkdtemp(prefix="castd-chromium-")
         options = webdriver.ChromeOptions()
         options.binary_location = chromium_binary(chromium)
-        for flag in CHROMIUM_FLAGS:
+        for flag in [*CHROMIUM_FLAGS, *(extra_flags or [])]:
             options.add_argument(flag)
         options.add_argument(f"--window-size={width},{height}")
         options.add_argument(f"--user-data-dir={self.profile}")
+        options.add_argument(f"--js-flags=--max-old-space-size={heap_mb}")
         if os.geteuid() == 0:
             options.add_argument("--no-sandbox")
         options.add_experimental_option("excludeSwitches", ["enable-automation", "enable-logging"])
@@ -86,10 +88,15 @@ class Browser:
             shutil.rmtree(self.profile, ignore_errors=True)
             raise BrowserError(f"chromium did not start: {exc.msg or exc}") from exc
         self.driver.set_page_load_timeout(page_load_timeout)
+        self.driver.set_script_timeout(5)
 
     def navigate(self, url: str) -> None:
-        """Load `url` and wait for its load event (raises WebDriverException on failure)."""
+        """Load `url`, wait for its load event and then for two animation frames, so the page is
+        on the screen (not just loaded) when this returns. Raises WebDriverException on failure."""
         self.driver.get(url)
+        self.driver.execute_async_script(
+            "const done = arguments[arguments.length - 1];"
+            "requestAnimationFrame(() => requestAnimationFrame(() => done()));")
 
     def viewport(self) -> tuple[int, int]:
         w, h = self.driver.execute_script("return [window.innerWidth, window.innerHeight]")

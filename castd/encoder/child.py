@@ -18,27 +18,35 @@ import av
 import msgspec
 
 from castd.encoder.hls import HlsOutput
+from castd.encoder.navguard import NavGuard
 from castd.encoder.page import PageThread
 from castd.encoder.pagecut import FIRST_HOLD, Action, PageCut
+from castd.encoder.snapshot import Snapshotter
 from castd.encoder.xvfb import Xvfb
-from castd.logs import log, setup_logging
+from castd.logs import log, register_secret, setup_logging
 from castd.presets import Preset
-from castd.procutil import group_members, set_pdeathsig
-from castd.protocol import ChildEvent, Navigate, Progress, Quit, child_command_decoder, encode
+from castd.procutil import group_members, kill_tree, set_child_subreaper, set_pdeathsig
+from castd.protocol import (Begin, ChildEvent, Navigate, Park, Progress, Quit, child_command_decoder,
+                            encode)
 
 REPORT_INTERVAL = 0.5
 
 
 class ChildParams(msgspec.Struct, kw_only=True):
-    session: str
+    session: str | None  # None: start parked (warm standby at boot)
     url: str
+    nav: int = 0
     preset: Preset
     folder: str
+    logs_dir: str
     chromium: str
     chromedriver: str
     xvfb: str
     page_load_timeout: float
+    renderer_heap_mb: int = 512
     log_level: str = "INFO"
+    allowlist: list[str] = []  # canonical URL prefixes; empty: anywhere
+    log_secrets: list[str] = []  # values no log line may show (the token)
 
 
 class Reporter:
@@ -60,9 +68,13 @@ def main(conn, params_bytes: bytes) -> None:
     """Entry point of the spawned child; exits 0 on Quit, 1 on a fatal error."""
     os.setpgrp()
     set_pdeathsig(signal.SIGTERM)
+    set_child_subreaper()  # Chromium's crashpad handler double-forks; keep it below us
     params = msgspec.msgpack.decode(params_bytes, type=ChildParams)
     setup_logging(params.log_level)
-    log.configure(extra={"session": params.session})
+    for secret in params.log_secrets:
+        register_secret(secret)
+    if params.session:
+        log.configure(extra={"session": params.session})
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -80,8 +92,10 @@ def main(conn, params_bytes: bytes) -> None:
 
 
 def _end_helpers() -> None:
-    """Kill whatever is left in our process group (Chromium helpers that outlived chromedriver)."""
+    """Kill whatever is left below us or in our group (Chromium helpers that outlived chromedriver,
+    crashpad handlers that left the group but were re-parented to us)."""
     me = os.getpid()
+    kill_tree(me)
     for pid in group_members(os.getpgrp()):
         if pid != me:
             try:
@@ -91,25 +105,72 @@ def _end_helpers() -> None:
 
 
 def _run(conn, params: ChildParams, report: Reporter, stopping: threading.Event) -> None:
+    """Set up the display and the browser once, then stream sessions; between them, park."""
     preset = params.preset
-    folder = Path(params.folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    logs_dir = folder.parent / (folder.name + ".logs")
-    logs_dir.mkdir(exist_ok=True)
+    logs_dir = Path(params.logs_dir)
+    logs_dir.mkdir(parents=True, exist_ok=True)
+    guard = NavGuard(params.allowlist)
     xvfb = Xvfb(params.xvfb, preset.width, preset.height, log_path=logs_dir / "xvfb.log")
     page = PageThread(chromium=params.chromium, chromedriver=params.chromedriver, display=xvfb.display,
                       width=preset.width, height=preset.height, page_load_timeout=params.page_load_timeout,
-                      log_path=logs_dir / "chromedriver.log", report=report)
-    nav = 0
+                      heap_mb=params.renderer_heap_mb, log_path=logs_dir / "chromedriver.log", report=report,
+                      navguard=guard, extra_flags=guard.chromium_flags(logs_dir / "navguard"))
     page.start()
-    page.navigate(params.url, nav)
+    job = Begin(session=params.session, folder=params.folder, url=params.url, nav=params.nav) \
+        if params.session else None
+    try:
+        while not stopping.is_set():
+            if job is None:
+                job = _park(conn, page, report, stopping)
+            else:
+                log.configure(extra={"session": job.session})
+                job = _stream(conn, xvfb.display, preset, job, page, report, stopping)
+    finally:
+        page.stop()
+        xvfb.stop()
+
+
+def _next_command(conn):
+    try:
+        return child_command_decoder.decode(conn.recv_bytes())
+    except EOFError:  # the supervisor is gone
+        return Quit()
+
+
+def _park(conn, page: PageThread, report: Reporter, stopping: threading.Event) -> Begin | None:
+    """Warm standby: Chromium at about:blank, no capture, no encoding; wait for a Begin."""
+    page.navigate("about:blank", -1)
+    log.configure(extra={})
+    report(ChildEvent(kind="parked"))
+    log.info("encoder parked")
+    while not stopping.is_set():
+        if page.failed:
+            raise RuntimeError(page.failed)
+        if conn.poll(REPORT_INTERVAL):
+            command = _next_command(conn)
+            if isinstance(command, Begin):
+                return command
+            if isinstance(command, Quit):
+                stopping.set()
+        report(Progress(frames=0, fps=0.0, segments=0, last_frame_at=time.time(), last_segment_at=None))
+    return None
+
+
+def _stream(conn, display: str, preset: Preset, job: Begin, page: PageThread, report: Reporter,
+            stopping: threading.Event) -> Begin | None:
+    """Capture and encode one session into job.folder until Park (returns None), Quit, or a fault."""
+    folder = Path(job.folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    nav, url = job.nav, job.url
+    token = page.navigate(url, nav)
     capture = output = None
     try:
-        capture = av.open(f"{xvfb.display}.0", format="x11grab", options={
+        capture = av.open(f"{display}.0", format="x11grab", options={
             "video_size": f"{preset.width}x{preset.height}", "framerate": str(preset.fps),
             "draw_mouse": "0"})
         output = HlsOutput(folder, preset, first_hold=FIRST_HOLD)
-        log.info("encoder running", display=xvfb.display, quality=preset.name, pid=os.getpid())
+        snapshot = Snapshotter(folder)
+        log.info("encoder running", display=display, quality=preset.name, pid=os.getpid())
         started = time.monotonic()
         last_report = 0.0
         last_segments = 0
@@ -118,31 +179,34 @@ def _run(conn, params: ChildParams, report: Reporter, stopping: threading.Event)
         frames_at_report, time_at_report = 0, started
         for frame in capture.decode(video=0):
             now = time.monotonic()
-            action = cut.decide(now, nav, page.loaded_nav, page.loaded_at)
+            action = cut.decide(now, token, page.loaded_token, page.loaded_at)
             if action is not Action.SKIP:
                 output.write_video(frame, now, keyframe=action is Action.CUT)
+                snapshot.maybe_write(frame, now)
             if action is Action.CUT:  # the segment ending with this page is listed now
                 output.segments()  # writes the master playlist with the first segment
-                report(ChildEvent(kind="ready", nav=nav, url=params.url))
+                report(ChildEvent(kind="ready", nav=nav, url=url))
             if now - last_report >= REPORT_INTERVAL:
-                segments = output.segments()
+                # 0 until this encoder has written a frame: after a restart the playlist it appends
+                # to already lists segments, and the supervisor allows for a page load only at 0
+                segments = output.segments() if output.frames else 0
                 if segments != last_segments:
                     last_segments, last_segment_at = segments, time.time()
-                fps = (output.frames - frames_at_report) / max(1e-6, now - time_at_report)
-                frames_at_report, time_at_report = output.frames, now
-                report(Progress(frames=output.frames, fps=round(fps, 2), segments=segments,
+                frames = output.frames + cut.skipped  # the loop's pulse: captured, even before the page
+                fps = (frames - frames_at_report) / max(1e-6, now - time_at_report)
+                frames_at_report, time_at_report = frames, now
+                report(Progress(frames=frames, fps=round(fps, 2), segments=segments,
                                 last_frame_at=time.time(), last_segment_at=last_segment_at))
                 last_report = now
-            while conn.poll():
-                try:
-                    command = child_command_decoder.decode(conn.recv_bytes())
-                except EOFError:  # the supervisor is gone
-                    command = Quit()
+            while not stopping.is_set() and conn.poll():
+                command = _next_command(conn)
                 if isinstance(command, Quit):
                     stopping.set()
+                elif isinstance(command, Park):
+                    return None
                 elif isinstance(command, Navigate):
-                    nav, params.url = command.nav, command.url
-                    page.navigate(command.url, nav)
+                    nav, url = command.nav, command.url
+                    token = page.navigate(url, nav)
             if page.failed:
                 raise RuntimeError(page.failed)
             if stopping.is_set():
@@ -152,5 +216,4 @@ def _run(conn, params: ChildParams, report: Reporter, stopping: threading.Event)
             output.close()
         if capture is not None:
             capture.close()
-        page.stop()
-        xvfb.stop()
+    return None

@@ -53,7 +53,7 @@ def hls_options(preset: Preset, folder: Path) -> dict[str, str]:
     return {
         "hls_time": CUT_AT_EVERY_KEYFRAME,
         "hls_list_size": str(preset.playlist_size),
-        "hls_flags": "delete_segments+independent_segments+temp_file+omit_endlist",
+        "hls_flags": "delete_segments+independent_segments+temp_file+omit_endlist+append_list",
         "hls_delete_threshold": "2",
         "hls_segment_type": "mpegts",
         "hls_segment_filename": str(folder / "seg%05d.ts"),
@@ -105,6 +105,7 @@ class HlsOutput:
         self.first_hold = first_hold
         self.time_base = Fraction(1, preset.fps)
         self.playlist = folder / MEDIA_PLAYLIST
+        self._drop_unlisted_segments()
         self.container = av.open(str(self.playlist), mode="w", format="hls", options=hls_options(preset, folder))
         self.video = self.container.add_stream("libx264", rate=preset.fps, options=x264_options(preset))
         self.video.width, self.video.height = preset.width, preset.height
@@ -141,6 +142,17 @@ class HlsOutput:
             self.container.mux(packet)
         self.frames += 1
         self.silence.write_until(pts / self.preset.fps + 0.2)
+
+    def _drop_unlisted_segments(self) -> None:
+        """After a restart the muxer appends to the old playlist (numbering goes on, a
+        DISCONTINUITY tag marks the join) but forgets older files: remove those nobody lists."""
+        try:
+            listed = {line for line in self.playlist.read_text().splitlines() if line.endswith(".ts")}
+        except FileNotFoundError:
+            return
+        for segment in self.folder.glob("seg*.ts"):
+            if segment.name not in listed:
+                segment.unlink(missing_ok=True)
 
     def _write_master(self) -> None:
         p = self.preset

@@ -19,15 +19,16 @@ _ctx = multiprocessing.get_context("spawn")
 class EncoderProcess:
     def __init__(self, params: child.ChildParams) -> None:
         self.params = params
-        self.folder = Path(params.folder)
         self.conn, child_conn = _ctx.Pipe()
         self.process = _ctx.Process(target=child.main, args=(child_conn, msgspec.msgpack.encode(params)),
-                                    name=f"castd-encoder-{params.session[:8]}", daemon=False)
+                                    name="castd-encoder", daemon=False)
         self.process.start()
         child_conn.close()
         self.pid: int = self.process.pid  # type: ignore[assignment]
         self.started_at = time.monotonic()
         self.last_message_at = self.started_at
+        self.quality = params.preset.name
+        self.parked = params.session is None  # in warm standby, streaming nothing
 
     @property
     def sentinel(self) -> int:
@@ -67,10 +68,11 @@ class EncoderProcess:
             self.process.kill()
             self.process.join(1.0)
         self.conn.close()
+        shutil.rmtree(self.logs_folder(), ignore_errors=True)
         return self.process.exitcode
 
     def logs_folder(self) -> Path:
-        return self.folder.parent / (self.folder.name + ".logs")
+        return Path(self.params.logs_dir)
 
     def log_tail(self, limit: int = 600) -> str:
         """The last lines Chromium/chromedriver and Xvfb printed, for a failure report."""
@@ -86,7 +88,6 @@ class EncoderProcess:
 
 def remove_session_files(folder: Path) -> None:
     shutil.rmtree(folder, ignore_errors=True)
-    shutil.rmtree(folder.parent / (folder.name + ".logs"), ignore_errors=True)
 
 
 def is_running(pid: int | None) -> bool:

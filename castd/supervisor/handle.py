@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
 import time
 import uuid
 from collections.abc import Callable
@@ -18,9 +19,10 @@ import msgspec
 
 from castd.config import Config
 from castd.logs import log
-from castd.procutil import kill_group
+from castd.procutil import kill_group, kill_tree, reap_adopted, set_child_subreaper
 from castd.protocol import Ack, Command, Shutdown, Snapshot, Status, encode, event_decoder
 from castd.supervisor import loop
+from castd.supervisor.backoff import Backoff
 
 _ctx = multiprocessing.get_context("spawn")
 
@@ -43,10 +45,14 @@ class SupervisorHandle:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closing = False
         self.on_status: list[Callable[[Status], None]] = []
+        self.backoff = Backoff(first=0.2)
+        self._death_handled = False
+        self._restart_at = 0.0
 
     # ---- lifecycle ---------------------------------------------------------------------
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
+        set_child_subreaper()  # orphans of a dead supervisor come to us, not to init
         parent_conn, child_conn = _ctx.Pipe()
         self.process = _ctx.Process(target=loop.main, args=(child_conn, msgspec.msgpack.encode(self.config)),
                                     name="castd-supervisor", daemon=False)
@@ -54,6 +60,7 @@ class SupervisorHandle:
         child_conn.close()
         self.conn = parent_conn
         self.started_at = time.monotonic()
+        self._death_handled = False
         self._loop.add_reader(parent_conn.fileno(), self._on_readable)
         log.info("supervisor started", pid=self.process.pid)
 
@@ -95,23 +102,50 @@ class SupervisorHandle:
 
     def check(self) -> bool:
         """Called periodically: if the supervisor died, note why, clean up after it, start a new one."""
-        if self._closing or self.alive():
+        reap_adopted(exclude=self._own_children())
+        if self._closing:
             return False
-        code = self.process.exitcode if self.process else None
-        self.last_death = f"supervisor exited with code {code} at {time.strftime('%H:%M:%S')}"
-        log.error("supervisor died; starting a new one", exitcode=code, session=self.status.session)
-        self._detach()
-        self._sweep(self.status)
+        now = time.monotonic()
+        if self.alive():
+            self.backoff.healthy_since(now - self.started_at)
+            return False
+        if not self._death_handled:  # just died: clean up, then restart after a paced delay
+            self._death_handled = True
+            code = self.process.exitcode if self.process else None
+            self.last_death = f"supervisor exited with code {code} at {time.strftime('%H:%M:%S')}"
+            self._detach()
+            self._sweep(self.status)
+            self.status = Status()
+            delay = self.backoff.next_delay()
+            self._restart_at = now + delay
+            log.error("supervisor died; starting a new one", exitcode=code, restart_in=delay)
+        if now < self._restart_at:
+            return False
         self.restarts += 1
-        self.status = Status()
         self.start()
         return True
 
-    @staticmethod
-    def _sweep(status: Status) -> None:
-        """End the encoder group a dead supervisor may have left behind (it leads its own group)."""
+    def _own_children(self) -> set[int]:
+        """Children whose exit status multiprocessing reads itself (never reap those)."""
+        from multiprocessing import resource_tracker
+
+        own = {self.process.pid} if self.process is not None and self.process.pid else set()
+        tracker = getattr(resource_tracker._resource_tracker, "_pid", None)
+        if tracker:
+            own.add(tracker)
+        return own
+
+    def _sweep(self, status: Status) -> None:
+        """End everything a dead supervisor left behind: the encoder's group, and every process
+        re-parented to us (we are a subreaper) except multiprocessing's own helper."""
         if status.encoder_pid:
             kill_group(status.encoder_pid)
+        keep = self._own_children() - ({self.process.pid} if self.process is not None else set())
+        killed = kill_tree(os.getpid(), keep=keep)
+        if killed:
+            log.warning("ended processes left by the supervisor", pids=",".join(map(str, killed)))
+        time.sleep(0.05)
+        reap_adopted(exclude=self._own_children())
 
     # ---- messages ----------------------------------------------------------------------
     def _on_readable(self) -> None:

@@ -21,16 +21,36 @@ import msgspec
 from castd.config import Config
 from castd.encoder.child import ChildParams
 from castd.encoder.xvfb import clean_stale_locks
-from castd.logs import log, setup_logging
+from castd.logs import log, register_secret, setup_logging
 from castd.presets import get_preset
 from castd.procutil import set_pdeathsig
-from castd.protocol import (Ack, ChildEvent, Command, Navigate, Progress, Shutdown, Snapshot, Start, Status,
-                            Stop, command_decoder, encode)
+from castd.protocol import (Ack, Begin, ChildEvent, Command, Navigate, Park, Progress, Shutdown, Snapshot,
+                            Start, Status, Stop, command_decoder, encode)
 from castd.supervisor.backoff import Backoff
 from castd.supervisor.encoder_process import EncoderProcess, remove_session_files
+from castd.urls import Allowlist
 
 SNAPSHOT_INTERVAL = 0.5
 TICK = 0.25
+# a child that had reached streaming and then died is restarted at once; this many such crashes
+# within CRASH_WINDOW seconds end the session as failed instead (it would otherwise loop forever)
+MAX_CRASHES_IN_WINDOW = 20
+CRASH_WINDOW = 300.0
+
+
+class Watch:
+    """When a counter last moved: the watchdog's view of frames and segments."""
+
+    def __init__(self) -> None:
+        self.value: int | None = None
+        self.changed_at = time.monotonic()
+
+    def update(self, value: int) -> None:
+        if value != self.value:
+            self.value, self.changed_at = value, time.monotonic()
+
+    def age(self) -> float:
+        return time.monotonic() - self.changed_at
 
 
 class Wanted(msgspec.Struct, kw_only=True):
@@ -54,6 +74,8 @@ class Supervisor:
         self.conn = conn
         self.config = config
         self.sessions_dir = config.resolved_runtime_dir() / "sessions"
+        self.logs_dir = config.resolved_runtime_dir() / "logs"
+        self.folders_to_remove: list[Path] = []  # of sessions whose parked child may still write
         self.status = Status(supervisor_pid=os.getpid())
         self.wanted: Wanted | None = None
         self.encoder: EncoderProcess | None = None
@@ -62,6 +84,10 @@ class Supervisor:
         self.backoff = Backoff()
         self.restart_at: float | None = None
         self.streaming_since: float | None = None
+        self.encoder_ready = False  # the current child has shown the page in a finished segment
+        self.frames_watch = Watch()
+        self.segments_watch = Watch()
+        self.crash_times: list[float] = []
         self.running = True
         self.applied = 0  # commands applied so far
         self._last_push = 0.0
@@ -70,6 +96,9 @@ class Supervisor:
     # ---- main loop ---------------------------------------------------------------------
     def run(self) -> None:
         self._clean_runtime()
+        if self.config.standby == "boot":
+            self._spawn(parked=True)
+            self._fill_status()
         self.push(force=True)
         log.info("supervisor ready", pid=os.getpid(), runtime_dir=str(self.sessions_dir))
         while self.running:
@@ -88,8 +117,11 @@ class Supervisor:
                     self._on_child_exit()
             self._timers()
             self.push()
+        if self.status.session and self.status.state in ("starting", "streaming"):  # SIGTERM, not a command
+            log.info("session stop", session=self.status.session, reason="castd is shutting down")
+        self._end_session()
         self._end_encoder()
-        self.status.state = "idle"
+        self.status = Status(state="idle", supervisor_pid=os.getpid())
         self.push(force=True)
         log.info("supervisor exiting")
 
@@ -142,6 +174,8 @@ class Supervisor:
             self.wanted = None
             return Ack(command_id=command.id, ok=True, stopped=stopped)
         if isinstance(command, Shutdown):
+            if self.wanted:
+                log.info("session stop", session=self.wanted.session, reason="castd is shutting down")
             self.wanted = None
             self.running = False
             return Ack(command_id=command.id, ok=True)
@@ -155,6 +189,8 @@ class Supervisor:
             wanted.url, wanted.nav, wanted.ends_at = command.url, wanted.nav + 1, ends_at
             log.info("session switch", session=wanted.session, url=command.url, quality=command.quality)
             return Ack(command_id=command.id, ok=True, session=wanted.session, switched=True)
+        if wanted:
+            log.info("session stop", session=wanted.session, reason="replaced by a new start")
         self.wanted = Wanted(session=new_session_id(), url=command.url, quality=command.quality, nav=0,
                              started_at=now, ends_at=ends_at)
         log.info("session start", session=self.wanted.session, url=command.url, quality=command.quality,
@@ -165,22 +201,21 @@ class Supervisor:
     def _reconcile(self) -> None:
         wanted = self.wanted
         if wanted is None:
-            if self.encoder or self.status.state not in ("idle", "failed"):
+            if self.encoder_session is not None or self.status.state not in ("idle", "failed"):
                 self.status.state = "stopping"
                 self.push(force=True)
-                self._end_encoder()
+                self._end_session()
                 self._reset_status("idle")
-            elif self.status.state == "failed":
-                pass
             return
         if self.encoder_session != wanted.session:
-            if self.encoder:
+            if self.encoder_session is not None:
                 self.status.state = "stopping"
                 self.push(force=True)
-                self._end_encoder()
+            self._end_session()
             self._reset_status("starting")
             self.backoff.reset()
-            self._spawn()
+            self.crash_times = []
+            self._begin()
         elif self.encoder and self.encoder_nav != wanted.nav:
             self.encoder.send(Navigate(url=wanted.url, nav=wanted.nav))
             self.encoder_nav = wanted.nav
@@ -189,6 +224,7 @@ class Supervisor:
 
     def _fill_status(self) -> None:
         wanted = self.wanted
+        self.status.standby = "warm" if self.encoder is not None and self.encoder.parked else None
         if wanted is None:
             return
         self.status.session, self.status.url, self.status.quality = wanted.session, wanted.url, wanted.quality
@@ -200,30 +236,82 @@ class Supervisor:
         self.streaming_since = None
         self._fill_status()
 
-    def _spawn(self) -> None:
+    def _begin(self) -> None:
+        """Stream the wanted session: in the parked child when it fits, else in a new child."""
         wanted = self.wanted
         assert wanted is not None
-        config = self.config
-        params = ChildParams(session=wanted.session, url=wanted.url, preset=get_preset(wanted.quality),
-                             folder=str(self.sessions_dir / wanted.session), chromium=config.chromium,
-                             chromedriver=config.chromedriver, xvfb=config.xvfb,
-                             page_load_timeout=config.page_load_timeout, log_level=config.log_level)
-        self.encoder = EncoderProcess(params)
+        encoder = self.encoder
+        if encoder is not None and encoder.parked and encoder.quality == wanted.quality and encoder.alive():
+            folder = self.sessions_dir / wanted.session
+            encoder.send(Begin(session=wanted.session, folder=str(folder), url=wanted.url, nav=wanted.nav))
+            encoder.parked = False
+            self._track(wanted)
+            log.info("encoder reused from standby", session=wanted.session, pid=encoder.pid, url=wanted.url)
+            return
+        if encoder is not None:
+            self._end_encoder()
+        self._spawn()
+
+    def _track(self, wanted: Wanted) -> None:
         self.encoder_session, self.encoder_nav = wanted.session, wanted.nav
+        self.encoder_ready = False
+        self.frames_watch, self.segments_watch = Watch(), Watch()
         self.status.page = "loading"
         self.restart_at = None
-        log.info("encoder started", session=wanted.session, pid=self.encoder.pid, url=wanted.url)
 
-    def _end_encoder(self, remove_files: bool = True) -> None:
+    def _spawn(self, parked: bool = False) -> None:
+        """Start a child: for the wanted session, or (parked=True) as a warm standby."""
+        wanted = None if parked else self.wanted
+        config = self.config
+        quality = wanted.quality if wanted else config.quality
+        params = ChildParams(session=wanted.session if wanted else None, url=wanted.url if wanted else "",
+                             nav=wanted.nav if wanted else 0,
+                             preset=get_preset(quality),
+                             folder=str(self.sessions_dir / wanted.session) if wanted else "",
+                             logs_dir=str(self.logs_dir / secrets.token_hex(6)),
+                             chromium=config.chromium, chromedriver=config.chromedriver, xvfb=config.xvfb,
+                             page_load_timeout=config.page_load_timeout,
+                             renderer_heap_mb=config.renderer_heap_mb, log_level=config.log_level,
+                             allowlist=list(Allowlist.parse(config.allowlist).prefixes),
+                             log_secrets=[config.token] if config.token else [])
+        self.encoder = EncoderProcess(params)
+        if wanted:
+            self._track(wanted)
+            log.info("encoder started", session=wanted.session, pid=self.encoder.pid, url=wanted.url)
+        else:
+            log.info("standby encoder started", pid=self.encoder.pid, quality=quality)
+
+    def _end_session(self) -> None:
+        """Stop streaming the current session: park the child (warm standby) or end it; the
+        session's files go (once the child has closed them, when it parks)."""
+        session, self.encoder_session = self.encoder_session, None
+        self.restart_at = None
+        encoder = self.encoder
+        if session is None:
+            return
+        folder = self.sessions_dir / session
+        if encoder is not None and not encoder.parked and self.config.standby != "off" and encoder.alive():
+            encoder.send(Park())
+            encoder.parked = True
+            self.folders_to_remove.append(folder)
+            return
+        if encoder is not None and not encoder.parked:
+            self._end_encoder()
+        remove_session_files(folder)
+
+    def _end_encoder(self) -> None:
         encoder, self.encoder = self.encoder, None
         self.restart_at = None
         if encoder is None:
             return
         code = encoder.end()
-        log.debug("encoder ended", session=encoder.params.session, exitcode=code)
-        if remove_files:
-            remove_session_files(encoder.folder)
-        self.encoder_session = None
+        log.debug("encoder ended", pid=encoder.pid, exitcode=code)
+        self._remove_parked_folders()
+
+    def _remove_parked_folders(self) -> None:
+        for folder in self.folders_to_remove:
+            remove_session_files(folder)
+        self.folders_to_remove.clear()
 
     # ---- child reports -----------------------------------------------------------------
     def _read_child(self) -> None:
@@ -232,12 +320,21 @@ class Supervisor:
             if isinstance(message, Progress):
                 self.status.frames, self.status.fps = message.frames, message.fps
                 self.status.segments = message.segments
+                self.frames_watch.update(message.frames)
+                if message.segments:
+                    self.segments_watch.update(message.segments)
             elif isinstance(message, ChildEvent):
                 self._on_child_event(message)
 
     def _on_child_event(self, event: ChildEvent) -> None:
         session = self.encoder_session
         current = self.wanted is not None and event.nav == self.wanted.nav
+        if event.kind == "parked":
+            self._remove_parked_folders()
+            self._fill_status()
+            return
+        if event.kind == "ready":
+            self.encoder_ready = True
         if event.kind == "ready" and current:
             if self.status.state == "starting":
                 self.streaming_since = time.monotonic()
@@ -264,20 +361,40 @@ class Supervisor:
         assert encoder is not None
         tail = encoder.log_tail()
         code = encoder.end(grace=0)
-        self.encoder = None
-        self.encoder_session = None
+        self._forget_encoder()
         if self.wanted is None:
+            if encoder.parked:
+                log.warning("standby encoder exited; the next start will be cold", exitcode=code,
+                            output=tail[-300:] or None)
+                self._remove_parked_folders()
+                self._fill_status()
             return
         self._encoder_failed(f"encoder exited with code {code}", tail)
 
+    def _forget_encoder(self) -> None:
+        self.encoder = None
+        self.encoder_session = None
+
     def _encoder_failed(self, reason: str, tail: str = "") -> None:
-        """Count a failure; restart with backoff, or give up as `failed` after too many in a row."""
+        """Restart the child (the stream URL stays), paced; give up as `failed` on a crash loop.
+
+        A child that never showed the page counts towards `max_restarts` with doubling delays;
+        one that had been streaming is restarted after the first delay (the TV is watching), unless
+        such crashes pile up within CRASH_WINDOW.
+        """
         wanted = self.wanted
         assert wanted is not None
-        self.status.restarts += 1
-        self.status.last_error = reason if not self.status.last_error or "exited" in reason else \
-            f"{reason} (last: {self.status.last_error})"
-        if self.backoff.failures + 1 >= self.config.max_restarts:
+        now = time.monotonic()
+        self.status.last_error = reason
+        if self.encoder_ready:
+            self.crash_times = [t for t in self.crash_times if now - t < CRASH_WINDOW] + [now]
+            give_up = len(self.crash_times) >= MAX_CRASHES_IN_WINDOW
+            delay = self.backoff.first
+        else:
+            give_up = self.backoff.failures + 1 >= self.config.max_restarts
+            delay = self.backoff.next_delay()
+        self.streaming_since = None
+        if give_up:
             self.status.state = "failed"
             self.status.last_error = f"{reason}; gave up after {self.status.restarts} restarts" + \
                 (f"\n{tail}" if tail else "")
@@ -286,8 +403,7 @@ class Supervisor:
             self.wanted = None
             remove_session_files(self.sessions_dir / wanted.session)
             return
-        delay = self.backoff.next_delay()
-        self.restart_at = time.monotonic() + delay
+        self.restart_at = now + delay
         self.status.state = "starting"
         log.warning("encoder failed; restarting", session=wanted.session, url=wanted.url, error=reason,
                     restart_in=delay, restarts=self.status.restarts)
@@ -303,6 +419,7 @@ class Supervisor:
             return
         if wanted and self.encoder is None and self.restart_at is not None and now >= self.restart_at:
             self.encoder_session = None
+            self.status.restarts += 1
             self._spawn()
             return
         encoder = self.encoder
@@ -310,19 +427,15 @@ class Supervisor:
             return
         if self.streaming_since is not None:
             self.backoff.healthy_since(now - self.streaming_since)
+        config = self.config
         silent = now - encoder.last_message_at
-        if silent > self.config.frame_stall_seconds:
+        if silent > config.frame_stall_seconds:
             self._kill_stalled(f"no report from the encoder for {silent:.1f}s")
-        elif self.status.state == "streaming" and self.status.segments and \
-                now - self._last_segment_change() > self.config.segment_stall_seconds:
-            self._kill_stalled(f"no new segment for {self.config.segment_stall_seconds:.0f}s")
-
-    def _last_segment_change(self) -> float:
-        segments = self.status.segments
-        if segments != getattr(self, "_seen_segments", None):
-            self._seen_segments = segments
-            self._seen_segments_at = time.monotonic()
-        return self._seen_segments_at
+        elif self.frames_watch.age() > config.frame_stall_seconds:
+            self._kill_stalled(f"no new frame for {self.frames_watch.age():.1f}s")
+        elif self.segments_watch.age() > config.segment_stall_seconds + (
+                0 if self.segments_watch.value else config.page_load_timeout):
+            self._kill_stalled(f"no new segment for {self.segments_watch.age():.1f}s")
 
     def _kill_stalled(self, reason: str) -> None:
         encoder = self.encoder
@@ -330,9 +443,8 @@ class Supervisor:
         log.warning("encoder stalled; killing it", session=encoder.params.session, reason=reason)
         tail = encoder.log_tail()
         encoder.end(grace=0)
-        self.encoder = None
-        self.encoder_session = None
-        self._encoder_failed(reason, tail)
+        self._forget_encoder()
+        self._encoder_failed(f"stalled: {reason}", tail)
 
     # ---- start-up ----------------------------------------------------------------------
     def _clean_runtime(self) -> None:
@@ -342,6 +454,8 @@ class Supervisor:
                 remove_session_files(stale)
                 log.info("removed stale session folder", path=str(stale))
         self.sessions_dir.mkdir(parents=True, exist_ok=True)
+        remove_session_files(self.logs_dir)
+        self.logs_dir.mkdir(parents=True, exist_ok=True)
         for lock in clean_stale_locks():
             log.info("removed stale X lock", path=lock)
 
@@ -351,6 +465,7 @@ def main(conn: Connection, config_bytes: bytes) -> None:
     config = msgspec.msgpack.decode(config_bytes, type=Config)
     set_pdeathsig(signal.SIGTERM)
     setup_logging(config.log_level)
+    register_secret(config.token)
     supervisor = Supervisor(conn, config)
 
     def on_term(*_):

@@ -1,0 +1,1 @@
+"""`castd start/stop/status/devices`: the command line as an HTTP client of a running castd."""

@@ -1,0 +1,119 @@
+"""The client subcommands: start, stop, status, devices.
+
+Each loads the config for the daemon's address and token (same file and CASTD_* variables as
+`castd serve`), makes its request, and returns an exit code: 0 ok, 1 failure, 2 usage (a bad
+argument, a bad config, or a request castd rejected as invalid).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from castd.client.http import Client, ClientError
+from castd.client.progress import WaitFailed, wait_for_session
+from castd.client.render import devices_table, status_table
+from castd.config import ConfigError, load_config
+from castd.presets import PRESETS
+
+USAGE_STATUSES = {400, 413, 415, 422}
+
+
+def add_client_commands(sub: argparse._SubParsersAction) -> None:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", metavar="FILE", help="TOML config (default: /etc/castd/castd.toml if present)")
+    common.add_argument("--host", help="castd's address (config: host)")
+    common.add_argument("--port", type=int, help="castd's port (config: port)")
+
+    start = sub.add_parser("start", parents=[common], help="cast a web page (POST /start)",
+                           description="Ask the running castd to cast URL.")
+    start.add_argument("url", metavar="URL", help="http(s) page to cast")
+    start.add_argument("--quality", choices=list(PRESETS), help="preset (default: config quality)")
+    start.add_argument("--duration", type=float, metavar="SECONDS", help="end by itself after this long")
+    start.add_argument("--device", action="append", metavar="DEVICE",
+                       help="cast to this device (name, host or uuid; repeat for several)")
+    start.add_argument("--wait", action="store_true",
+                       help="show each step and return once streaming (or playing, with a device)")
+    start.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS",
+                       help="give up waiting after this long (default 60)")
+    start.set_defaults(func=cmd_start)
+
+    stop = sub.add_parser("stop", parents=[common], help="stop casting (POST /stop)",
+                          description="End the current session, if any.")
+    stop.set_defaults(func=cmd_stop)
+
+    status = sub.add_parser("status", parents=[common], help="what castd is doing (GET /status)",
+                            description="Show the state of the running castd.")
+    status.add_argument("--json", action="store_true", help="print /status as JSON")
+    status.set_defaults(func=cmd_status)
+
+    devices = sub.add_parser("devices", parents=[common], help="list cast devices (GET /devices)",
+                             description="List the Chromecast / Google TV devices castd can see.")
+    devices.add_argument("--json", action="store_true", help="print the list as JSON")
+    devices.set_defaults(func=cmd_devices)
+
+
+def _client(args: argparse.Namespace) -> Client:
+    config = load_config(args.config, overrides={"host": args.host, "port": args.port})
+    return Client.from_config(config)
+
+
+def run(func, args: argparse.Namespace) -> int:
+    """Run one client command, turning config and HTTP failures into a message and an exit code."""
+    try:
+        return func(_client(args), args)
+    except ConfigError as exc:
+        print(f"castd: config error: {exc}", file=sys.stderr)
+        return 2
+    except ClientError as exc:
+        print(f"castd: {exc.message}", file=sys.stderr)
+        return 2 if exc.status in USAGE_STATUSES else 1
+    except WaitFailed as exc:
+        print(f"castd: {exc}", file=sys.stderr)
+        return 1
+
+
+def cmd_start(client: Client, args: argparse.Namespace) -> int:
+    body: dict = {"url": args.url}
+    if args.quality:
+        body["quality"] = args.quality
+    if args.duration is not None:
+        body["duration"] = args.duration
+    if args.device:
+        body["device"] = args.device[0] if len(args.device) == 1 else args.device
+    answer = client.post("/start", body)
+    verb = "switched to" if answer.get("switched") else "casting"
+    print(f"castd: {verb} {answer.get('url', args.url)} ({answer.get('quality')}), session {answer.get('session')}")
+    print(f"  stream: {answer.get('stream_url')}")
+    if not args.wait:
+        return 0
+    result = wait_for_session(client, answer["session"], want_device=bool(args.device), timeout=args.timeout)
+    print(f"castd: {result}")
+    return 0
+
+
+def cmd_stop(client: Client, args: argparse.Namespace) -> int:
+    answer = client.post("/stop")
+    stopped = answer.get("stopped")
+    print(f"castd: stopped session {stopped}" if stopped else "castd: nothing was being cast")
+    return 0
+
+
+def cmd_status(client: Client, args: argparse.Namespace) -> int:
+    status = client.get("/status")
+    print(json.dumps(status, indent=2, sort_keys=True) if args.json else status_table(status))
+    return 0
+
+
+def cmd_devices(client: Client, args: argparse.Namespace) -> int:
+    try:
+        answer = client.get("/devices")
+    except ClientError as exc:
+        if exc.status in (404, 405):
+            print("castd: this castd cannot list devices yet (it has no /devices endpoint)", file=sys.stderr)
+            return 1
+        raise
+    devices = answer.get("devices", []) if isinstance(answer, dict) else answer
+    print(json.dumps(devices, indent=2, sort_keys=True) if args.json else devices_table(devices))
+    return 0

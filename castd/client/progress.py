@@ -1,0 +1,104 @@
+"""`castd start --wait`: follow one session through its steps by polling /status.
+
+Steps, in order: browser (the encoder and its Chromium are starting), page loaded, first
+segment (streaming), casting and playing (only when a device is involved). A snapshot can skip
+steps, so every step up to the one reached is printed, each once. It ends when the stream runs
+(no device) or a device plays, and fails with the reason otherwise.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from castd.client.http import Client, ClientError
+from castd.client.render import cast_devices, device_label
+
+STEPS = ("browser", "page loaded", "first segment", "casting", "playing")
+POLL = 0.25
+CASTING_STATES = {"connecting", "launching", "loading", "buffering", "casting"}
+DEVICE_GRACE = 5.0  # seconds to wait for device info after streaming, when a device was asked for
+
+
+class WaitFailed(Exception):
+    pass
+
+
+def _reached(status: dict[str, Any]) -> int:
+    """How many STEPS this snapshot shows as done (raises WaitFailed on a failure)."""
+    state = status.get("state")
+    if state == "failed":
+        raise WaitFailed(f"session failed: {_first_line(status.get('last_error')) or 'no reason given'}")
+    if status.get("page") == "error":
+        raise WaitFailed(f"the page did not load: {_first_line(status.get('last_error')) or '?'} "
+                         "(the session goes on showing it; `castd stop` ends it)")
+    done = 0
+    if status.get("encoder_pid") or status.get("page") in ("loading", "loaded") or state == "streaming":
+        done = 1
+    if status.get("page") == "loaded" or state == "streaming":
+        done = 2
+    if state == "streaming":
+        done = 3
+        devices = cast_devices(status)
+        states = {str(d.get("state") or d.get("cast_state") or "").lower() for d in devices}
+        if devices and states <= {"failed", "error"}:
+            raise WaitFailed("casting failed: " + ", ".join(device_label(d) for d in devices))
+        if states & (CASTING_STATES | {"playing"}):
+            done = 4
+        if "playing" in states:
+            done = 5
+    return done
+
+
+def _detail(step: str, status: dict[str, Any]) -> str:
+    if step == "browser":
+        return f"Chromium starting (encoder pid {status.get('encoder_pid') or '?'})"
+    if step == "page loaded":
+        return status.get("url") or ""
+    if step == "first segment":
+        return f"stream {status.get('stream_url') or '?'}"
+    devices = cast_devices(status)
+    return ", ".join(device_label(d) for d in devices)
+
+
+def _first_line(text: str | None) -> str:
+    return text.splitlines()[0] if text else ""
+
+
+def wait_for_session(client: Client, session: str, *, want_device: bool, timeout: float,
+                     out: Callable[[str], None] = print, clock: Callable[[], float] = time.monotonic) -> str:
+    """Print each step as it is reached; return a closing line, or raise WaitFailed."""
+    started = clock()
+    printed = 0
+    streaming_at: float | None = None
+    status: dict[str, Any] = {}
+    while True:
+        try:
+            status = client.get("/status")
+        except ClientError as exc:
+            raise WaitFailed(exc.message) from None
+        if status.get("session") != session:
+            if status.get("session"):
+                raise WaitFailed(f"replaced by a newer start (session {status['session']})")
+            raise WaitFailed(f"the session ended: {_first_line(status.get('last_error')) or 'stopped'}")
+        if status.get("state") in ("idle", "stopping"):
+            raise WaitFailed(f"the session ended: {_first_line(status.get('last_error')) or 'stopped'}")
+        reached = _reached(status)
+        now = clock()
+        while printed < reached:
+            out(f"  [{now - started:5.1f}s] {STEPS[printed]:<13} {_detail(STEPS[printed], status)}".rstrip())
+            printed += 1
+        if reached == len(STEPS):
+            return "playing on the TV"
+        if reached >= 3:
+            streaming_at = streaming_at or now
+            has_devices = bool(cast_devices(status))
+            if not has_devices and not want_device:
+                return "streaming (no device set: open the stream URL in a player)"
+            if not has_devices and now - streaming_at >= DEVICE_GRACE:
+                return "streaming, but castd reports no cast state for a device"
+        if now - started > timeout:
+            raise WaitFailed(f"timed out after {timeout:.0f}s at step {STEPS[min(reached, 4)]!r} "
+                             f"(state {status.get('state')})")
+        time.sleep(POLL)

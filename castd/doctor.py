@@ -1,0 +1,275 @@
+"""`castd doctor`: check everything castd needs on this machine, and say how to fix what is missing.
+
+Each check is a small function that returns a Check: OK, FAIL (with the fix), or SKIP (does not
+apply here). The checks run the real things where that is cheap (the binaries' --version, a
+real Xvfb, PyAV's codec registry, a file written in the runtime dir, a TCP connection to the
+device), because "the file exists" is not the same as "it works".
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from castd.config import DEFAULT_CONFIG_FILE, Config, ConfigError, load_config
+
+APT = "sudo apt-get install -y"
+CAST_PORT = 8009
+
+
+@dataclass
+class Check:
+    name: str
+    result: str  # OK | FAIL | SKIP
+    detail: str
+    fix: str = ""
+
+
+def ok(name: str, detail: str) -> Check:
+    return Check(name, "OK", detail)
+
+
+def fail(name: str, detail: str, fix: str) -> Check:
+    return Check(name, "FAIL", detail, fix)
+
+
+def skip(name: str, detail: str) -> Check:
+    return Check(name, "SKIP", detail)
+
+
+# ---- the checks ------------------------------------------------------------------------------
+def check_config(path: str | None) -> tuple[Check, Config]:
+    shown = path or os.environ.get("CASTD_CONFIG") or (str(DEFAULT_CONFIG_FILE) if DEFAULT_CONFIG_FILE.exists()
+                                                       else None)
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        return fail("config", str(exc), f"edit {shown or 'the CASTD_* variables'}; "
+                    "`castd config-example` shows every key"), Config()
+    where = shown or "defaults (no config file)"
+    return ok("config", f"valid: {where}"), config
+
+
+def _version(binary: str) -> tuple[str | None, str]:
+    """(major version, first line of --version) or (None, why not)."""
+    if not os.access(binary, os.X_OK):
+        return None, f"{binary} not found"
+    try:
+        result = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=30,
+                                stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return None, f"{binary} --version failed: {exc}"
+    line = (result.stdout or result.stderr).strip().splitlines()[0] if (result.stdout or result.stderr) else ""
+    match = re.search(r"(\d+)\.\d+\.\d+", line)
+    if result.returncode != 0 or not match:
+        return None, f"{binary} --version: {line or 'exit code ' + str(result.returncode)}"
+    return match.group(1), line
+
+
+def check_browser(config: Config) -> list[Check]:
+    from castd.encoder.browser import BrowserError, chromium_binary
+
+    try:
+        chromium = chromium_binary(config.chromium)
+    except BrowserError:
+        chromium = config.chromium
+    chromium_major, chromium_line = _version(chromium)
+    driver_major, driver_line = _version(config.chromedriver)
+    checks = [
+        ok("chromium", f"{chromium_line} ({chromium})") if chromium_major else
+        fail("chromium", chromium_line, f"{APT} chromium  (or set `chromium` in the config)"),
+        ok("chromedriver", f"{driver_line.split(' (')[0]} ({config.chromedriver})") if driver_major else
+        fail("chromedriver", driver_line, f"{APT} chromium-driver  (or set `chromedriver` in the config)"),
+    ]
+    if chromium_major and driver_major:
+        if chromium_major == driver_major:
+            checks.append(ok("versions", f"chromium and chromedriver are both version {chromium_major}"))
+        else:
+            checks.append(fail("versions", f"chromium {chromium_major} but chromedriver {driver_major}",
+                               f"{APT} --only-upgrade chromium chromium-driver  (both from the same release)"))
+    return checks
+
+
+def check_xvfb(config: Config) -> Check:
+    from castd.encoder.xvfb import Xvfb, XvfbError
+
+    if not os.access(config.xvfb, os.X_OK):
+        return fail("xvfb", f"{config.xvfb} not found", f"{APT} xvfb  (or set `xvfb` in the config)")
+    try:
+        server = Xvfb(config.xvfb, 64, 64, timeout=10)
+    except XvfbError as exc:
+        return fail("xvfb", f"{config.xvfb} does not start: {exc}", f"{APT} --reinstall xvfb")
+    server.stop()
+    return ok("xvfb", f"{config.xvfb} starts (display {server.display})")
+
+
+def check_codecs() -> Check:
+    try:
+        import av
+    except ImportError as exc:
+        return fail("codecs", f"PyAV does not import: {exc}",
+                    "reinstall castd's venv (`make install`); on a Raspberry Pi use a 64-bit OS: "
+                    "PyAV has no 32-bit ARM wheel")
+    missing = []
+    for name in ("libx264", "aac", "mjpeg"):
+        try:
+            av.codec.Codec(name, "w")
+        except Exception:
+            missing.append(f"{name} encoder")
+    missing += [f"{fmt} format" for fmt in ("x11grab", "hls") if fmt not in av.formats_available]
+    ffmpeg = getattr(av, "ffmpeg_version_info", "?")
+    if missing:
+        return fail("codecs", f"PyAV {av.__version__} (FFmpeg {ffmpeg}) lacks: {', '.join(missing)}",
+                    "use the PyAV wheel from PyPI (it carries all of these): "
+                    f"{sys.executable} -m pip install --force-reinstall av")
+    return ok("codecs", f"PyAV {av.__version__} (FFmpeg {ffmpeg}): libx264, aac, mjpeg, x11grab, hls")
+
+
+def check_runtime_dir(config: Config) -> Check:
+    path = config.resolved_runtime_dir()
+    if config.runtime_dir and Path(config.runtime_dir) != path:
+        return fail("runtime dir", f"{config.runtime_dir} is not writable by this user (castd would use {path})",
+                    f"sudo install -d -o castd -g castd {config.runtime_dir}  (or leave runtime_dir empty)")
+    try:
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".doctor-"):
+            pass
+    except OSError as exc:
+        return fail("runtime dir", f"{path}: {exc}", f"make {path} writable for the user castd runs as")
+    fallback = not config.runtime_dir and path.parent == Path(tempfile.gettempdir())
+    note = " (a fallback: /run/castd is not writable here; the service gets its own)" if fallback else ""
+    return ok("runtime dir", f"{path} is writable{note}")
+
+
+def configured_devices(config: Config) -> list[str]:
+    """The device(s) the config names; the key comes with casting support (`device`, or a list)."""
+    value = getattr(config, "device", None) or getattr(config, "devices", None) or []
+    if isinstance(value, str):
+        value = [value]
+    return [str(v) for v in value if v]
+
+
+def _host_port(device: str) -> tuple[str, int] | None:
+    """host and port if `device` is an address (IP[:port] or a dotted host name), else None."""
+    text = device.strip()
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        port = rest.lstrip(":")
+        return (host, int(port or CAST_PORT)) if port.isdigit() or not port else None
+    try:
+        ipaddress.ip_address(text)
+        return text, CAST_PORT
+    except ValueError:
+        pass
+    host, colon, port = text.rpartition(":")
+    if not colon:
+        host, port = text, ""
+    elif not port.isdigit():
+        return None
+    if not host or " " in host or ("." not in host and not port):
+        return None  # a friendly name or a uuid
+    return host, int(port or CAST_PORT)
+
+
+def _discover(names: list[str], timeout: float) -> set[str]:
+    """Friendly names or uuids (lowercase) of the Cast devices mDNS finds within `timeout`."""
+    import pychromecast
+
+    casts, browser = pychromecast.get_chromecasts(timeout=timeout)
+    try:
+        return {c.cast_info.friendly_name.lower() for c in casts} | {str(c.cast_info.uuid).lower() for c in casts}
+    finally:
+        browser.stop_discovery()
+
+
+def check_devices(config: Config) -> list[Check]:
+    devices = configured_devices(config)
+    if not devices:
+        return [skip("device", "none configured: castd streams, and casts only to devices a request names")]
+    checks, names = [], []
+    for device in devices:
+        address = _host_port(device)
+        if address is None:
+            names.append(device)
+            continue
+        try:
+            with socket.create_connection(address, timeout=3):
+                pass
+        except OSError as exc:
+            checks.append(fail("device", f"{device}: cannot connect to {address[0]}:{address[1]} ({exc})",
+                               "is the TV on, and on the same network? try `ping` and the Google Home app"))
+        else:
+            checks.append(ok("device", f"{device}: Cast port {address[1]} answers"))
+    if names:
+        try:
+            found = _discover(names, 5.0)
+        except Exception as exc:
+            found, error = set(), str(exc)
+        else:
+            error = ""
+        for name in names:
+            if name.lower() in found:
+                checks.append(ok("device", f"{name!r} found by mDNS"))
+            else:
+                checks.append(fail("device", f"{name!r} not found by mDNS within 5 s{': ' + error if error else ''}",
+                                   "check the name in the Google Home app, or configure the device by IP "
+                                   "address (mDNS does not cross VLANs or some Wi-Fi isolation setups)"))
+    return checks
+
+
+def is_loopback(host: str) -> bool:
+    if host in ("localhost", "localhost.localdomain"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_token(config: Config) -> Check:
+    if is_loopback(config.host):
+        return ok("token", f"listening on {config.host} (this machine only)" +
+                  ("; a token is set" if config.token else ""))
+    if config.token:
+        return ok("token", f"listening on {config.host}, and a token is set")
+    risk = ("anyone on the network can cast (insecure = true)" if getattr(config, "insecure", False)
+            else "castd refuses to start like this")
+    return fail("token", f"host is {config.host} with no token: {risk}",
+                "set `token` in the config (make one: python3 -c 'import secrets; "
+                "print(secrets.token_urlsafe(32))'), or listen on host = \"127.0.0.1\"")
+
+
+# ---- running and reporting -------------------------------------------------------------------
+def run_checks(config_path: str | None = None) -> list[Check]:
+    config_check, config = check_config(config_path)
+    checks = [config_check]
+    checks += check_browser(config)
+    checks.append(check_xvfb(config))
+    checks.append(check_codecs())
+    checks.append(check_runtime_dir(config))
+    checks += check_devices(config)
+    checks.append(check_token(config))
+    return checks
+
+
+def report(checks: list[Check], write: Callable[[str], None] = print) -> int:
+    """Print one line per check (and its fix); return the exit code: 0 all fine, 1 a problem."""
+    width = max(len(c.name) for c in checks)
+    for check in checks:
+        write(f"{check.result:<4}  {check.name:<{width}}  {check.detail}")
+        if check.fix:
+            write(f"{'':<4}  {'':<{width}}  fix: {check.fix}")
+    problems = sum(c.result == "FAIL" for c in checks)
+    write(f"\n{problems} problem{'s' if problems != 1 else ''} found." if problems else "\nAll checks passed.")
+    return 1 if problems else 0
+
+
+def main(config_path: str | None = None) -> int:
+    return report(run_checks(config_path))

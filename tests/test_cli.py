@@ -1,0 +1,180 @@
+"""The `castd` command line against the real daemon: help, exit codes, start --wait, status, stop."""
+
+import http.server
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from helpers import ROOT, free_port, wait_for
+
+SUBCOMMANDS = ["serve", "start", "stop", "status", "devices", "config-example", "doctor"]
+
+
+def castd(*args, env=None, timeout=60, port=None):
+    """Run the real CLI; only the CASTD_* variables given here reach it."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("CASTD_")}
+    environ.update(env or {})
+    if port is not None:
+        environ["CASTD_PORT"] = str(port)
+    return subprocess.run([sys.executable, "-m", "castd", *args], capture_output=True, text=True,
+                          timeout=timeout, env=environ, cwd=ROOT)
+
+
+@pytest.mark.parametrize("command", SUBCOMMANDS)
+def test_every_subcommand_has_help(command):
+    result = castd(command, "--help")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"usage: castd {command}")
+
+
+@pytest.mark.parametrize("args", [[], ["bogus"], ["start"], ["start", "--quality", "4k", "http://x/"],
+                                  ["status", "--port", "eighty"]])
+def test_usage_errors_exit_2(args):
+    assert castd(*args).returncode == 2
+
+
+def test_client_config_error_exits_2(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("port = 'x'\n")
+    result = castd("status", "--config", str(bad))
+    assert result.returncode == 2 and "port" in result.stderr
+
+
+def test_unreachable_daemon_exits_1():
+    result = castd("status", port=free_port())
+    assert result.returncode == 1
+    assert "cannot reach castd" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_status_stop_and_rejected_start(idle_daemon):
+    d = idle_daemon
+    table = castd("status", port=d.port)
+    assert table.returncode == 0
+    assert table.stdout.splitlines()[0].split() == ["state", "idle"]
+    raw = castd("status", "--json", port=d.port)
+    assert raw.returncode == 0 and json.loads(raw.stdout)["state"] == "idle"
+    stop = castd("stop", port=d.port)
+    assert stop.returncode == 0 and "nothing was being cast" in stop.stdout
+    bad = castd("start", "file:///etc/passwd", port=d.port)
+    assert bad.returncode == 2 and "only http and https" in bad.stderr
+    assert d.status()["state"] == "idle"
+
+
+def test_start_wait_shows_the_steps_then_stop(idle_daemon, pages):
+    d = idle_daemon
+    result = castd("start", pages.url("/color/00aa00"), "--wait", "--duration", "120", port=d.port)
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    steps = re.findall(r"^\s+\[\s*[\d.]+s\] (browser|page loaded|first segment|casting|playing)\b", out, re.M)
+    assert steps == ["browser", "page loaded", "first segment"], out
+    assert "castd: streaming" in out
+    status = d.status()
+    assert status["state"] == "streaming" and status["url"].endswith("/color/00aa00")
+    table = castd("status", port=d.port).stdout
+    assert "streaming" in table and "/color/00aa00" in table and "none set" in table
+    stop = castd("stop", port=d.port)
+    assert stop.returncode == 0 and f"stopped session {status['session']}" in stop.stdout
+    d.wait_state("idle")
+
+
+def test_start_wait_fails_with_the_reason_when_the_session_ends(idle_daemon, pages):
+    d = idle_daemon
+    waiting = subprocess.Popen([sys.executable, "-m", "castd", "start", pages.url("/slow/4"), "--wait"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+                               env={**os.environ, "CASTD_PORT": str(d.port)})
+    try:
+        wait_for(lambda: d.status()["state"] == "starting", 15, message="starting")
+        d.post("/stop")
+        out, err = waiting.communicate(timeout=30)
+    finally:
+        if waiting.poll() is None:
+            waiting.kill()
+            waiting.wait()
+    assert waiting.returncode == 1, out + err
+    assert "the session ended: stopped" in err
+
+
+def test_devices_answers_cleanly(idle_daemon):
+    d = idle_daemon
+    result = castd("devices", port=d.port)
+    if d.get("/devices").status_code == 404:
+        assert result.returncode == 1 and "cannot list devices yet" in result.stderr
+    else:
+        assert result.returncode == 0 and result.stdout.startswith("name")
+    assert "Traceback" not in result.stderr
+
+
+class _Recorder(http.server.BaseHTTPRequestHandler):
+    seen: list = []
+
+    def do_GET(self):  # noqa: N802
+        _Recorder.seen.append(dict(self.headers))
+        body = json.dumps({"state": "idle", "restarts": 0}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_client_sends_the_configured_token_as_bearer(tmp_path):
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        config = tmp_path / "castd.toml"
+        config.write_text(f'port = {server.server_address[1]}\ntoken = "file-token-1234567"\n')
+        config.chmod(0o600)  # castd refuses a world-readable file holding a secret
+        assert castd("status", "--config", str(config)).returncode == 0
+        assert _Recorder.seen[-1]["Authorization"] == "Bearer file-token-1234567"
+        env = {"CASTD_TOKEN": "env-token-4567890", "CASTD_PORT": str(server.server_address[1])}
+        assert castd("status", env=env).returncode == 0
+        assert _Recorder.seen[-1]["Authorization"] == "Bearer env-token-4567890"
+        assert castd("status", port=server.server_address[1]).returncode == 0
+        assert "Authorization" not in _Recorder.seen[-1]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_config_example_is_the_packaged_file():
+    result = castd("config-example")
+    assert result.returncode == 0
+    assert result.stdout == (ROOT / "castd" / "example.toml").read_text()
+
+
+def test_status_table_counts_uptime_on_the_daemons_clock():
+    from castd.client.render import status_table
+
+    now = time.time() + 3600  # our clock is an hour off; the table must not care
+    table = status_table({"state": "streaming", "started_at": now - 75, "updated_at": now, "ends_at": now + 30,
+                          "fps": 9.96, "frames": 750, "segments": 75, "restarts": 2,
+                          "devices": [{"name": "Living Room", "state": "playing"}]})
+    for row in ("uptime +1m 15s", "ends in +30s", "fps +10.0", "device +Living Room playing", "restarts +2"):
+        assert re.search(f"^{row}$", table, re.M), (row, table)
+
+
+def test_wait_steps_include_the_cast_when_status_reports_devices():
+    from castd.client.progress import WaitFailed, _reached
+
+    base = {"state": "streaming", "page": "loaded", "encoder_pid": 5, "session": "s"}
+    assert _reached({"state": "starting", "page": "loading", "encoder_pid": 5}) == 1
+    assert _reached({"state": "starting", "page": "loaded", "encoder_pid": 5}) == 2
+    assert _reached(base) == 3
+    assert _reached({**base, "devices": [{"name": "TV", "state": "loading"}]}) == 4
+    assert _reached({**base, "devices": [{"name": "TV", "state": "failed"}, {"name": "Hall", "state": "playing"}]}) == 5
+    with pytest.raises(WaitFailed, match="casting failed: TV failed"):
+        _reached({**base, "devices": [{"name": "TV", "state": "failed"}]})
+    with pytest.raises(WaitFailed, match="session failed: boom"):
+        _reached({"state": "failed", "last_error": "boom\nmore"})
+    with pytest.raises(WaitFailed, match="did not load: page: timed out"):
+        _reached({"state": "starting", "page": "error", "last_error": "page: timed out"})

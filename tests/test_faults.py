@@ -1,0 +1,266 @@
+"""Fault injection against the real daemon: kills, stalls, crash loops, supervisor death, systemd."""
+
+import asyncio
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from helpers import ROOT, Daemon, comm, descendants, media_playlist_url, still_alive, wait_for
+from test_supervisor import encoder_children
+
+
+@pytest.fixture(scope="module")
+def fault_daemon(tmp_path_factory):
+    d = Daemon(runtime_dir=tmp_path_factory.mktemp("faults") / "run",
+               env_extra={"CASTD_FRAME_STALL_SECONDS": "3", "CASTD_SEGMENT_STALL_SECONDS": "4",
+                          "CASTD_MAX_RESTARTS": "3", "CASTD_RENDERER_HEAP_MB": "128"}).start()
+    yield d
+    d.stop()
+    assert not d.kill_leftovers()
+
+
+@pytest.fixture
+def streaming(fault_daemon, pages):
+    d = fault_daemon
+    d.post("/stop")
+    d.wait_state("idle")
+    body = d.post("/start", json={"url": pages.url("/color/20a040")}).json()
+    d.wait_state("streaming", timeout=30)
+    return d, body
+
+
+def newest_sequence(media_url):
+    text = httpx.get(media_url, timeout=5).text
+    for line in text.splitlines():
+        if line.startswith("#EXT-X-MEDIA-SEQUENCE:"):
+            return int(line.split(":")[1]) + text.count("#EXTINF")
+    return 0
+
+
+def test_sigkill_encoder_ten_times(streaming):
+    d, body = streaming
+    media_url = media_playlist_url(body["stream_url"])
+    restarts0 = d.status()["restarts"]
+    latencies = []
+    for i in range(10):
+        status = d.status()
+        pid, newest = status["encoder_pid"], newest_sequence(media_url)
+        d.record_descendants()
+        killed_at = time.monotonic()
+        os.kill(pid, signal.SIGKILL)
+        wait_for(lambda: d.status()["encoder_pid"] not in (None, pid), 15, message="new encoder")
+        wait_for(lambda: newest_sequence(media_url) > newest + 1, 20, message=f"new segments after kill {i}")
+        latencies.append(time.monotonic() - killed_at)
+        d.wait_state("streaming", timeout=20)
+    status = d.status()
+    assert status["restarts"] - restarts0 == 10
+    assert status["session"] == body["session"]
+    assert status["stream_url"] == body["stream_url"]
+    assert "#EXT-X-DISCONTINUITY" in httpx.get(media_url, timeout=5).text
+    assert httpx.get(body["stream_url"], timeout=5).status_code == 200
+    latencies.sort()
+    print(f"\nkill -> new segment: median {latencies[5]:.2f}s, max {latencies[-1]:.2f}s")
+    assert not still_alive({p for p in d.seen if p[0] not in {x for x, _ in descendants(d.process.pid)}})
+
+
+def browser_pid(encoder_pid):
+    """The Chromium browser process: the child of the encoder's child that itself has children
+    (encoder -> chromedriver -> chromium), found by parent links only."""
+    tree = descendants(encoder_pid)
+    parents = {}
+    for pid, _ in tree:
+        try:
+            parents[pid] = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (FileNotFoundError, ProcessLookupError):
+            pass
+    level1 = {p for p, parent in parents.items() if parent == encoder_pid}
+    level2 = [p for p, parent in parents.items() if parent in level1]
+    return [p for p in level2 if any(parent == p for parent in parents.values())][0]
+
+
+def test_sigkill_chromium_recovers(streaming):
+    d, body = streaming
+    status = d.status()
+    os.kill(browser_pid(status["encoder_pid"]), signal.SIGKILL)
+    wait_for(lambda: d.status()["restarts"] > status["restarts"], 15, message="restart after Chromium died")
+    new = d.wait_state("streaming", timeout=30)
+    assert new["session"] == body["session"] and new["encoder_pid"] != status["encoder_pid"]
+    assert "browser" in (new["last_error"] or "") or "exited" in (new["last_error"] or "")
+
+
+def test_sigstop_encoder_is_a_stall(streaming):
+    d, body = streaming
+    status = d.status()
+    pid = status["encoder_pid"]
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        wait_for(lambda: d.status()["encoder_pid"] not in (None, pid), 20, message="stalled encoder replaced")
+    finally:
+        try:
+            os.kill(pid, signal.SIGCONT)
+        except ProcessLookupError:
+            pass
+    new = d.wait_state("streaming", timeout=30)
+    assert "stalled" in new["last_error"]
+    assert new["restarts"] == status["restarts"] + 1
+    wait_for(lambda: not still_alive({(pid, s) for p, s in d.seen if p == pid}), 5, message="old encoder gone")
+
+
+def test_crashing_page_backs_off_then_fails(fault_daemon, pages):
+    d = fault_daemon
+    d.post("/stop")
+    d.wait_state("idle")
+    started = time.monotonic()
+    d.post("/start", json={"url": pages.url("/crash")})
+    failed = d.wait_state("failed", timeout=90)
+    elapsed = time.monotonic() - started
+    print(f"\ncrash page: failed after {elapsed:.1f}s with {failed['restarts']} restarts")
+    assert failed["restarts"] == 2  # max_restarts=3 failed starts: the first try and 2 restarts
+    assert "crashed" in failed["last_error"] and "gave up" in failed["last_error"]
+    health = d.get("/health")
+    assert health.status_code == 503 and "failed" in health.json()["reason"]
+    assert not encoder_children(d, failed["supervisor_pid"])
+    # a new start clears it
+    d.post("/start", json={"url": pages.url("/color/0000ff")})
+    ok = d.wait_state("streaming", timeout=30)
+    assert ok["restarts"] == 0 and ok["last_error"] is None
+
+
+def test_sigkill_supervisor_is_replaced_and_its_tree_ends(streaming):
+    d, body = streaming
+    old = d.status()
+    tree = d.record_descendants()
+    old_tree = {p for p in tree if p[0] != _resource_tracker_of(d)}
+    os.kill(old["supervisor_pid"], signal.SIGKILL)
+    wait_for(lambda: d.status()["supervisor_pid"] not in (None, old["supervisor_pid"]), 10,
+             message="a new supervisor")
+    wait_for(lambda: not still_alive(old_tree), 10,
+             message=f"old tree gone: {[(p, comm(p)) for p, _ in still_alive(old_tree)]}")
+    health = d.get("/health").json()
+    assert health["ok"] is True and "supervisor exited" in health["note"]
+    assert d.status()["supervisor_restarts"] == 1
+    # and it works again
+    d.post("/start", json={"url": body["url"]})
+    d.wait_state("streaming", timeout=30)
+
+
+def _resource_tracker_of(d):
+    """multiprocessing's resource tracker of the front end: a direct child that is not the supervisor."""
+    supervisor = d.status()["supervisor_pid"]
+    for pid, _ in descendants(d.process.pid):
+        parent = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        if parent == d.process.pid and pid != supervisor:
+            return pid
+    return None
+
+
+def test_two_hundred_mixed_requests(fault_daemon, pages):
+    d = fault_daemon
+    d.post("/stop")
+    d.wait_state("idle")
+    supervisor_pid = d.status()["supervisor_pid"]
+    samples, done = [], threading.Event()
+
+    def sample():
+        while not done.is_set():
+            samples.append(len(encoder_children(d, supervisor_pid)))
+            time.sleep(0.02)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+
+    async def fire():
+        limits = httpx.Limits(max_connections=50)
+        async with httpx.AsyncClient(base_url=d.base, timeout=60, limits=limits) as client:
+            async def one(i):
+                if i % 3 == 2:
+                    return await client.post("/stop")
+                return await client.post("/start", json={"url": pages.url(f"/color/{i:06x}")})
+            return await asyncio.gather(*[one(i) for i in range(200)])
+
+    try:
+        responses = asyncio.run(fire())
+    finally:
+        time.sleep(1)
+        done.set()
+        sampler.join()
+    assert all(r.status_code < 500 for r in responses), {r.status_code for r in responses}
+    assert all(r.status_code == 200 for r in responses)
+    last = max((r.json() for r in responses), key=lambda b: b["seq"])
+    assert len(samples) > 20 and max(samples) <= 1
+    if "session" in last:
+        status = d.wait_state("streaming", timeout=30)
+        assert status["url"] == last["url"]
+    else:
+        d.wait_state("idle", timeout=10)
+        assert not encoder_children(d, supervisor_pid)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT])
+def test_sigint_during_stream_exits_clean(tmp_path, pages, sig):
+    d = Daemon(runtime_dir=tmp_path / "run").start()
+    try:
+        d.post("/start", json={"url": pages.url("/color/123456")})
+        d.wait_state("streaming", timeout=30)
+        tree = d.record_descendants()
+        d.process.send_signal(sig)
+        assert d.process.wait(10) == 0
+        wait_for(lambda: not still_alive(tree), 3, message="every child gone")
+    finally:
+        d.stop()
+        d.kill_leftovers()
+
+
+def test_systemd_unit_verifies(tmp_path):
+    if not shutil.which("systemd-analyze"):
+        pytest.skip("systemd-analyze not installed")
+    unit = (ROOT / "systemd" / "castd.service").read_text()
+    assert "Type=notify" in unit and "WatchdogSec=" in unit and "NoNewPrivileges=yes" in unit
+    exe = Path(os.sys.executable).parent / "castd"
+    path = tmp_path / "castd.service"
+    path.write_text(unit.replace("/opt/castd/.venv/bin/castd", str(exe)))
+    result = subprocess.run(["systemd-analyze", "verify", str(path)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "castd.service" not in result.stderr, result.stderr
+
+
+def test_sd_notify_ready_watchdog_status_stopping(tmp_path, pages):
+    address = str(tmp_path / "notify.sock")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(address)
+    sock.settimeout(0.5)
+    received = []
+
+    def collect(until):
+        while time.monotonic() < until:
+            try:
+                received.append(sock.recv(4096).decode())
+            except socket.timeout:
+                pass
+
+    d = Daemon(runtime_dir=tmp_path / "run", env_extra={"NOTIFY_SOCKET": address, "WATCHDOG_USEC": "2000000"})
+    try:
+        d.start()
+        d.post("/start", json={"url": pages.url("/color/445566")})
+        d.wait_state("streaming", timeout=30)
+        collect(time.monotonic() + 2.5)
+        assert d.stop() == 0
+        collect(time.monotonic() + 1)
+    finally:
+        d.stop()
+        d.kill_leftovers()
+        sock.close()
+    text = "\n".join(received)
+    assert "READY=1" in text
+    assert text.count("WATCHDOG=1") >= 2
+    assert "STATUS=streaming: " + pages.url("/color/445566") in text
+    assert "STOPPING=1" in text
+    assert text.index("READY=1") < text.index("STOPPING=1")

@@ -1,0 +1,117 @@
+"""The README's quick start in a fresh copy of the repository: `make run` installs, casts the demo and
+ends cleanly on Ctrl-C; `make test` runs; `make install-service` stages a service that passes doctor."""
+
+import os
+import shutil
+import signal
+import stat
+import subprocess
+
+import httpx
+import pytest
+
+from helpers import ROOT, descendants, free_port, still_alive, wait_for
+
+
+@pytest.fixture(scope="module")
+def prefix(tmp_path_factory):
+    """The repository's files (tracked, and new ones not ignored) copied to a temporary folder: no venv."""
+    target = tmp_path_factory.mktemp("quickstart") / "castd"
+    files = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
+                           capture_output=True, check=True).stdout.decode().split("\0")
+    for name in filter(None, files):
+        source = ROOT / name
+        if source.is_file():
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target / name)
+    assert not (target / ".venv").exists()
+    return target
+
+
+def make_env(tmp_path) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CASTD_", "VIRTUAL_ENV", "MAKE"))}
+    env.pop("JOURNAL_STREAM", None)
+    env["CASTD_RUNTIME_DIR"] = str(tmp_path / "run")
+    return env
+
+
+def test_make_run_casts_the_demo_and_ctrl_c_ends_everything(prefix, tmp_path):
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    out = tmp_path / "make-run.out"
+    with out.open("wb") as sink:
+        # its own session, like a terminal's foreground job: Ctrl-C signals the whole group
+        make = subprocess.Popen(["make", "run", f"PORT={port}"], cwd=prefix, env=make_env(tmp_path),
+                                stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)
+    seen = set()
+    try:
+        def streaming():
+            assert make.poll() is None, f"make run exited early:\n{out.read_text()[-3000:]}"
+            seen.update(descendants(make.pid))
+            try:
+                return httpx.get(base + "/status", timeout=2).json()["state"] == "streaming"
+            except httpx.HTTPError:
+                return False
+
+        wait_for(streaming, 150, interval=0.5, message="the demo streaming (make run installs first)")
+        assert (prefix / ".venv" / "bin" / "castd").exists()
+        printed = wait_for(lambda: "castd is casting its demo dashboard" in (t := out.read_text()) and t, 10,
+                           message="the banner")
+        stream_url = next(line.split()[1] for line in printed.splitlines() if line.strip().startswith("stream:"))
+        assert httpx.get(stream_url, timeout=5).status_code == 200
+        assert "/demo" in httpx.get(base + "/status", timeout=5).json()["url"]
+        seen.update(descendants(make.pid))
+        assert len(seen) >= 5  # castd, its supervisor, the encoder, Xvfb, Chromium...
+        os.killpg(make.pid, signal.SIGINT)
+        make.wait(timeout=30)
+        wait_for(lambda: not still_alive(seen), 5, message="every process of make run gone")
+        assert "castd stopped" in out.read_text()
+    finally:
+        if make.poll() is None:
+            os.killpg(make.pid, signal.SIGKILL)
+            make.wait()
+        for pid, _ in still_alive(seen):
+            os.kill(pid, signal.SIGKILL)
+    assert not list((tmp_path / "run" / "sessions").iterdir())
+
+
+def test_make_test_runs_in_the_copy(prefix, tmp_path):
+    result = subprocess.run(["make", "test", "PYTEST_ARGS=tests/test_docs.py tests/test_config.py"], cwd=prefix,
+                            env=make_env(tmp_path), capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert " passed" in result.stdout
+
+
+def test_install_service_staged_keeps_an_existing_config_and_uninstalls(prefix, tmp_path):
+    stage = tmp_path / "stage"
+    env = make_env(tmp_path)
+    install = ["make", "install-service", f"DESTDIR={stage}"]
+    result = subprocess.run(install, cwd=prefix, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    unit = stage / "etc/systemd/system/castd.service"
+    config = stage / "etc/castd/castd.toml"
+    castd = stage / "opt/castd/.venv/bin/castd"
+    assert unit.read_text() == (prefix / "systemd/castd.service").read_text()
+    assert "ExecStart=/opt/castd/.venv/bin/castd serve" in unit.read_text()
+    assert os.readlink(stage / "usr/local/bin/castd") == "/opt/castd/.venv/bin/castd"
+    example = subprocess.run([castd, "config-example"], capture_output=True, text=True, check=True).stdout
+    assert config.read_text() == example
+    assert stat.S_IMODE(config.stat().st_mode) == 0o640  # it may hold the token
+    doctor = subprocess.run([castd, "doctor", "--config", str(config)], capture_output=True, text=True,
+                            timeout=90, env=env)
+    assert doctor.returncode == 0, doctor.stdout
+    assert f"OK    config        valid: {config}" in doctor.stdout
+
+    config.write_text('port = 9999\ntoken = "mine"\n')
+    # install-service again, without reinstalling the venv (the slow part; the test is about the config)
+    again = subprocess.run(["make", "service-config", f"DESTDIR={stage}"], cwd=prefix, env=env, capture_output=True,
+                           text=True, timeout=60)
+    assert again.returncode == 0 and "keeping the existing" in again.stdout
+    assert config.read_text() == 'port = 9999\ntoken = "mine"\n'
+
+    removed = subprocess.run(["make", "uninstall-service", f"DESTDIR={stage}"], cwd=prefix, env=env,
+                             capture_output=True, text=True, timeout=60)
+    assert removed.returncode == 0, removed.stderr
+    assert not unit.exists() and not (stage / "opt/castd").exists()
+    assert not os.path.lexists(stage / "usr/local/bin/castd")
+    assert config.read_text() == 'port = 9999\ntoken = "mine"\n'
