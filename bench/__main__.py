@@ -158,10 +158,11 @@ def run_standby_on(results: dict, plan: dict, pages, castd: Castd) -> None:
     def warm():
         # first use: after it, the standby should be kept ready
         starts.start_from_idle(castd, pages, 1, "720p", nothing_running=False, first_colour=5)
-        castd.settle_idle(nothing_running=False)
+        castd.settle_idle(nothing_running=False, standby=True)
         helpers = castd.helpers_running()
         parked = resources.measure(castd, plan["idle_seconds"] / 2)
-        times = starts.start_from_idle(castd, pages, plan["warm"], "720p", nothing_running=False, first_colour=1)
+        times = starts.start_from_idle(castd, pages, plan["warm"], "720p", nothing_running=False, first_colour=1,
+                                       standby=True)
         return {"seconds": times, "summary": summary(times), "browser_processes_while_idle": len(helpers),
                 "idle_cpu_per_s_with_standby": parked.cpu_per_second, "idle_cpu_by_role": parked.cpu_by_role,
                 "pss_idle_with_standby": resources.memory(castd, only_castd=False)}

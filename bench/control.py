@@ -73,12 +73,13 @@ class Castd:
         """Processes below castd that are not castd's own (Xvfb, chromedriver, Chromium)."""
         return [pid for pid in proc.tree(self.pid) if not proc.is_python(pid)]
 
-    def settle_idle(self, nothing_running: bool, timeout: float = 20) -> None:
+    def settle_idle(self, nothing_running: bool, standby: bool = False, timeout: float = 20) -> None:
         """Stop any session, wait for idle (and, for a cold start, for every browser part to be
-        gone), then until the tree is quiet, so the next run does not share the CPU with the last."""
+        gone; with `standby`, for castd to report its warm standby ready), then until the tree is
+        quiet, so the next run does not share the CPU with the last."""
         self.stop()
         status = self.wait_state("idle", timeout)
-        if "standby" in status and not nothing_running:  # castd says when its standby is ready
+        if standby and "standby" in status:  # castd says when its standby is ready
             deadline = time.monotonic() + 30
             while status["standby"] != "warm":
                 if time.monotonic() > deadline:

@@ -24,18 +24,19 @@ def colour(run: int) -> tuple[str, tuple[int, int, int]]:
 
 
 def start_from_idle(castd: Castd, pages, runs: int, quality: str, nothing_running: bool,
-                    first_colour: int = 0) -> list[float]:
-    """Seconds from POST /start (castd idle) to the first segment showing the page, per run."""
+                    first_colour: int = 0, standby: bool = False) -> list[float]:
+    """Seconds from POST /start (castd idle; with `standby`, its warm standby ready) to the first
+    segment showing the page, per run."""
     times = []
     for run in range(runs):
-        castd.settle_idle(nothing_running=nothing_running)
+        castd.settle_idle(nothing_running=nothing_running, standby=standby)
         hexa, rgb = colour(first_colour + run)
         started = time.time()
         body = castd.start(pages.url(f"/color/{hexa}"), quality)
         watcher = SegmentWatcher(castd.client, media_url_of(body["stream_url"]))
         seconds, _ = watcher.first_matching(lambda data: shows_colour(data, rgb), started, START_TIMEOUT)
         times.append(round(seconds, 3))
-    castd.settle_idle(nothing_running=nothing_running)
+    castd.settle_idle(nothing_running=nothing_running, standby=standby)
     return times
 
 

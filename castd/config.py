@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import os
 import tempfile
+import re
 import tomllib
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import msgspec
 
@@ -25,6 +27,65 @@ MIN_TOKEN_LENGTH = 16  # a guessable token is no token; 16 URL-safe characters a
 
 class ConfigError(Exception):
     """A configuration problem a person can fix; the message names the key."""
+
+
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+_COOKIE_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+COLOR_SCHEMES = ("", "light", "dark")
+ZOOM_RANGE = (0.25, 5.0)
+MIN_RELOAD_SECONDS = 1.0
+
+
+class Site(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """How to show the pages under one URL prefix (a `[[sites]]` table; the longest matching prefix wins).
+
+    Secrets (cookies, local_storage, headers, basic_auth) live here, never in webhook bodies; castd
+    masks them in every log line and never puts them in /status.
+    """
+
+    prefix: str
+    cookies: dict[str, str] = {}
+    local_storage: dict[str, str] = {}
+    headers: dict[str, str] = {}
+    basic_auth: str = ""  # "user:password", sent as an Authorization header
+    zoom: float = 1.0
+    color_scheme: str = ""  # light | dark | empty: the page's own choice
+    css: str = ""
+    ready_selector: str = ""
+    ready_network_idle: bool = False
+    ready_timeout: float = 20.0
+    reload_seconds: float = 0.0  # 0: never reload
+    scroll_x: int = 0
+    scroll_y: int = 0
+
+    def __post_init__(self) -> None:
+        if self.prefix:  # the empty prefix is the built-in default for pages no site matches
+            parts = urlsplit(self.prefix)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError(f"prefix: {self.prefix!r} must be an http(s) URL with a host")
+        validate_page_values(self.zoom, self.reload_seconds)
+        if self.color_scheme not in COLOR_SCHEMES:
+            raise ValueError(f"color_scheme: {self.color_scheme!r} is not light, dark or empty")
+        if self.ready_timeout <= 0:
+            raise ValueError("ready_timeout: must be positive")
+        if self.scroll_x < 0 or self.scroll_y < 0:
+            raise ValueError("scroll_x/scroll_y: must not be negative")
+        if self.basic_auth and ":" not in self.basic_auth:
+            raise ValueError("basic_auth: must be \"user:password\"")
+        for name, value in self.headers.items():
+            if not _HEADER_NAME.match(name) or any(c in value for c in "\r\n\0"):
+                raise ValueError(f"headers: invalid header {name!r}")
+        for name, value in self.cookies.items():
+            if not _COOKIE_NAME.match(name) or any(c in value for c in ";\r\n\0"):
+                raise ValueError(f"cookies: invalid cookie {name!r}")
+
+
+def validate_page_values(zoom: float | None, reload_seconds: float | None) -> None:
+    """Checks shared by [[sites]] and the /start overrides; the message names the key."""
+    if zoom is not None and not ZOOM_RANGE[0] <= zoom <= ZOOM_RANGE[1]:
+        raise ValueError(f"zoom: must be between {ZOOM_RANGE[0]} and {ZOOM_RANGE[1]}")
+    if reload_seconds is not None and reload_seconds != 0 and not reload_seconds >= MIN_RELOAD_SECONDS:
+        raise ValueError(f"reload_seconds: must be 0 (never) or at least {MIN_RELOAD_SECONDS:g}")
 
 
 class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -63,6 +124,8 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     rate_limit_per_minute: float = 12.0
     max_body_bytes: int = 64 * 1024
     max_json_depth: int = 8
+    # per-site page settings, matched by URL prefix ([[sites]] tables)
+    sites: list[Site] = []
 
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:
@@ -135,6 +198,9 @@ def _describe(error: msgspec.ValidationError) -> str:
     text = str(error)
     if text.startswith("Object contains unknown field `"):
         key = text.split("`")[1]
+        if " - at `$.sites[" in text:  # inside a [[sites]] table
+            where = text.rpartition(" - at `$.")[2].rstrip("`")
+            return f"{where}: {key}: unknown key (valid keys: {', '.join(Site.__struct_fields__)})"
         return f"{key}: unknown key (valid keys: {', '.join(FIELD_NAMES)})"
     if " - at `$." in text:
         message, _, where = text.rpartition(" - at `$.")

@@ -13,12 +13,21 @@ import msgspec
 State = Literal["idle", "starting", "streaming", "stopping", "failed"]
 
 
+class PageOverrides(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """Per-request page settings from /start; they beat the matching [[sites]] entry. Never secrets."""
+
+    zoom: float | None = None
+    reload_seconds: float | None = None
+    ready_selector: str | None = None
+
+
 # ---- front end -> supervisor -------------------------------------------------------------
 class Start(msgspec.Struct, tag=True):
     id: str
     url: str
     quality: str
     duration: float | None = None
+    page: PageOverrides = msgspec.field(default_factory=PageOverrides)
 
 
 class Stop(msgspec.Struct, tag=True):
@@ -77,6 +86,7 @@ SupervisorEvent = Ack | Snapshot
 class Navigate(msgspec.Struct, tag=True):
     url: str
     nav: int = 0  # increases with every navigation, so events can be matched to it
+    page: PageOverrides = msgspec.field(default_factory=PageOverrides)
 
 
 class Quit(msgspec.Struct, tag=True):
@@ -90,6 +100,7 @@ class Begin(msgspec.Struct, tag=True):
     folder: str
     url: str
     nav: int = 0
+    page: PageOverrides = msgspec.field(default_factory=PageOverrides)
 
 
 class Park(msgspec.Struct, tag=True):

@@ -246,18 +246,72 @@ def raw_request(port: int, data: bytes, timeout: float = 10) -> tuple[int, dict[
 
 
 # ---- test pages ---------------------------------------------------------------------------
+def _page(body: str, head: str = "") -> bytes:
+    return f"<!doctype html><html><head><meta charset=utf-8>{head}</head>{body}</html>".encode()
+
+
+# /echo/<key>: reports what the page's own first script saw (localStorage, cookies, colour scheme) to
+# /report/<key> before anything else runs; the injected CSS must hide the red #banner (green shows).
+# A red .shadow-banner inside a web component's shadow root must be hidden by the same CSS.
+ECHO_PAGE = _page(
+    "<body style='margin:0;background:#00ff00'>"
+    "<div id=banner style='position:fixed;inset:0;background:#ff0000'></div><castd-card></castd-card></body>",
+    "<script>"
+    "const seen = {storage: localStorage.getItem('castd-test'), cookie: document.cookie,"
+    " dark: matchMedia('(prefers-color-scheme: dark)').matches};"
+    "customElements.define('castd-card', class extends HTMLElement { constructor() { super();"
+    " this.attachShadow({mode: 'open'}).innerHTML = \"<div class=shadow-banner style='position:fixed;"
+    "left:0;top:0;width:50vw;height:50vh;background:#ff0000'></div>\"; } });"
+    "addEventListener('DOMContentLoaded', () => {"
+    " seen.banner = getComputedStyle(document.getElementById('banner')).display;"
+    " const inner = document.querySelector('castd-card').shadowRoot.querySelector('.shadow-banner');"
+    " seen.shadow = getComputedStyle(inner).display;"
+    " fetch('/report/' + location.pathname.split('/')[2], {method: 'POST', body: JSON.stringify(seen)});"
+    "});</script>")
+
+# /later/<seconds>: red at first; after <seconds> an element #ready appears and the page turns green.
+LATER_PAGE = (
+    "<body style='margin:0;background:#ff0000'><script>setTimeout(() => {{"
+    " document.body.style.background = '#00ff00';"
+    " const d = document.createElement('div'); d.id = 'ready'; document.body.appendChild(d);"
+    "}}, {ms});</script></body>")
+
+# /tall/<seconds>: a red block 1000 px high; the green rest of the page is added only when a fetch of
+# /slow/<seconds> has answered (network idle must wait for it, and scrolling needs it).
+TALL_PAGE = (
+    "<body style='margin:0;background:#ff0000'><div style='height:1000px;background:#ff0000'></div>"
+    "<script>fetch('/slow/{seconds}').then(() => {{ const d = document.createElement('div');"
+    " d.style.cssText = 'height:3000px;background:#00ff00'; document.body.appendChild(d); }});</script></body>")
+
+# /border: a 1 px white frame drawn exactly at the viewport's edges, on black.
+BORDER_PAGE = _page("<body style='margin:0;background:#000'>"
+                    "<div style='position:fixed;inset:0;border:1px solid #fff;box-sizing:border-box'></div></body>")
+
+# /square: a 100x100 CSS px white square at the top left, on black.
+SQUARE_PAGE = _page("<body style='margin:0;background:#000'>"
+                    "<div style='width:100px;height:100px;background:#fff'></div></body>")
+
+
 class PageHandler(http.server.BaseHTTPRequestHandler):
-    """/color/RRGGBB: a page filled with one colour. /slow/N: answers after N seconds.
-    /crash: a page whose script runs the renderer out of memory.
+    """Test pages. /color/RRGGBB: one colour. /slow/N: answers after N seconds. /status/CODE: that
+    HTTP status. /flaky/KEY/N: 500 for the first N hits, then green. /later/S, /tall/S, /echo/KEY,
+    /border, /square: see above. /crash: a page whose script runs the renderer out of memory.
     /nav/redirect?to=URL: a 302 to URL. /nav/script/ID?to=URL: a page that fetches /nav/ping/ID, then sets
-    location.href = URL (a script navigation). Every request is counted in `hits` by path, 404s too."""
+    location.href = URL (a script navigation). Every request is counted in `hits` by path, 404s too;
+    /echo records the request headers; POST /report/KEY keeps what a page reported."""
 
     hits: dict[str, int] = {}
+    hit_times: dict[str, list[float]] = {}  # time.monotonic() of each hit, by path
+    requests: dict[str, list[dict[str, str]]] = {}
+    reports: dict[str, dict] = {}
 
     def do_GET(self):  # noqa: N802
         parts = urlsplit(self.path)
         path = parts.path
         PageHandler.hits[path] = PageHandler.hits.get(path, 0) + 1
+        PageHandler.hit_times.setdefault(path, []).append(time.monotonic())
+        status = 200
+        segments = path.split("/")
         target = parse_qs(parts.query).get("to", [""])[0]
         if path.startswith("/nav/redirect"):
             self.send_response(302)
@@ -271,22 +325,51 @@ class PageHandler(http.server.BaseHTTPRequestHandler):
                     f"fetch({json.dumps(ping)}).finally(() => setTimeout(() => {{ location.href = "
                     f"{json.dumps(target)}; }}, 100));</script></body></html>").encode()
         elif path.startswith("/color/"):
-            colour = path.split("/")[2]
+            colour = segments[2]
             body = (f"<!doctype html><html><body style='margin:0;background:#{colour}'></body></html>").encode()
         elif path == "/crash":  # allocates until V8's heap cap kills the renderer ("tab crashed")
             body = (b"<!doctype html><html><body><script>let a=[];for(;;){a.push(new Array(4e6).fill(1.5))}"
                     b"</script></body></html>")
         elif path.startswith("/slow/"):
-            time.sleep(float(path.split("/")[2]))
+            time.sleep(float(segments[2]))
             body = b"<!doctype html><html><body style='margin:0;background:#808080'></body></html>"
+        elif path.startswith("/status/"):
+            status = int(segments[2])
+            body = _page(f"<body style='margin:0;background:#ffffff'><h1>status {status}</h1></body>")
+        elif path.startswith("/flaky/"):
+            failing = PageHandler.hits[path] <= int(segments[3])
+            status = 500 if failing else 200
+            body = _page(f"<body style='margin:0;background:#{'ffffff' if failing else '00ff00'}'></body>")
+        elif path.startswith("/later/"):
+            body = _page(LATER_PAGE.format(ms=int(float(segments[2]) * 1000)))
+        elif path.startswith("/echo/"):
+            PageHandler.requests.setdefault(path, []).append(dict(self.headers))
+            body = ECHO_PAGE
+        elif path.startswith("/tall/"):
+            body = _page(TALL_PAGE.format(seconds=segments[2]))
+        elif path == "/border":
+            body = BORDER_PAGE
+        elif path.startswith("/square"):
+            body = SQUARE_PAGE
         else:
             self.send_error(404)
             return
-        self.send_response(200)
+        self.send_response(status)
         self.send_header("Content-Type", "text/html")
         self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
         self.end_headers()
         self.wfile.write(body)
+
+    def do_POST(self):  # noqa: N802
+        path = urlsplit(self.path).path
+        length = int(self.headers.get("Content-Length") or 0)
+        data = self.rfile.read(length)
+        if path.startswith("/report/"):
+            PageHandler.reports[path.split("/")[2]] = json.loads(data or b"{}")
+            PageHandler.requests.setdefault(path, []).append(dict(self.headers))
+        self.send_response(204)
+        self.end_headers()
 
     def log_message(self, *args):
         pass
@@ -353,3 +436,30 @@ def last_frame_of(data: bytes):
 
 def close_to(actual, expected, tolerance: int = 24) -> bool:
     return all(abs(a - e) <= tolerance for a, e in zip(actual, expected))
+
+
+def luma(frame):
+    """A function (x, y) -> the decoded frame's luma (0-255): edges and shapes without chroma blur."""
+    gray = frame.reformat(format="gray")
+    plane = gray.planes[0]
+    data, stride = bytes(plane), plane.line_size
+    return lambda x, y: data[y * stride + x]
+
+
+ARTIFACTS = ROOT / "artifacts"
+
+
+def save_png(frame, name: str) -> Path:
+    """Write a decoded frame as artifacts/<name>.png (PyAV's PNG encoder; no Pillow needed)."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    rgb = frame.reformat(format="rgb24")
+    rgb.pts = 0
+    with av.open(str(path), "w", format="image2", options={"update": "1"}) as out:
+        stream = out.add_stream("png", rate=1)
+        stream.width, stream.height, stream.pix_fmt = rgb.width, rgb.height, "rgb24"
+        for packet in stream.encode(rgb):
+            out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    return path

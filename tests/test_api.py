@@ -46,6 +46,14 @@ BAD_STARTS = [
     ("spaces", b'{"url": "http://a b/"}', {}, 400, "spaces"),
     ("unknown field", b'{"url": "http://127.0.0.1/", "colour": 1}', {}, 400, "colour"),
     ("form body", b"url=http://x/", {"content-type": "application/x-www-form-urlencoded"}, 415, "JSON"),
+    ("zoom too big", b'{"url": "http://127.0.0.1/", "zoom": 9}', {}, 400, "zoom"),
+    ("zoom string", b'{"url": "http://127.0.0.1/", "zoom": "big"}', {}, 400, "zoom"),
+    ("reload under 1 s", b'{"url": "http://127.0.0.1/", "reload_seconds": 0.5}', {}, 400, "reload_seconds"),
+    ("negative reload", b'{"url": "http://127.0.0.1/", "reload_seconds": -1}', {}, 400, "reload_seconds"),
+    ("empty ready selector", b'{"url": "http://127.0.0.1/", "ready_selector": ""}', {}, 400, "ready_selector"),
+    ("control in selector", b'{"url": "http://127.0.0.1/", "ready_selector": "a\\u0001"}', {}, 400,
+     "ready_selector"),
+    ("cookies in a webhook", b'{"url": "http://127.0.0.1/", "cookies": {"a": "b"}}', {}, 400, "cookies"),
 ]
 
 

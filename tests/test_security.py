@@ -281,7 +281,8 @@ def test_openapi_matches_real_responses(secure, open_castd, openapi):
         validator(openapi, "ErrorResponse").validate(response.json())
     start = openapi["components"]["schemas"]["StartRequest"]
     assert start["required"] == ["url"] and start["additionalProperties"] is False
-    assert set(start["properties"]) == {"url", "quality", "duration", "token"}
+    assert set(start["properties"]) == {"url", "quality", "duration", "token", "zoom", "reload_seconds",
+                                        "ready_selector"}
     assert openapi["components"]["schemas"]["StatusResponse"]["additionalProperties"] is False
     validator(openapi, "StatusResponse").validate(open_castd.get("/status").json())
     bad = {**secure.get("/status").json(), "undocumented": 1}

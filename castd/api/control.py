@@ -15,10 +15,10 @@ from castd.api.gate import is_authenticated
 from castd.api.schemas import (HealthResponse, PublicStatus, StartRequest, StartResponse, StatusResponse,
                                StopRequest, StopResponse)
 from castd.api.urlpolicy import check_url
-from castd.config import Config
+from castd.config import Config, validate_page_values
 from castd.logs import log, scrub
 from castd.presets import PRESETS
-from castd.protocol import Start, Stop
+from castd.protocol import PageOverrides, Start, Stop
 from castd.supervisor.handle import SupervisorHandle, SupervisorUnavailable, new_command_id
 
 SNAPSHOT_STALE_AFTER = 3.0
@@ -66,10 +66,11 @@ async def start(request: Request) -> Response:
         raise ApiError(400, f"quality: unknown preset {quality!r}; valid: {', '.join(PRESETS)}")
     if body.duration is not None and body.duration > config.max_duration:
         raise ApiError(400, f"duration: at most {config.max_duration} seconds (max_duration in config)")
+    page = page_overrides(body)
     log.info("webhook start", client=_client(request), url=url, quality=quality, duration=body.duration)
     try:
         ack = await _supervisor(request).command(
-            Start(id=new_command_id(), url=url, quality=quality, duration=body.duration))
+            Start(id=new_command_id(), url=url, quality=quality, duration=body.duration, page=page))
     except SupervisorUnavailable as exc:
         raise ApiError(503, f"castd is not ready: {exc}") from None
     if not ack.ok or ack.session is None:
@@ -78,6 +79,17 @@ async def start(request: Request) -> Response:
         session=ack.session, state="streaming" if ack.switched and _supervisor(request).status.state == "streaming"
         else "starting", url=url, quality=quality, duration=body.duration, switched=ack.switched,
         stream_url=f"{stream_base(request)}/stream/{ack.session}/index.m3u8", seq=ack.seq))
+
+
+def page_overrides(body: StartRequest) -> PageOverrides:
+    """The request's page settings (zoom, reload, ready selector), checked like the config's."""
+    try:
+        validate_page_values(body.zoom, body.reload_seconds)
+    except ValueError as exc:
+        raise ApiError(400, str(exc)) from None
+    if body.ready_selector is not None and any(ord(c) < 0x20 for c in body.ready_selector):
+        raise ApiError(400, "ready_selector: must not contain control characters")
+    return PageOverrides(zoom=body.zoom, reload_seconds=body.reload_seconds, ready_selector=body.ready_selector)
 
 
 async def stop(request: Request) -> Response:

@@ -20,6 +20,11 @@ Quality = Annotated[str, msgspec.Meta(max_length=64, description="a quality pres
                                       extra_json_schema={"enum": list(PRESETS)})]
 Token = Annotated[str, msgspec.Meta(max_length=1024, description="the webhook token, for senders that cannot "
                                                                  "set an Authorization header")]
+Zoom = Annotated[float, msgspec.Meta(ge=0.25, le=5, description="page zoom (beats the site's zoom)")]
+ReloadSeconds = Annotated[float, msgspec.Meta(ge=0, le=7 * 86400,
+                                              description="reload the page every N seconds (0: never; at least 1)")]
+Selector = Annotated[str, msgspec.Meta(min_length=1, max_length=1024,
+                                       description="CSS selector that must be present before the page is shown")]
 
 
 class StartRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -27,6 +32,9 @@ class StartRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     quality: Quality | None = None
     duration: Seconds | None = None
     token: Token | None = None
+    zoom: Zoom | None = None
+    reload_seconds: ReloadSeconds | None = None
+    ready_selector: Selector | None = None
 
 
 class StopRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

@@ -79,7 +79,9 @@ class Browser:
         if not os.access(chromedriver, os.X_OK):
             raise BrowserError(f"chromedriver not found at {chromedriver}")
         env = dict(os.environ, DISPLAY=display)
-        service = Service(executable_path=chromedriver, env=env,
+        # WARNING: at its default level chromedriver logs every command with its parameters, and
+        # those carry the sites' cookies, headers and localStorage values.
+        service = Service(executable_path=chromedriver, env=env, service_args=["--log-level=WARNING"],
                           log_output=str(log_path) if log_path else None,
                           popen_kw={"preexec_fn": pdeathsig_preexec})
         try:

@@ -17,17 +17,19 @@ from pathlib import Path
 import av
 import msgspec
 
+from castd.config import Site
 from castd.encoder.hls import HlsOutput
 from castd.encoder.navguard import NavGuard
 from castd.encoder.page import PageThread
 from castd.encoder.pagecut import FIRST_HOLD, Action, PageCut
+from castd.encoder.sites import site_secrets
 from castd.encoder.snapshot import Snapshotter
 from castd.encoder.xvfb import Xvfb
 from castd.logs import log, register_secret, setup_logging
 from castd.presets import Preset
 from castd.procutil import group_members, kill_tree, set_child_subreaper, set_pdeathsig
-from castd.protocol import (Begin, ChildEvent, Navigate, Park, Progress, Quit, child_command_decoder,
-                            encode)
+from castd.protocol import (Begin, ChildEvent, Navigate, PageOverrides, Park, Progress, Quit,
+                            child_command_decoder, encode)
 
 REPORT_INTERVAL = 0.5
 
@@ -47,6 +49,8 @@ class ChildParams(msgspec.Struct, kw_only=True):
     log_level: str = "INFO"
     allowlist: list[str] = []  # canonical URL prefixes; empty: anywhere
     log_secrets: list[str] = []  # values no log line may show (the token)
+    sites: list[Site] = []
+    page: PageOverrides = msgspec.field(default_factory=PageOverrides)
 
 
 class Reporter:
@@ -71,7 +75,7 @@ def main(conn, params_bytes: bytes) -> None:
     set_child_subreaper()  # Chromium's crashpad handler double-forks; keep it below us
     params = msgspec.msgpack.decode(params_bytes, type=ChildParams)
     setup_logging(params.log_level)
-    for secret in params.log_secrets:
+    for secret in params.log_secrets + site_secrets(params.sites):
         register_secret(secret)
     if params.session:
         log.configure(extra={"session": params.session})
@@ -114,10 +118,10 @@ def _run(conn, params: ChildParams, report: Reporter, stopping: threading.Event)
     page = PageThread(chromium=params.chromium, chromedriver=params.chromedriver, display=xvfb.display,
                       width=preset.width, height=preset.height, page_load_timeout=params.page_load_timeout,
                       heap_mb=params.renderer_heap_mb, log_path=logs_dir / "chromedriver.log", report=report,
-                      navguard=guard, extra_flags=guard.chromium_flags(logs_dir / "navguard"))
+                      navguard=guard, extra_flags=guard.chromium_flags(logs_dir / "navguard"), sites=params.sites)
     page.start()
-    job = Begin(session=params.session, folder=params.folder, url=params.url, nav=params.nav) \
-        if params.session else None
+    job = Begin(session=params.session, folder=params.folder, url=params.url, nav=params.nav,
+                page=params.page) if params.session else None
     try:
         while not stopping.is_set():
             if job is None:
@@ -162,7 +166,7 @@ def _stream(conn, display: str, preset: Preset, job: Begin, page: PageThread, re
     folder = Path(job.folder)
     folder.mkdir(parents=True, exist_ok=True)
     nav, url = job.nav, job.url
-    token = page.navigate(url, nav)
+    token = page.navigate(url, nav, job.page)
     capture = output = None
     try:
         capture = av.open(f"{display}.0", format="x11grab", options={
@@ -177,8 +181,13 @@ def _stream(conn, display: str, preset: Preset, job: Begin, page: PageThread, re
         last_segment_at: float | None = None
         cut = PageCut(preset.fps, preset.gop)
         frames_at_report, time_at_report = 0, started
+        held = None  # the last picture shown; repeated while the page thread holds (a page loading)
         for frame in capture.decode(video=0):
             now = time.monotonic()
+            if page.holding and held is not None:
+                frame = held
+            else:
+                held = frame
             action = cut.decide(now, token, page.loaded_token, page.loaded_at)
             if action is not Action.SKIP:
                 output.write_video(frame, now, keyframe=action is Action.CUT)
@@ -206,7 +215,7 @@ def _stream(conn, display: str, preset: Preset, job: Begin, page: PageThread, re
                     return None
                 elif isinstance(command, Navigate):
                     nav, url = command.nav, command.url
-                    token = page.navigate(url, nav)
+                    token = page.navigate(url, nav, command.page)
             if page.failed:
                 raise RuntimeError(page.failed)
             if stopping.is_set():

@@ -1,8 +1,15 @@
-"""The browser thread of the encoder child: owns Chromium, loads pages, reports how it went.
+"""The browser thread of the encoder child: owns Chromium, shows pages, reports how it went.
 
 It runs beside the frame loop so a slow page load never delays a frame. Chromium (through
 chromedriver) is started from this thread, whose lifetime is the browser's: PR_SET_PDEATHSIG
 fires when the starting thread ends, so a dying thread takes chromedriver with it.
+
+A page is shown only when it is fit to show: loaded, not an HTTP error, on the allowlist, and
+ready by its site's "ready when". Until then `holding` is set and the frame loop repeats the last
+picture, so the TV never sees a half-loaded page on a switch or a reload. A page that fails gets
+castd's error card and is tried again with backoff; a page with a reload interval is reloaded on
+schedule. A crashed tab or browser is not a page failure: the thread reports it and the
+supervisor restarts the child.
 """
 
 from __future__ import annotations
@@ -11,15 +18,21 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 from selenium.common.exceptions import TimeoutException, WebDriverException
 
+from castd.config import Site
+from castd.encoder import errorcard, readiness
 from castd.encoder.browser import Browser, BrowserError
 from castd.encoder.navguard import BLOCKED_MESSAGE, NavGuard
+from castd.encoder.pageprep import PagePrep
+from castd.encoder.sites import settings_for
 from castd.logs import log
-from castd.protocol import ChildEvent
+from castd.protocol import ChildEvent, PageOverrides
+from castd.supervisor.backoff import Backoff
 
-
+RETRY_FIRST, RETRY_CAP = 1.0, 60.0  # a failed page is tried again after 1 s, 2 s, 4 s ... 60 s
 HEALTH_INTERVAL = 2.0
 # selenium messages meaning the renderer or the browser is gone (a reload cannot help)
 _FATAL = ("tab crashed", "chrome not reachable", "invalid session id", "session deleted",
@@ -36,31 +49,49 @@ def _is_fatal(message: str) -> bool:
     return any(marker in lower for marker in _FATAL)
 
 
+class BrowserCrashed(RuntimeError):
+    """The tab or the browser is gone; only a new encoder child helps."""
+
+
+class Target(NamedTuple):
+    token: int
+    nav: int  # negative: castd's own navigation (about:blank when parking): no site, no card, no event
+    url: str
+    page: PageOverrides | None
+
+
 class PageThread(threading.Thread):
     def __init__(self, *, chromium: str, chromedriver: str, display: str, width: int, height: int,
                  page_load_timeout: float, heap_mb: int, log_path: Path | None,
                  report: Callable[[ChildEvent], None], navguard: NavGuard | None = None,
-                 extra_flags: list[str] | None = None) -> None:
+                 extra_flags: list[str] | None = None, sites: list[Site] | None = None) -> None:
         super().__init__(name="page", daemon=True)
         self._browser_args = dict(chromium=chromium, chromedriver=chromedriver, display=display,
                                   width=width, height=height, page_load_timeout=page_load_timeout,
                                   heap_mb=heap_mb, log_path=log_path, extra_flags=extra_flags)
         self._guard = navguard
+        self._page_load_timeout = page_load_timeout
+        self._sites = sites or []
         self._report = report
         self._cond = threading.Condition()
-        self._pending: tuple[int, str] | None = None
+        self._pending: Target | None = None
         self._stopping = False
-        self.failed: str | None = None
-        self.loaded_token = 0  # token of the last navigation that finished loading (or failed to)
-        self.loaded_at = 0.0
         self._tokens = 0
+        self._next_at: float | None = None  # monotonic time of the next reload or retry
+        self._retry = Backoff(first=RETRY_FIRST, cap=RETRY_CAP)
+        self._failing = False
+        self._showing = False  # a page or the card is on screen
+        self.holding = False  # the frame loop repeats its last frame while set
+        self.failed: str | None = None
+        self.loaded_token = 0  # token of the last navigation shown (ready, or replaced by the error card)
+        self.loaded_at = 0.0
 
-    def navigate(self, url: str, nav: int) -> int:
+    def navigate(self, url: str, nav: int, page: PageOverrides | None = None) -> int:
         """Ask for `url`; a newer request replaces one not yet started. Returns a token that
-        `loaded_token` equals once this very navigation has finished."""
+        `loaded_token` equals once this very navigation is shown (or its error card is)."""
         with self._cond:
             self._tokens += 1
-            self._pending = (self._tokens, nav, url)
+            self._pending = Target(self._tokens, nav, url, page)
             self._cond.notify()
             return self._tokens
 
@@ -75,29 +106,42 @@ class PageThread(threading.Thread):
         try:
             browser = Browser(**self._browser_args)
         except BrowserError as exc:
-            self.failed = str(exc)
-            self._report(ChildEvent(kind="error", message=self.failed))
+            self._fail(str(exc))
             return
         log.debug("browser ready", seconds=round(time.monotonic() - started, 2))
         viewport_checked = False
         try:
+            prep = PagePrep(browser.driver)
+            current: Target | None = None
             while True:
                 with self._cond:
-                    if self._pending is None and not self._stopping:
-                        self._cond.wait(HEALTH_INTERVAL)
+                    if self._pending is None and not self._stopping and not self._due():
+                        self._cond.wait(HEALTH_INTERVAL if self._next_at is None else
+                                        max(0.0, min(HEALTH_INTERVAL, self._next_at - time.monotonic())))
                     if self._stopping:
                         return
-                    job, self._pending = self._pending, None
-                if job is None:
-                    self._check_health(browser)
-                    if not viewport_checked and not self.failed:
-                        viewport_checked = self._check_viewport(browser)
+                    fresh = self._pending is not None
+                    due = fresh or self._due()
+                    if fresh:
+                        current, self._pending = self._pending, None
+                        self._retry.reset()
+                    if due:
+                        self._next_at = None
+                if due and current is not None:
+                    self._show(browser, prep, current, fresh)
                 else:
-                    self._load(browser, *job)
-                if self.failed:
-                    return
+                    self._check_health(browser)
+                    if not viewport_checked:
+                        viewport_checked = self._check_viewport(browser)
+        except BrowserCrashed as exc:
+            self._fail(str(exc))
+        except Exception as exc:  # the browser is broken: the supervisor restarts the encoder
+            self._fail(f"browser: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:300])
         finally:
             browser.quit()
+
+    def _due(self) -> bool:
+        return self._next_at is not None and time.monotonic() >= self._next_at
 
     @staticmethod
     def _check_viewport(browser: Browser) -> bool:
@@ -119,30 +163,86 @@ class PageThread(threading.Thread):
         except WebDriverException as exc:
             message = _first_line(exc)
             if _is_fatal(message):
-                self._fail(f"browser crashed: {message}")
+                raise BrowserCrashed(f"browser crashed: {message}") from None
 
-    def _fail(self, reason: str) -> None:
-        self.failed = reason
-        self._report(ChildEvent(kind="error", message=reason))
+    def _fail(self, message: str) -> None:
+        self.failed = message
+        self._report(ChildEvent(kind="error", message=message))
 
-    def _load(self, browser: Browser, token: int, nav: int, url: str) -> None:
+    # ---- one navigation, reload or retry ---------------------------------------------------
+    def _show(self, browser: Browser, prep: PagePrep, target: Target, fresh: bool) -> None:
+        if target.nav < 0:  # castd's own page (about:blank): just load it
+            self._failing = False
+            prep.apply(settings_for(target.url, []), target.url)  # drops the last site's set-up
+            self._load_plain(browser, target.url)
+            self._shown(target.token)
+            return
+        site = settings_for(target.url, self._sites, target.page)
+        self.holding = self._showing
         started = time.monotonic()
-        try:
-            browser.navigate(url)
-        except TimeoutException:
-            event = ChildEvent(kind="page_error", message="page load timed out", url=url, nav=nav)
-        except WebDriverException as exc:
-            message = _first_line(exc)
-            if _is_fatal(message):
-                self._fail(f"browser crashed loading {url}: {message}")
-                return
-            event = ChildEvent(kind="page_error", message=message, url=url, nav=nav)
-        else:
-            event = ChildEvent(kind="page_loaded", url=url, nav=nav,
-                               message=f"{time.monotonic() - started:.2f}s")
-            if self._guard and self._guard.landed_off_list(browser.driver.current_url):
-                event = ChildEvent(kind="page_error", message=BLOCKED_MESSAGE, url=url, nav=nav)
+        problem = self._load(browser, prep, site, target.url)
+        if self._pending is not None or self._stopping:
+            return  # superseded: the newer navigation follows at once
+        if problem is None:
+            readiness.scroll(browser.driver, site)
+            readiness.painted(browser.driver)
+            recovered, self._failing = self._failing, False
+            self._retry.reset()
+            self._shown(target.token)
+            if fresh or recovered:
+                self._report(ChildEvent(kind="page_loaded", url=target.url, nav=target.nav,
+                                        message=f"{time.monotonic() - started:.2f}s"))
+            else:
+                log.debug("page reloaded", url=target.url, seconds=round(time.monotonic() - started, 2))
+            if site.reload_seconds:
+                self._next_at = time.monotonic() + site.reload_seconds
+            return
+        delay = self._retry.next_delay()
+        attempt = self._retry.failures
+        prep.clear()
+        browser.navigate(errorcard.card_url(target.url, problem, time.time(), delay, attempt))
+        self._failing = True
+        self._shown(target.token)
+        # the supervisor logs the failure as a warning; this line adds the retry schedule
+        log.info("page failed; showing the error card", url=target.url, reason=problem, attempt=attempt,
+                 retry_in=delay)
+        self._report(ChildEvent(kind="page_error", message=problem, url=target.url, nav=target.nav))
+        self._next_at = time.monotonic() + delay
+
+    def _shown(self, token: int) -> None:
+        self.holding = False
+        self._showing = True
         self.loaded_at = time.monotonic()
         self.loaded_token = token
-        if nav >= 0:  # negative: castd's own navigation (about:blank when parking)
-            self._report(event)
+
+    def _load_plain(self, browser: Browser, url: str) -> None:
+        try:
+            browser.navigate(url)
+        except WebDriverException as exc:
+            _reason(exc, url)  # raises BrowserCrashed when the browser is gone; else nothing to show
+
+    def _load(self, browser: Browser, prep: PagePrep, site: Site, url: str) -> str | None:
+        """Load `url` with its site's settings; None when it is fit to show, else the reason."""
+        try:
+            prep.apply(site, url)
+            browser.navigate(url)
+        except TimeoutException:
+            return f"the page did not load within {self._page_load_timeout:g}s"
+        except WebDriverException as exc:
+            return _reason(exc, url)
+        try:
+            if self._guard and self._guard.landed_off_list(browser.driver.current_url):
+                return BLOCKED_MESSAGE
+            return readiness.document_problem(browser.driver) or readiness.wait_ready(
+                browser.driver, site, cancelled=lambda: self._pending is not None or self._stopping)
+        except WebDriverException as exc:  # e.g. the page navigated away while being probed
+            return _reason(exc, url)
+
+
+def _reason(exc: WebDriverException, url: str) -> str:
+    """chromedriver's `unknown error: net::ERR_CONNECTION_REFUSED` as a short line for the card;
+    a crashed tab or browser raises BrowserCrashed instead (no card can help there)."""
+    message = _first_line(exc)
+    if _is_fatal(message):
+        raise BrowserCrashed(f"browser crashed loading {url}: {message}")
+    return readiness.explain(message.removeprefix("unknown error: "))[:300]

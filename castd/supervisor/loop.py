@@ -24,8 +24,8 @@ from castd.encoder.xvfb import clean_stale_locks
 from castd.logs import log, register_secret, setup_logging
 from castd.presets import get_preset
 from castd.procutil import set_pdeathsig
-from castd.protocol import (Ack, Begin, ChildEvent, Command, Navigate, Park, Progress, Shutdown, Snapshot,
-                            Start, Status, Stop, command_decoder, encode)
+from castd.protocol import (Ack, Begin, ChildEvent, Command, Navigate, PageOverrides, Park, Progress, Shutdown,
+                            Snapshot, Start, Status, Stop, command_decoder, encode)
 from castd.supervisor.backoff import Backoff
 from castd.supervisor.encoder_process import EncoderProcess, remove_session_files
 from castd.urls import Allowlist
@@ -62,6 +62,7 @@ class Wanted(msgspec.Struct, kw_only=True):
     nav: int
     started_at: float
     ends_at: float | None
+    page: PageOverrides = msgspec.field(default_factory=PageOverrides)
 
 
 def new_session_id() -> str:
@@ -85,6 +86,7 @@ class Supervisor:
         self.restart_at: float | None = None
         self.streaming_since: float | None = None
         self.encoder_ready = False  # the current child has shown the page in a finished segment
+        self.child_error: str | None = None  # the current child's last reported error (its last words)
         self.frames_watch = Watch()
         self.segments_watch = Watch()
         self.crash_times: list[float] = []
@@ -187,12 +189,13 @@ class Supervisor:
         wanted = self.wanted
         if wanted and wanted.quality == command.quality and self.status.state != "failed":
             wanted.url, wanted.nav, wanted.ends_at = command.url, wanted.nav + 1, ends_at
+            wanted.page = command.page
             log.info("session switch", session=wanted.session, url=command.url, quality=command.quality)
             return Ack(command_id=command.id, ok=True, session=wanted.session, switched=True)
         if wanted:
             log.info("session stop", session=wanted.session, reason="replaced by a new start")
         self.wanted = Wanted(session=new_session_id(), url=command.url, quality=command.quality, nav=0,
-                             started_at=now, ends_at=ends_at)
+                             started_at=now, ends_at=ends_at, page=command.page)
         log.info("session start", session=self.wanted.session, url=command.url, quality=command.quality,
                  duration=command.duration)
         return Ack(command_id=command.id, ok=True, session=self.wanted.session)
@@ -217,7 +220,7 @@ class Supervisor:
             self.crash_times = []
             self._begin()
         elif self.encoder and self.encoder_nav != wanted.nav:
-            self.encoder.send(Navigate(url=wanted.url, nav=wanted.nav))
+            self.encoder.send(Navigate(url=wanted.url, nav=wanted.nav, page=wanted.page))
             self.encoder_nav = wanted.nav
             self.status.page = "loading"
         self._fill_status()
@@ -243,7 +246,8 @@ class Supervisor:
         encoder = self.encoder
         if encoder is not None and encoder.parked and encoder.quality == wanted.quality and encoder.alive():
             folder = self.sessions_dir / wanted.session
-            encoder.send(Begin(session=wanted.session, folder=str(folder), url=wanted.url, nav=wanted.nav))
+            encoder.send(Begin(session=wanted.session, folder=str(folder), url=wanted.url, nav=wanted.nav,
+                               page=wanted.page))
             encoder.parked = False
             self._track(wanted)
             log.info("encoder reused from standby", session=wanted.session, pid=encoder.pid, url=wanted.url)
@@ -273,8 +277,10 @@ class Supervisor:
                              page_load_timeout=config.page_load_timeout,
                              renderer_heap_mb=config.renderer_heap_mb, log_level=config.log_level,
                              allowlist=list(Allowlist.parse(config.allowlist).prefixes),
-                             log_secrets=[config.token] if config.token else [])
+                             log_secrets=[config.token] if config.token else [],
+                             sites=config.sites, page=wanted.page if wanted else PageOverrides())
         self.encoder = EncoderProcess(params)
+        self.child_error = None
         if wanted:
             self._track(wanted)
             log.info("encoder started", session=wanted.session, pid=self.encoder.pid, url=wanted.url)
@@ -353,7 +359,7 @@ class Supervisor:
                 self.status.last_error = f"page: {event.message}"
             log.warning("page failed to load", session=session, url=event.url, error=event.message)
         elif event.kind == "error":
-            self.status.last_error = event.message
+            self.status.last_error = self.child_error = event.message
             log.error("encoder error", session=session, error=event.message)
 
     def _on_child_exit(self) -> None:
@@ -369,7 +375,8 @@ class Supervisor:
                 self._remove_parked_folders()
                 self._fill_status()
             return
-        self._encoder_failed(f"encoder exited with code {code}", tail)
+        last_words = f": {self.child_error}" if self.child_error else ""
+        self._encoder_failed(f"encoder exited with code {code}{last_words}", tail)
 
     def _forget_encoder(self) -> None:
         self.encoder = None
