@@ -2,7 +2,8 @@
 
 With segments cut on a fixed 1 s clock, the first segment showing a new page was finished at the
 next whole second: 0.5 s after the page was drawn on average, up to a full second. Instead, the
-frame after the first one captured SETTLE seconds past the page's load event is made a keyframe,
+frame after the first one captured SETTLE seconds after the page thread marked the page shown
+(ready and painted, two animation frames after its load) is made a keyframe,
 and the HLS muxer cuts a segment at every keyframe (see hls.py), so the segment that ends with
 the new page is finished and listed right then. Between page changes x264's own keyframe
 interval (one per `gop` frames) keeps segments at 1 s.
@@ -23,7 +24,7 @@ from __future__ import annotations
 import enum
 import math
 
-SETTLE = 0.1        # seconds from the load event until a captured picture surely shows the page
+SETTLE = 0.04       # seconds from "shown" (painted: two animation frames) until the X screen surely has it
 MIN_SEGMENT = 0.6   # a segment this long rounds to 1 s
 FIRST_HOLD = MIN_SEGMENT
 
