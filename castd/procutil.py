@@ -42,20 +42,21 @@ def pid_alive(pid: int) -> bool:
     return state not in (b"Z", b"X")
 
 
-def group_members(pgid: int) -> list[int]:
-    """PIDs whose process group is `pgid` (walks /proc; no names involved)."""
-    members = []
+def _proc_stats():
+    """(pid, stat fields after the command name) of every process now in /proc."""
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
             with open(f"/proc/{entry}/stat", "rb") as fh:
-                fields = fh.read().rsplit(b")", 1)[1].split()
+                yield int(entry), fh.read().rsplit(b")", 1)[1].split()
         except (FileNotFoundError, ProcessLookupError):
             continue
-        if int(fields[2]) == pgid and fields[0] not in (b"Z", b"X"):
-            members.append(int(entry))
-    return members
+
+
+def group_members(pgid: int) -> list[int]:
+    """PIDs whose process group is `pgid` (walks /proc; no names involved)."""
+    return [pid for pid, fields in _proc_stats() if int(fields[2]) == pgid and fields[0] not in (b"Z", b"X")]
 
 
 def kill_group(pgid: int, grace: float = 0.0) -> None:
@@ -78,15 +79,8 @@ def kill_group(pgid: int, grace: float = 0.0) -> None:
 
 def _parents() -> dict[int, list[int]]:
     children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as fh:
-                fields = fh.read().rsplit(b")", 1)[1].split()
-        except (FileNotFoundError, ProcessLookupError):
-            continue
-        children.setdefault(int(fields[1]), []).append(int(entry))
+    for pid, fields in _proc_stats():
+        children.setdefault(int(fields[1]), []).append(pid)
     return children
 
 

@@ -62,15 +62,19 @@ def _limits(request: Request) -> tuple[int, int]:
     return (config.max_body_bytes, config.max_json_depth) if config is not None else (MAX_BODY, 8)
 
 
-async def read_body(request: Request) -> bytes:
-    """The raw body, at most max_body_bytes (413 beyond, checked before and while reading)."""
-    limit = _limits(request)[0]
-    declared = request.headers.get("content-length")
+def check_declared_length(declared: str | None, limit: int) -> None:
+    """Refuse a body by its Content-Length before reading any of it."""
     if declared is not None:
         if not declared.isdigit():
             raise ApiError(400, "invalid Content-Length header")
         if int(declared) > limit:
             raise body_too_large(limit)
+
+
+async def read_body(request: Request) -> bytes:
+    """The raw body, at most max_body_bytes (413 beyond, checked before and while reading)."""
+    limit = _limits(request)[0]
+    check_declared_length(request.headers.get("content-length"), limit)
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)

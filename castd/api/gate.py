@@ -12,7 +12,7 @@ from __future__ import annotations
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from castd.api import auth, crosssite
-from castd.api.errors import ApiError, body_too_large, error_response, is_json
+from castd.api.errors import ApiError, body_too_large, check_declared_length, error_response, is_json
 from castd.config import Config
 
 AUTHENTICATED = "castd.authenticated"  # scope key: did this request carry the token (True when none is set)
@@ -68,12 +68,7 @@ class Gate:
 
 
 async def _read_limited(receive: Receive, headers: dict[str, str], limit: int) -> bytes:
-    declared = headers.get("content-length")
-    if declared is not None:
-        if not declared.isdigit():
-            raise ApiError(400, "invalid Content-Length header")
-        if int(declared) > limit:
-            raise body_too_large(limit)
+    check_declared_length(headers.get("content-length"), limit)
     chunks, size = [], 0
     while True:
         message = await receive()
