@@ -12,6 +12,8 @@ import os
 import sys
 from dataclasses import dataclass
 
+from castd.procutil import descendants, pid_alive
+
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 PYTHON = os.path.realpath(sys.executable)
 
@@ -28,19 +30,8 @@ def _stat(pid: int) -> list[str] | None:
 
 
 def tree(root: int) -> list[int]:
-    """`root` and every live process below it, by parent links."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            fields = _stat(int(entry))
-            if fields and fields[0] not in ("Z", "X"):
-                children.setdefault(int(fields[1]), []).append(int(entry))
-    found, todo = [], [root] if _stat(root) else []
-    while todo:
-        pid = todo.pop()
-        found.append(pid)
-        todo.extend(children.get(pid, []))
-    return found
+    """`root` and every live process below it, by parent links (castd's own /proc walker)."""
+    return [pid for pid in [root, *descendants(root)] if pid_alive(pid)]
 
 
 def cpu_snapshot(pids: list[int], reaped: bool = True) -> dict[Identity, float]:
