@@ -117,6 +117,7 @@ class Daemon:
     port: int = field(default_factory=free_port)
     process: subprocess.Popen | None = None
     seen: set = field(default_factory=set)
+    cwd: Path = ROOT  # the castd package imported is the one under cwd (bench/ compares two trees)
     leftover_cmdlines: dict = field(default_factory=dict)
     journal: bool = False  # set JOURNAL_STREAM to the log file, as systemd does: lines get <N> prefixes
     token: str = ""  # CASTD_TOKEN; get/post/status then send it as a Bearer header unless given headers
@@ -144,7 +145,7 @@ class Daemon:
             env["JOURNAL_STREAM"] = f"{st.st_dev}:{st.st_ino}"
         self.process = subprocess.Popen([sys.executable, "-m", "castd", "serve", "--port", str(self.port),
                                          *self.args], env=env, stdout=self._log, stderr=subprocess.STDOUT,
-                                        cwd=ROOT)
+                                        cwd=self.cwd)
         if wait_healthy:
             try:
                 wait_for(lambda: self._healthy(), 20, message="castd /health")
@@ -376,8 +377,10 @@ class PageHandler(http.server.BaseHTTPRequestHandler):
 
 
 class PageServer:
-    def __init__(self) -> None:
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), PageHandler)
+    """Serves test pages on a free loopback port; `handler` may add pages (bench/ does)."""
+
+    def __init__(self, handler: type[PageHandler] = PageHandler) -> None:
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()

@@ -21,6 +21,7 @@ from castd.config import Site
 from castd.encoder.hls import HlsOutput
 from castd.encoder.navguard import NavGuard
 from castd.encoder.page import PageThread
+from castd.encoder.pagecut import FIRST_HOLD, Action, PageCut
 from castd.encoder.sites import site_secrets
 from castd.encoder.snapshot import Snapshotter
 from castd.encoder.xvfb import Xvfb
@@ -171,14 +172,14 @@ def _stream(conn, display: str, preset: Preset, job: Begin, page: PageThread, re
         capture = av.open(f"{display}.0", format="x11grab", options={
             "video_size": f"{preset.width}x{preset.height}", "framerate": str(preset.fps),
             "draw_mouse": "0"})
-        output = HlsOutput(folder, preset)
+        output = HlsOutput(folder, preset, first_hold=FIRST_HOLD)
         snapshot = Snapshotter(folder)
         log.info("encoder running", display=display, quality=preset.name, pid=os.getpid())
         started = time.monotonic()
         last_report = 0.0
         last_segments = 0
         last_segment_at: float | None = None
-        ready_token = -1  # navigation whose page is in a finished segment
+        cut = PageCut(preset.fps, preset.gop)
         frames_at_report, time_at_report = 0, started
         held = None  # the last picture shown; repeated while the page thread holds (a page loading)
         for frame in capture.decode(video=0):
@@ -187,21 +188,23 @@ def _stream(conn, display: str, preset: Preset, job: Begin, page: PageThread, re
                 frame = held
             else:
                 held = frame
-            output.write_video(frame, now - started)
-            snapshot.maybe_write(frame, now)
-            if (ready_token != token and page.loaded_token == token and output.cuts
-                    and page.loaded_at <= started + output.last_cut_seconds - 2 / preset.fps):
-                # the segment that just finished ends on (at least two) frames of the painted page
-                ready_token = token
+            action = cut.decide(now, token, page.loaded_token, page.loaded_at)
+            if action is not Action.SKIP:
+                output.write_video(frame, now, keyframe=action is Action.CUT)
+                snapshot.maybe_write(frame, now)
+            if action is Action.CUT:  # the segment ending with this page is listed now
                 output.segments()  # writes the master playlist with the first segment
                 report(ChildEvent(kind="ready", nav=nav, url=url))
             if now - last_report >= REPORT_INTERVAL:
-                segments = output.segments()
+                # 0 until this encoder has written a frame: after a restart the playlist it appends
+                # to already lists segments, and the supervisor allows for a page load only at 0
+                segments = output.segments() if output.frames else 0
                 if segments != last_segments:
                     last_segments, last_segment_at = segments, time.time()
-                fps = (output.frames - frames_at_report) / max(1e-6, now - time_at_report)
-                frames_at_report, time_at_report = output.frames, now
-                report(Progress(frames=output.frames, fps=round(fps, 2), segments=segments,
+                frames = output.frames + cut.skipped  # the loop's pulse: captured, even before the page
+                fps = (frames - frames_at_report) / max(1e-6, now - time_at_report)
+                frames_at_report, time_at_report = frames, now
+                report(Progress(frames=frames, fps=round(fps, 2), segments=segments,
                                 last_frame_at=time.time(), last_segment_at=last_segment_at))
                 last_report = now
             while not stopping.is_set() and conn.poll():

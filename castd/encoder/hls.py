@@ -14,12 +14,12 @@ from pathlib import Path
 import av
 from av.video.frame import PictureType
 
+from castd.encoder.convert import Yuv420Converter
+from castd.encoder.silence import AUDIO_BIT_RATE, AUDIO_RATE, SilentAac
 from castd.presets import Preset
 
 MASTER_PLAYLIST = "index.m3u8"
 MEDIA_PLAYLIST = "stream.m3u8"
-AUDIO_RATE = 48000
-AUDIO_FRAME = 1024
 
 
 def x264_options(preset: Preset) -> dict[str, str]:
@@ -37,6 +37,26 @@ def x264_options(preset: Preset) -> dict[str, str]:
         "keyint_min": str(gop),
         "sc_threshold": "0",
         "x264-params": f"keyint={gop}:min-keyint={gop}:scenecut=0:level=4.1:bframes=0:rc-lookahead=0",
+    }
+
+
+# The muxer cuts a segment at the first keyframe after hls_time has passed; set below any segment
+# length, it cuts at every keyframe, so the encoder alone decides where segments end: x264's
+# keyframe interval makes them 1 s, and a keyframe forced after a page change (pagecut.py)
+# finishes the segment showing the new page at once.
+CUT_AT_EVERY_KEYFRAME = "0.01"
+
+
+def hls_options(preset: Preset, folder: Path) -> dict[str, str]:
+    """The hls muxer's settings: TS segments cut at keyframes, a short live playlist, files
+    replaced atomically."""
+    return {
+        "hls_time": CUT_AT_EVERY_KEYFRAME,
+        "hls_list_size": str(preset.playlist_size),
+        "hls_flags": "delete_segments+independent_segments+temp_file+omit_endlist+append_list",
+        "hls_delete_threshold": "2",
+        "hls_segment_type": "mpegts",
+        "hls_segment_filename": str(folder / "seg%05d.ts"),
     }
 
 
@@ -76,64 +96,52 @@ def write_atomic(path: Path, text: str) -> None:
 
 
 class HlsOutput:
-    """One live HLS rendition: H.264 video + silent stereo AAC, 1 s TS segments, short playlist."""
+    """One live HLS rendition: H.264 video + silent stereo AAC, TS segments cut at keyframes (1 s
+    apart unless a page change asks for one sooner), a short playlist."""
 
-    def __init__(self, folder: Path, preset: Preset) -> None:
+    def __init__(self, folder: Path, preset: Preset, first_hold: float = 0.0) -> None:
         self.folder = folder
         self.preset = preset
+        self.first_hold = first_hold
         self.time_base = Fraction(1, preset.fps)
         self.playlist = folder / MEDIA_PLAYLIST
         self._drop_unlisted_segments()
-        self.container = av.open(str(self.playlist), mode="w", format="hls", options={
-            "hls_time": str(preset.segment_seconds),
-            "hls_list_size": str(preset.playlist_size),
-            "hls_flags": "delete_segments+independent_segments+temp_file+omit_endlist+append_list",
-            "hls_delete_threshold": "2",
-            "hls_segment_type": "mpegts",
-            "hls_segment_filename": str(folder / "seg%05d.ts"),
-        })
+        self.container = av.open(str(self.playlist), mode="w", format="hls", options=hls_options(preset, folder))
         self.video = self.container.add_stream("libx264", rate=preset.fps, options=x264_options(preset))
         self.video.width, self.video.height = preset.width, preset.height
         self.video.pix_fmt = "yuv420p"
         self.video.time_base = self.time_base
         self.video.codec_context.time_base = self.time_base
-        self.audio = self.container.add_stream("aac", rate=AUDIO_RATE, layout="stereo")
-        self.audio.bit_rate = 64000
-        self._silence = av.AudioFrame(format="fltp", layout="stereo", samples=AUDIO_FRAME)
-        for plane in self._silence.planes:
-            plane.update(bytes(plane.buffer_size))
-        self._silence.sample_rate = AUDIO_RATE
-        self._audio_samples = 0
+        self.silence = SilentAac(self.container)
+        self.audio = self.silence.stream
         self._last_pts = -1
+        self._origin: float | None = None
+        self._to_yuv = Yuv420Converter()
         self.codec_string: str | None = None
         self.master_written = False
-        self._keyframes = 0
-        self.cuts = 0  # segments finished by this output (a keyframe every segment)
-        self.last_cut_seconds = 0.0  # stream time at which the last one ended
         self.frames = 0
 
-    def write_video(self, frame: av.VideoFrame, seconds: float) -> None:
-        """Encode one captured frame shown at `seconds` since the stream began."""
-        pts = max(self._last_pts + 1, round(seconds * self.preset.fps))
+    def write_video(self, frame: av.VideoFrame, seconds: float, keyframe: bool = False) -> None:
+        """Encode one frame captured at `seconds` (any clock: the first frame is time 0 and is
+        shown for `first_hold` seconds); `keyframe` starts a new segment with it."""
+        if self._origin is None:
+            self._origin = seconds - self.first_hold
+            pts = 0
+        else:
+            pts = max(self._last_pts + 1, round((seconds - self._origin) * self.preset.fps))
         self._last_pts = pts
-        if frame.format.name != "yuv420p":
-            frame = frame.reformat(format="yuv420p")
+        frame = self._to_yuv(frame)
         frame.pts = pts
         frame.time_base = self.time_base
-        frame.pict_type = PictureType.NONE  # x11grab marks every frame I; x264 would make each an IDR
+        # x11grab marks every frame I, and x264 makes an IDR of every I: only ask for one on purpose
+        frame.pict_type = PictureType.I if keyframe else PictureType.NONE
         for packet in self.video.encode(frame):
             if self.codec_string is None:
                 extradata = self.video.codec_context.extradata or b""
                 self.codec_string = h264_codec_string(extradata) or h264_codec_string(bytes(packet))
-            cut = packet.is_keyframe and self._keyframes > 0
-            if packet.is_keyframe:
-                self._keyframes += 1
             self.container.mux(packet)
-            if cut:  # a keyframe starts a segment: the muxer has just finished the previous one
-                self.cuts += 1
-                self.last_cut_seconds = float(packet.pts * self.time_base)
         self.frames += 1
-        self._write_audio_until(pts / self.preset.fps + 0.2)
+        self.silence.write_until(pts / self.preset.fps + 0.2)
 
     def _drop_unlisted_segments(self) -> None:
         """After a restart the muxer appends to the old playlist (numbering goes on, a
@@ -146,17 +154,9 @@ class HlsOutput:
             if segment.name not in listed:
                 segment.unlink(missing_ok=True)
 
-    def _write_audio_until(self, seconds: float) -> None:
-        while self._audio_samples < seconds * AUDIO_RATE:
-            self._silence.pts = self._audio_samples
-            self._silence.time_base = Fraction(1, AUDIO_RATE)
-            for packet in self.audio.encode(self._silence):
-                self.container.mux(packet)
-            self._audio_samples += AUDIO_FRAME
-
     def _write_master(self) -> None:
         p = self.preset
-        bandwidth = p.maxrate_kbps * 1000 + 64000
+        bandwidth = p.maxrate_kbps * 1000 + AUDIO_BIT_RATE
         write_atomic(self.folder / MASTER_PLAYLIST, (
             "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-INDEPENDENT-SEGMENTS\n"
             f'#EXT-X-STREAM-INF:BANDWIDTH={bandwidth},RESOLUTION={p.width}x{p.height},'

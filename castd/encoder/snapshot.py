@@ -54,6 +54,9 @@ class Snapshotter:
             codec.width, codec.height = frame.width, frame.height
             codec.pix_fmt = "yuvj420p"  # full-range 4:2:0, what JPEG viewers expect
             codec.time_base = Fraction(1, 1)
+            # one picture a second needs no slice threads, and each one holds its own copy of the
+            # encoder's buffers: at 1080p a single thread saves ~20 MB of the child's memory
+            codec.thread_count = 1
             self._codec = codec
         picture = frame.reformat(format="yuvj420p")
         picture.pts = self.written  # pts must grow in the codec's time base, or FFmpeg refuses the frame

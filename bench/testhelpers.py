@@ -1,0 +1,17 @@
+"""The tests' helpers (tests/helpers.py: the Daemon runner, the page server, HLS decoding), reused
+here rather than copied, so the bench drives castd exactly the way the tests do."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+_TESTS = str(Path(__file__).resolve().parent.parent / "tests")
+if _TESTS not in sys.path:
+    sys.path.insert(0, _TESTS)
+
+from helpers import (Daemon, PageHandler, PageServer, close_to, fetch_segment, open_segment,  # noqa: E402
+                     segment_urls, wait_for)
+
+__all__ = ["Daemon", "PageHandler", "PageServer", "close_to", "fetch_segment", "open_segment",
+           "segment_urls", "wait_for"]

@@ -1,0 +1,83 @@
+"""When a frame is encoded and when it starts a new segment, so a new page reaches players fast.
+
+With segments cut on a fixed 1 s clock, the first segment showing a new page was finished at the
+next whole second: 0.5 s after the page was drawn on average, up to a full second. Instead, the
+frame after the first one captured SETTLE seconds after the page thread marked the page shown
+(ready and painted, two animation frames after its load) is made a keyframe,
+and the HLS muxer cuts a segment at every keyframe (see hls.py), so the segment that ends with
+the new page is finished and listed right then. Between page changes x264's own keyframe
+interval (one per `gop` frames) keeps segments at 1 s.
+
+Before the session's first page has loaded nothing is encoded at all: the stream starts with the
+page, never with a blank screen. (Those frames are still captured and counted, so the supervisor's
+frame watchdog sees a live loop during a slow first load.) The first segment is that one picture,
+held for FIRST_HOLD seconds (hls.py gives the next frame a later timestamp), so it is listed one
+frame after the page is on screen and still has a normal length.
+
+The muxer's EXT-X-TARGETDURATION is the largest segment length in the playlist rounded to whole
+seconds, so a playlist of only short segments would say 0. A cut therefore never makes two short
+(< MIN_SEGMENT) segments in a row; when it would, it waits until the current one is long enough.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+
+SETTLE = 0.04       # seconds from "shown" (painted: two animation frames) until the X screen surely has it
+MIN_SEGMENT = 0.6   # a segment this long rounds to 1 s
+FIRST_HOLD = MIN_SEGMENT
+
+
+class Action(enum.Enum):
+    SKIP = "skip"    # do not encode: the first page is not on screen yet
+    WRITE = "write"  # encode as usual
+    CUT = "cut"      # encode as a keyframe: the segment before it ends with the new page
+
+
+class PageCut:
+    def __init__(self, fps: int, gop: int, settle: float = SETTLE) -> None:
+        self.settle = settle
+        self.gop = gop
+        self.min_frames = math.ceil(MIN_SEGMENT * fps)
+        self.started = False
+        self.skipped = 0       # frames captured before the first page was on screen (not encoded)
+        self._shown_nav = -1   # newest navigation whose page is in an encoded frame
+        self._cut_nav = -1     # newest navigation whose segment has been cut
+        self._in_segment = 0   # frames encoded in the current segment so far
+        self._current_long = False
+        self._previous_long = True
+
+    def decide(self, now: float, wanted: int, loaded: int, loaded_at: float) -> Action:
+        """What to do with the frame captured at `now` (monotonic). `wanted` names the navigation
+        that should be on screen, `loaded` the last one the browser finished (at `loaded_at`,
+        once painted); the page thread's navigation tokens serve as the names."""
+        page_on_screen = loaded == wanted and now - loaded_at >= self.settle
+        if not self.started:
+            if not page_on_screen:
+                self.skipped += 1
+                return Action.SKIP
+            self.started = True
+            self._shown_nav = wanted
+            self._new_segment(long=True)  # the held first picture
+            return Action.WRITE
+        if self._shown_nav == wanted and self._cut_nav != wanted and (self._long_enough() or self._previous_long):
+            self._cut_nav = wanted
+            self._new_segment()
+            return Action.CUT
+        if self._in_segment >= self.gop:  # x264 makes this frame a keyframe by itself
+            self._new_segment()
+        else:
+            self._in_segment += 1
+        if page_on_screen and self._shown_nav != wanted:
+            self._shown_nav = wanted
+        return Action.WRITE
+
+    def _long_enough(self) -> bool:
+        return self._current_long or self._in_segment >= self.min_frames
+
+    def _new_segment(self, long: bool = False) -> None:
+        """The frame being decided starts a new segment."""
+        self._previous_long = self._long_enough() if self.started and self._in_segment else True
+        self._in_segment = 1
+        self._current_long = long

@@ -1,0 +1,126 @@
+"""The encoder's output path on its own (real PyAV, x264, AAC and hls muxer; pictures made here
+instead of grabbed): unchanged pictures, silent audio, and segments cut at page changes."""
+
+import av
+
+from castd.encoder.convert import Yuv420Converter
+from castd.encoder.hls import HlsOutput
+from castd.encoder.pagecut import FIRST_HOLD, SETTLE, Action, PageCut
+from castd.presets import get_preset
+from helpers import close_to, rgb_at
+
+PRESET = get_preset("720p")
+
+
+def picture(rgb):
+    frame = av.VideoFrame(PRESET.width, PRESET.height, "bgr0")
+    frame.planes[0].update(bytes([rgb[2], rgb[1], rgb[0], 0]) * (PRESET.width * PRESET.height))
+    return frame
+
+
+def segments(folder):
+    out = []
+    for path in sorted(folder.glob("seg*.ts")):
+        with av.open(str(path)) as container:
+            video = list(container.decode(video=0))
+        with av.open(str(path)) as container:
+            audio = [(p.pts, p.duration) for p in container.demux(audio=0) if p.pts is not None]
+        out.append((path.name, video, audio))
+    return out
+
+
+def target_duration(folder):
+    for line in (folder / "stream.m3u8").read_text().splitlines():
+        if line.startswith("#EXT-X-TARGETDURATION:"):
+            return int(line.split(":")[1])
+    raise AssertionError("no target duration")
+
+
+def test_unchanged_picture_is_converted_once_and_stays_right():
+    convert = Yuv420Converter()
+    red, blue = picture((255, 0, 0)), picture((0, 0, 255))
+    first = convert(red)
+    assert convert(picture((255, 0, 0))) is first and convert.reused == 1
+    changed = convert(blue)
+    assert changed is not first and convert.reused == 1
+    assert close_to(rgb_at(first, 640, 360), (255, 0, 0)) and close_to(rgb_at(changed, 640, 360), (0, 0, 255))
+
+
+def test_silent_audio_is_continuous_and_mostly_not_reencoded(tmp_path):
+    output = HlsOutput(tmp_path, PRESET)
+    grey = picture((128, 128, 128))
+    for i in range(45):
+        output.write_video(grey, i / PRESET.fps)
+    output.close()
+    found = segments(tmp_path)
+    assert len(found) >= 4
+    packets = [packet for _, _, audio in found for packet in audio]
+    assert all(b[0] == a[0] + a[1] for a, b in zip(packets, packets[1:])), "gap or overlap in the audio"
+    assert packets[-1][0] + packets[-1][1] - packets[0][0] >= 4.4 * 90000  # covers the video (90 kHz)
+    assert output.silence.encoded <= 3  # the rest re-muxes the encoder's silent packet
+
+
+def test_page_changes_cut_segments_and_the_playlist_stays_valid(tmp_path):
+    """Page loads at awkward moments, including a burst, through the real muxer: nothing is
+    encoded before the first page, every cut segment ends with its new page, each segment starts
+    with its only keyframe, and EXT-X-TARGETDURATION never drops below 1."""
+    output = HlsOutput(tmp_path, PRESET, first_hold=FIRST_HOLD)
+    cut = PageCut(PRESET.fps, PRESET.gop)
+    colours = [(255, 0, 0), (0, 0, 255), (0, 255, 0), (255, 255, 0), (255, 0, 255), (0, 255, 255)]
+    loads = [0.73, 2.46, 2.7, 2.95, 3.2, 5.05]  # nav n finishes loading at loads[n]
+    pictures = [picture(c) for c in colours]
+    blank = picture((255, 255, 255))
+    cuts = []
+    skipped = 0
+    for i in range(int(7.5 * PRESET.fps)):
+        now = 100 + i / PRESET.fps + 0.001
+        nav = max(n for n, at in enumerate(loads) if n == 0 or now >= 100 + at - 0.2)
+        loaded = [n for n, at in enumerate(loads) if now >= 100 + at]
+        loaded_nav = max(loaded) if loaded else -1
+        action = cut.decide(now, nav, loaded_nav, 100 + loads[loaded_nav] if loaded else 0.0)
+        on_screen = pictures[loaded_nav] if loaded else blank
+        if action is Action.SKIP:
+            skipped += 1
+            continue
+        output.write_video(on_screen, now, keyframe=action is Action.CUT)
+        if action is Action.CUT:
+            cuts.append((nav, output.segments()))
+            assert target_duration(tmp_path) >= 1
+    output.close()
+    # the frames before the first page was shown (at 0.73 s) and had settled were not encoded
+    assert skipped == sum(1 for i in range(75) if i / PRESET.fps + 0.001 < loads[0] + SETTLE)
+    assert [nav for nav, _ in cuts][0] == 0 and cuts[0][1] == 1  # listed one frame after the page
+    # navs 1-3 were replaced by newer ones before their pages were on screen: newest wins
+    assert [nav for nav, _ in cuts] == [0, 4, 5]
+    found = segments(tmp_path)
+    by_name = {name: video for name, video, _ in found}
+    for nav, listed in cuts:
+        name = f"seg{listed - 1:05d}.ts"
+        if name in by_name:  # (old ones are deleted as the playlist moves on)
+            assert close_to(rgb_at(by_name[name][-1], 640, 360), colours[nav]), (nav, name)
+    for name, video, _ in found:
+        assert video[0].key_frame and not any(f.key_frame for f in video[1:]), name
+        assert len(video) <= PRESET.gop
+
+
+def test_rapid_page_changes_never_make_two_short_segments_in_a_row(tmp_path):
+    """A page every 0.3 s: each would end a segment of 3 frames; the playlist's target duration
+    (longest segment, rounded) would drop to 0, so every other cut waits for a long segment."""
+    output = HlsOutput(tmp_path, PRESET, first_hold=FIRST_HOLD)
+    cut = PageCut(PRESET.fps, PRESET.gop)
+    grey = picture((128, 128, 128))
+    shown = []
+    for i in range(60):
+        now = 100 + i / PRESET.fps + 0.001
+        nav = min(i // 3, 15)
+        action = cut.decide(now, nav, nav, 100 + (nav * 3) / PRESET.fps - 0.15)
+        if action is not Action.SKIP:
+            output.write_video(grey, now, keyframe=action is Action.CUT)
+        if action is Action.CUT:
+            shown.append(nav)
+            assert target_duration(tmp_path) >= 1
+    output.close()
+    assert len(shown) >= 5
+    lengths = [len(video) for _, video, _ in segments(tmp_path)][:-1]  # the last one was cut by close()
+    short = [n < cut.min_frames for n in lengths]
+    assert not any(a and b for a, b in zip(short, short[1:])), lengths
