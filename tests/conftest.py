@@ -20,9 +20,7 @@ def daemon(tmp_path_factory):
     """One real castd for a test module (starting Chromium is the slow part; reuse it)."""
     d = Daemon(runtime_dir=tmp_path_factory.mktemp("castd") / "run").start()
     yield d
-    d.stop()
-    left = d.kill_leftovers()
-    assert not left, f"processes outlived castd: {d.leftover_cmdlines}"
+    d.finish()
 
 
 @pytest.fixture

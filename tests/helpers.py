@@ -200,6 +200,12 @@ class Daemon:
         self._log.close()
         return code
 
+    def finish(self) -> None:
+        """End of a fixture: stop castd, then fail if any process it started outlived it."""
+        self.stop()
+        left = self.kill_leftovers()
+        assert not left, f"processes outlived castd: {self.leftover_cmdlines or left}"
+
     def kill_leftovers(self, grace: float = 3.0) -> set:
         """Teardown safety net: kill (by PID) anything we saw that still lives after `grace`; return it.
 

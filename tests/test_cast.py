@@ -32,8 +32,7 @@ CAST_ENV = {
 def castd(tmp_path_factory):
     d = Daemon(runtime_dir=tmp_path_factory.mktemp("cast") / "run", env_extra=CAST_ENV).start()
     yield d
-    d.stop()
-    assert not d.kill_leftovers(), "processes outlived castd"
+    d.finish()
 
 
 def idle(d: Daemon) -> None:

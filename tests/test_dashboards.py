@@ -5,7 +5,6 @@ import base64
 import socket
 import time
 
-import httpx
 import pytest
 
 from castd.encoder.errorcard import ACCENT, BACKGROUND
@@ -56,9 +55,7 @@ def sites_daemon(tmp_path_factory, pages):
     config.chmod(0o600)  # it holds secrets: castd refuses a config file others can read
     d = Daemon(runtime_dir=folder / "run", args=["--config", str(config)]).start()
     yield d
-    d.stop()
-    left = d.kill_leftovers()
-    assert not left, f"processes outlived castd: {left}"
+    d.finish()
 
 
 @pytest.fixture

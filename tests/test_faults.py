@@ -6,7 +6,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import threading
 import time
 from pathlib import Path
 
@@ -14,7 +13,7 @@ import httpx
 import pytest
 
 from helpers import ROOT, Daemon, comm, descendants, media_playlist_url, still_alive, wait_for
-from test_supervisor import encoder_children
+from test_supervisor import EncoderCounter, encoder_children
 
 
 @pytest.fixture(scope="module")
@@ -23,8 +22,7 @@ def fault_daemon(tmp_path_factory):
                env_extra={"CASTD_FRAME_STALL_SECONDS": "3", "CASTD_SEGMENT_STALL_SECONDS": "4",
                           "CASTD_MAX_RESTARTS": "3", "CASTD_RENDERER_HEAP_MB": "128"}).start()
     yield d
-    d.stop()
-    assert not d.kill_leftovers()
+    d.finish()
 
 
 @pytest.fixture
@@ -167,16 +165,6 @@ def test_two_hundred_mixed_requests(fault_daemon, pages):
     d.post("/stop")
     d.wait_state("idle")
     supervisor_pid = d.status()["supervisor_pid"]
-    samples, done = [], threading.Event()
-
-    def sample():
-        while not done.is_set():
-            samples.append(len(encoder_children(d, supervisor_pid)))
-            time.sleep(0.02)
-
-    sampler = threading.Thread(target=sample)
-    sampler.start()
-
     async def fire():
         limits = httpx.Limits(max_connections=50)
         async with httpx.AsyncClient(base_url=d.base, timeout=60, limits=limits) as client:
@@ -186,12 +174,10 @@ def test_two_hundred_mixed_requests(fault_daemon, pages):
                 return await client.post("/start", json={"url": pages.url(f"/color/{i:06x}")})
             return await asyncio.gather(*[one(i) for i in range(200)])
 
-    try:
+    with EncoderCounter(d, supervisor_pid) as counter:
         responses = asyncio.run(fire())
-    finally:
         time.sleep(1)
-        done.set()
-        sampler.join()
+    samples = counter.samples
     assert all(r.status_code < 500 for r in responses), {r.status_code for r in responses}
     assert all(r.status_code == 200 for r in responses)
     last = max((r.json() for r in responses), key=lambda b: b["seq"])

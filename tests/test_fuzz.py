@@ -34,8 +34,7 @@ def fuzzed(tmp_path_factory, pages):
                env_extra={"CASTD_ALLOWLIST": pages.url("/color/"), "CASTD_MAX_DURATION": "3600",
                           "CASTD_MDNS_TIMEOUT": "0.5"}).start()
     yield d
-    d.stop()
-    assert not d.kill_leftovers()
+    d.finish()
 
 
 # ---- JSON Schema (the subset msgspec writes) -> hypothesis strategies -----------------------------

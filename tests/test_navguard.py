@@ -20,8 +20,7 @@ def guarded(tmp_path_factory, pages):
     d = Daemon(runtime_dir=tmp_path_factory.mktemp("guarded") / "run", token=TOKEN,
                env_extra={"CASTD_ALLOWLIST": f"{pages.url('/color/')} {pages.url('/nav/')}"}).start()
     yield d
-    d.stop()
-    assert not d.kill_leftovers()
+    d.finish()
 
 
 def _start(daemon, url):

@@ -49,8 +49,7 @@ def secure(tmp_path_factory, pages):
     d = Daemon(runtime_dir=tmp_path_factory.mktemp("secure") / "run", token=TOKEN,
                env_extra={"CASTD_ALLOWLIST": allow}).start()
     yield d
-    d.stop()
-    assert not d.kill_leftovers()
+    d.finish()
 
 
 @pytest.fixture(scope="module")
@@ -60,8 +59,7 @@ def open_castd(tmp_path_factory, pages):
                env_extra={"CASTD_ALLOWLIST": pages.url("/color/"), "CASTD_RATE_LIMIT_BURST": "3",
                           "CASTD_RATE_LIMIT_PER_MINUTE": "60"}).start()
     yield d
-    d.stop()
-    assert not d.kill_leftovers()
+    d.finish()
 
 
 @pytest.fixture(scope="module")

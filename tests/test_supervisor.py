@@ -23,18 +23,32 @@ def encoder_children(daemon, supervisor_pid):
     return found
 
 
+class EncoderCounter:
+    """Samples, every 20 ms in a thread, how many encoder children are alive (use as `with`)."""
+
+    def __init__(self, daemon, supervisor_pid):
+        self.daemon, self.supervisor_pid = daemon, supervisor_pid
+        self.samples: list[int] = []
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run)
+
+    def _run(self):
+        while not self._done.is_set():
+            self.samples.append(len(encoder_children(self.daemon, self.supervisor_pid)))
+            time.sleep(0.02)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._done.set()
+        self._thread.join()
+
+
 def test_twenty_concurrent_starts_leave_one_encoder_and_the_last_state(idle_daemon, pages):
     d = idle_daemon
     supervisor_pid = d.status()["supervisor_pid"]
-    samples, stop_sampling = [], threading.Event()
-
-    def sample():
-        while not stop_sampling.is_set():
-            samples.append(len(encoder_children(d, supervisor_pid)))
-            time.sleep(0.02)
-
-    sampler = threading.Thread(target=sample)
-    sampler.start()
     colours = [f"{i * 12:02x}{255 - i * 12:02x}80" for i in range(20)]
     qualities = ["720p", "low-latency"]
 
@@ -44,16 +58,14 @@ def test_twenty_concurrent_starts_leave_one_encoder_and_the_last_state(idle_daem
                 client.post("/start", json={"url": pages.url(f"/color/{c}"), "quality": qualities[i % 2]})
                 for i, c in enumerate(colours)])
 
-    try:
+    with EncoderCounter(d, supervisor_pid) as counter:
         responses = asyncio.run(fire())
         assert all(r.status_code == 200 for r in responses), [r.text for r in responses]
         bodies = [r.json() for r in responses]
         last = max(bodies, key=lambda b: b["seq"])
         status = d.wait_state("streaming", timeout=30)
         time.sleep(1.0)
-    finally:
-        stop_sampling.set()
-        sampler.join()
+    samples = counter.samples
     assert len(samples) > 20 and max(samples) <= 1, f"encoders alive at once: max {max(samples)}"
     assert len(encoder_children(d, supervisor_pid)) == 1
     status = d.status()

@@ -15,7 +15,7 @@ import av
 from av.video.frame import PictureType
 
 from castd.encoder.convert import Yuv420Converter
-from castd.encoder.silence import AUDIO_BIT_RATE, AUDIO_RATE, SilentAac
+from castd.encoder.silence import AUDIO_BIT_RATE, SilentAac
 from castd.presets import Preset
 
 MASTER_PLAYLIST = "index.m3u8"
