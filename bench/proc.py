@@ -12,7 +12,7 @@ import os
 import sys
 from dataclasses import dataclass
 
-from castd.procutil import descendants, pid_alive
+from castd.procutil import descendants, pid_alive, stat_fields
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 PYTHON = os.path.realpath(sys.executable)
@@ -20,13 +20,6 @@ PYTHON = os.path.realpath(sys.executable)
 Identity = tuple[int, int]  # (pid, start time in ticks): a PID can be reused, the pair cannot
 
 
-def _stat(pid: int) -> list[str] | None:
-    """Fields of /proc/PID/stat after the command name (index 0 is the state)."""
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().rsplit(")", 1)[1].split()
-    except (FileNotFoundError, ProcessLookupError):
-        return None
 
 
 def tree(root: int) -> list[int]:
@@ -38,7 +31,7 @@ def cpu_snapshot(pids: list[int], reaped: bool = True) -> dict[Identity, float]:
     """CPU seconds used so far by each process (with its reaped children when `reaped`)."""
     out: dict[Identity, float] = {}
     for pid in pids:
-        fields = _stat(pid)
+        fields = stat_fields(pid)
         if not fields or fields[0] in ("Z", "X"):
             continue
         ticks = int(fields[11]) + int(fields[12])  # utime, stime

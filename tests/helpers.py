@@ -19,6 +19,8 @@ from urllib.parse import parse_qs, urlsplit
 import av
 import httpx
 
+from castd.procutil import stat_fields
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -41,17 +43,11 @@ def wait_for(predicate, timeout: float, interval: float = 0.1, message: str = "c
 
 
 # ---- processes ----------------------------------------------------------------------------
-def _stat(pid: int) -> list[str] | None:
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().rsplit(")", 1)[1].split()
-    except (FileNotFoundError, ProcessLookupError):
-        return None
 
 
 def process_identity(pid: int) -> tuple[int, str] | None:
     """(pid, start time): a PID can be reused; the pair cannot."""
-    fields = _stat(pid)
+    fields = stat_fields(pid)
     if fields is None or fields[0] in ("Z", "X"):
         return None
     return pid, fields[19]
@@ -62,7 +58,7 @@ def descendants(root: int) -> set[tuple[int, str]]:
     children: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
-            fields = _stat(int(entry))
+            fields = stat_fields(int(entry))
             if fields:
                 children.setdefault(int(fields[1]), []).append(int(entry))
     found, todo = set(), [root]
@@ -80,7 +76,7 @@ def children(pid: int) -> set[tuple[int, str]]:
     found = set()
     for entry in os.listdir("/proc"):
         if entry.isdigit():
-            fields = _stat(int(entry))
+            fields = stat_fields(int(entry))
             if fields and int(fields[1]) == pid:
                 ident = process_identity(int(entry))
                 if ident:
