@@ -10,6 +10,9 @@ from typing import Literal
 
 import msgspec
 
+from castd.config import Site
+from castd.presets import Preset
+
 State = Literal["idle", "starting", "streaming", "stopping", "failed"]
 
 
@@ -116,6 +119,21 @@ SupervisorEvent = Ack | Snapshot
 
 
 # ---- supervisor -> encoder child ---------------------------------------------------------
+class Timeline(msgspec.Struct, kw_only=True, frozen=True):
+    """Where an encoder child continues the session's one media timeline.
+
+    The supervisor owns the session clock: a session's media time starts at 0 with its first
+    frame and runs on across page switches and encoder restarts, so a player sees one continuous
+    stream. A child starting (or beginning a session from standby) is told where to continue:
+    `start` is the media time (seconds) of its first frame, the end of the last segment the
+    session's playlist lists (Progress.media_end of the child before it). `discontinuity` is True
+    only where the stream really breaks (a new child after a crash: new encoder state, new SPS).
+    """
+
+    start: float = 0.0
+    discontinuity: bool = False
+
+
 class Navigate(msgspec.Struct, tag=True):
     url: str
     nav: int = 0  # increases with every navigation, so events can be matched to it
@@ -134,6 +152,7 @@ class Begin(msgspec.Struct, tag=True):
     url: str
     nav: int = 0
     page: PageOverrides = msgspec.field(default_factory=PageOverrides)
+    timeline: Timeline = msgspec.field(default_factory=Timeline)
 
 
 class Park(msgspec.Struct, tag=True):
@@ -143,6 +162,28 @@ class Park(msgspec.Struct, tag=True):
 ChildCommand = Navigate | Quit | Begin | Park
 
 
+class ChildParams(msgspec.Struct, kw_only=True):
+    """Everything an encoder child is started with (spawn: it shares no memory with its parent)."""
+
+    session: str | None  # None: start parked (warm standby at boot)
+    url: str
+    nav: int = 0
+    preset: Preset
+    folder: str
+    logs_dir: str
+    chromium: str
+    chromedriver: str
+    xvfb: str
+    page_load_timeout: float
+    renderer_heap_mb: int = 512
+    log_level: str = "INFO"
+    allowlist: list[str] = []  # canonical URL prefixes; empty: anywhere
+    log_secrets: list[str] = []  # values no log line may show (the token)
+    sites: list[Site] = []
+    page: PageOverrides = msgspec.field(default_factory=PageOverrides)
+    timeline: Timeline = msgspec.field(default_factory=Timeline)  # where this child continues the session
+
+
 # ---- encoder child -> supervisor ---------------------------------------------------------
 class Progress(msgspec.Struct, tag=True):
     frames: int
@@ -150,6 +191,7 @@ class Progress(msgspec.Struct, tag=True):
     segments: int
     last_frame_at: float
     last_segment_at: float | None
+    media_end: float = 0.0  # session media time (s) at the end of the last listed segment (see Timeline)
 
 
 class ChildEvent(msgspec.Struct, tag=True):

@@ -17,7 +17,6 @@ from pathlib import Path
 import av
 import msgspec
 
-from castd.config import Site
 from castd.encoder.hls import HlsOutput
 from castd.encoder.navguard import NavGuard
 from castd.encoder.page import PageThread
@@ -28,29 +27,10 @@ from castd.encoder.xvfb import Xvfb
 from castd.logs import log, register_secret, setup_logging
 from castd.presets import Preset
 from castd.procutil import group_members, kill_tree, set_child_subreaper, set_pdeathsig
-from castd.protocol import (Begin, ChildEvent, Navigate, PageOverrides, Park, Progress, Quit,
-                            child_command_decoder, encode)
+from castd.protocol import (Begin, ChildEvent, ChildParams, Navigate, Park, Progress, Quit, child_command_decoder,
+                            encode)
 
 REPORT_INTERVAL = 0.5
-
-
-class ChildParams(msgspec.Struct, kw_only=True):
-    session: str | None  # None: start parked (warm standby at boot)
-    url: str
-    nav: int = 0
-    preset: Preset
-    folder: str
-    logs_dir: str
-    chromium: str
-    chromedriver: str
-    xvfb: str
-    page_load_timeout: float
-    renderer_heap_mb: int = 512
-    log_level: str = "INFO"
-    allowlist: list[str] = []  # canonical URL prefixes; empty: anywhere
-    log_secrets: list[str] = []  # values no log line may show (the token)
-    sites: list[Site] = []
-    page: PageOverrides = msgspec.field(default_factory=PageOverrides)
 
 
 class Reporter:

@@ -8,12 +8,12 @@ from pathlib import Path
 import msgspec
 
 from castd.encoder import child
-from castd.protocol import Quit, child_message_decoder
+from castd.protocol import ChildParams, Quit, child_message_decoder
 from castd.supervisor.piped_child import PipedChild
 
 
 class EncoderProcess(PipedChild):
-    def __init__(self, params: child.ChildParams) -> None:
+    def __init__(self, params: ChildParams) -> None:
         self.params = params
         super().__init__(child.main, msgspec.msgpack.encode(params), "castd-encoder", child_message_decoder, Quit())
         self.quality = params.preset.name

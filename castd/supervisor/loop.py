@@ -20,13 +20,12 @@ import msgspec
 
 from castd.cast.media import title_for
 from castd.config import Config
-from castd.encoder.child import ChildParams
 from castd.encoder.xvfb import clean_stale_locks
 from castd.logs import log, register_secret, setup_logging
 from castd.presets import get_preset
 from castd.procutil import set_pdeathsig
-from castd.protocol import (Ack, Begin, ChildEvent, Command, Navigate, PageOverrides, Park, Progress, Shutdown,
-                            Snapshot, Start, Status, Stop, command_decoder, encode)
+from castd.protocol import (Ack, Begin, ChildEvent, ChildParams, Command, Navigate, PageOverrides, Park, Progress,
+                            Shutdown, Snapshot, Start, Status, Stop, Timeline, command_decoder, encode)
 from castd.supervisor.backoff import Backoff
 from castd.supervisor.casting import Casting
 from castd.supervisor.encoder_process import EncoderProcess, remove_session_files
@@ -95,6 +94,7 @@ class Supervisor:
         self.frames_watch = Watch()
         self.segments_watch = Watch()
         self.crash_times: list[float] = []
+        self.media_end = 0.0  # the session clock: media time at the end of its last listed segment
         self.casting = Casting(config)
         self.running = True
         self.applied = 0  # commands applied so far
@@ -231,6 +231,7 @@ class Supervisor:
                 self.push(force=True)
             self._end_session()
             self._reset_status("starting")
+            self.media_end = 0.0  # a new session, a new timeline
             self.backoff.reset()
             self.crash_times = []
             if wanted.mode == "direct":
@@ -292,7 +293,7 @@ class Supervisor:
         if encoder is not None and encoder.parked and encoder.quality == wanted.quality and encoder.alive():
             folder = self.sessions_dir / wanted.session
             encoder.send(Begin(session=wanted.session, folder=str(folder), url=wanted.url, nav=wanted.nav,
-                               page=wanted.page))
+                               page=wanted.page, timeline=self._timeline()))
             encoder.parked = False
             self._track(wanted)
             log.info("encoder reused from standby", session=wanted.session, pid=encoder.pid, url=wanted.url)
@@ -300,6 +301,11 @@ class Supervisor:
         if encoder is not None:
             self._end_encoder()
         self._spawn()
+
+    def _timeline(self) -> Timeline:
+        """Where the next child continues the wanted session: at the end of what its playlist
+        already lists; a child after another one of the same session is a real break."""
+        return Timeline(start=self.media_end, discontinuity=self.media_end > 0)
 
     def _track(self, wanted: Wanted) -> None:
         self.encoder_session, self.encoder_nav = wanted.session, wanted.nav
@@ -323,7 +329,8 @@ class Supervisor:
                              renderer_heap_mb=config.renderer_heap_mb, log_level=config.log_level,
                              allowlist=list(Allowlist.parse(config.allowlist).prefixes),
                              log_secrets=[config.token] if config.token else [],
-                             sites=config.sites, page=wanted.page if wanted else PageOverrides())
+                             sites=config.sites, page=wanted.page if wanted else PageOverrides(),
+                             timeline=self._timeline() if wanted else Timeline())
         self.encoder = EncoderProcess(params)
         self.child_error = None
         if wanted:
@@ -371,6 +378,8 @@ class Supervisor:
             if isinstance(message, Progress):
                 self.status.frames, self.status.fps = message.frames, message.fps
                 self.status.segments = message.segments
+                if not self.encoder.parked:
+                    self.media_end = max(self.media_end, message.media_end)
                 self.frames_watch.update(message.frames)
                 if message.segments:
                     self.segments_watch.update(message.segments)
