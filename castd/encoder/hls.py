@@ -153,7 +153,9 @@ class MediaPlaylist:
         s.segments.append(Segment(s.next_number, round(duration, 6), discontinuity))
         s.next_number += 1
         s.end = round(s.end + duration, 6)
-        while len(s.segments) > s.size:
+        # the window keeps `size` segments, and never less than three target durations (RFC 8216
+        # 6.2.2), which short segments cut at page changes could otherwise leave
+        while len(s.segments) > s.size and sum(x.duration for x in s.segments[1:]) >= 3 * TARGET_DURATION:
             gone = s.segments.pop(0)
             s.media_sequence = gone.number + 1
             if gone.discontinuity:
