@@ -13,7 +13,9 @@ import av
 import m3u8
 import pytest
 
-from castd.encoder.hls import MediaPlaylist, PlaylistState, HlsOutput
+import msgspec
+
+from castd.encoder.hls import STATE_FILE, HlsOutput, MediaPlaylist, PlaylistState
 from castd.presets import get_preset
 from castd.protocol import Timeline
 from helpers import Daemon, media_playlist_url, wait_for
@@ -116,6 +118,27 @@ def test_a_child_that_died_is_continued_on_the_same_timeline(tmp_path):
     tagged = [s.msn for s in segments.values() if s.discontinuity]
     assert len(tagged) == 1 and tagged[0] > 0
     assert m3u8.loads(snapshots[-1]).discontinuity_sequence == 1
+
+
+def test_after_an_outage_media_time_catches_up_with_the_wall_clock(tmp_path):
+    """A player's live edge moves with the wall clock: a child restarted 4 s later fills those
+    4 s with its first picture (one timeline, no hole), so the stream is live again at once."""
+    first = HlsOutput(tmp_path, PRESET, first_hold=0.6)
+    for i in range(25):
+        first.write_video(picture(60), 100 + i / PRESET.fps, keyframe=i == 1)
+    state = msgspec.json.decode((tmp_path / STATE_FILE).read_bytes(), type=PlaylistState)
+    state.origin = time.time() - state.end - 4.0  # as if the last segment had been listed 4 s ago
+    (tmp_path / STATE_FILE).write_bytes(msgspec.json.encode(state))
+    second = HlsOutput(tmp_path, PRESET, first_hold=0.6)
+    for i in range(12):
+        second.write_video(picture(200), 500 + i / PRESET.fps, keyframe=i == 1)
+    listed = listed_segments((tmp_path / "stream.m3u8").read_text())
+    for s in listed:
+        s.data = (tmp_path / s.uri).read_bytes()
+    assert timeline_problems(listed, PRESET.fps) == []
+    assert any(s.discontinuity for s in listed)
+    assert second.media_end - state.end >= 4.0  # the outage is filled (timeline_problems: without a hole)
+    assert abs(second.media_end - (time.time() - state.origin)) < 1.5  # and the stream is live again
 
 
 # ---- through the real daemon ------------------------------------------------------------

@@ -17,10 +17,10 @@ from pathlib import Path
 import av
 import msgspec
 
-from castd.encoder.hls import HlsOutput
+from castd.encoder.hls import FIRST_HOLD, HlsOutput
 from castd.encoder.navguard import NavGuard
 from castd.encoder.page import PageThread
-from castd.encoder.pagecut import FIRST_HOLD, Action, PageCut
+from castd.encoder.pagecut import Action, PageCut
 from castd.encoder.sites import site_secrets
 from castd.encoder.snapshot import Snapshotter
 from castd.encoder.xvfb import Xvfb

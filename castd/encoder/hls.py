@@ -28,6 +28,7 @@ nearest second must not exceed it, and the target must never change).
 from __future__ import annotations
 
 import os
+import time
 from fractions import Fraction
 from pathlib import Path
 
@@ -47,6 +48,18 @@ SEGMENT_PATTERN = "seg%05d.ts"
 TARGET_DURATION = 1  # seconds; segments are cut at most 1 s (+ one frame after a hiccup) apart
 KEEP_REMOVED = 3  # segments kept on disk after they leave the list (a player may still fetch them)
 AUDIO_AHEAD = 0.2  # seconds of silence muxed ahead of the video, so interleaving never waits on audio
+# Where a player starts and stays: EXT-X-SERVER-CONTROL HOLD-BACK, RFC 8216's minimum of three target
+# durations. Shaka Player (4.16 and 5.x) keeps its playhead HOLD-BACK behind a live edge that moves
+# with the wall clock, and sees a new segment up to one refresh (a target duration) after it is
+# listed, which itself ends up to a segment after the edge: it needs more than ~2.3 s. Without the
+# tag it takes the last three EXTINFs at load (0.7 s when castd LOADed at its first segment): it
+# stalled 4 to 13 times a minute. Measured trade-off: bench/README.md ("At the glass").
+HOLD_BACK: float | None = 3.0 * TARGET_DURATION
+# The new page's first picture fills HOLD_BACK seconds at the start of a session (whole segments,
+# listed a frame after the page is on screen): a player LOADed then starts HOLD-BACK behind the edge
+# at once, showing the page, with that much buffered, instead of starting at the edge and stalling.
+FIRST_HOLD = HOLD_BACK or 0.6
+MAX_FILL = 12.0  # seconds of a restarted child's first picture, at most, to fill an outage
 
 
 def x264_options(preset: Preset) -> dict[str, str]:
@@ -120,6 +133,7 @@ class PlaylistState(msgspec.Struct):
     discontinuity_sequence: int = 0  # DISCONTINUITY tags that have left the window
     next_number: int = 0
     end: float = 0.0  # session media time at the end of the last listed segment
+    origin: float | None = None  # wall-clock time (time.time()) of media time 0: media runs with the wall
     segments: list[Segment] = []
     removed: list[int] = []  # numbers that left the list, files not deleted yet
 
@@ -198,7 +212,6 @@ class HlsOutput:
         self.folder = folder
         self.preset = preset
         self.fps = preset.fps
-        self.hold_frames = round(first_hold * preset.fps)
         self.time_base = Fraction(1, preset.fps)
         self.playlist_path = folder / MEDIA_PLAYLIST
         self.playlist = MediaPlaylist.load(folder, preset.playlist_size)
@@ -206,6 +219,7 @@ class HlsOutput:
         # continue where the playlist ends (the supervisor's clock may lag the last listed segment)
         start = max(timeline.start, state.end)
         self._start_pts = round(start * preset.fps)
+        self._hold = first_hold
         # a playlist that already lists segments was left by a child that died: a real break
         self._discontinuity = bool(state.segments)
         self._drop_unlisted_segments()
@@ -219,7 +233,7 @@ class HlsOutput:
         self.silence = SilentAac(self.container, start=start)
         self.audio = self.silence.stream
         self._last_pts = self._start_pts - 1
-        self._origin: float | None = None
+        self._first: tuple[float, int] | None = None  # (capture time, pts) of the child's first frame
         self._segment_pts: int | None = None  # pts of the keyframe that opened the current segment
         self._to_yuv = Yuv420Converter()
         self.codec_string: str | None = None
@@ -232,17 +246,43 @@ class HlsOutput:
 
     def write_video(self, frame: av.VideoFrame, seconds: float, keyframe: bool = False) -> None:
         """Encode one frame captured at `seconds` (any clock); `keyframe` starts a new segment
-        with it. The first frame is repeated to fill `first_hold`."""
+        with it. The child's first frame is repeated to fill the time before it (see _first_pts)."""
         frame = self._to_yuv(frame)
-        if self._origin is None:
-            self._origin = seconds - self.hold_frames / self.fps
-            for _ in range(self.hold_frames):
-                self._encode(frame, self._last_pts + 1, False)
-            pts = self._last_pts + 1
+        if self._first is None:
+            pts = self._first_pts(time.time())
+            self._first = (seconds, pts)
+            for held in range(self._last_pts + 1, pts):
+                self._encode(frame, held, False)
         else:
-            pts = max(self._last_pts + 1, self._start_pts + round((seconds - self._origin) * self.fps))
+            pts = max(self._last_pts + 1, self._first[1] + round((seconds - self._first[0]) * self.fps))
         self._encode(frame, pts, keyframe)
         self.frames += 1
+
+    def _first_pts(self, wall: float) -> int:
+        """Where the child's first frame goes on the session timeline; the frames before it are
+        that same picture, so the time is really filled.
+
+        A new session: the picture is held `first_hold` seconds, so the first segment is listed
+        a frame after the page is on screen with a normal length (and the player finds
+        HOLD-BACK seconds of the page to start from at LOAD). A child after a crash: media time
+        keeps pace with the wall clock (PlaylistState.origin), because a player's live edge does:
+        Shaka moves its seek range with the wall clock, and a timeline resumed where the dead
+        child stopped sat as far behind it as the restart took, forever (measured: Shaka 4.16
+        stuck "cannot find segment", jumping 3 s every 3 s). So the gap is filled with the new
+        picture, up to MAX_FILL; a longer outage jumps (after its DISCONTINUITY)."""
+        state = self.playlist.state
+        hold = round(self._hold * self.fps)
+        if state.origin is None:
+            pts = self._start_pts + max(0, hold - 1)
+            state.origin = wall - pts / self.fps
+            return pts
+        live = round((wall - state.origin) * self.fps)
+        fill_cap = round(MAX_FILL * self.fps)
+        if live - self._start_pts > fill_cap:
+            self._start_pts = live - fill_cap
+            self._last_pts = self._start_pts - 1
+            self.silence.skip_to(self._start_pts / self.fps)
+        return max(self._start_pts + max(0, hold - 1), live)
 
     def _encode(self, frame: av.VideoFrame, pts: int, keyframe: bool) -> None:
         if self._segment_pts is not None and pts - self._segment_pts >= self.preset.gop:
@@ -269,7 +309,8 @@ class HlsOutput:
         expired = self.playlist.add(duration, discontinuity=self._discontinuity)
         self._discontinuity = False
         self.playlist.save(self.folder)
-        write_atomic(self.playlist_path, self.playlist.render())
+        control = f"#EXT-X-SERVER-CONTROL:HOLD-BACK={HOLD_BACK:.3f}" if HOLD_BACK else ""
+        write_atomic(self.playlist_path, self.playlist.render(control))
         for number in expired:
             (self.folder / (SEGMENT_PATTERN % number)).unlink(missing_ok=True)
         if not self.master_written and self.codec_string:

@@ -10,9 +10,9 @@ interval (one per `gop` frames) keeps segments at 1 s.
 
 Before the session's first page has loaded nothing is encoded at all: the stream starts with the
 page, never with a blank screen. (Those frames are still captured and counted, so the supervisor's
-frame watchdog sees a live loop during a slow first load.) The first segment is that one picture,
-held for FIRST_HOLD seconds (hls.py encodes it repeatedly, so the time is really filled: a player
-sees no hole), so it is listed one frame after the page is on screen and still has a normal length.
+frame watchdog sees a live loop during a slow first load.) The first picture is held for
+hls.FIRST_HOLD seconds (hls.py encodes it repeatedly, so the time is really filled: a player sees
+no hole), cut into whole segments, so they are listed one frame after the page is on screen.
 
 The muxer's EXT-X-TARGETDURATION is the largest segment length in the playlist rounded to whole
 seconds, so a playlist of only short segments would say 0. A cut therefore never makes two short
@@ -26,7 +26,6 @@ import math
 
 SETTLE = 0.04       # seconds from "shown" (painted: two animation frames) until the X screen surely has it
 MIN_SEGMENT = 0.6   # a segment this long rounds to 1 s
-FIRST_HOLD = MIN_SEGMENT
 
 
 class Action(enum.Enum):
@@ -59,7 +58,7 @@ class PageCut:
                 return Action.SKIP
             self.started = True
             self._shown_nav = wanted
-            self._new_segment(long=True)  # the held first picture
+            self._new_segment(long=True)  # the held first picture (whole segments)
             return Action.WRITE
         if self._shown_nav == wanted and self._cut_nav != wanted and (self._long_enough() or self._previous_long):
             self._cut_nav = wanted
