@@ -28,6 +28,7 @@ import argparse
 import json
 import os
 import signal
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -68,9 +69,17 @@ class Side:
             daemon.kill_leftovers()
 
 
-def _ready(castd: Castd, timeout: float = 30) -> float:
+def _ready(castd: Castd, timeout: float = 90) -> float:
     wait_for(lambda: castd.status()["state"] == "streaming", timeout, interval=0.02, message="castd ready")
     return time.time()
+
+
+def _make_standby(castd: Castd, pages) -> None:
+    """A daemon with standby after-use gets its warm standby from one session, stopped."""
+    if castd.status().get("standby") != "warm":
+        castd.start(pages.url("/color/101010"), "720p")
+        _ready(castd)
+        _idle(castd, True)
 
 
 def _idle(castd: Castd, standby: bool) -> None:
@@ -87,7 +96,7 @@ def start(castd: Castd, player: ShakaPlayer, pages, hexa: str, standby: bool) ->
     body = castd.start(pages.url(f"/color/{hexa}"), "720p")
     ready = _ready(castd)
     player.load(body["stream_url"])
-    seen = player.wait_colour(rgb(hexa), 30, after=posted)
+    seen = player.wait_colour(rgb(hexa), 90, after=posted)
     return {"server": ready - posted, "glass": seen.t - posted, "body": body}
 
 
@@ -101,9 +110,9 @@ def switches(castd: Castd, player: ShakaPlayer, pages, runs: int, first: int) ->
         watcher.prime()
         posted = time.time()
         castd.start(pages.url(f"/color/{hexa}"), "720p")
-        listed, _ = watcher.first_matching(lambda data, c=rgb(hexa): shows_colour(data, c), posted, 30)
+        listed, _ = watcher.first_matching(lambda data, c=rgb(hexa): shows_colour(data, c), posted, 90)
         server.append(listed)
-        glass.append(player.wait_colour(rgb(hexa), 30, after=posted).t - posted)
+        glass.append(player.wait_colour(rgb(hexa), 90, after=posted).t - posted)
     return {"server": server, "glass": glass}
 
 
@@ -113,7 +122,7 @@ def stalls(castd: Castd, player: ShakaPlayer, pages, page: str, minutes: float) 
     _ready(castd)
     player.load(body["stream_url"])
     loaded = time.time()
-    player.wait_playing(30)
+    player.wait_playing(90)
     behind = []
     while time.time() - loaded < minutes * 60:
         time.sleep(1.0)
@@ -163,17 +172,17 @@ def measure(side: Side, line: str, pages, plan: dict, sections: list[str], colou
             if kind not in sections:
                 continue
             castd = side.castd["after-use" if standby else "off"]
-            if standby:  # make the standby: one session, stopped
-                castd.start(pages.url("/color/101010"), "720p")
-                _ready(castd)
+            if standby:
+                _make_standby(castd, pages)
             runs = [start(castd, player, pages, PALETTE[(colour + i) % len(PALETTE)], standby)
                     for i in range(plan["starts"])]
             out[kind] = {"server": [r["server"] for r in runs], "glass": [r["glass"] for r in runs]}
             _idle(castd, standby)
         castd = side.castd["after-use"]
+        _make_standby(castd, pages)
         if "switch" in sections or "kill" in sections:
             start(castd, player, pages, PALETTE[colour % len(PALETTE)], True)
-            player.wait_playing(30)
+            player.wait_playing(90)
             if "switch" in sections:
                 out["switch"] = switches(castd, player, pages, plan["switches"], colour + 1)
             if "kill" in sections:
@@ -243,7 +252,8 @@ def report(results: dict) -> None:
         row("  frozen (no resume within 20 s)", lambda r: f"{r['kill']['frozen']} of {r['kill']['kills']}")
         for label in labels:
             if "error" in by_tree.get(label, {}):
-                rows.append([f"error ({label})", by_tree[label]["error"][:100], ""])
+                rows.append([f"error ({label})", *[by_tree[label]["error"][:100] if x == label else ""
+                                                   for x in labels]])
         from bench.report import _table
 
         print(_table(rows, ["", *labels]))
@@ -262,6 +272,7 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=2.0, help="play time per page for the stall count")
     parser.add_argument("--json", type=Path, help="write every sample here")
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # end the daemons and players on the way out
     plan = {"starts": args.starts, "switches": args.switches, "kills": args.kills, "minutes": args.minutes}
     with tempfile.TemporaryDirectory(prefix="castd-glass-rev-") as tmp:
         trees: dict[str, Path] = {}

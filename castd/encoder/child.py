@@ -170,7 +170,8 @@ def _stream(conn, display: str, preset: Preset, job: Begin, page: PageThread, re
                 held = frame
             action = cut.decide(now, token, page.loaded_token, page.loaded_at)
             if action is not Action.SKIP:
-                output.write_video(frame, now, keyframe=action is Action.CUT)
+                if output.write_video(frame, now, keyframe=action is Action.CUT) and action is Action.WRITE:
+                    cut.segment_started()
                 snapshot.maybe_write(frame, now)
             if action is Action.CUT:  # the segment ending with this page is listed now
                 report(ChildEvent(kind="ready", nav=nav, url=url))

@@ -244,9 +244,10 @@ class HlsOutput:
     def media_end(self) -> float:
         return self.playlist.state.end
 
-    def write_video(self, frame: av.VideoFrame, seconds: float, keyframe: bool = False) -> None:
+    def write_video(self, frame: av.VideoFrame, seconds: float, keyframe: bool = False) -> bool:
         """Encode one frame captured at `seconds` (any clock); `keyframe` starts a new segment
-        with it. The child's first frame is repeated to fill the time before it (see _first_pts)."""
+        with it. The child's first frame is repeated to fill the time before it (see _first_pts).
+        Returns whether this frame began a segment (asked for, or by the 1 s rule)."""
         frame = self._to_yuv(frame)
         if self._first is None:
             pts = self._first_pts(time.time())
@@ -255,8 +256,9 @@ class HlsOutput:
                 self._encode(frame, held, False)
         else:
             pts = max(self._last_pts + 1, self._first[1] + round((seconds - self._first[0]) * self.fps))
-        self._encode(frame, pts, keyframe)
+        started = self._encode(frame, pts, keyframe)
         self.frames += 1
+        return started
 
     def _first_pts(self, wall: float) -> int:
         """Where the child's first frame goes on the session timeline; the frames before it are
@@ -284,7 +286,7 @@ class HlsOutput:
             self.silence.skip_to(self._start_pts / self.fps)
         return max(self._start_pts + max(0, hold - 1), live)
 
-    def _encode(self, frame: av.VideoFrame, pts: int, keyframe: bool) -> None:
+    def _encode(self, frame: av.VideoFrame, pts: int, keyframe: bool) -> bool:
         if self._segment_pts is not None and pts - self._segment_pts >= self.preset.gop:
             keyframe = True  # a segment never spans more than gop frames of media time
         self._last_pts = pts
@@ -292,17 +294,20 @@ class HlsOutput:
         frame.time_base = self.time_base
         # x11grab marks every frame I, and x264 makes an IDR of every I: only ask for one on purpose
         frame.pict_type = PictureType.I if keyframe else PictureType.NONE
-        for packet in self.video.encode(frame):
+        started = False
+        for packet in self.video.encode(frame):  # (zerolatency: this frame's packet comes out now)
             if self.codec_string is None:
                 extradata = self.video.codec_context.extradata or b""
                 self.codec_string = h264_codec_string(extradata) or h264_codec_string(bytes(packet))
             opened, at = self._segment_pts, packet.pts  # (mux rescales the packet to 90 kHz)
             if packet.is_keyframe:
                 self._segment_pts = at
+                started = True
             self.container.mux(packet)  # a keyframe closes the segment before it
             if packet.is_keyframe and opened is not None:
                 self._list((at - opened) / self.fps)
         self.silence.write_until(pts / self.fps + AUDIO_AHEAD)
+        return started
 
     def _list(self, duration: float) -> None:
         """The segment before the keyframe just muxed is complete: list it."""

@@ -5,8 +5,8 @@ next whole second: 0.5 s after the page was drawn on average, up to a full secon
 frame after the first one captured SETTLE seconds after the page thread marked the page shown
 (ready and painted, two animation frames after its load) is made a keyframe,
 and the HLS muxer cuts a segment at every keyframe (see hls.py), so the segment that ends with
-the new page is finished and listed right then. Between page changes x264's own keyframe
-interval (one per `gop` frames) keeps segments at 1 s.
+the new page is finished and listed right then. Between page changes the encoder cuts every second
+of media by itself and says so (segment_started), so the count here follows the real segments.
 
 Before the session's first page has loaded nothing is encoded at all: the stream starts with the
 page, never with a blank screen. (Those frames are still captured and counted, so the supervisor's
@@ -64,13 +64,15 @@ class PageCut:
             self._cut_nav = wanted
             self._new_segment()
             return Action.CUT
-        if self._in_segment >= self.gop:  # x264 makes this frame a keyframe by itself
-            self._new_segment()
-        else:
-            self._in_segment += 1
+        self._in_segment += 1  # (segment_started() restarts the count where the encoder cut by itself)
         if page_on_screen and self._shown_nav != wanted:
             self._shown_nav = wanted
         return Action.WRITE
+
+    def segment_started(self) -> None:
+        """The frame just written (a WRITE) began a segment by the encoder's own rule: 1 s of media
+        since the last keyframe (hls.py), which after late frames comes sooner than `gop` frames."""
+        self._new_segment()
 
     def _long_enough(self) -> bool:
         return self._current_long or self._in_segment >= self.min_frames
