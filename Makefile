@@ -47,8 +47,9 @@ $(VENV)/.installed: pyproject.toml
 run: install
 	$(VENV)/bin/castd serve --port $(PORT) --demo
 
-# the fake Cast device's TLS certificate is made with the openssl command line
-test: EXTRA_DEB = openssl
+# the fake Cast device's and the test broker's TLS certificates are made with the openssl command line;
+# the MQTT tests run Debian's mosquitto broker (on a free loopback port, with a config they write)
+test: EXTRA_DEB = openssl mosquitto
 test: install
 	$(VENV)/bin/python -m pytest -q $(PYTEST_ARGS)
 
@@ -106,11 +107,11 @@ uninstall-service:
 	@if [ -z "$(DESTDIR)" ] && id -u $(SERVICE_USER) >/dev/null 2>&1; then userdel $(SERVICE_USER); fi
 	@echo "castd: removed; kept $(SYSCONFDIR)/castd.toml (delete it yourself if you no longer need it)"
 
-bench: EXTRA_DEB = ffmpeg
+bench: EXTRA_DEB = ffmpeg mosquitto
 bench: install
 	$(VENV)/bin/python -m bench
 
-bench-quick: EXTRA_DEB = ffmpeg
+bench-quick: EXTRA_DEB = ffmpeg mosquitto
 bench-quick: install
 	$(VENV)/bin/python -m bench --quick
 

@@ -21,6 +21,7 @@ from castd.logs import log, scrub
 from castd.presets import PRESETS
 from castd.protocol import PageOverrides, Start, Stop
 from castd.supervisor.handle import SupervisorHandle, SupervisorUnavailable, new_command_id
+from castd.urls import Allowlist
 
 SNAPSHOT_STALE_AFTER = 3.0
 _URL_IN_TEXT = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://\S+")
@@ -28,6 +29,11 @@ _URL_IN_TEXT = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://\S+")
 
 def _supervisor(request: Request) -> SupervisorHandle:
     return request.app.state.supervisor
+
+
+def _mqtt(request: Request):
+    """The MQTT bridge (castd/mqtt/client.py), or None when no broker is configured."""
+    return getattr(request.app.state, "mqtt", None)
 
 
 def _config(request: Request) -> Config:
@@ -56,12 +62,34 @@ async def start(request: Request) -> Response:
                             "(rate_limit_burst and rate_limit_per_minute in config)",
                        {"Retry-After": str(math.ceil(wait))})
     body = await decode_json_body(request, StartRequest)
-    config = _config(request)
     try:
-        url = check_url(body.url, request.app.state.allowlist)
+        command = plan_start(body, _config(request), request.app.state.allowlist)
     except ApiError as exc:
-        log.info("webhook start refused", client=_client(request), url=body.url, reason=exc.message)
+        if exc.status == 403 or exc.message.startswith("url:"):
+            log.info("webhook start refused", client=_client(request), url=body.url, reason=exc.message)
         raise
+    log.info("webhook start", client=_client(request), url=command.url, quality=command.quality,
+             duration=command.duration, mode=command.mode, devices=", ".join(command.devices) or None)
+    try:
+        ack = await _supervisor(request).command(command)
+    except SupervisorUnavailable as exc:
+        raise ApiError(503, f"castd is not ready: {exc}") from None
+    if not ack.ok or ack.session is None:
+        raise ApiError(409, ack.error or "start refused")
+    return json_response(StartResponse(
+        session=ack.session, state="streaming" if ack.switched and _supervisor(request).status.state == "streaming"
+        else "starting", url=command.url, quality=command.quality, duration=command.duration,
+        switched=ack.switched,
+        stream_url=f"{stream_base(request)}/stream/{ack.session}/index.m3u8" if command.mode == "hls" else None,
+        mode=command.mode, devices=command.devices, seq=ack.seq))
+
+
+def plan_start(body: StartRequest, config: Config, allowlist: Allowlist) -> Start:
+    """The Start command a valid request asks for; ApiError (the 4xx an HTTP caller gets) when it is not.
+
+    One check for every way in: POST /start and castd's MQTT start topics (castd/mqtt/) both call it.
+    """
+    url = check_url(body.url, allowlist)
     quality = body.quality or config.quality
     if quality not in PRESETS:
         raise ApiError(400, f"quality: unknown preset {quality!r}; valid: {', '.join(PRESETS)}")
@@ -71,22 +99,8 @@ async def start(request: Request) -> Response:
     mode = body.mode or "hls"
     if mode == "direct" and not devices:
         raise ApiError(400, "mode: direct needs a device (a `device` field, or `device` in the config)")
-    page = page_overrides(body)
-    log.info("webhook start", client=_client(request), url=url, quality=quality, duration=body.duration,
-             mode=mode, devices=", ".join(devices) or None)
-    try:
-        ack = await _supervisor(request).command(
-            Start(id=new_command_id(), url=url, quality=quality, duration=body.duration, page=page,
-                  devices=devices, mode=mode))
-    except SupervisorUnavailable as exc:
-        raise ApiError(503, f"castd is not ready: {exc}") from None
-    if not ack.ok or ack.session is None:
-        raise ApiError(409, ack.error or "start refused")
-    return json_response(StartResponse(
-        session=ack.session, state="streaming" if ack.switched and _supervisor(request).status.state == "streaming"
-        else "starting", url=url, quality=quality, duration=body.duration, switched=ack.switched,
-        stream_url=f"{stream_base(request)}/stream/{ack.session}/index.m3u8" if mode == "hls" else None,
-        mode=mode, devices=devices, seq=ack.seq))
+    return Start(id=new_command_id(), url=url, quality=quality, duration=body.duration, page=page_overrides(body),
+                 devices=devices, mode=mode)
 
 
 def start_devices(field: str | list[str] | None, config: Config) -> list[str]:
@@ -133,7 +147,8 @@ async def status(request: Request) -> Response:
     return json_response(StatusResponse(
         **fields, stream_url=f"{stream_base(request)}{current.stream_path}" if current.stream_path else None,
         supervisor_restarts=handle.restarts,
-        snapshot_age=round(time.monotonic() - handle.snapshot_at, 3) if handle.snapshot_at else None))
+        snapshot_age=round(time.monotonic() - handle.snapshot_at, 3) if handle.snapshot_at else None,
+        mqtt=_mqtt(request).status() if _mqtt(request) else None))
 
 
 def health_problem(handle: SupervisorHandle, config: Config) -> str | None:
@@ -156,7 +171,8 @@ def health_problem(handle: SupervisorHandle, config: Config) -> str | None:
 async def health(request: Request) -> Response:
     handle = _supervisor(request)
     problem = health_problem(handle, _config(request))
-    body = HealthResponse(ok=problem is None, state=handle.status.state)
+    body = HealthResponse(ok=problem is None, state=handle.status.state,
+                          mqtt=_mqtt(request).state if _mqtt(request) else None)
     if problem:  # /health is open: no URLs, no secrets in what it says
         body.reason = scrub(_URL_IN_TEXT.sub("<url>", problem))
     elif handle.last_death:

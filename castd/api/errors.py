@@ -89,11 +89,15 @@ async def decode_json_body(request: Request, kind: type[T], *, optional: bool = 
     body = await read_body(request)
     if not is_json(request.headers.get("content-type", "")):
         raise ApiError(415, "send a JSON body with Content-Type: application/json")
+    return decode_json(body, kind, _limits(request)[1], optional=optional)
+
+
+def decode_json(body: bytes, kind: type[T], max_depth: int, *, optional: bool = False) -> T:
+    """Decode and validate JSON bytes as `kind` (an HTTP body or an MQTT payload); ApiError says why not."""
     if not body.strip():
         if optional:
             return kind()
         raise ApiError(400, "request body is empty; send a JSON object")
-    max_depth = _limits(request)[1]
     if nesting_depth(body, stop_at=max_depth) > max_depth:
         raise ApiError(400, f"JSON nested deeper than {max_depth} levels (max_json_depth in config)")
     try:
