@@ -71,6 +71,8 @@ class Mosquitto:
         lines = [f"listener {self.port} 127.0.0.1", "persistence false", "log_dest stderr",
                  "log_type error", "log_type warning", "log_type notice", "log_type information",
                  "connection_messages true", "max_keepalive 65535"]
+        if os.geteuid() == 0:  # as root, mosquitto would switch to its own user, who cannot read our files
+            lines.append("user root")
         if self.users:
             passwd = self.folder / "passwd"
             passwd.write_text("")
@@ -142,6 +144,7 @@ class Watcher:
 
     def __init__(self, broker: Mosquitto, *topics: str, username: str | None = None,
                  password: str | None = None, client_id: str = "") -> None:
+        self.broker = broker
         self.messages: list[Received] = []
         self.lock = threading.Lock()
         self.client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id or f"watcher-{id(self)}")
@@ -153,6 +156,7 @@ class Watcher:
         self.connected = threading.Event()
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
+        self.client.reconnect_delay_set(0.2, 2)  # back soon after a broker restart
         self.client.connect("127.0.0.1", broker.port, keepalive=30)
         self.client.loop_start()
         if not self.connected.wait(10):
@@ -191,3 +195,14 @@ class Watcher:
     def close(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
+
+
+def retained(broker: Mosquitto, topic: str, timeout: float = 10.0) -> Received:
+    """What the broker keeps retained on `topic`, as a new subscriber (Home Assistant starting) gets it."""
+    watcher = Watcher(broker, topic)
+    try:
+        message = watcher.wait(topic, timeout=timeout)
+        assert message.retain, f"{topic}: not retained"
+        return message
+    finally:
+        watcher.close()

@@ -32,6 +32,7 @@ from pathlib import Path
 
 import aiomqtt
 import anyio
+from aiomqtt.exceptions import MqttConnectError
 import msgspec
 
 from castd import __version__
@@ -52,6 +53,7 @@ from castd.urls import Allowlist
 
 HISTORY = 10  # recent URLs offered by the select entity when no dashboards are configured
 CLOSE_TIMEOUT = 3.0
+RESTART_AFTER_BUG = 5.0
 SNAPSHOT_SETTLE = 1.5  # after a page change, the first picture that surely shows the new page
 LOGIN_REFUSED = {4, 5, 134, 135}  # CONNACK: bad user name or password / not authorized (3.1.1 and 5)
 
@@ -69,13 +71,15 @@ def new_client(settings: MqttSettings, will: aiomqtt.Will | None) -> aiomqtt.Cli
 
 def describe(exc: BaseException, settings: MqttSettings) -> str:
     """A failed or lost connection, in words a person can act on."""
-    if isinstance(exc, aiomqtt.MqttConnectError):
+    if isinstance(exc, MqttConnectError):
         rc = getattr(exc.rc, "value", exc.rc)
         if rc in LOGIN_REFUSED:
             return (f"the broker refused castd's login ({exc}): check mqtt.username and mqtt.password"
                     + ("" if settings.username else " (none is set)"))
         return f"the broker refused the connection: {exc}"
     text = str(exc) or type(exc).__name__
+    if exc.__cause__ is not None and "Disconnected" in text:
+        return f"the connection to the broker was lost ({exc.__cause__})"
     if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text:
         return f"TLS: the broker's certificate is not trusted ({text}): check mqtt.ca_file"
     return text
@@ -128,14 +132,27 @@ class MqttBridge:
         self._client: aiomqtt.Client | None = None
         self._task: asyncio.Task | None = None
         self._logged_error: str | None = None
+        self._closing = False
 
     # ---- the front end's two hooks ----------------------------------------------------------
     def start(self) -> None:
         self._task = asyncio.create_task(self._run() if self.settings.active else self._forget_once(),
                                          name="castd-mqtt")
+        self._task.add_done_callback(self._ended)
+
+    def _ended(self, task: asyncio.Task) -> None:
+        """A bug that escaped the loop: say so, and start again in a while (MQTT is not given up)."""
+        if self._closing or task.cancelled() or task.exception() is None:
+            return
+        self.state, self.last_error = "retrying", f"MQTT client ended: {task.exception()!r}"
+        self.retry_at = time.monotonic() + RESTART_AFTER_BUG
+        log.opt(exception=task.exception()).error("mqtt client ended unexpectedly; starting it again",
+                                                   retry_in=RESTART_AFTER_BUG)
+        asyncio.get_running_loop().call_later(RESTART_AFTER_BUG, lambda: self._closing or self.start())
 
     async def close(self) -> None:
         """Say `offline` (the will is only for an unclean end), disconnect, end the task; bounded."""
+        self._closing = True
         client, task = self._client, self._task
         if client is not None and self.state == "connected":
             try:
@@ -215,7 +232,7 @@ class MqttBridge:
         self.last_error = error
         if error != self._logged_error or was_connected:  # one line per new problem, not one per retry
             self._logged_error = error
-            login = isinstance(exc, aiomqtt.MqttConnectError) and \
+            login = isinstance(exc, MqttConnectError) and \
                 getattr(exc.rc, "value", exc.rc) in LOGIN_REFUSED
             (log.error if login else log.warning)(
                 "mqtt connection lost; reconnecting" if was_connected else "mqtt connection failed; retrying",
