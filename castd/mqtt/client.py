@@ -36,6 +36,7 @@ from aiomqtt.exceptions import MqttConnectError
 import msgspec
 
 from castd import __version__
+from castd.api.control import is_switch
 from castd.api.ratelimit import TokenBucket
 from castd.api.schemas import MqttState, MqttStatus
 from castd.config import Config
@@ -46,6 +47,7 @@ from castd.mqtt.discovery import discovery_payload
 from castd.mqtt.settings import MqttSettings
 from castd.mqtt.state import StatePlan, state_payload
 from castd.mqtt.topics import Inbound, Topics
+from castd.programme.targets import Target
 from castd.protocol import Reload, Start, Status, Stop
 from castd.supervisor.backoff import Backoff
 from castd.supervisor.handle import SupervisorHandle, SupervisorUnavailable
@@ -119,7 +121,9 @@ class MqttBridge:
         self.commands = 0
         self.rejected = 0
         self.history: list[str] = []
-        self.limiter = TokenBucket(config.rate_limit_burst, config.rate_limit_per_minute)
+        # the HTTP API's two buckets, and its rule for which one a start counts in (castd/api/control.py)
+        self.start_limiter = TokenBucket(config.rate_limit_burst, config.rate_limit_per_minute)
+        self.switch_limiter = TokenBucket(config.switch_rate_limit_burst, config.switch_rate_limit_per_minute)
         self._status = Status()
         self._plan = StatePlan()
         self._pending: dict | None = None  # state payload waiting to go out
@@ -171,7 +175,8 @@ class MqttBridge:
         if status.url and status.state in ("starting", "streaming") and status.url not in self.history \
                 and scrub(status.url) == status.url:  # a URL with a secret in it is never offered to others
             self.history = [status.url, *self.history][:HISTORY]
-            self._discovery_due = True
+            if not self.config.dashboards:  # the select offers the history
+                self._discovery_due = True
         payload = state_payload(status, self.selected())
         if self._plan.decide(now, payload):
             self._pending = payload
@@ -190,16 +195,23 @@ class MqttBridge:
 
     # ---- what the entities offer --------------------------------------------------------------
     def options(self) -> list[str]:
+        """The select's choices: the configured dashboards by name, else the pages cast lately."""
+        if self.config.dashboards:
+            return [board.name for board in self.config.dashboards]
         return list(self.history)
 
     def selected(self) -> str | None:
-        url = self._status.url
-        return url if url in self.history and self._status.state in ("starting", "streaming") else None
+        status = self._status
+        if status.state not in ("starting", "streaming"):
+            return None
+        chosen = status.dashboard if self.config.dashboards else status.url
+        return chosen if chosen in self.options() else None
 
     def _discovery(self) -> dict:
         return discovery_payload(self.settings, self.topics, version=__version__,
                                  configuration_url=configuration_url(self.config), options=self.options(),
-                                 select_name="Recent page", devices=self.config.default_devices())
+                                 select_name="Dashboard" if self.config.dashboards else "Recent page",
+                                 devices=self.config.default_devices())
 
     # ---- the connection -----------------------------------------------------------------------
     async def _run(self) -> None:
@@ -330,10 +342,7 @@ class MqttBridge:
         else:
             result = interpret(kind, payload, self.config, self.allowlist, self.options())
         if isinstance(result, Start):
-            wait = self.limiter.take()
-            if wait:
-                result = Refusal(429, f"too many starts; retry in {math.ceil(wait)} s "
-                                      "(rate_limit_burst and rate_limit_per_minute in config)")
+            result = self._limit(result)
         if not isinstance(result, Refusal):
             result = await self._send(topic, kind, result)
         if isinstance(result, Refusal):
@@ -343,6 +352,19 @@ class MqttBridge:
             await client.publish(self.topics.error, msgspec.json.encode(error), qos=0, retain=False)
         else:
             self.commands += 1
+
+    def _limit(self, command: Start) -> Start | Refusal:
+        """Count a start in its bucket, as POST /start does (a page switch in the looser one). Only
+        starts that passed every check count: the broker's login is the sender's identity, and garbage
+        costs castd nothing, so it must not lock out the next real start."""
+        switch = is_switch(self._status, Target(url=command.url, quality=command.quality, mode=command.mode,
+                                                devices=tuple(command.devices)))
+        wait = (self.switch_limiter if switch else self.start_limiter).take()
+        if not wait:
+            return command
+        kind, keys = ("page switches", "switch_rate_limit_burst and switch_rate_limit_per_minute") if switch else \
+            ("starts", "rate_limit_burst and rate_limit_per_minute")
+        return Refusal(429, f"too many {kind}; retry in {math.ceil(wait)} s ({keys} in config)")
 
     async def _send(self, topic: str, kind: Inbound, command: Start | Stop | Reload) -> Refusal | None:
         if isinstance(command, Start):
