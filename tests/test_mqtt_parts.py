@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import msgspec
 import pytest
 from hadiscovery import check
 from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -155,3 +156,11 @@ def test_the_readmes_discovery_message_is_what_castd_sends():
                                       "http://homeassistant.local:8123/dashboard-cameras/0?kiosk"],
                              select_name="Recent page", devices=["Living Room TV"])
     assert shown == json.loads(json.dumps(sent))
+
+
+def test_with_dashboards_the_select_starts_them_by_name_and_refuses_others_like_http():
+    config = msgspec.convert({"dashboards": [{"name": "kitchen", "url": "http://ha.local:8123/kitchen"}]}, Config)
+    started = interpret(Inbound.SELECT, b"kitchen", config, ALLOW, options=["kitchen"])
+    assert isinstance(started, Start) and started.dashboard == "kitchen" and started.url == "http://ha.local:8123/kitchen"
+    refused = interpret(Inbound.SELECT, b"garage", config, ALLOW, options=["kitchen"])
+    assert refused == Refusal(404, "no dashboard named 'garage'; dashboards: kitchen")
