@@ -68,6 +68,19 @@ def test_the_timeline_check_sees_a_segment_that_holds_less_than_its_extinf(tmp_p
     assert any("jump" in p for p in timeline_problems(stretched, PRESET.fps))
 
 
+def test_a_frame_captured_late_leaves_no_hole_and_no_long_segment(tmp_path):
+    """The capture loop held up 2.7 s (seen at load 30): the previous picture fills the time."""
+    output = HlsOutput(tmp_path, PRESET, first_hold=0.6)
+    times = [100 + i / PRESET.fps for i in range(12)] + [103.9 + i / PRESET.fps for i in range(25)]
+    for i, at in enumerate(times):
+        output.write_video(picture(i * 6), at, keyframe=i == 1)
+    segments = listed_segments((tmp_path / "stream.m3u8").read_text())
+    for s in segments:
+        s.data = (tmp_path / s.uri).read_bytes()
+    assert timeline_problems(segments, PRESET.fps) == []
+    assert all(s.duration <= 1.0 for s in segments) and output.media_end > 6.0
+
+
 def test_the_window_counts_discontinuities_and_keeps_three_target_durations():
     playlist = MediaPlaylist(PlaylistState(size=4))
     for _ in range(3):

@@ -59,7 +59,8 @@ HOLD_BACK: float | None = 3.0 * TARGET_DURATION
 # listed a frame after the page is on screen): a player LOADed then starts HOLD-BACK behind the edge
 # at once, showing the page, with that much buffered, instead of starting at the edge and stalling.
 FIRST_HOLD = HOLD_BACK or 0.6
-MAX_FILL = 12.0  # seconds of a restarted child's first picture, at most, to fill an outage
+MAX_FILL = 12.0  # seconds of an outage filled at most (a restart takes 2-8 s here)
+CATCH_UP = 1  # seconds of missed time filled per frame captured
 
 
 def x264_options(preset: Preset) -> dict[str, str]:
@@ -233,7 +234,8 @@ class HlsOutput:
         self.silence = SilentAac(self.container, start=start)
         self.audio = self.silence.stream
         self._last_pts = self._start_pts - 1
-        self._first: tuple[float, int] | None = None  # (capture time, pts) of the child's first frame
+        self._clock: float | None = None  # the monotonic time of session media time 0
+        self._previous: av.VideoFrame | None = None  # the last picture encoded
         self._segment_pts: int | None = None  # pts of the keyframe that opened the current segment
         self._to_yuv = Yuv420Converter()
         self.codec_string: str | None = None
@@ -245,46 +247,55 @@ class HlsOutput:
         return self.playlist.state.end
 
     def write_video(self, frame: av.VideoFrame, seconds: float, keyframe: bool = False) -> bool:
-        """Encode one frame captured at `seconds` (any clock); `keyframe` starts a new segment
-        with it. The child's first frame is repeated to fill the time before it (see _first_pts).
-        Returns whether this frame began a segment (asked for, or by the 1 s rule)."""
+        """Encode one frame captured at `seconds` (monotonic clock); `keyframe` starts a new
+        segment with it. Frames go on one timeline that keeps pace with the wall clock (see
+        _start_clock); time the loop missed is filled with the previous picture. Returns whether
+        a segment began (asked for, or by the 1 s rule)."""
         frame = self._to_yuv(frame)
-        if self._first is None:
-            pts = self._first_pts(time.time())
-            self._first = (seconds, pts)
+        started = False
+        if self._clock is None:
+            pts = self._start_clock(seconds, time.time())
             for held in range(self._last_pts + 1, pts):
-                self._encode(frame, held, False)
+                started |= self._encode(frame, held, False)
         else:
-            pts = max(self._last_pts + 1, self._first[1] + round((seconds - self._first[0]) * self.fps))
-        started = self._encode(frame, pts, keyframe)
+            # a frame captured late (the loop was held up: a busy machine, a long encode, a
+            # restart) leaves the previous picture on screen meanwhile, as a player would: it is
+            # encoded for that time, so no segment holds less than its EXTINF (seen at load 30: a
+            # 1.2 s and a 2.7 s hole). At most CATCH_UP frames per frame captured, so the loop
+            # keeps reporting (the supervisor's frame watchdog) while a restart's outage is filled.
+            live = round((seconds - self._clock) * self.fps)
+            pts = max(self._last_pts + 1, min(live, self._last_pts + 1 + self.preset.gop * CATCH_UP))
+            for held in range(self._last_pts + 1, pts):
+                started |= self._encode(self._previous, held, False)
+        started |= self._encode(frame, pts, keyframe)
+        self._previous = frame
         self.frames += 1
         return started
 
-    def _first_pts(self, wall: float) -> int:
-        """Where the child's first frame goes on the session timeline; the frames before it are
-        that same picture, so the time is really filled.
+    def _start_clock(self, seconds: float, wall: float) -> int:
+        """Tie the session timeline to the clocks at the child's first frame; returns its pts.
 
-        A new session: the picture is held `first_hold` seconds, so the first segment is listed
-        a frame after the page is on screen with a normal length (and the player finds
-        HOLD-BACK seconds of the page to start from at LOAD). A child after a crash: media time
-        keeps pace with the wall clock (PlaylistState.origin), because a player's live edge does:
-        Shaka moves its seek range with the wall clock, and a timeline resumed where the dead
-        child stopped sat as far behind it as the restart took, forever (measured: Shaka 4.16
-        stuck "cannot find segment", jumping 3 s every 3 s). So the gap is filled with the new
-        picture, up to MAX_FILL; a longer outage jumps (after its DISCONTINUITY)."""
+        A new session: the first picture is held `first_hold` seconds (frames before it repeat
+        it), so its first segments are listed a frame after the page is on screen (and a player
+        LOADed then finds HOLD-BACK seconds of the page to start from). A child after a crash:
+        media time keeps pace with the wall clock (PlaylistState.origin), because a player's live
+        edge does: Shaka moves its seek range with the wall clock, and a timeline resumed where
+        the dead child stopped sat as far behind it as the restart took, forever (measured: Shaka
+        4.16 stuck at "cannot find segment", jumping 3 s every 3 s). The outage is filled over
+        the next frames (write_video), up to MAX_FILL; a longer one jumps (after the
+        DISCONTINUITY that starts every child after a crash)."""
         state = self.playlist.state
-        hold = round(self._hold * self.fps)
+        pts = self._start_pts + max(0, round(self._hold * self.fps) - 1)
         if state.origin is None:
-            pts = self._start_pts + max(0, hold - 1)
             state.origin = wall - pts / self.fps
-            return pts
         live = round((wall - state.origin) * self.fps)
-        fill_cap = round(MAX_FILL * self.fps)
-        if live - self._start_pts > fill_cap:
-            self._start_pts = live - fill_cap
+        if live - self._start_pts > round(MAX_FILL * self.fps):
+            self._start_pts = live - round(MAX_FILL * self.fps)
             self._last_pts = self._start_pts - 1
             self.silence.skip_to(self._start_pts / self.fps)
-        return max(self._start_pts + max(0, hold - 1), live)
+            pts = self._start_pts + max(0, round(self._hold * self.fps) - 1)
+        self._clock = seconds - (wall - state.origin)  # the monotonic time of media time 0
+        return pts
 
     def _encode(self, frame: av.VideoFrame, pts: int, keyframe: bool) -> bool:
         if self._segment_pts is not None and pts - self._segment_pts >= self.preset.gop:
