@@ -235,7 +235,9 @@ class HlsOutput:
         self.audio = self.silence.stream
         self._last_pts = self._start_pts - 1
         self._clock: float | None = None  # the monotonic time of session media time 0
+        self._fresh = True  # this child starts the session's timeline (no origin to keep pace with)
         self._previous: av.VideoFrame | None = None  # the last picture encoded
+        self._finished: list[float] = []  # durations of segments cut but maybe not yet closed
         self._segment_pts: int | None = None  # pts of the keyframe that opened the current segment
         self._to_yuv = Yuv420Converter()
         self.codec_string: str | None = None
@@ -254,9 +256,13 @@ class HlsOutput:
         frame = self._to_yuv(frame)
         started = False
         if self._clock is None:
+            began = time.monotonic()
             pts = self._start_clock(seconds, time.time())
             for held in range(self._last_pts + 1, pts):
                 started |= self._encode(frame, held, False)
+            if self._fresh:  # the clock starts once the held picture is out, or the next frame
+                self._clock += time.monotonic() - began  # would find that time missing (a short segment)
+                self.playlist.state.origin = time.time() - pts / self.fps
         else:
             # a frame captured late (the loop was held up: a busy machine, a long encode, a
             # restart) leaves the previous picture on screen meanwhile, as a player would: it is
@@ -265,6 +271,8 @@ class HlsOutput:
             # keeps reporting (the supervisor's frame watchdog) while a restart's outage is filled.
             live = round((seconds - self._clock) * self.fps)
             pts = max(self._last_pts + 1, min(live, self._last_pts + 1 + self.preset.gop * CATCH_UP))
+            if keyframe:  # a cut for a new page comes first; filling before it could end a segment
+                pts = self._last_pts + 1  # just before it (a 0.1 s one, seen); the next frames catch up
             for held in range(self._last_pts + 1, pts):
                 started |= self._encode(self._previous, held, False)
         started |= self._encode(frame, pts, keyframe)
@@ -286,7 +294,8 @@ class HlsOutput:
         DISCONTINUITY that starts every child after a crash)."""
         state = self.playlist.state
         pts = self._start_pts + max(0, round(self._hold * self.fps) - 1)
-        if state.origin is None:
+        self._fresh = state.origin is None
+        if self._fresh:
             state.origin = wall - pts / self.fps
         live = round((wall - state.origin) * self.fps)
         if live - self._start_pts > round(MAX_FILL * self.fps):
@@ -314,11 +323,23 @@ class HlsOutput:
             if packet.is_keyframe:
                 self._segment_pts = at
                 started = True
-            self.container.mux(packet)  # a keyframe closes the segment before it
+            self.container.mux(packet)  # a keyframe closes the segment before it...
             if packet.is_keyframe and opened is not None:
-                self._list((at - opened) / self.fps)
+                self._finished.append((at - opened) / self.fps)
         self.silence.write_until(pts / self.fps + AUDIO_AHEAD)
+        self._list_closed()
         return started
+
+    def _list_closed(self) -> None:
+        """...once the muxer really processed that keyframe: it closes a segment's file and opens
+        the next one in one step, so the next file's existence says the segment is complete. (A
+        packet can wait in the interleaving queue; listing at mux() time once served a segment
+        whose file was still being written: 1880 bytes of audio, "no video stream".)"""
+        while self._finished:
+            following = self.folder / (SEGMENT_PATTERN % (self.playlist.state.next_number + 1))
+            if not following.exists():
+                return
+            self._list(self._finished.pop(0))
 
     def _list(self, duration: float) -> None:
         """The segment before the keyframe just muxed is complete: list it."""
