@@ -113,12 +113,20 @@ def kill_tree(root: int, include_root: bool = False, keep: set[int] | frozenset[
     return targets
 
 
-def reap_adopted(exclude: set[int]) -> list[int]:
-    """Collect exited children we adopted as a subreaper (not our own multiprocessing children,
-    whose exit status multiprocessing itself must read)."""
+def adopted_children() -> list[int]:
+    """Our children that lead another process group: orphans we adopted as a subreaper (castd's encoder
+    and cast worker lead their own groups), never the helpers multiprocessing started for us (the
+    supervisor, the resource tracker, a discovery run: they share our group), whose exit status
+    multiprocessing itself must read."""
+    ours = os.getpgrp()
+    return [pid for pid, fields in _proc_stats() if int(fields[1]) == os.getpid() and int(fields[2]) != ours]
+
+
+def reap_adopted() -> list[int]:
+    """Collect exited orphans we adopted as a subreaper (see adopted_children)."""
     reaped = []
-    for pid in _parents().get(os.getpid(), []):
-        if pid in exclude or pid_alive(pid):
+    for pid in adopted_children():
+        if pid_alive(pid):
             continue
         try:
             done, _ = os.waitpid(pid, os.WNOHANG)

@@ -14,6 +14,9 @@ from castd.config import Site
 from castd.presets import Preset
 
 State = Literal["idle", "starting", "streaming", "stopping", "failed"]
+Mode = Literal["hls", "direct"]  # hls: castd encodes and casts the stream; direct: the device loads the page
+PageState = Literal["loading", "loaded", "error"]
+Standby = Literal["warm"]  # a parked encoder keeps Xvfb + Chromium ready
 
 
 class PageOverrides(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -31,7 +34,7 @@ class Start(msgspec.Struct, tag=True):
     quality: str
     duration: float | None = None
     devices: list[str] = []  # Cast device specs (castd/cast/specs.py); empty: stream only
-    mode: str = "hls"  # hls: encode and cast the stream | direct: the device loads the page (DashCast)
+    mode: Mode = "hls"
     page: PageOverrides = msgspec.field(default_factory=PageOverrides)
 
 
@@ -48,12 +51,16 @@ Command = Start | Stop | Shutdown
 
 
 # ---- supervisor -> front end -------------------------------------------------------------
+CastState = Literal["connecting", "launched", "loading", "playing", "paused", "failed", "user_stopped", "other_app",
+                    "stopping", "stopped"]
+USER_STATES: tuple[CastState, ...] = ("user_stopped", "other_app")  # the viewer took the device back
+
+
 class CastDevice(msgspec.Struct, kw_only=True):
     """One device of the session, as its cast link last reported it."""
 
     device: str  # the spec as given (name, host[:port] or UUID)
-    state: str = "connecting"  # connecting | launched | loading | playing | paused | failed | user_stopped |
-    #                            other_app | stopping | stopped
+    state: CastState = "connecting"
     reason: str | None = None
     name: str | None = None
     host: str | None = None
@@ -87,15 +94,17 @@ class Status(msgspec.Struct, kw_only=True, omit_defaults=False):
     started_at: float | None = None
     ends_at: float | None = None
     stream_path: str | None = None
-    page: str | None = None  # loading | loaded | error
+    page: PageState | None = None
     frames: int = 0
     fps: float = 0.0
     segments: int = 0
     restarts: int = 0
     last_error: str | None = None
     encoder_pid: int | None = None
-    standby: str | None = None  # "warm" while a parked child keeps Xvfb + Chromium ready
-    mode: str | None = None  # hls | direct
+    standby: Standby | None = None
+    mode: Mode | None = None
+    memory_reloads: int = 0  # pages reloaded by the memory watchdog this session (config memory_limit_mb)
+    memory_restarts: int = 0  # encoders restarted by it (a reload did not bring the browser under the limit)
     cast: CastSection = msgspec.field(default_factory=CastSection)
     supervisor_pid: int | None = None
     updated_at: float = 0.0

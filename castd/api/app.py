@@ -21,7 +21,7 @@ from castd.logs import log
 from castd.logs import scrub
 from castd.protocol import Start, Status
 from castd.sdnotify import notify, watchdog_interval
-from castd.supervisor.handle import SupervisorHandle, SupervisorUnavailable, new_command_id
+from castd.api.handle import SupervisorHandle, SupervisorUnavailable, new_command_id
 from castd.urls import Allowlist
 
 CHECK_INTERVAL = 0.5
@@ -37,7 +37,7 @@ def create_app(config: Config, *, demo: bool = False) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         handle = SupervisorHandle(config)
         app.state.supervisor = handle
-        app.state.discovery = devices.Discovery(config, handle.extra_children)
+        app.state.discovery = devices.Discovery(config)
         handle.on_status.append(_status_notifier())
         handle.start()
         tasks = [asyncio.create_task(_watch(handle))]

@@ -20,7 +20,7 @@ from castd.config import Config, validate_page_values
 from castd.logs import log, scrub
 from castd.presets import PRESETS
 from castd.protocol import PageOverrides, Start, Stop
-from castd.supervisor.handle import SupervisorHandle, SupervisorUnavailable, new_command_id
+from castd.api.handle import SupervisorHandle, SupervisorUnavailable, new_command_id
 
 SNAPSHOT_STALE_AFTER = 3.0
 _URL_IN_TEXT = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://\S+")

@@ -38,9 +38,8 @@ def _child(conn, config_bytes: bytes, seconds: float) -> None:
 
 
 class Discovery:
-    def __init__(self, config: Config, own_children: set[int]) -> None:
+    def __init__(self, config: Config) -> None:
         self.config_bytes = msgspec.msgpack.encode(config)
-        self.own_children = own_children  # the supervisor handle must not reap these (multiprocessing does)
         self._lock = asyncio.Lock()
         self._cache: tuple[float, float, list[DeviceInfo]] | None = None  # (when, seconds, devices)
 
@@ -58,7 +57,6 @@ class Discovery:
         process = _ctx.Process(target=_child, args=(child, self.config_bytes, seconds), name="castd-discovery",
                                daemon=True)
         process.start()
-        self.own_children.add(process.pid)  # type: ignore[arg-type]
         child.close()
         try:
             if not parent.poll(seconds + 2 * PROBE_TIMEOUT + 10):
@@ -74,7 +72,6 @@ class Discovery:
             if process.is_alive():
                 process.kill()
             process.join(2)
-            self.own_children.discard(process.pid)  # type: ignore[arg-type]
             parent.close()
 
 

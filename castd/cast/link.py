@@ -35,7 +35,7 @@ from castd.cast.streamurl import Unreachable, stream_base
 from castd.config import Config
 from castd.logs import log
 from castd.protocol import CastDevice
-from castd.supervisor.backoff import Backoff
+from castd.children.backoff import Backoff
 
 COMMAND_TIMEOUT = 8.0  # GET_STATUS, STOP: answered at once by a device that is there
 PLAYING_STATES = ("PLAYING", "BUFFERING", "PAUSED")

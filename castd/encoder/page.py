@@ -30,7 +30,7 @@ from castd.encoder.pageprep import PagePrep
 from castd.encoder.sites import settings_for
 from castd.logs import log
 from castd.protocol import ChildEvent, PageOverrides
-from castd.supervisor.backoff import Backoff
+from castd.children.backoff import Backoff
 
 RETRY_FIRST, RETRY_CAP = 1.0, 60.0  # a failed page is tried again after 1 s, 2 s, 4 s ... 60 s
 HEALTH_INTERVAL = 2.0
