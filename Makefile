@@ -18,7 +18,7 @@ SERVICE_USER ?= castd
 DESTDIR    ?=
 PYTEST_ARGS ?=
 
-.PHONY: install system-deps venv run test bench bench-quick clean install-service uninstall-service \
+.PHONY: install system-deps glass-deps venv run test bench bench-quick clean install-service uninstall-service \
         service-root service-user service-venv service-config service-unit
 
 install: system-deps venv
@@ -36,6 +36,21 @@ system-deps:
 	  $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $$missing; \
 	fi
 
+# Shaka Player (the Cast receiver's HLS engine) for the tests at the glass: npm packages pinned in
+# tests/glass/package-lock.json, installed with Debian's nodejs/npm (Debian 12: node 18 + npm 9;
+# Debian 13: node 20 + npm 9) unless a node with npm is already there.
+GLASS = tests/glass
+glass-deps: $(GLASS)/node_modules/.package-lock.json
+
+$(GLASS)/node_modules/.package-lock.json: $(GLASS)/package-lock.json $(GLASS)/package.json
+	@command -v npm >/dev/null || { \
+	  echo "castd: installing Debian packages: nodejs npm"; \
+	  if [ -n "$(SUDO)" ] && ! command -v sudo >/dev/null; then \
+	    echo "castd: not root and no sudo; run as root: apt-get install -y nodejs npm" >&2; exit 1; fi; \
+	  $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q nodejs npm; }
+	cd $(GLASS) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	@touch $@
+
 venv: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
@@ -49,7 +64,7 @@ run: install
 
 # the fake Cast device's TLS certificate is made with the openssl command line
 test: EXTRA_DEB = openssl
-test: install
+test: install glass-deps
 	$(VENV)/bin/python -m pytest -q $(PYTEST_ARGS)
 
 # `sudo make install-service`: the castd user, castd in PREFIX (linked from BINDIR), a commented config (an existing one is
@@ -107,11 +122,11 @@ uninstall-service:
 	@echo "castd: removed; kept $(SYSCONFDIR)/castd.toml (delete it yourself if you no longer need it)"
 
 bench: EXTRA_DEB = ffmpeg
-bench: install
+bench: install glass-deps
 	$(VENV)/bin/python -m bench
 
 bench-quick: EXTRA_DEB = ffmpeg
-bench-quick: install
+bench-quick: install glass-deps
 	$(VENV)/bin/python -m bench --quick
 
 clean:

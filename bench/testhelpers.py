@@ -1,4 +1,5 @@
-"""The tests' helpers (tests/helpers.py: the Daemon runner, the page server, HLS decoding), reused
+"""The tests' helpers (tests/helpers.py: the Daemon runner, the page server, HLS decoding; tests/glass: Shaka
+Player in headless Chromium, the receiver's view), reused
 here rather than copied, so the bench drives castd exactly the way the tests do."""
 
 from __future__ import annotations
@@ -10,8 +11,9 @@ _TESTS = str(Path(__file__).resolve().parent.parent / "tests")
 if _TESTS not in sys.path:
     sys.path.insert(0, _TESTS)
 
+from glass import LINES, ShakaPlayer  # noqa: E402
 from helpers import (Daemon, PageHandler, PageServer, close_to, fetch_segment, open_segment,  # noqa: E402
                      segment_urls, wait_for)
 
-__all__ = ["Daemon", "PageHandler", "PageServer", "close_to", "fetch_segment", "open_segment",
+__all__ = ["LINES", "ShakaPlayer", "Daemon", "PageHandler", "PageServer", "close_to", "fetch_segment", "open_segment",
            "segment_urls", "wait_for"]

@@ -10,7 +10,7 @@ import contextlib
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
@@ -23,11 +23,11 @@ FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", "-
 
 
 @contextlib.contextmanager
-def headless_chromium() -> Iterator[webdriver.Chrome]:
+def headless_chromium(extra_flags: Sequence[str] = ()) -> Iterator[webdriver.Chrome]:
     profile = tempfile.mkdtemp(prefix="castd-test-chromium-")
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for flag in FLAGS:
+    for flag in [*FLAGS, *extra_flags]:
         options.add_argument(flag)
     options.add_argument(f"--user-data-dir={profile}")
     driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER, env=dict(os.environ)), options=options)

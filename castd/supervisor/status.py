@@ -56,5 +56,5 @@ def build_status(session: Wanted | None, facts: Facts | None, phase: Phase, enco
                   stream_path=f"/stream/{session.session}/index.m3u8" if session.mode == "hls" else None,
                   page=facts.page, frames=facts.frames, fps=facts.fps, segments=facts.segments,
                   restarts=facts.restarts, last_error=facts.last_error, encoder_pid=encoder_pid, standby=standby,
-                  mode=session.mode, cast=cast, supervisor_pid=supervisor_pid, updated_at=updated_at,
+                  mode=session.mode, devices=list(session.devices), cast=cast, supervisor_pid=supervisor_pid, updated_at=updated_at,
                   memory_reloads=facts.memory_reloads, memory_restarts=facts.memory_restarts)
