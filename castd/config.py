@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 import msgspec
 
-from castd.cast.specs import check_specs, split_specs
+from castd.specs import check_specs, split_specs
 from castd.presets import DEFAULT_PRESET, PRESETS
 from castd.secretfile import exposure_problem
 from castd.urls import Allowlist, UrlRejected, parse_target

@@ -34,7 +34,7 @@ class Start(msgspec.Struct, tag=True):
     url: str  # a playlist: empty (its items' dashboards give the pages)
     quality: str
     duration: float | None = None
-    devices: list[str] = []  # Cast device specs (castd/cast/specs.py); empty: stream only
+    devices: list[str] = []  # Cast device specs (castd/specs.py); empty: stream only
     mode: Mode = "hls"
     page: PageOverrides = msgspec.field(default_factory=PageOverrides)
     dashboard: str | None = None  # the [[dashboards]] name the url and page came from

@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.routing import Route
 
+from castd import paths
 from castd.api import control, dashboards, devices, openapi, pages, snapshot, stream
 from castd.api.errors import ApiError, on_api_error, on_http_error, on_server_error
 from castd.api.gate import Gate
@@ -80,7 +81,7 @@ def create_app(config: Config, *, demo: bool = False) -> Starlette:
     app.state.start_limiter = TokenBucket(config.rate_limit_burst, config.rate_limit_per_minute)
     app.state.switch_limiter = TokenBucket(config.switch_rate_limit_burst, config.switch_rate_limit_per_minute)
     app.state.openapi = msgspec.json.encode(openapi.build(config))
-    app.state.sessions_dir = runtime_dir / "sessions"
+    app.state.sessions_dir = paths.sessions_dir(runtime_dir)
     return app
 
 
@@ -129,5 +130,5 @@ async def _start_demo(handle: SupervisorHandle, config: Config) -> None:
     base = f"http://{host}:{config.port}"
     log.info("demo cast started", session=ack.session, url=url)
     print(f"\ncastd is casting its demo dashboard.\n  status:  {base}/status\n"
-          f"  stream:  {base}/stream/{ack.session}/index.m3u8   (open it in VLC, mpv or ffplay)\n"
+          f"  stream:  {base}{paths.stream_path(ack.session)}   (open it in VLC, mpv or ffplay)\n"
           f"  stop:    curl -X POST {base}/stop\n", flush=True)

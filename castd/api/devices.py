@@ -19,8 +19,7 @@ from starlette.responses import Response
 
 from castd.api.errors import ApiError, json_response
 from castd.api.schemas import DevicesResponse
-from castd.cast.discovery import PROBE_TIMEOUT
-from castd.cast.info import DeviceInfo
+from castd.cast.info import PROBE_TIMEOUT, DeviceInfo
 from castd.cast.media import APP_DASHCAST, APP_MEDIA_RECEIVER
 from castd.config import Config
 from castd.protocol import CastSection

@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from castd.api.errors import error_response
-from castd.encoder.snapshot import SNAPSHOT_NAME
+from castd.paths import SNAPSHOT_NAME
 
 LIVE_STATES = ("starting", "streaming")
 

@@ -15,7 +15,7 @@ from typing import Callable
 from pychromecast.models import CastInfo, HostServiceInfo
 
 from castd.cast.mdns import Browser, Found, make_zeroconf
-from castd.cast.specs import DeviceSpec, parse_spec
+from castd.specs import DeviceSpec, parse_spec
 
 
 class NotFound(Exception):

@@ -15,12 +15,11 @@ import msgspec
 from castd.cast import mdns
 from castd.cast.connection import CastConnection, CastError
 from castd.cast.devices import NotFound, Resolved, host_ip
-from castd.cast.info import DeviceInfo
+from castd.cast.info import PROBE_TIMEOUT, DeviceInfo
 from castd.cast.link import current_app
-from castd.cast.specs import parse_spec
+from castd.specs import parse_spec
 from castd.config import Config
 
-PROBE_TIMEOUT = 3.0
 
 
 def _candidates(config: Config, seconds: float) -> list[DeviceInfo]:

@@ -21,6 +21,7 @@ import msgspec
 from castd.cast.devices import Resolver
 from castd.cast.link import Link, Plan, replace
 from castd.cast.messages import CastQuit, CastStop, CastWant, DeviceReport, WorkerCommand, command_decoder, encode
+from castd.children import exits
 from castd.config import Config
 from castd.logs import log, register_secret, setup_logging
 from castd.procutil import set_pdeathsig
@@ -148,10 +149,10 @@ def main(conn, config_bytes: bytes) -> None:
 
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    code = 0
+    code = exits.OK
     try:
         worker.run()
-    except Exception:  # pylint: disable=broad-except
+    except Exception:  # a crash is reported by the exit code; the supervisor restarts the worker
         log.exception("cast worker crashed")
-        code = 1
+        code = exits.CRASHED
     os._exit(code)

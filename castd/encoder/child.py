@@ -17,6 +17,7 @@ from pathlib import Path
 import av
 import msgspec
 
+from castd.children import exits
 from castd.encoder.hls import HlsOutput
 from castd.encoder.navguard import NavGuard
 from castd.encoder.page import PageThread
@@ -48,8 +49,14 @@ class Reporter:
                 pass
 
 
+def missing_programs(params: ChildParams) -> list[str]:
+    """The programs this child needs that are not there (or not executable): it cannot boot without them."""
+    return [path for path in (params.xvfb, params.chromium, params.chromedriver) if not os.access(path, os.X_OK)]
+
+
 def main(conn, params_bytes: bytes) -> None:
-    """Entry point of the spawned child; exits 0 on Quit, 1 on a fatal error."""
+    """Entry point of the spawned child; exits 0 on Quit, exits.CRASHED on a fatal error, exits.CANNOT_BOOT
+    when a program it needs is missing (the supervisor then fails the session at once)."""
     os.setpgrp()
     set_pdeathsig(signal.SIGTERM)
     set_child_subreaper()  # Chromium's crashpad handler double-forks; keep it below us
@@ -63,13 +70,19 @@ def main(conn, params_bytes: bytes) -> None:
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     report = Reporter(conn)
-    code = 0
+    missing = missing_programs(params)
+    if missing:
+        message = f"cannot boot: missing or not executable: {', '.join(missing)}"
+        log.error("encoder cannot boot", missing=", ".join(missing))
+        report(ChildEvent(kind="error", message=message))
+        os._exit(exits.CANNOT_BOOT)
+    code = exits.OK
     try:
         _run(conn, params, report, stopping)
     except Exception as exc:  # reported, then the supervisor decides about a restart
         log.exception("encoder failed")
         report(ChildEvent(kind="error", message=f"{type(exc).__name__}: {exc}"[:500]))
-        code = 1
+        code = exits.CRASHED
     finally:
         _end_helpers()
     os._exit(code)

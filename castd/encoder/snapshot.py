@@ -16,8 +16,7 @@ from pathlib import Path
 import av
 
 from castd.logs import log
-
-SNAPSHOT_NAME = "snapshot.jpg"
+from castd.paths import SNAPSHOT_NAME
 INTERVAL = 1.0
 
 

@@ -229,7 +229,7 @@ class Programme:
 
 
 def _split(device: str | list[str]) -> list[str]:
-    from castd.cast.specs import split_specs
+    from castd.specs import split_specs
 
     return split_specs(device)
 

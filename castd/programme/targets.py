@@ -11,7 +11,7 @@ from typing import Literal
 
 import msgspec
 
-from castd.cast.specs import split_specs
+from castd.specs import split_specs
 from castd.config import Config, Dashboard, Playlist
 from castd.protocol import PageOverrides
 

@@ -27,6 +27,7 @@ from typing import Any
 
 import msgspec
 
+from castd import paths
 from castd.cast.media import title_for
 from castd.children.policy import RestartPolicy, Verdict
 from castd.children.supervised import Exited
@@ -76,8 +77,8 @@ class Supervisor:
         self.conn = conn
         self.config = config
         self.clock, self.wall = clock, wall
-        self.sessions_dir = config.resolved_runtime_dir() / "sessions"
-        self.logs_dir = config.resolved_runtime_dir() / "logs"
+        self.sessions_dir = paths.sessions_dir(config.resolved_runtime_dir())
+        self.logs_dir = paths.logs_dir(config.resolved_runtime_dir())
         self.wanted: Wanted | None = None
         self.facts: Facts | None = None  # of the wanted session, or of the failed one (shown until a new start)
         self.failed: Wanted | None = None
@@ -381,7 +382,7 @@ class Supervisor:
             return
         if event.kind == "ready" and on_nav and wanted is not None:
             facts = self._facts()
-            self.casting.stream_ready(wanted.session, f"/stream/{wanted.session}/index.m3u8")
+            self.casting.stream_ready(wanted.session, paths.stream_path(wanted.session))
             if facts.phase == "starting":
                 log.info("first segment", session=session, url=event.url,
                          seconds=round(self.wall() - wanted.started_at, 2))

@@ -11,6 +11,7 @@ from typing import Literal
 
 import msgspec
 
+from castd.paths import stream_path
 from castd.protocol import CastSection, PageState, PageOverrides, Status
 from castd.supervisor.slot import Phase
 
@@ -53,7 +54,7 @@ def build_status(session: Wanted | None, facts: Facts | None, phase: Phase, enco
                       supervisor_pid=supervisor_pid, updated_at=updated_at)
     return Status(state=facts.phase, session=session.session, url=session.url, quality=session.quality,
                   started_at=session.started_at, ends_at=session.ends_at,
-                  stream_path=f"/stream/{session.session}/index.m3u8" if session.mode == "hls" else None,
+                  stream_path=stream_path(session.session) if session.mode == "hls" else None,
                   page=facts.page, frames=facts.frames, fps=facts.fps, segments=facts.segments,
                   restarts=facts.restarts, last_error=facts.last_error, encoder_pid=encoder_pid, standby=standby,
                   mode=session.mode, devices=list(session.devices), cast=cast, supervisor_pid=supervisor_pid, updated_at=updated_at,
