@@ -267,6 +267,10 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     segment_stall_seconds: float = 10.0
     # crash-loop guard: this many failed starts in a row ends the session as `failed`
     max_restarts: int = 5
+    # memory watchdog (castd/supervisor/memory.py): past this PSS of the browser's tree (MB) the page is
+    # reloaded, then the encoder restarted (the session goes on); 0: off. Checked every memory_check_seconds
+    memory_limit_mb: int = 650
+    memory_check_seconds: float = 10.0
     # address the TV uses to reach castd (empty: detect it)
     stream_host: str = ""
     # casting (castd/cast/): the default device(s) and how patiently to talk to them
@@ -321,6 +325,8 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
             raise ValueError(f"standby: must be off, after-use or boot, not {self.standby!r}")
         if self.renderer_heap_mb < 64:
             raise ValueError("renderer_heap_mb: must be at least 64")
+        if self.memory_limit_mb < 0 or self.memory_check_seconds < 1:
+            raise ValueError("memory_limit_mb: 0 (off) or more; memory_check_seconds: at least 1")
         if self.max_restarts < 1:
             raise ValueError("max_restarts: must be at least 1")
         try:

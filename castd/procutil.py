@@ -41,6 +41,25 @@ def stat_fields(pid: int) -> list[str] | None:
         return None
 
 
+def pss_kb(pid: int) -> int:
+    """Proportional set size of a process (KiB; shared pages split among their users), 0 if gone."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", "rb") as fh:
+            for line in fh:
+                if line.startswith(b"Pss:"):
+                    return int(line.split()[1])
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        pass
+    return 0
+
+
+def tree_pss_mb(leader: int) -> float:
+    """PSS (MiB) of a process group's leader, its group and everything below it (Chromium's helpers,
+    re-parented crashpad handlers): what the encoder child costs the machine."""
+    pids = {leader, *group_members(leader), *descendants(leader)}
+    return sum(pss_kb(pid) for pid in pids) / 1024
+
+
 def pid_alive(pid: int) -> bool:
     """True while `pid` exists and is not a zombie."""
     fields = stat_fields(pid)

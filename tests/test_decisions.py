@@ -252,7 +252,7 @@ def test_crashes_spread_beyond_the_window_never_give_up(tmp_path):
     rig = Rig(tmp_path)
     rig.start()
     rig.step()
-    for _ in range(30):
+    for _ in range(21):  # more than 20 crashes in all
         rig.stream()
         for _ in range(16):  # 16 s between crashes, reporting: the window holds fewer than 20
             rig.pulse(rig.encoder, frames=int(rig.clock.now * 10), segments=int(rig.clock.now), media_end=1)
@@ -260,7 +260,7 @@ def test_crashes_spread_beyond_the_window_never_give_up(tmp_path):
         rig.encoder.exit(exits.CRASHED)
         rig.step()
         rig.step(seconds=0.5)
-    assert rig.status.state in ("starting", "streaming") and rig.status.restarts == 30
+    assert rig.status.state in ("starting", "streaming") and rig.status.restarts == 21
 
 
 def test_a_stalled_child_is_killed_and_restarted(tmp_path):
@@ -465,3 +465,45 @@ def test_token_bucket_allows_a_burst_then_the_rate():
     assert bucket.take() == 0.0
     clock.advance(3600.0)
     assert [bucket.take() for _ in range(4)][:3] == [0.0, 0.0, 0.0], "never more than the burst"
+
+
+def test_memory_over_the_limit_reloads_then_restarts_and_the_session_goes_on(tmp_path):
+    pss = {"mb": 400.0}
+    rig = Rig(tmp_path, memory_limit_mb=650, memory_check_seconds=10.0)
+    rig.sup.memory_probe = lambda pid: pss["mb"]
+    rig.start()
+    rig.step()
+    rig.stream()
+    session, first = rig.status.session, rig.encoder
+
+    def run(seconds: float) -> None:
+        for _ in range(int(seconds)):
+            rig.pulse(rig.encoder, frames=int(rig.clock.now * 10), segments=int(rig.clock.now), media_end=20.0)
+            rig.step(seconds=1.0)
+
+    run(12)
+    assert rig.status.memory_reloads == 0
+    pss["mb"] = 900.0
+    run(10)
+    assert rig.status.memory_reloads == 1 and first.of(Navigate)[-1].url == rig.sup.wanted.url
+    run(35)  # three more samples over the limit: the reload did not help
+    assert rig.status.memory_restarts == 1 and first.of(Quit) and not first.alive
+    run(2)
+    assert len(rig.encoders) == 2 and rig.status.session == session and rig.status.state == "streaming"
+    assert rig.encoder.params.timeline == Timeline(start=20.0, discontinuity=True)
+    assert rig.status.restarts == 0, "a planned restart is no failure"
+
+
+def test_memory_back_under_the_limit_after_a_reload_needs_no_restart(tmp_path):
+    pss = {"mb": 900.0}
+    rig = Rig(tmp_path, memory_limit_mb=650, memory_check_seconds=10.0)
+    rig.sup.memory_probe = lambda pid: pss["mb"]
+    rig.start()
+    rig.step()
+    rig.stream()
+    for i in range(60):
+        if i == 15:
+            pss["mb"] = 500.0
+        rig.pulse(rig.encoder, frames=i * 10, segments=i, media_end=float(i))
+        rig.step(seconds=1.0)
+    assert rig.status.memory_reloads == 1 and rig.status.memory_restarts == 0 and len(rig.encoders) == 1

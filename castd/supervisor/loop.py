@@ -35,12 +35,13 @@ from castd.config import Config
 from castd.encoder.xvfb import clean_stale_locks
 from castd.logs import log, register_secret, setup_logging
 from castd.presets import get_preset
-from castd.procutil import set_pdeathsig
+from castd.procutil import set_pdeathsig, tree_pss_mb
 from castd.protocol import (Ack, Begin, ChildEvent, ChildParams, Command, Navigate, PageOverrides, Progress,
                             Shutdown, Snapshot, Start, Status, Stop, Timeline, command_decoder, encode)
 from castd.supervisor.casting import Casting, WorkerFactory
 from castd.supervisor.cast_process import CastProcess
 from castd.supervisor.encoder_process import EncoderProcess, remove_session_files
+from castd.supervisor.memory import Action, MemoryWatch
 from castd.supervisor.slot import WORKING, EncoderChild, EncoderSlot, Phase
 from castd.supervisor.status import Facts, Wanted, build_status
 from castd.urls import Allowlist
@@ -73,7 +74,7 @@ class Supervisor:
 
     def __init__(self, conn: Connection, config: Config, *, encoder_factory: EncoderFactory | None = None,
                  worker_factory: WorkerFactory | None = None, clock: Callable[[], float] = time.monotonic,
-                 wall: Callable[[], float] = time.time) -> None:
+                 wall: Callable[[], float] = time.time, memory_probe: Callable[[int], float] = tree_pss_mb) -> None:
         self.conn = conn
         self.config = config
         self.clock, self.wall = clock, wall
@@ -87,6 +88,8 @@ class Supervisor:
                                max_crashes=MAX_CRASHES_IN_WINDOW, window=CRASH_WINDOW)
         self.encoder = EncoderSlot(encoder_factory or (lambda params: EncoderProcess(params, clock)), policy, clock)
         self.casting = Casting(config, worker_factory or (lambda cfg: CastProcess(cfg, clock)), clock, wall)
+        self.memory = MemoryWatch(config.memory_limit_mb, config.memory_check_seconds)
+        self.memory_probe = memory_probe
         self.signals: list[int] = []  # queued by the signal handlers, handled by the loop
         self.shutdown_at: float | None = None  # when shutting down began
         self.front_end_gone = False
@@ -127,6 +130,7 @@ class Supervisor:
         self._read_encoder()
         self._reap_encoder()
         self._watch_encoder()
+        self._watch_memory()
         self._poll_cast()
         self._timers()
         self.reconcile()
@@ -317,6 +321,7 @@ class Supervisor:
         slot.begin(Begin(session=wanted.session, folder=str(self.sessions_dir / wanted.session), url=wanted.url,
                          nav=wanted.nav, page=wanted.page, timeline=self._timeline()))
         self._facts().page = "loading"
+        self.memory.reset(self.clock())
         log.info("encoder reused from standby", session=wanted.session, pid=slot.child.pid if slot.child else None,
                  url=wanted.url)
 
@@ -341,6 +346,7 @@ class Supervisor:
                              sites=config.sites, page=wanted.page if wanted else PageOverrides(),
                              timeline=self._timeline() if wanted else Timeline())
         child = self.encoder.start(params)
+        self.memory.reset(self.clock())
         if wanted:
             self._facts().page = "loading"
             log.info("encoder started", session=wanted.session, pid=child.pid, url=wanted.url)
@@ -479,6 +485,29 @@ class Supervisor:
             return
         log.warning("encoder stalled; killing it", session=slot.session, reason=reason)
         slot.kill(reason)
+
+    def _watch_memory(self) -> None:
+        """The memory watchdog (castd/supervisor/memory.py): reload the page, then restart the encoder."""
+        slot, wanted = self.encoder, self.wanted
+        child = slot.child
+        now = self.clock()
+        if child is None or slot.phase is not Phase.STREAMING or wanted is None or not self.memory.due(now):
+            return
+        pss = self.memory_probe(child.pid)
+        action = self.memory.decide(now, pss)
+        if action is Action.NONE:
+            return
+        facts = self._facts()
+        if action is Action.RELOAD:
+            facts.memory_reloads += 1
+            log.warning("browser memory over the limit; reloading the page", session=wanted.session,
+                        pss_mb=round(pss), limit_mb=self.config.memory_limit_mb)
+            wanted.nav += 1  # reconcile sends the Navigate; the encoder holds its last picture meanwhile
+            return
+        facts.memory_restarts += 1
+        log.warning("browser memory still over the limit after a reload; restarting the encoder",
+                    session=wanted.session, pss_mb=round(pss), limit_mb=self.config.memory_limit_mb)
+        slot.end()  # once reaped, reconcile starts a new child that continues the session's timeline
 
     # ---- cast news and timers ------------------------------------------------------------------------
     def _cast_note(self) -> str | None:
