@@ -208,11 +208,16 @@ class Supervisor:
             self._front_end_lost()
         except msgspec.DecodeError as exc:
             log.error("undecodable command", error=str(exc))
+        acks = []
         for command in commands:
             self.applied += 1
             ack = self._apply(command)
             ack.seq = self.applied
-            self._send(ack)  # before any slow work: reconcile runs later in this pass
+            acks.append(ack)
+        if acks:  # the new state first, so /status agrees with an Ack the moment it arrives; both
+            self.push(force=True)  # before any slow work (reconcile runs later in this pass)
+        for ack in acks:
+            self._send(ack)
 
     def _apply(self, command: Command) -> Ack:
         if isinstance(command, Start):
