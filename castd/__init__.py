@@ -3,6 +3,8 @@
 Layout (one room per job; processes from the top down, imports only downward):
   api/         the front end process (uvicorn + Starlette): HTTP routes, request schemas, stream files, and
                api/handle.py, its side of the supervisor (spawn, commands, snapshots, restarts)
+  mqtt/        in the front end's process too: castd on an MQTT broker (Home Assistant discovery,
+               control and state topics, groups); it uses api/'s checks and the supervisor snapshots
   supervisor/  the one process that decides: the wanted session, the encoder slot (slot.py), casting,
                the /status snapshot (status.py); loop.py is its one loop
   encoder/     the encoder child process: renders (Xvfb + Chromium) and encodes (PyAV -> HLS)

@@ -37,7 +37,7 @@ from castd.logs import log, register_secret, setup_logging
 from castd.presets import get_preset
 from castd.procutil import set_pdeathsig, tree_pss_mb
 from castd.protocol import (Ack, Begin, ChildEvent, ChildParams, Command, Navigate, PageOverrides, Progress,
-                            Shutdown, Snapshot, Start, Status, Stop, Timeline, command_decoder, encode)
+                            Reload, Shutdown, Snapshot, Start, Status, Stop, Timeline, command_decoder, encode)
 from castd.supervisor.casting import Casting, WorkerFactory
 from castd.supervisor.cast_process import CastProcess
 from castd.supervisor.encoder_process import EncoderProcess, remove_session_files
@@ -228,6 +228,12 @@ class Supervisor:
             stopped = self.wanted.session if self.wanted else None
             self._set_wanted(None, command.reason)
             return Ack(command_id=command.id, ok=True, stopped=stopped)
+        if isinstance(command, Reload):
+            if self.wanted is None:
+                return Ack(command_id=command.id, ok=False, error="nothing is being cast")
+            self.wanted.nav += 1  # the reconcile step navigates to the same URL again
+            log.info("session reload", session=self.wanted.session, url=self.wanted.url)
+            return Ack(command_id=command.id, ok=True, session=self.wanted.session, switched=True)
         if isinstance(command, Shutdown):
             self._begin_shutdown("castd is shutting down")
             return Ack(command_id=command.id, ok=True)
