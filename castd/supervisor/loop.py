@@ -485,7 +485,8 @@ class Supervisor:
             slot.policy.working(self.clock() - slot.working_since)
         config = self.config
         silent = self.clock() - child.last_message_at
-        if silent > config.frame_stall_seconds:
+        booting = child.last_message_at == child.started_at  # not one report yet: Xvfb, imports, Chromium
+        if silent > config.frame_stall_seconds + (config.page_load_timeout if booting else 0):
             reason = f"no report from the encoder for {silent:.1f}s"
         elif slot.frames.age() > config.frame_stall_seconds:
             reason = f"no new frame for {slot.frames.age():.1f}s"
