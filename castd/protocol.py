@@ -1,7 +1,7 @@
 """Messages on castd's two pipes, as msgspec tagged unions.
 
 front end <-> supervisor: commands with ids go down; Acks and Status snapshots come up.
-supervisor <-> encoder child: Navigate/Quit go down; Progress and ChildEvent come up.
+supervisor <-> encoder child: Begin/Navigate/Park/Quit go down; Progress and the ChildEvents come up.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from castd.config import Site
 from castd.presets import Preset
 
 State = Literal["idle", "starting", "streaming", "stopping", "failed"]
+LIVE_STATES: tuple[State, ...] = ("starting", "streaming")  # a session is on
 Then = Literal["stop", "resume"]
 Mode = Literal["hls", "direct"]  # hls: castd encodes and casts the stream; direct: the device loads the page
 PageState = Literal["loading", "loaded", "error"]
@@ -71,6 +72,8 @@ Command = Start | Stop | Shutdown | Step | Reload
 CastState = Literal["connecting", "launched", "loading", "playing", "paused", "failed", "user_stopped", "other_app",
                     "stopping", "stopped"]
 USER_STATES: tuple[CastState, ...] = ("user_stopped", "other_app")  # the viewer took the device back
+CAST_ON_THE_WAY: tuple[CastState, ...] = ("connecting", "launched", "loading")  # castd is putting it on the TV
+CAST_HELD: tuple[CastState, ...] = (*CAST_ON_THE_WAY, "playing", "paused", "failed")  # the session holds the TV
 
 
 class CastDevice(msgspec.Struct, kw_only=True):
@@ -230,16 +233,39 @@ class Progress(msgspec.Struct, tag=True):
     media_end: float = 0.0  # session media time (s) at the end of the last listed segment (see Timeline)
 
 
-class ChildEvent(msgspec.Struct, tag=True):
-    """Something worth a log line: kind is ready | page_loaded | page_error | error | parked."""
+class Ready(msgspec.Struct, tag=True):
+    """The page of navigation `nav` is in a finished, listed segment (a player can show it)."""
 
-    kind: str
-    message: str = ""
-    url: str | None = None
-    nav: int = 0
+    nav: int
+    url: str
 
 
-ChildMessage = Progress | ChildEvent
+class PageLoaded(msgspec.Struct, tag=True):
+    nav: int
+    url: str
+    seconds: float
+
+
+class PageFailed(msgspec.Struct, tag=True):
+    """The page did not load; the encoder shows castd's error card and tries again."""
+
+    nav: int
+    url: str
+    error: str
+
+
+class Failed(msgspec.Struct, tag=True):
+    """The child's last words before it exits (the exit code, castd/children/exits.py, says how)."""
+
+    error: str
+
+
+class Parked(msgspec.Struct, tag=True):
+    """The session's files are closed; the child waits at about:blank (warm standby)."""
+
+
+ChildEvent = Ready | PageLoaded | PageFailed | Failed | Parked
+ChildMessage = Progress | Ready | PageLoaded | PageFailed | Failed | Parked
 
 _encoder = msgspec.msgpack.Encoder()
 

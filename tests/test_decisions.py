@@ -15,8 +15,8 @@ from castd.cast.messages import CastStop, CastWant, DeviceReport
 from castd.children import exits
 from castd.children.policy import RestartPolicy, Verdict
 from castd.config import Config
-from castd.protocol import (Ack, Begin, CastDevice, ChildEvent, Navigate, Park, Progress, Quit, Shutdown, Snapshot,
-                            Start, Stop, Timeline, event_decoder, encode)
+from castd.protocol import (Ack, Begin, CastDevice, Failed, Navigate, Park, Progress, Quit, Ready, Shutdown,
+                            Snapshot, Start, Stop, Timeline, event_decoder, encode)
 from castd.supervisor.loop import Supervisor
 from castd.supervisor.slot import Phase
 from fakechild import FakeChild, FakeClock
@@ -72,7 +72,7 @@ class Rig:
         nav = self.sup.wanted.nav if self.sup.wanted else 0
         child.say(Progress(frames=10, fps=10.0, segments=segments, last_frame_at=0, last_segment_at=0,
                            media_end=float(segments)),
-                  ChildEvent(kind="ready", nav=nav, url=self.sup.wanted.url if self.sup.wanted else ""))
+                  Ready(nav=nav, url=self.sup.wanted.url if self.sup.wanted else ""))
         self.step()
 
     def pulse(self, child: FakeChild, frames: int, segments: int, media_end: float = 0.0) -> None:
@@ -197,7 +197,7 @@ def test_failed_starts_back_off_then_give_up(tmp_path):
     rig.step()
     delays = []
     for _ in range(3):
-        rig.encoder.say(ChildEvent(kind="error", message="page crashed"))
+        rig.encoder.say(Failed(error="page crashed"))
         rig.encoder.exit(exits.CRASHED)
         rig.step()
         before = len(rig.encoders)
@@ -224,7 +224,7 @@ def test_a_child_that_cannot_boot_fails_the_session_at_once(tmp_path):
     rig = Rig(tmp_path)
     rig.start()
     rig.step()
-    rig.encoder.say(ChildEvent(kind="error", message="no such file: /usr/bin/Xvfb"))
+    rig.encoder.say(Failed(error="no such file: /usr/bin/Xvfb"))
     rig.encoder.exit(exits.CANNOT_BOOT)
     rig.step()
     assert rig.status.state == "failed" and "cannot boot" in rig.status.last_error

@@ -43,6 +43,7 @@ FORBIDDEN = {
     "client": ("castd.supervisor", "castd.api", "castd.encoder", "castd.cast"),
     "programme": ("castd.supervisor", "castd.api", "castd.client", "castd.encoder", "castd.cast"),
 }
+CONTRACT = {"castd.api.schemas"}  # the HTTP API's types: the CLI client decodes with them
 SHARED = ("protocol.py", "paths.py", "config.py", "presets.py", "urls.py", "logs.py", "procutil.py")
 
 
@@ -50,7 +51,8 @@ def test_imports_run_downward():
     bad = []
     for room, above in FORBIDDEN.items():
         for path in sorted((ROOT / "castd" / room).glob("*.py")):
-            bad += [f"{path.relative_to(ROOT)} imports {m}" for m in imports_of(path) if m.startswith(above)]
+            bad += [f"{path.relative_to(ROOT)} imports {m}" for m in imports_of(path)
+                    if m.startswith(above) and m not in CONTRACT]
     for name in SHARED:
         path = ROOT / "castd" / name
         bad += [f"castd/{name} imports {m}" for m in imports_of(path)

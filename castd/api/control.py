@@ -23,7 +23,7 @@ from castd.paths import configured_stream_base, stream_path
 from castd.presets import PRESETS
 from castd.api.handle import SupervisorHandle, SupervisorUnavailable, new_command_id
 from castd.programme.targets import Target, UnknownName, dashboard_target, playlist_target
-from castd.protocol import PageOverrides, Start, Status, Step, Stop
+from castd.protocol import LIVE_STATES, PageOverrides, Start, Status, Step, Stop
 from castd.urls import Allowlist
 
 SNAPSHOT_STALE_AFTER = 3.0
@@ -97,7 +97,7 @@ def resolve_target(body: StartRequest, config: Config, allowlist: Allowlist) -> 
 def is_switch(status: Status, target: Target) -> bool:
     """Would this start only switch the page of the running session (no new browser, no new LOAD)?
     The supervisor's own rule (same quality, mode and devices), read from its last snapshot."""
-    return (status.state in ("starting", "streaming") and status.quality == target.quality
+    return (status.state in LIVE_STATES and status.quality == target.quality
             and status.mode == target.mode and tuple(status.devices) == target.devices)
 
 

@@ -22,11 +22,10 @@ from castd.api.schemas import DevicesResponse
 from castd.cast.info import PROBE_TIMEOUT, DeviceInfo
 from castd.cast.media import APP_DASHCAST, APP_MEDIA_RECEIVER
 from castd.config import Config
-from castd.protocol import CastSection
+from castd.protocol import CAST_HELD, CastSection
 
 CACHE_SECONDS = 5.0
 MAX_SECONDS = 10.0
-CASTING_STATES = ("connecting", "launched", "loading", "playing", "paused", "failed")
 _ctx = multiprocessing.get_context("spawn")
 
 
@@ -89,7 +88,7 @@ def _seconds(request: Request, config: Config) -> float:
 
 def _mark_castd(devices: list[DeviceInfo], cast: CastSection) -> list[DeviceInfo]:
     """A device showing castd's app while the session casts to it is doing `castd`."""
-    ours = [d for d in cast.devices if d.state in CASTING_STATES]
+    ours = [d for d in cast.devices if d.state in CAST_HELD]
     out = []
     for info in devices:
         mine = any((d.host, d.port) == (info.host, info.port) or (d.uuid and d.uuid == info.uuid) for d in ours)

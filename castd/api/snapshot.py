@@ -12,8 +12,8 @@ from starlette.responses import Response
 
 from castd.api.errors import error_response
 from castd.paths import SNAPSHOT_NAME
+from castd.protocol import LIVE_STATES
 
-LIVE_STATES = ("starting", "streaming")
 
 
 async def snapshot(request: Request) -> Response:

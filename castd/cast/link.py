@@ -34,14 +34,14 @@ from castd.cast.media import (APP_MEDIA_RECEIVER, APP_NAMES, IDLE_APP, NS_DASHCA
 from castd.cast.streamurl import Unreachable, stream_base
 from castd.config import Config
 from castd.logs import log
-from castd.protocol import CastDevice
+from castd.protocol import USER_STATES, CastDevice
 from castd.children.backoff import Backoff
 
 COMMAND_TIMEOUT = 8.0  # GET_STATUS, STOP: answered at once by a device that is there
 PLAYING_STATES = ("PLAYING", "BUFFERING", "PAUSED")
 USER_IDLE_REASONS = ("CANCELLED", "INTERRUPTED")
 HEALTHY_AFTER = 60.0  # playing this long forgives earlier failures
-TERMINAL = ("user_stopped", "other_app")
+TERMINAL = USER_STATES
 
 
 @dataclass(frozen=True)

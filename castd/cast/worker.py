@@ -23,6 +23,7 @@ from castd.cast.link import Link, Plan, replace
 from castd.cast.messages import CastQuit, CastStop, CastWant, DeviceReport, WorkerCommand, command_decoder, encode
 from castd.children import exits
 from castd.config import Config
+from castd.protocol import USER_STATES
 from castd.logs import log, register_secret, setup_logging
 from castd.procutil import set_pdeathsig
 
@@ -119,7 +120,7 @@ class Worker:
             for link in links:
                 link.update(replace(link.plan, stop=True))
             deadline = time.monotonic() + ORPHAN_STOP_SECONDS
-            while time.monotonic() < deadline and any(link.state not in ("stopped", "user_stopped", "other_app")
+            while time.monotonic() < deadline and any(link.state not in ("stopped", *USER_STATES)
                                                       for link in links):
                 time.sleep(0.05)
         for link in links:

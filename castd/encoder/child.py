@@ -28,7 +28,7 @@ from castd.encoder.xvfb import Xvfb
 from castd.logs import log, register_secret, setup_logging
 from castd.presets import Preset
 from castd.procutil import group_members, kill_tree, set_child_subreaper, set_pdeathsig
-from castd.protocol import (Begin, ChildEvent, ChildParams, Navigate, Park, Progress, Quit, child_command_decoder,
+from castd.protocol import (Begin, ChildParams, Failed, Parked, Ready, Navigate, Park, Progress, Quit, child_command_decoder,
                             encode)
 
 REPORT_INTERVAL = 0.5
@@ -74,14 +74,14 @@ def main(conn, params_bytes: bytes) -> None:
     if missing:
         message = f"cannot boot: missing or not executable: {', '.join(missing)}"
         log.error("encoder cannot boot", missing=", ".join(missing))
-        report(ChildEvent(kind="error", message=message))
+        report(Failed(error=message))
         os._exit(exits.CANNOT_BOOT)
     code = exits.OK
     try:
         _run(conn, params, report, stopping)
     except Exception as exc:  # reported, then the supervisor decides about a restart
         log.exception("encoder failed")
-        report(ChildEvent(kind="error", message=f"{type(exc).__name__}: {exc}"[:500]))
+        report(Failed(error=f"{type(exc).__name__}: {exc}"[:500]))
         code = exits.CRASHED
     finally:
         _end_helpers()
@@ -138,7 +138,7 @@ def _park(conn, page: PageThread, report: Reporter, stopping: threading.Event) -
     """Warm standby: Chromium at about:blank, no capture, no encoding; wait for a Begin."""
     page.navigate("about:blank", -1)
     log.configure(extra={})
-    report(ChildEvent(kind="parked"))
+    report(Parked())
     log.info("encoder parked")
     while not stopping.is_set():
         if page.failed:
@@ -186,7 +186,7 @@ def _stream(conn, display: str, preset: Preset, job: Begin, page: PageThread, re
                 output.write_video(frame, now, keyframe=action is Action.CUT)
                 snapshot.maybe_write(frame, now)
             if action is Action.CUT:  # the segment ending with this page is listed now
-                report(ChildEvent(kind="ready", nav=nav, url=url))
+                report(Ready(nav=nav, url=url))
             if now - last_report >= REPORT_INTERVAL:
                 # 0 until this encoder has written a frame: after a restart the playlist it appends
                 # to already lists segments, and the supervisor allows for a page load only at 0

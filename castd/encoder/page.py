@@ -29,7 +29,7 @@ from castd.encoder.navguard import BLOCKED_MESSAGE, NavGuard
 from castd.encoder.pageprep import PagePrep
 from castd.encoder.sites import settings_for
 from castd.logs import log
-from castd.protocol import ChildEvent, PageOverrides
+from castd.protocol import ChildEvent, Failed, PageFailed, PageLoaded, PageOverrides
 from castd.children.backoff import Backoff
 
 RETRY_FIRST, RETRY_CAP = 1.0, 60.0  # a failed page is tried again after 1 s, 2 s, 4 s ... 60 s
@@ -167,7 +167,7 @@ class PageThread(threading.Thread):
 
     def _fail(self, message: str) -> None:
         self.failed = message
-        self._report(ChildEvent(kind="error", message=message))
+        self._report(Failed(error=message))
 
     # ---- one navigation, reload or retry ---------------------------------------------------
     def _show(self, browser: Browser, prep: PagePrep, target: Target, fresh: bool) -> None:
@@ -190,8 +190,8 @@ class PageThread(threading.Thread):
             self._retry.reset()
             self._shown(target.token)
             if fresh or recovered:
-                self._report(ChildEvent(kind="page_loaded", url=target.url, nav=target.nav,
-                                        message=f"{time.monotonic() - started:.2f}s"))
+                self._report(PageLoaded(url=target.url, nav=target.nav,
+                                        seconds=round(time.monotonic() - started, 2)))
             else:
                 log.debug("page reloaded", url=target.url, seconds=round(time.monotonic() - started, 2))
             if site.reload_seconds:
@@ -206,7 +206,7 @@ class PageThread(threading.Thread):
         # the supervisor logs the failure as a warning; this line adds the retry schedule
         log.info("page failed; showing the error card", url=target.url, reason=problem, attempt=attempt,
                  retry_in=delay)
-        self._report(ChildEvent(kind="page_error", message=problem, url=target.url, nav=target.nav))
+        self._report(PageFailed(error=problem, url=target.url, nav=target.nav))
         self._next_at = time.monotonic() + delay
 
     def _shown(self, token: int) -> None:

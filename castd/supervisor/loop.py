@@ -36,8 +36,9 @@ from castd.encoder.xvfb import clean_stale_locks
 from castd.logs import log, register_secret, setup_logging
 from castd.presets import get_preset
 from castd.procutil import set_pdeathsig, tree_pss_mb
-from castd.protocol import (Ack, Begin, ChildEvent, ChildParams, Command, Navigate, PageOverrides, Progress,
-                            Reload, Shutdown, Snapshot, Start, Status, Stop, Timeline, command_decoder, encode)
+from castd.protocol import (Ack, Begin, ChildEvent, ChildParams, Command, Failed, Navigate, PageFailed, PageLoaded,
+                            PageOverrides, Parked, Progress, Ready, Reload, Shutdown, Snapshot, Start, Status, Stop,
+                            Timeline, command_decoder, encode)
 from castd.supervisor.casting import Casting, WorkerFactory
 from castd.supervisor.cast_process import CastProcess
 from castd.supervisor.encoder_process import EncoderProcess, remove_session_files
@@ -385,43 +386,46 @@ class Supervisor:
                     facts = self._facts()
                     facts.frames, facts.fps, facts.segments = message.frames, message.fps, message.segments
                     self.media_end = max(self.media_end, message.media_end)
-            elif isinstance(message, ChildEvent):
+            else:
                 self._on_child_event(message, current)
 
     def _on_child_event(self, event: ChildEvent, current: bool) -> None:
+        """`current`: the child works on the wanted session; the page events count for its status only
+        when they are about the wanted navigation (an older one may still report)."""
         slot = self.encoder
         session = slot.session
         wanted = self.wanted
-        on_nav = current and wanted is not None and event.nav == wanted.nav
-        if event.kind == "parked":
+        on_nav = current and wanted is not None and not isinstance(event, (Parked, Failed)) \
+            and event.nav == wanted.nav
+        if isinstance(event, Parked):
             for folder in slot.take_leftover():
                 remove_session_files(folder)
-            return
-        if event.kind == "ready" and on_nav and wanted is not None:
-            facts = self._facts()
-            self.casting.stream_ready(wanted.session, paths.stream_path(wanted.session))
-            if facts.phase == "starting":
-                log.info("first segment", session=session, url=event.url,
-                         seconds=round(self.wall() - wanted.started_at, 2))
-            else:
-                log.info("page switched", session=session, url=event.url)
-            facts.phase = "streaming"
-        if event.kind == "ready" and current:
-            slot.ready()
-        elif event.kind == "page_loaded":
+        elif isinstance(event, Failed):
+            slot.last_words = event.error
+            if current:
+                self._facts().last_error = event.error
+            log.error("encoder error", session=session, error=event.error)
+        elif isinstance(event, Ready):
+            if current:
+                slot.ready()
+            if on_nav and wanted is not None:
+                facts = self._facts()
+                self.casting.stream_ready(wanted.session, paths.stream_path(wanted.session))
+                if facts.phase == "starting":
+                    log.info("first segment", session=session, url=event.url,
+                             seconds=round(self.wall() - wanted.started_at, 2))
+                else:
+                    log.info("page switched", session=session, url=event.url)
+                facts.phase = "streaming"
+        elif isinstance(event, PageLoaded):
             if on_nav:
                 self._facts().page = "loaded"
-            log.info("page loaded", session=session, url=event.url, seconds=event.message)
-        elif event.kind == "page_error":
+            log.info("page loaded", session=session, url=event.url, seconds=event.seconds)
+        elif isinstance(event, PageFailed):
             if on_nav:
                 facts = self._facts()
-                facts.page, facts.last_error = "error", f"page: {event.message}"
-            log.warning("page failed to load", session=session, url=event.url, error=event.message)
-        elif event.kind == "error":
-            slot.last_words = event.message
-            if current:
-                self._facts().last_error = event.message
-            log.error("encoder error", session=session, error=event.message)
+                facts.page, facts.last_error = "error", f"page: {event.error}"
+            log.warning("page failed to load", session=session, url=event.url, error=event.error)
 
     def _reap_encoder(self) -> None:
         slot = self.encoder
