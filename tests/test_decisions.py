@@ -507,3 +507,15 @@ def test_memory_back_under_the_limit_after_a_reload_needs_no_restart(tmp_path):
         rig.pulse(rig.encoder, frames=i * 10, segments=i, media_end=float(i))
         rig.step(seconds=1.0)
     assert rig.status.memory_reloads == 1 and rig.status.memory_restarts == 0 and len(rig.encoders) == 1
+
+
+def test_a_booting_child_gets_the_page_load_timeout_before_its_first_report(tmp_path):
+    rig = Rig(tmp_path, frame_stall_seconds=3.0, page_load_timeout=20.0)
+    rig.start()
+    rig.step()
+    child = rig.encoder
+    for _ in range(22):  # a loaded machine: no report for 22 s, not yet a stall
+        rig.step(seconds=1.0)
+    assert child.alive
+    rig.step(seconds=2.0)
+    assert child.killed, "silent past frame_stall + page_load_timeout"

@@ -489,10 +489,12 @@ class Supervisor:
             slot.policy.working(self.clock() - slot.working_since)
         config = self.config
         silent = self.clock() - child.last_message_at
-        booting = child.last_message_at == child.started_at  # not one report yet: Xvfb, imports, Chromium
+        # not one report yet: Xvfb, PyAV and Chromium are starting (measured 1-2 s idle, over 3 s on a loaded
+        # 2-core machine); the frame and segment rules start with the first report
+        booting = child.last_message_at == child.started_at
         if silent > config.frame_stall_seconds + (config.page_load_timeout if booting else 0):
             reason = f"no report from the encoder for {silent:.1f}s"
-        elif slot.frames.age() > config.frame_stall_seconds:
+        elif slot.frames.value is not None and slot.frames.age() > config.frame_stall_seconds:
             reason = f"no new frame for {slot.frames.age():.1f}s"
         elif slot.segments.age() > config.segment_stall_seconds + (
                 0 if slot.segments.value else config.page_load_timeout):
