@@ -8,7 +8,8 @@ show the longest step the loop spent not listening:
 This script is the front end: it spawns `castd.supervisor.loop.main` exactly as the HTTP front end does
 (so an old tree and a new one are measured alike), and runs a workload of starts, switches, quality
 changes (a new child: the old one must end), stops, a SIGKILL of the encoder and a stop of a frozen
-(SIGSTOP) encoder, with standby off (every stop ends a child) and after-use (children park). Real Chromium, real PyAV; loopback only.
+(SIGSTOP) encoder, with standby off (every stop ends a child) and after-use (children park). Real
+Chromium, real PyAV; loopback only.
 
     .venv/bin/python -m bench.loopblock [--rounds 2]
 

@@ -143,6 +143,9 @@ async def _start_demo(handle: SupervisorHandle, config: Config) -> None:
     except SupervisorUnavailable as exc:
         log.error("could not start the demo", error=str(exc))
         return
+    if ack.session is None:
+        log.error("could not start the demo", error=ack.error)
+        return
     base = f"http://{host}:{config.port}"
     log.info("demo cast started", session=ack.session, url=url)
     print(f"\ncastd is casting its demo dashboard.\n  status:  {base}/status\n"

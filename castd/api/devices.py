@@ -30,7 +30,7 @@ _ctx = multiprocessing.get_context("spawn")
 
 
 def _child(conn, config_bytes: bytes, seconds: float) -> None:
-    from castd.cast import discovery  # pylint: disable=import-outside-toplevel
+    from castd.cast import discovery
 
     discovery.child_main(conn, config_bytes, seconds)
 

@@ -76,13 +76,13 @@ def discover(config: Config, seconds: float) -> list[DeviceInfo]:
 
 def child_main(conn, config_bytes: bytes, seconds: float) -> None:
     """Entry point of the discovery child: one answer on the pipe, then exit."""
-    from castd.procutil import set_pdeathsig  # pylint: disable=import-outside-toplevel
+    from castd.procutil import set_pdeathsig
 
     set_pdeathsig(signal.SIGKILL)
     config = msgspec.msgpack.decode(config_bytes, type=Config)
     try:
         result: object = discover(config, seconds)
-    except Exception as exc:  # pylint: disable=broad-except
+    except Exception as exc:
         result = f"{type(exc).__name__}: {exc}"
     try:
         conn.send_bytes(msgspec.msgpack.encode(result))

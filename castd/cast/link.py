@@ -34,7 +34,7 @@ from castd.cast.media import (APP_MEDIA_RECEIVER, APP_NAMES, IDLE_APP, NS_DASHCA
 from castd.cast.streamurl import Unreachable, stream_base
 from castd.config import Config
 from castd.logs import log
-from castd.protocol import USER_STATES, CastDevice
+from castd.protocol import USER_STATES, CastDevice, CastState
 from castd.children.backoff import Backoff
 
 COMMAND_TIMEOUT = 8.0  # GET_STATUS, STOP: answered at once by a device that is there
@@ -70,7 +70,7 @@ def content_id(entry: dict) -> str | None:
     return media.get("contentId")
 
 
-class Link:  # pylint: disable=too-many-instance-attributes
+class Link:
     def __init__(self, spec: str, plan: Plan, config: Config, resolver: Resolver,
                  report: Callable[["Link"], None], app_session: str | None = None) -> None:
         self.thread = threading.Thread(target=self.run, name=f"cast-link {spec}", daemon=True)
@@ -92,8 +92,10 @@ class Link:  # pylint: disable=too-many-instance-attributes
         self.owns_app = app_session is not None  # a restarted worker resumes a session castd had there
         # the session
         self.session = plan.session
-        self.state, self.reason = "connecting", None
-        self.failures, self.last_error = 0, None
+        self.state: CastState = "connecting"
+        self.reason: str | None = None
+        self.failures = 0
+        self.last_error: str | None = None
         self.terminal = self.given_up = False
         self.retry_at: float | None = None
         self.stopped_session: str | None = None
@@ -403,7 +405,7 @@ class Link:  # pylint: disable=too-many-instance-attributes
             self._terminal("user_stopped", "another sender started other media on the device")
 
     # ---- outcomes -----------------------------------------------------------------------------
-    def _terminal(self, state: str, reason: str) -> None:
+    def _terminal(self, state: CastState, reason: str) -> None:
         self.terminal = True
         self.log.warning("the viewer took the cast device back; castd leaves it alone", device=self.spec,
                     state=state, reason=reason)
@@ -426,7 +428,7 @@ class Link:  # pylint: disable=too-many-instance-attributes
                     failures=self.failures)
         self._set("failed", f"{exc}; retrying in {delay:g}s")
 
-    def _set(self, state: str, reason: str | None, force: bool = False) -> None:
+    def _set(self, state: CastState, reason: str | None, force: bool = False) -> None:
         if force or (state, reason) != (self.state, self.reason):
             self.state, self.reason = state, reason
             self.updated_at = time.time()

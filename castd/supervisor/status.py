@@ -12,7 +12,7 @@ from typing import Literal
 import msgspec
 
 from castd.paths import stream_path
-from castd.protocol import CastSection, PageState, PageOverrides, Status
+from castd.protocol import CastSection, Mode, PageOverrides, PageState, Standby, State, Status
 from castd.supervisor.slot import Phase
 
 
@@ -26,7 +26,7 @@ class Wanted(msgspec.Struct, kw_only=True):
     started_at: float
     ends_at: float | None
     devices: list[str] = []  # Cast device specs; empty: stream only
-    mode: Literal["hls", "direct"] = "hls"  # direct: the device loads the page itself; no encoder
+    mode: Mode = "hls"  # direct: the device loads the page itself; no encoder
     page: PageOverrides = msgspec.field(default_factory=PageOverrides)
 
 
@@ -47,9 +47,9 @@ class Facts(msgspec.Struct, kw_only=True):
 def build_status(session: Wanted | None, facts: Facts | None, phase: Phase, encoder_pid: int | None,
                  cast: CastSection, supervisor_pid: int, updated_at: float) -> Status:
     """`session`: the wanted session, or the failed one still shown; `phase`: the encoder slot's."""
-    standby = "warm" if phase is Phase.PARKED else None
+    standby: Standby | None = "warm" if phase is Phase.PARKED else None
     if session is None or facts is None:
-        state = "stopping" if phase is Phase.ENDING else "idle"
+        state: State = "stopping" if phase is Phase.ENDING else "idle"
         return Status(state=state, encoder_pid=encoder_pid, standby=standby, cast=cast,
                       supervisor_pid=supervisor_pid, updated_at=updated_at)
     return Status(state=facts.phase, session=session.session, url=session.url, quality=session.quality,
@@ -57,5 +57,5 @@ def build_status(session: Wanted | None, facts: Facts | None, phase: Phase, enco
                   stream_path=stream_path(session.session) if session.mode == "hls" else None,
                   page=facts.page, frames=facts.frames, fps=facts.fps, segments=facts.segments,
                   restarts=facts.restarts, last_error=facts.last_error, encoder_pid=encoder_pid, standby=standby,
-                  mode=session.mode, devices=list(session.devices), cast=cast, supervisor_pid=supervisor_pid, updated_at=updated_at,
-                  memory_reloads=facts.memory_reloads, memory_restarts=facts.memory_restarts)
+                  mode=session.mode, devices=list(session.devices), cast=cast, supervisor_pid=supervisor_pid,
+                  updated_at=updated_at, memory_reloads=facts.memory_reloads, memory_restarts=facts.memory_restarts)
