@@ -254,9 +254,9 @@ def test_crashes_spread_beyond_the_window_never_give_up(tmp_path):
     rig.step()
     for _ in range(21):  # more than 20 crashes in all
         rig.stream()
-        for _ in range(16):  # 16 s between crashes, reporting: the window holds fewer than 20
+        for _ in range(4):  # 16 s between crashes, reporting: the window holds fewer than 20
             rig.pulse(rig.encoder, frames=int(rig.clock.now * 10), segments=int(rig.clock.now), media_end=1)
-            rig.step(seconds=1.0)
+            rig.step(seconds=4.0)
         rig.encoder.exit(exits.CRASHED)
         rig.step()
         rig.step(seconds=0.5)
@@ -519,3 +519,60 @@ def test_a_booting_child_gets_the_page_load_timeout_before_its_first_report(tmp_
     assert child.alive
     rig.step(seconds=2.0)
     assert child.killed, "silent past frame_stall + page_load_timeout"
+
+
+# ---- a cast link's reading of the device's messages -------------------------------------------------
+def _link(state: str = "playing"):
+    from castd.cast.link import Link, Plan
+
+    reports = []
+    link = Link("tv", Plan(session="s", mode="hls", title="t", stream_path="/stream/s/index.m3u8"), Config(),
+                resolver=None, report=lambda lk: reports.append(lk.snapshot()))  # type: ignore[arg-type]
+    link.state, link.media_session, link.loaded = state, 7, "http://castd/stream/s/index.m3u8"
+    return link, reports
+
+
+@pytest.mark.parametrize("reason", ["CANCELLED", "INTERRUPTED"])
+def test_link_reads_a_stop_on_the_tv_as_the_viewers_choice(reason):
+    link, reports = _link()
+    link._on_media({"mediaSessionId": 7, "playerState": "IDLE", "idleReason": reason})
+    assert link.terminal and link.state == "user_stopped" and reason in (link.reason or "")
+    assert reports[-1].state == "user_stopped"
+
+
+@pytest.mark.parametrize("reason", ["ERROR", "FINISHED", None])
+def test_link_reads_a_receiver_error_as_a_fault_to_retry(reason):
+    from castd.cast.connection import CastError
+
+    link, _ = _link()
+    with pytest.raises(CastError, match="stopped playing"):
+        link._on_media({"mediaSessionId": 7, "playerState": "IDLE", "idleReason": reason})
+    assert not link.terminal and link.media_session is None and 7 in link.ended_by_us
+
+
+def test_link_ignores_what_castd_itself_ended_and_a_quiet_idle_while_loading():
+    link, reports = _link(state="loading")
+    link._on_media({"mediaSessionId": 7, "playerState": "IDLE"})  # some receivers pass through IDLE
+    assert link.state == "loading" and not reports
+    link.ended_by_us.add(3)
+    link._on_media({"mediaSessionId": 3, "playerState": "PLAYING", "media": {"contentId": "other"}})
+    assert not link.terminal
+
+
+def test_link_reads_pause_play_and_another_senders_media():
+    link, _ = _link()
+    link._on_media({"mediaSessionId": 7, "playerState": "PAUSED"})
+    assert link.state == "paused"
+    link._on_media({"mediaSessionId": 7, "playerState": "PLAYING"})
+    assert link.state == "playing"
+    link._on_media({"mediaSessionId": 9, "playerState": "PLAYING", "media": {"contentId": "http://youtube/x"}})
+    assert link.terminal and link.state == "user_stopped" and "another sender" in (link.reason or "")
+
+
+def test_link_reads_castds_app_closed_or_replaced():
+    link, _ = _link()
+    link._viewer_left(None)
+    assert link.state == "user_stopped"
+    link, _ = _link()
+    link._viewer_left({"appId": "233637DE", "displayName": "YouTube"})
+    assert link.state == "other_app" and "YouTube" in (link.reason or "")
