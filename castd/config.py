@@ -14,7 +14,7 @@ import tomllib
 import zoneinfo
 from datetime import time as clock_time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import msgspec
@@ -243,6 +243,9 @@ class ScheduleEntry(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
         return self.timezone or local_zone_name()
 
 
+Standby = Literal["off", "after-use", "boot"]  # warm standby: never, after a session, from start-up
+
+
 class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     # HTTP front end
     host: str = "127.0.0.1"
@@ -259,7 +262,7 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     renderer_heap_mb: int = 512
     # warm standby: keep Xvfb + Chromium ready at about:blank between sessions
     # (off | after-use | boot); costs ~0.5 GB of memory, saves ~1 s per start from idle
-    standby: str = "off"
+    standby: Standby = "off"
     # sessions
     quality: str = DEFAULT_PRESET
     max_duration: int = 24 * 3600
@@ -324,8 +327,6 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
         for key in ("frame_stall_seconds", "segment_stall_seconds", "page_load_timeout"):
             if getattr(self, key) <= 0:
                 raise ValueError(f"{key}: must be positive")
-        if self.standby not in ("off", "after-use", "boot"):
-            raise ValueError(f"standby: must be off, after-use or boot, not {self.standby!r}")
         if self.renderer_heap_mb < 64:
             raise ValueError("renderer_heap_mb: must be at least 64")
         if self.memory_limit_mb < 0 or self.memory_check_seconds < 1:
