@@ -106,6 +106,7 @@ def _id() -> str:
 
 
 def workload(d: Driver, url) -> None:
+    d.wait_state("idle", timeout=60)  # the supervisor is up (its start-up is not the loop's doing)
     d.pump(1.0)
     d.command(Start(id=_id(), url=url("/color/336699"), quality="720p"), "start")
     d.wait_state("streaming")
@@ -159,7 +160,7 @@ def main() -> None:
                     sys.stderr.flush()
                     os.dup2(log_file.fileno(), 2)  # the spawned supervisor inherits it
                     try:
-                        d = Driver(Config(runtime_dir=runtime, standby=standby, log_level="INFO"))
+                        d = Driver(Config(runtime_dir=runtime, standby=standby, log_level="DEBUG"))
                         try:
                             workload(d, pages.url)
                         finally:
@@ -173,6 +174,8 @@ def main() -> None:
                     acks += d.acks
                     gaps += d.gaps[1:]
             longest = [float(x) for x in re.findall(r"longest_pass_ms=([\d.]+)", logs)]
+            cpu = [float(x) for x in re.findall(r"its_cpu_ms=([\d.]+)", logs)]
+            slow = re.findall(r"slow loop pass ms=([\d.]+) cpu_ms=([\d.]+) parts=\"?([^\n\"]*)", logs)
             worst = max(acks)
             print(f"standby={standby}: " + ", ".join(f"{label} {ack * 1000:.0f}" for ack, label in acks) + " (ms)")
             blocked = [max(0.0, g - PUSH_INTERVAL) for g in gaps]
@@ -180,7 +183,10 @@ def main() -> None:
                   f"{statistics.median(a for a, _ in acks) * 1000:.1f} ms over {len(acks)} commands; "
                   f"longest silence beyond the {PUSH_INTERVAL:g} s push interval {max(blocked) * 1000:.0f} ms "
                   f"(message gaps: {len(gaps)}, longest {max(gaps) * 1000:.0f} ms); the loop's own longest pass: "
-                  f"{f'{max(longest):.1f} ms' if longest else 'not logged by this tree'}")
+                  f"{f'{max(longest):.1f} ms' if longest else 'not logged by this tree'}"
+                  f"{f' (its CPU {max(cpu):.1f} ms)' if cpu else ''}")
+            for ms, cpu_ms, parts in sorted(slow, key=lambda s: -float(s[0]))[:3]:
+                print(f"  slow pass {ms} ms, CPU {cpu_ms} ms: {parts}")
     finally:
         pages.close()
 

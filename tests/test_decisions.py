@@ -33,7 +33,8 @@ class Rig:
         self.config = Config(runtime_dir=str(tmp_path / "run"), **config)
         self.sup = Supervisor(conn, self.config, clock=self.clock, wall=self.clock.wall,
                               encoder_factory=lambda params: FakeChild(params, self.clock, self.encoders),
-                              worker_factory=lambda cfg: FakeChild(cfg, self.clock, self.workers))
+                              worker_factory=lambda cfg: FakeChild(cfg, self.clock, self.workers),
+                              probe_in_thread=False)
         self.acks: list[Ack] = []
         self.status = None
         self.seq = 0
