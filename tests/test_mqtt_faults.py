@@ -49,6 +49,10 @@ def test_a_wrong_password_is_a_clear_error_and_http_keeps_working(locked_broker,
             assert health.status_code == 200 and health.json()["mqtt"] in ("retrying", "connecting")
             assert d.post("/stop").json()["stopped"] is None
         assert ha.on("castd/locked/availability") == []  # nothing got through
+        table = subprocess.run([sys.executable, "-m", "castd", "status", "--port", str(d.port)], cwd=ROOT,
+                               capture_output=True, text=True, timeout=30, env={**os.environ, "CASTD_CONFIG": ""})
+        mqtt_row = [line for line in table.stdout.splitlines() if line.startswith("mqtt")]
+        assert mqtt_row and "refused castd's login" in mqtt_row[0], table.stdout
         log = d.log()
         assert WRONG not in log and PASSWORD not in log
     finally:
