@@ -280,12 +280,15 @@ class MqttBridge:
                 await self._publish_due(client)
             except aiomqtt.MqttError:
                 return  # the connection is going; the reader sees it and reconnects
+            except Exception:  # a bug in what is published must not stop the next publish
+                log.exception("mqtt: publishing failed")
 
     async def _publish_due(self, client: aiomqtt.Client) -> None:
-        if self._discovery_due and self.settings.discovery:
+        if self._discovery_due:
             self._discovery_due = False
-            await client.publish(self.topics.discovery, msgspec.json.encode(self._discovery()), qos=1, retain=True)
-        self._discovery_due = False
+            if self.settings.discovery:
+                await client.publish(self.topics.discovery, msgspec.json.encode(self._discovery()), qos=1,
+                                     retain=True)
         if self._pending is not None:
             payload, self._pending = self._pending, None
             await client.publish(self.topics.state, msgspec.json.encode(payload), qos=1, retain=True)
