@@ -147,6 +147,7 @@ def test_home_assistant_presses_and_sets_and_castd_acts(castd, ha, pages):
     wait_state(ha, lambda s: s["url"] == green and s["state"] == "streaming", after=t1)
     assert castd.status()["session"] == session
     # reload: the same page is requested again, in the same session
+    wait_for(lambda: castd.status()["page"] == "loaded", 30, message="the switched page to load")
     hits = pages.server.RequestHandlerClass.hits.get("/color/00ff00", 0)
     ha.publish(f"{BASE}/reload", "{}")
     wait_for(lambda: pages.server.RequestHandlerClass.hits.get("/color/00ff00", 0) > hits, 20,
