@@ -99,6 +99,8 @@ def configuration_url(config: Config) -> str:
 async def forget(settings: MqttSettings) -> Topics:
     """Remove castd's device from Home Assistant and clear its retained topics (castd mqtt-forget)."""
     topics = Topics.of(settings)
+    # its own client id: the broker would drop a running castd that has castd's (and it would announce again)
+    settings = msgspec.structs.replace(settings, client_id=f"{settings.resolved_client_id()}-forget")
     async with new_client(settings, will=None) as client:
         for topic in (topics.discovery, topics.state, topics.availability):
             await client.publish(topic, b"", qos=1, retain=True)
