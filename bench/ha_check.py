@@ -155,8 +155,16 @@ def main() -> int:
         ha.onboard()
         entry = ha.add_mqtt(broker.port)
         print(f"MQTT integration added: {entry.get('title')}", flush=True)
-        entities = wait_for(lambda: (e := castd_entities(ha.states())) and len(e) >= 11 and e, 120,
-                            interval=1.0, message="castd's entities in Home Assistant")
+        t1 = time.monotonic()
+        wait_for(lambda: len(castd_entities(ha.states())) >= 11, 120, interval=0.5,
+                 message="castd's entities in Home Assistant")
+        print(f"castd's entities appeared {time.monotonic() - t1:.1f} s after the MQTT integration was added",
+              flush=True)
+        # created from the discovery message, they are unavailable until the retained `online` is read
+        entities = wait_for(lambda: (e := castd_entities(ha.states())) and all(
+            x["state"] != "unavailable" for x in e.values()) and e, 60, interval=0.5,
+            message="castd's entities to be available")
+        print(f"... and available {time.monotonic() - t1:.1f} s after", flush=True)
         print("castd's entities as Home Assistant shows them:")
         for eid, s in sorted(entities.items()):
             attrs = {k: v for k, v in s["attributes"].items() if k in ("options", "friendly_name", "device_class",
