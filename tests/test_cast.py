@@ -165,8 +165,7 @@ def test_dropped_connection_reconnects_and_reloads_only_when_needed(tv, cd, page
     assert len(tv.loads) == 1 and tv.player_state == "PLAYING"
 
     # 2) the TV lost the stream while castd could not reach it: castd reconnects and LOADs again
-    tv.refuse_connections(True)
-    tv.drop_connections()
+    assert tv.refuse_connections(True) == 1  # switched off: castd's connection dies with it
     assert tv.stop_from_remote("ERROR")  # nobody connected: no sender hears of it
     wait_for(lambda: device(cd, spec(tv))["state"] in ("connecting", "failed"), 10, message="castd notices")
     time.sleep(1.0)  # a few refused reconnects

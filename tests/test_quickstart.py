@@ -1,11 +1,14 @@
 """The README's quick start in a fresh copy of the repository: `make run` installs, casts the demo and
 ends cleanly on Ctrl-C; `make test` runs; `make install-service` stages a service that passes doctor."""
 
+import fnmatch
 import os
 import shutil
 import signal
 import stat
 import subprocess
+from collections.abc import Callable
+from pathlib import Path
 
 import httpx
 import pytest
@@ -13,18 +16,40 @@ import pytest
 from helpers import ROOT, descendants, free_port, still_alive, wait_for
 
 
+def ignored_by_git(root: Path) -> Callable[[Path, bool], bool]:
+    """What root/.gitignore names, read here so that the test needs no git (a fresh Debian has none, and a
+    release tarball no .git). Enough of the format for castd's file: `name`, `*.glob`, `dir/`, `a/b/`."""
+    patterns = [line.strip() for line in (root / ".gitignore").read_text().splitlines()
+                if line.strip() and not line.startswith("#")]
+    assert not [p for p in patterns if p.startswith("!")], "negated .gitignore patterns are not read here"
+
+    def ignored(relative: Path, is_dir: bool) -> bool:
+        for pattern in patterns:
+            if pattern.endswith("/") and not is_dir:
+                continue
+            bare = pattern.strip("/")
+            if fnmatch.fnmatchcase(relative.as_posix() if "/" in bare else relative.name, bare):
+                return True
+        return False
+
+    return ignored
+
+
 @pytest.fixture(scope="module")
 def prefix(tmp_path_factory):
-    """The repository's files (tracked, and new ones not ignored) copied to a temporary folder: no venv."""
+    """The repository's files as a fresh clone has them (no .git, nothing .gitignore names, so no venv),
+    copied to a temporary folder."""
     target = tmp_path_factory.mktemp("quickstart") / "castd"
-    files = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
-                           capture_output=True, check=True).stdout.decode().split("\0")
-    for name in filter(None, files):
-        source = ROOT / name
-        if source.is_file():
-            (target / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, target / name)
-    assert not (target / ".venv").exists()
+    ignored = ignored_by_git(ROOT)
+    for folder, dirs, files in os.walk(ROOT):
+        here = Path(folder).relative_to(ROOT)
+        dirs[:] = [d for d in dirs if d != ".git" and not ignored(here / d, True)]
+        for name in files:  # (.git is a file in a git worktree)
+            if name != ".git" and not ignored(here / name, False) and (ROOT / here / name).is_file():
+                (target / here).mkdir(parents=True, exist_ok=True)
+                shutil.copy2(ROOT / here / name, target / here / name)
+    assert (target / "Makefile").is_file() and (target / "castd" / "__init__.py").is_file()
+    assert not (target / ".venv").exists() and not (target / ".git").exists()
     return target
 
 

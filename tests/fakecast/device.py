@@ -187,6 +187,7 @@ class FakeCastDevice:  # pylint: disable=too-many-instance-attributes,too-many-p
 
         # fault switches
         self._heartbeat_stopped = False
+        self._switched_off = False
         self._fail_next_load = False
         self._fail_next_launch: str | None = None
         self._ssl_context: ssl.SSLContext | None = None
@@ -268,16 +269,35 @@ class FakeCastDevice:  # pylint: disable=too-many-instance-attributes,too-many-p
         )
         self.port = self._server.sockets[0].getsockname()[1]
 
-    async def _set_listening(self, listening: bool) -> None:
-        if listening and self._server is None:
-            assert self._ssl_context is not None
-            await self._listen(self._ssl_context)
-        elif not listening and self._server is not None:
-            server, self._server = self._server, None
-            server.close()
+    async def _set_listening(self, listening: bool) -> int:
+        """Listen again (returns 0), or stop listening and abort every open sender connection
+        (returns how many). Since Python 3.12 `Server.wait_closed()` waits until every connection
+        the server accepted has closed (3.11 returned at once), so a device that is switched off
+        must end its connections before it waits, or it waits forever."""
+        if listening:
+            self._switched_off = False
+            if self._server is None:
+                assert self._ssl_context is not None
+                await self._listen(self._ssl_context)
+            return 0
+        self._switched_off = True
+        server, self._server = self._server, None
+        if server is not None:
+            server.close()  # no new connections (ECONNREFUSED) ...
+        dropped = self._abort_connections()  # ... and the open ones die with the device
+        if server is not None:
             await server.wait_closed()
+        return dropped
+
+    def _abort_connections(self) -> int:
+        with self._cond:
+            conns = list(self._conns.values())
+        for conn in conns:
+            conn.writer.transport.abort()
+        return len(conns)
 
     async def _shutdown(self) -> None:
+        self._switched_off = True
         if self._server is not None:
             self._server.close()
         for timer in list(self._timers):
@@ -522,25 +542,22 @@ class FakeCastDevice:  # pylint: disable=too-many-instance-attributes,too-many-p
         """Close every sender connection (abort the TCP stream; with graceful=True send TLS
         close_notify first). Keeps listening, so senders can reconnect. Returns how many closed."""
 
-        def run() -> int:
+        def close_gracefully() -> int:
             conns = list(self._conns.values())
             for conn in conns:
-                if graceful:
-                    conn.writer.close()
-                else:
-                    conn.writer.transport.abort()
+                conn.writer.close()
             return len(conns)
 
-        return self._call(run)
+        return self._call(close_gracefully if graceful else self._abort_connections)
 
-    def refuse_connections(self, refuse: bool = True) -> None:
-        """Stop (refuse=True) or resume listening on the same port; connect() then gets
-        ECONNREFUSED, as from a device that is switched off. Open connections are not touched:
-        combine with drop_connections()."""
+    def refuse_connections(self, refuse: bool = True) -> int:
+        """Switch the device off (refuse=True): stop listening, so connect() gets ECONNREFUSED, and
+        abort every open sender connection; returns how many were open. refuse=False switches it
+        back on, listening on the same port (returns 0). What it plays is kept either way."""
         loop = self._loop
         if loop is None or self._thread is None:
             raise RuntimeError("FakeCastDevice is not running")
-        asyncio.run_coroutine_threadsafe(self._set_listening(not refuse), loop).result(10)
+        return asyncio.run_coroutine_threadsafe(self._set_listening(not refuse), loop).result(10)
 
     def stop_heartbeat(self, stopped: bool = True) -> None:
         """Stop (or resume) answering PINGs and sending our own PINGs."""
@@ -634,6 +651,10 @@ class FakeCastDevice:  # pylint: disable=too-many-instance-attributes,too-many-p
         task = asyncio.current_task()
         assert task is not None
         self._handler_tasks.add(task)
+        if self._switched_off:  # its TLS handshake was under way when the device went off
+            writer.transport.abort()
+            self._handler_tasks.discard(task)
+            return
         try:
             await self._serve(reader, writer)
         except asyncio.CancelledError:
