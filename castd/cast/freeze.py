@@ -8,10 +8,12 @@ cure a sender has is a new LOAD.
 
 The receiver sends MEDIA_STATUS on a change of playerState, not while currentTime runs, so the link
 asks (media GET_STATUS) every `poll` seconds once the device plays. The verdict needs evidence: a
-status received at least `stall_seconds` after the media time was last seen advancing, with the
-player in PLAYING or BUFFERING. A missing answer is no evidence (the connection's heartbeat judges
-that), and a pause by the viewer is not a freeze: PAUSED restarts the count, so a resumed player gets
-the full window again.
+status, in PLAYING or BUFFERING, received at least `stall_seconds` after the media time was last seen
+advancing in PLAYING. Only PLAYING counts as movement because a starved Shaka moves currentTime on in
+jumps while BUFFERING (measured: +3.5 s every 3.5 s with every segment fetch hanging) as the live
+window slides away from it: those jumps are not playback. A missing answer is no
+evidence (the connection's heartbeat judges that), and a pause by the viewer is not a freeze: PAUSED
+restarts the count, so a resumed player gets the full window again.
 
 With `stall_seconds` = 4 and `poll` = 1, a frozen receiver is re-LOADed 4 to 5 s after its media time
 last moved (the issue's target: within 6 s). Shaka's own stalls at a live start lasted up to 1.0 s
@@ -45,7 +47,7 @@ class FreezeWatch:
     watching: bool = False  # on from the first PLAYING after a LOAD
     player_state: str | None = None
     media_time: float | None = None  # the last currentTime reported
-    advanced_at: float | None = None  # monotonic time the media time was last seen moving (or the watch began)
+    advanced_at: float | None = None  # monotonic time the media time was last seen moving in PLAYING (or began to)
     advanced_media_time: float | None = None  # the currentTime seen then
     status_at: float | None = None  # monotonic time of the last status
     asked_at: float | None = None
@@ -63,10 +65,10 @@ class FreezeWatch:
         if player_state == "PLAYING" and not self.watching:
             self.watching = True
             self._advanced(now, current_time)
-        elif player_state == "PAUSED" or (previous == "PAUSED" and player_state != "PAUSED"):
+        elif player_state == "PAUSED" or (player_state == "PLAYING" and previous == "PAUSED"):
             self._advanced(now, current_time)  # a viewer's pause is no freeze; a resume starts afresh
-        elif current_time is not None and (self.media_time is None or
-                                           abs(current_time - self.media_time) > ADVANCE_EPSILON):
+        elif player_state == "PLAYING" and current_time is not None and (
+                self.media_time is None or abs(current_time - self.media_time) > ADVANCE_EPSILON):
             self._advanced(now, current_time)
         if current_time is not None:
             self.media_time = current_time
@@ -78,16 +80,19 @@ class FreezeWatch:
         self.asked_at = now
 
     def decide(self, now: float) -> Verdict:
-        if not self.watching or self.advanced_at is None:
-            return Verdict.FINE
+        if not self.watching or self.advanced_at is None:  # ask anyway: a receiver may go PLAYING unsaid
+            return Verdict.ASK if self._stale(now) else Verdict.FINE
         if self.player_state in ("PLAYING", "BUFFERING") and self.status_at is not None \
                 and self.status_at - self.advanced_at >= self.stall_seconds:
             return Verdict.STUCK_BUFFERING if self.player_state == "BUFFERING" else Verdict.FROZEN
         if self.player_state == "PAUSED":
             return Verdict.FINE
-        last = max(t for t in (self.status_at, self.asked_at) if t is not None)
-        return Verdict.ASK if now - last >= self.poll else Verdict.FINE
+        return Verdict.ASK if self._stale(now) else Verdict.FINE
+
+    def _stale(self, now: float) -> bool:
+        times = [t for t in (self.status_at, self.asked_at) if t is not None]
+        return not times or now - max(times) >= self.poll
 
     def still_for(self, now: float) -> float:
-        """Seconds since the media time last moved (0 when not watching)."""
+        """Seconds since the media time last moved in PLAYING (0 when not watching)."""
         return now - self.advanced_at if self.watching and self.advanced_at is not None else 0.0

@@ -46,6 +46,7 @@ PLAYING_STATES = ("PLAYING", "BUFFERING", "PAUSED")
 USER_IDLE_REASONS = ("CANCELLED", "INTERRUPTED")
 HEALTHY_AFTER = 60.0  # playing this long forgives earlier failures
 TERMINAL = ("user_stopped", "other_app")
+MEDIA_TIME_REPORT = 5.0  # /status's media time of a device that plays on is at most this old (one report each)
 
 
 @dataclass(frozen=True)
@@ -332,6 +333,7 @@ class Link:  # pylint: disable=too-many-instance-attributes
             self.log.info("stream loaded on the cast device", device=self.spec, url=url,
                      seconds=round(time.monotonic() - started, 2))
             self._media_state(entries[0].get("playerState"))
+            self._seen_media(entries[0])
             return
         if kind == "LOAD_CANCELLED":  # a stop on the device, or another sender's LOAD, overtook castd's
             self._terminal("user_stopped", "castd's LOAD was cancelled on the device")
@@ -390,7 +392,7 @@ class Link:  # pylint: disable=too-many-instance-attributes
 
     def _tick(self, conn: CastConnection) -> None:
         now = time.monotonic()
-        if self.watch is not None and self.media_session is not None and self.state == "playing":
+        if self.watch is not None and self.media_session is not None and self.state in ("playing", "loading"):
             verdict = self.watch.decide(now)
             if verdict is Verdict.ASK:  # the answer arrives in the inbox like any MEDIA_STATUS
                 self.watch.asked(now)
@@ -440,7 +442,10 @@ class Link:  # pylint: disable=too-many-instance-attributes
         self.watch.seen(time.monotonic(), entry.get("playerState"), current)
         if self.watch.advanced_media_time is not None and self.watch.advanced_media_time != self.media_time:
             self.media_time = self.watch.advanced_media_time
-            self.media_time_at = time.time()  # not reported on its own: /status reads it with the next change
+            self.media_time_at = time.time()
+            if self.media_time_at - self.updated_at >= MEDIA_TIME_REPORT:
+                self.updated_at = self.media_time_at
+                self._report(self)
 
     def _reload(self, verdict: Verdict, still: float) -> None:
         """The TV's player is stuck while castd's stream plays on: LOAD it again, now."""

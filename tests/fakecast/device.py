@@ -454,7 +454,7 @@ class FakeCastDevice:  # pylint: disable=too-many-instance-attributes,too-many-p
         """The Shaka engine's last reading (a glass.PlayerState), None with the fast engine or before a LOAD."""
         return self._engine.last if self._engine is not None else None
 
-    def wait_colour(self, rgb: tuple[int, int, int], timeout: float = 30.0, after: float = 0.0):
+    def wait_colour(self, rgb: tuple[int, int, int], timeout: float = 30.0, after: float = 0.0, tolerance: int = 36):
         """The first frame of colour `rgb` the engine's player presented at wall time >= `after`."""
         from glass import close_to  # pylint: disable=import-outside-toplevel
 
@@ -463,9 +463,15 @@ class FakeCastDevice:  # pylint: disable=too-many-instance-attributes,too-many-p
 
         def seen():
             state = self._engine.last if self._engine is not None else None
-            return next((c for c in (state.colours if state else []) if c.t >= after and close_to(c.rgb, rgb)), None)
+            return next((c for c in (state.colours if state else []) if c.t >= after and close_to(c.rgb, rgb, tolerance)), None)
 
-        return self.wait_for(seen, timeout, what=f"the player presents {rgb}")
+        try:
+            return self.wait_for(seen, timeout, what=f"the player presents {rgb}")
+        except TimeoutError as exc:
+            state = self._engine.last if self._engine is not None else None
+            recent = [(c.rgb, round(c.t - after, 2)) for c in (state.colours[-6:] if state else [])]
+            raise TimeoutError(f"{exc}; last colours presented (rgb, seconds after `after`): {recent}; "
+                               f"now {state.colour if state else None}") from None
 
     @property
     def idle_reason(self) -> str | None:
@@ -611,8 +617,12 @@ class FakeCastDevice:  # pylint: disable=too-many-instance-attributes,too-many-p
 
     def freeze_player(self, how: Freeze | None = "segments") -> None:
         """The receiver's player freezes (Shaka engine only) until the next LOAD: "segments" makes every
-        segment fetch hang, so the buffer runs dry and the player sits in BUFFERING; "clock" stops
-        currentTime while the player still says PLAYING. None thaws it."""
+        segment fetch hang, so the buffer runs dry and the player sits in BUFFERING with nothing
+        buffered, as Shaka 4.16 did after an encoder restart (issue 11). None thaws it.
+
+        (A "PLAYING with a still clock" freeze cannot be made reliably in Shaka: playbackRate 0 is its own
+        buffering mechanism, and it restores the rate at its next buffering event; castd's verdict for
+        that case is tested directly in test_cast_freeze.py.)"""
         if self._engine is None:
             raise RuntimeError("freeze_player needs a Shaka engine")
         self._engine.freeze(how)

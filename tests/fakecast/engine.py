@@ -26,7 +26,7 @@ _LOGGER = logging.getLogger("fakecast")
 
 POLL = 0.25  # seconds between two readings of the player (a real receiver's status is as fresh as asked)
 LOAD_TIMEOUT = 20.0  # Shaka's load() resolves once the manifest is parsed and streaming started
-Freeze = Literal["segments", "clock"]
+Freeze = Literal["segments"]
 
 
 @dataclass(frozen=True)
@@ -112,7 +112,6 @@ class ShakaEngine:
                 if name == "load":
                     self._generation, url = args
                     self.player.block_segments(False)
-                    self.player.stop_clock(False)
                     self.player.load(url)
                     loading, active = (self._generation, time.monotonic() + LOAD_TIMEOUT), True
                 elif name == "pause":
@@ -123,9 +122,7 @@ class ShakaEngine:
                     self.player.unload()
                     loading, active = None, False
                 elif name == "freeze":
-                    how = args[0]
-                    self.player.block_segments(how == "segments")
-                    self.player.stop_clock(how == "clock")
+                    self.player.block_segments(args[0] == "segments")
                 if not active:
                     continue
                 state = self.player.state()

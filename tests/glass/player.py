@@ -233,10 +233,6 @@ class ShakaPlayer:
         """Freeze on purpose: every segment request hangs until unblocked, so the buffer runs dry."""
         self._script("window.glass.block(arguments[0])", on)
 
-    def stop_clock(self, on: bool = True) -> None:
-        """Freeze on purpose: playbackRate 0, currentTime stands still while the player is not paused."""
-        self._script("window.glass.stopClock(arguments[0])", on)
-
     # ---- reading ----------------------------------------------------------------------------
     def state(self) -> PlayerState:
         return PlayerState.parse(self._script("return window.glass.state()"))
