@@ -14,7 +14,7 @@ from pathlib import Path
 from bench import proc
 from bench.control import Castd
 from bench.hlswatch import BenchError
-from castd.encoder.hls import MEDIA_PLAYLIST, hls_options, x264_options
+from castd.encoder.hls import SEGMENT_PATTERN, segment_options, x264_options
 from castd.encoder.silence import AUDIO_BIT_RATE, AUDIO_RATE
 from castd.presets import Preset
 
@@ -42,10 +42,10 @@ def command(display: str, preset: Preset, folder: Path, progress: Path) -> list[
            "-map", "0:v", "-map", "1:a", "-c:v", "libx264", "-pix_fmt", "yuv420p"]
     for key, value in x264_options(preset).items():
         cmd += [f"-{key}:v", value]
-    cmd += ["-c:a", "aac", "-b:a", str(AUDIO_BIT_RATE), "-f", "hls"]
-    for key, value in hls_options(preset, folder).items():
+    cmd += ["-c:a", "aac", "-b:a", str(AUDIO_BIT_RATE), "-f", "segment"]
+    for key, value in segment_options(0).items():
         cmd += [f"-{key}", value]
-    return cmd + [str(folder / MEDIA_PLAYLIST)]
+    return cmd + [str(folder / SEGMENT_PATTERN)]
 
 
 def _frames(progress: Path) -> int:

@@ -4,6 +4,8 @@ Layout (one room per job):
   api/         Starlette front end: HTTP routes, request schemas, stream files
   supervisor/  the one process that decides: session state machine, encoder restarts
   encoder/     the child that renders (Xvfb + Chromium) and encodes (PyAV -> HLS)
+  programme/   what should be on screen at `now` (schedules, playlists, interrupts): pure decisions
+               the supervisor asks once per pass; the front end shares its name lookups
   config.py, logs.py, presets.py, protocol.py: shared building blocks
 """
 

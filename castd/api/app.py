@@ -12,7 +12,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.routing import Route
 
-from castd.api import control, devices, openapi, pages, snapshot, stream
+from castd.api import control, dashboards, devices, openapi, pages, snapshot, stream
 from castd.api.errors import ApiError, on_api_error, on_http_error, on_server_error
 from castd.api.gate import Gate
 from castd.api.ratelimit import TokenBucket
@@ -56,8 +56,12 @@ def create_app(config: Config, *, demo: bool = False) -> Starlette:
             await handle.close()
 
     routes = [
-        Route("/start", control.start, methods=["POST"]),
-        Route("/stop", control.stop, methods=["POST"]),
+        # GET on the four control paths is for one-URL senders, and works only with a token (control.py)
+        Route("/start", control.start, methods=["POST", "GET"]),
+        Route("/stop", control.stop, methods=["POST", "GET"]),
+        Route("/next", control.step, methods=["POST", "GET"]),
+        Route("/previous", control.step, methods=["POST", "GET"]),
+        Route("/dashboards", dashboards.dashboards, methods=["GET"]),
         Route("/status", control.status, methods=["GET"]),
         Route("/health", control.health, methods=["GET"]),
         Route("/devices", devices.devices, methods=["GET"]),
@@ -74,6 +78,7 @@ def create_app(config: Config, *, demo: bool = False) -> Starlette:
     app.state.config = config
     app.state.allowlist = Allowlist.parse(config.allowlist)
     app.state.start_limiter = TokenBucket(config.rate_limit_burst, config.rate_limit_per_minute)
+    app.state.switch_limiter = TokenBucket(config.switch_rate_limit_burst, config.switch_rate_limit_per_minute)
     app.state.openapi = msgspec.json.encode(openapi.build(config))
     app.state.sessions_dir = runtime_dir / "sessions"
     return app

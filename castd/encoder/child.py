@@ -101,7 +101,7 @@ def _run(conn, params: ChildParams, report: Reporter, stopping: threading.Event)
                       navguard=guard, extra_flags=guard.chromium_flags(logs_dir / "navguard"), sites=params.sites)
     page.start()
     job = Begin(session=params.session, folder=params.folder, url=params.url, nav=params.nav,
-                page=params.page) if params.session else None
+                page=params.page, timeline=params.timeline) if params.session else None
     try:
         while not stopping.is_set():
             if job is None:
@@ -152,7 +152,7 @@ def _stream(conn, display: str, preset: Preset, job: Begin, page: PageThread, re
         capture = av.open(f"{display}.0", format="x11grab", options={
             "video_size": f"{preset.width}x{preset.height}", "framerate": str(preset.fps),
             "draw_mouse": "0"})
-        output = HlsOutput(folder, preset, first_hold=FIRST_HOLD)
+        output = HlsOutput(folder, preset, first_hold=FIRST_HOLD, timeline=job.timeline)
         snapshot = Snapshotter(folder)
         log.info("encoder running", display=display, quality=preset.name, pid=os.getpid())
         started = time.monotonic()
@@ -173,7 +173,6 @@ def _stream(conn, display: str, preset: Preset, job: Begin, page: PageThread, re
                 output.write_video(frame, now, keyframe=action is Action.CUT)
                 snapshot.maybe_write(frame, now)
             if action is Action.CUT:  # the segment ending with this page is listed now
-                output.segments()  # writes the master playlist with the first segment
                 report(ChildEvent(kind="ready", nav=nav, url=url))
             if now - last_report >= REPORT_INTERVAL:
                 # 0 until this encoder has written a frame: after a restart the playlist it appends
@@ -185,7 +184,8 @@ def _stream(conn, display: str, preset: Preset, job: Begin, page: PageThread, re
                 fps = (frames - frames_at_report) / max(1e-6, now - time_at_report)
                 frames_at_report, time_at_report = frames, now
                 report(Progress(frames=frames, fps=round(fps, 2), segments=segments,
-                                last_frame_at=time.time(), last_segment_at=last_segment_at))
+                                last_frame_at=time.time(), last_segment_at=last_segment_at,
+                                media_end=output.media_end))
                 last_report = now
             while not stopping.is_set() and conn.poll():
                 command = _next_command(conn)

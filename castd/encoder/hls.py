@@ -1,8 +1,28 @@
-"""The HLS output: PyAV's hls muxer for the media playlist and segments, our own master playlist.
+"""The HLS output: x264 + silent AAC cut into MPEG-TS segments by FFmpeg's segment muxer; both
+playlists written here.
 
-FFmpeg's master playlist writes a garbage AVERAGE-BANDWIDTH about half the time, which older
-Shaka Player rejects, so index.m3u8 is written here from the real stream parameters: CODECS from
-the SPS the encoder actually produced plus the AAC track that is really there.
+Why not FFmpeg's hls muxer (measured with PyAV 18.1 / FFmpeg 8, the wheel castd runs):
+- its master playlist writes a garbage AVERAGE-BANDWIDTH about half the time, which older Shaka
+  Player rejects, so index.m3u8 is written here from the real stream parameters: CODECS from the
+  SPS the encoder actually produced plus the AAC track that is really there;
+- with `append_list` (needed to go on after an encoder restart) it sets its discontinuity flag
+  whether or not a playlist existed, so every fresh playlist opened with #EXT-X-DISCONTINUITY;
+  it never writes #EXT-X-DISCONTINUITY-SEQUENCE, so a player joining once the tag has left the
+  window numbers the segments after a restart wrongly (RFC 8216 section 4.3.3.3);
+- it takes a segment's EXTINF from the timestamps of the keyframes around it, and a TS frame has
+  no duration of its own: the old held first picture (one frame, pts 0.021 s) was listed as
+  0.700 s, and players saw a 0.7 s hole after it.
+So the segment muxer only cuts files (at every keyframe, timestamps untouched), and MediaPlaylist
+lists each one once it is complete, with the media time it really covers, in one session timeline
+(protocol.Timeline): the first frame of a child is at Timeline.start (the end of what the
+playlist already lists), and #EXT-X-DISCONTINUITY marks only a new encoder after a crash. The
+playlist's state is kept beside it (playlist.json; the stream route never serves it), so a new
+child continues the numbering, the window and the discontinuity sequence exactly.
+
+Segments are cut by media time: a keyframe is forced once a segment spans `gop` frames of
+timestamps (1 s), not only every `gop` frames, so a capture hiccup (frames skipped, timestamps
+jump) cannot make a segment longer than EXT-X-TARGETDURATION allows (an EXTINF rounded to the
+nearest second must not exceed it, and the target must never change).
 """
 
 from __future__ import annotations
@@ -12,14 +32,21 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
+import msgspec
 from av.video.frame import PictureType
 
 from castd.encoder.convert import Yuv420Converter
 from castd.encoder.silence import AUDIO_BIT_RATE, SilentAac
 from castd.presets import Preset
+from castd.protocol import Timeline
 
 MASTER_PLAYLIST = "index.m3u8"
 MEDIA_PLAYLIST = "stream.m3u8"
+STATE_FILE = "playlist.json"
+SEGMENT_PATTERN = "seg%05d.ts"
+TARGET_DURATION = 1  # seconds; segments are cut at most 1 s (+ one frame after a hiccup) apart
+KEEP_REMOVED = 3  # segments kept on disk after they leave the list (a player may still fetch them)
+AUDIO_AHEAD = 0.2  # seconds of silence muxed ahead of the video, so interleaving never waits on audio
 
 
 def x264_options(preset: Preset) -> dict[str, str]:
@@ -40,23 +67,19 @@ def x264_options(preset: Preset) -> dict[str, str]:
     }
 
 
-# The muxer cuts a segment at the first keyframe after hls_time has passed; set below any segment
-# length, it cuts at every keyframe, so the encoder alone decides where segments end: x264's
-# keyframe interval makes them 1 s, and a keyframe forced after a page change (pagecut.py)
-# finishes the segment showing the new page at once.
+# The segment muxer cuts at the first keyframe after segment_time has passed; set below any
+# segment length, it cuts at every keyframe, so the encoder alone decides where segments end.
 CUT_AT_EVERY_KEYFRAME = "0.01"
 
 
-def hls_options(preset: Preset, folder: Path) -> dict[str, str]:
-    """The hls muxer's settings: TS segments cut at keyframes, a short live playlist, files
-    replaced atomically."""
+def segment_options(first_number: int) -> dict[str, str]:
+    """The segment muxer's settings: TS files cut at keyframes, timestamps left as given."""
     return {
-        "hls_time": CUT_AT_EVERY_KEYFRAME,
-        "hls_list_size": str(preset.playlist_size),
-        "hls_flags": "delete_segments+independent_segments+temp_file+omit_endlist+append_list",
-        "hls_delete_threshold": "2",
-        "hls_segment_type": "mpegts",
-        "hls_segment_filename": str(folder / "seg%05d.ts"),
+        "segment_format": "mpegts",
+        "segment_time": CUT_AT_EVERY_KEYFRAME,
+        "segment_start_number": str(first_number),
+        "reset_timestamps": "0",
+        "segment_format_options": "mpegts_copyts=1",
     }
 
 
@@ -73,64 +96,158 @@ def h264_codec_string(packet_data: bytes) -> str | None:
     return None
 
 
-def count_segments(playlist: Path) -> int:
-    """Segments written so far: the media sequence of the first listed segment plus those listed."""
-    try:
-        text = playlist.read_text()
-    except FileNotFoundError:
-        return 0
-    sequence = 0
-    listed = 0
-    for line in text.splitlines():
-        if line.startswith("#EXT-X-MEDIA-SEQUENCE:"):
-            sequence = int(line.split(":", 1)[1])
-        elif line.startswith("#EXTINF:"):
-            listed += 1
-    return sequence + listed
-
-
-def write_atomic(path: Path, text: str) -> None:
+def write_atomic(path: Path, text: str | bytes) -> None:
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
+    tmp.write_bytes(text.encode() if isinstance(text, str) else text)
     os.replace(tmp, path)
+
+
+class Segment(msgspec.Struct, frozen=True):
+    number: int
+    duration: float  # seconds of media: from its first frame to the next segment's first frame
+    discontinuity: bool = False  # the first segment of a new encoder after a crash
+
+    @property
+    def name(self) -> str:
+        return SEGMENT_PATTERN % self.number
+
+
+class PlaylistState(msgspec.Struct):
+    """The live media playlist as data: what is listed, and the counters a continuation needs."""
+
+    size: int
+    media_sequence: int = 0  # number of the first listed segment
+    discontinuity_sequence: int = 0  # DISCONTINUITY tags that have left the window
+    next_number: int = 0
+    end: float = 0.0  # session media time at the end of the last listed segment
+    segments: list[Segment] = []
+    removed: list[int] = []  # numbers that left the list, files not deleted yet
+
+
+class MediaPlaylist:
+    """The live media playlist of one session (pure: no I/O but load/save of its own state).
+
+    Invariants: segments are numbered without gaps; EXT-X-MEDIA-SEQUENCE is the number of the
+    first one listed; EXT-X-DISCONTINUITY-SEQUENCE counts the DISCONTINUITY tags that have left
+    the window (RFC 8216 4.3.3.3); `end` is the sum of every EXTINF ever listed in the session.
+    """
+
+    def __init__(self, state: PlaylistState) -> None:
+        self.state = state
+
+    @classmethod
+    def load(cls, folder: Path, size: int) -> MediaPlaylist:
+        try:
+            state = msgspec.json.decode((folder / STATE_FILE).read_bytes(), type=PlaylistState)
+        except (FileNotFoundError, msgspec.DecodeError):
+            state = PlaylistState(size=size)
+        state.size = size
+        return cls(state)
+
+    def save(self, folder: Path) -> None:
+        write_atomic(folder / STATE_FILE, msgspec.json.encode(self.state))
+
+    def add(self, duration: float, discontinuity: bool = False) -> list[int]:
+        """List the next segment; returns the numbers whose files may be deleted now."""
+        s = self.state
+        s.segments.append(Segment(s.next_number, round(duration, 6), discontinuity))
+        s.next_number += 1
+        s.end = round(s.end + duration, 6)
+        # the window keeps `size` segments, and never less than three target durations (RFC 8216
+        # 6.2.2), which short segments cut at page changes could otherwise leave
+        while len(s.segments) > s.size and sum(x.duration for x in s.segments[1:]) >= 3 * TARGET_DURATION:
+            gone = s.segments.pop(0)
+            s.media_sequence = gone.number + 1
+            if gone.discontinuity:
+                s.discontinuity_sequence += 1
+            s.removed.append(gone.number)
+        expired, s.removed = s.removed[:-KEEP_REMOVED], s.removed[-KEEP_REMOVED:]
+        return expired
+
+    def render(self, server_control: str = "") -> str:
+        s = self.state
+        lines = ["#EXTM3U", "#EXT-X-VERSION:3", f"#EXT-X-TARGETDURATION:{TARGET_DURATION}",
+                 f"#EXT-X-MEDIA-SEQUENCE:{s.media_sequence}"]
+        if s.discontinuity_sequence:
+            lines.append(f"#EXT-X-DISCONTINUITY-SEQUENCE:{s.discontinuity_sequence}")
+        lines.append("#EXT-X-INDEPENDENT-SEGMENTS")
+        if server_control:
+            lines.append(server_control)
+        for segment in s.segments:
+            if segment.discontinuity:
+                lines.append("#EXT-X-DISCONTINUITY")
+            lines += [f"#EXTINF:{segment.duration:.6f},", segment.name]
+        return "\n".join(lines) + "\n"
+
+    @property
+    def listed(self) -> int:
+        """Segments listed so far in the session (the next one's number)."""
+        return self.state.next_number
 
 
 class HlsOutput:
     """One live HLS rendition: H.264 video + silent stereo AAC, TS segments cut at keyframes (1 s
-    apart unless a page change asks for one sooner), a short playlist."""
+    of media apart unless a page change asks for one sooner), a short playlist, one timeline.
 
-    def __init__(self, folder: Path, preset: Preset, first_hold: float = 0.0) -> None:
+    The first picture is encoded `first_hold` seconds long (the same frame repeated, so the time
+    is really filled) to give the first segment a normal length the moment the page is shown."""
+
+    def __init__(self, folder: Path, preset: Preset, first_hold: float = 0.0,
+                 timeline: Timeline | None = None) -> None:
+        timeline = timeline or Timeline()
         self.folder = folder
         self.preset = preset
-        self.first_hold = first_hold
+        self.fps = preset.fps
+        self.hold_frames = round(first_hold * preset.fps)
         self.time_base = Fraction(1, preset.fps)
-        self.playlist = folder / MEDIA_PLAYLIST
+        self.playlist_path = folder / MEDIA_PLAYLIST
+        self.playlist = MediaPlaylist.load(folder, preset.playlist_size)
+        state = self.playlist.state
+        # continue where the playlist ends (the supervisor's clock may lag the last listed segment)
+        start = max(timeline.start, state.end)
+        self._start_pts = round(start * preset.fps)
+        # a playlist that already lists segments was left by a child that died: a real break
+        self._discontinuity = bool(state.segments)
         self._drop_unlisted_segments()
-        self.container = av.open(str(self.playlist), mode="w", format="hls", options=hls_options(preset, folder))
+        self.container = av.open(str(folder / SEGMENT_PATTERN), mode="w", format="segment",
+                                 options=segment_options(state.next_number))
         self.video = self.container.add_stream("libx264", rate=preset.fps, options=x264_options(preset))
         self.video.width, self.video.height = preset.width, preset.height
         self.video.pix_fmt = "yuv420p"
         self.video.time_base = self.time_base
         self.video.codec_context.time_base = self.time_base
-        self.silence = SilentAac(self.container)
+        self.silence = SilentAac(self.container, start=start)
         self.audio = self.silence.stream
-        self._last_pts = -1
+        self._last_pts = self._start_pts - 1
         self._origin: float | None = None
+        self._segment_pts: int | None = None  # pts of the keyframe that opened the current segment
         self._to_yuv = Yuv420Converter()
         self.codec_string: str | None = None
         self.master_written = False
         self.frames = 0
 
+    @property
+    def media_end(self) -> float:
+        return self.playlist.state.end
+
     def write_video(self, frame: av.VideoFrame, seconds: float, keyframe: bool = False) -> None:
-        """Encode one frame captured at `seconds` (any clock: the first frame is time 0 and is
-        shown for `first_hold` seconds); `keyframe` starts a new segment with it."""
-        if self._origin is None:
-            self._origin = seconds - self.first_hold
-            pts = 0
-        else:
-            pts = max(self._last_pts + 1, round((seconds - self._origin) * self.preset.fps))
-        self._last_pts = pts
+        """Encode one frame captured at `seconds` (any clock); `keyframe` starts a new segment
+        with it. The first frame is repeated to fill `first_hold`."""
         frame = self._to_yuv(frame)
+        if self._origin is None:
+            self._origin = seconds - self.hold_frames / self.fps
+            for _ in range(self.hold_frames):
+                self._encode(frame, self._last_pts + 1, False)
+            pts = self._last_pts + 1
+        else:
+            pts = max(self._last_pts + 1, self._start_pts + round((seconds - self._origin) * self.fps))
+        self._encode(frame, pts, keyframe)
+        self.frames += 1
+
+    def _encode(self, frame: av.VideoFrame, pts: int, keyframe: bool) -> None:
+        if self._segment_pts is not None and pts - self._segment_pts >= self.preset.gop:
+            keyframe = True  # a segment never spans more than gop frames of media time
+        self._last_pts = pts
         frame.pts = pts
         frame.time_base = self.time_base
         # x11grab marks every frame I, and x264 makes an IDR of every I: only ask for one on purpose
@@ -139,19 +256,33 @@ class HlsOutput:
             if self.codec_string is None:
                 extradata = self.video.codec_context.extradata or b""
                 self.codec_string = h264_codec_string(extradata) or h264_codec_string(bytes(packet))
-            self.container.mux(packet)
-        self.frames += 1
-        self.silence.write_until(pts / self.preset.fps + 0.2)
+            opened, at = self._segment_pts, packet.pts  # (mux rescales the packet to 90 kHz)
+            if packet.is_keyframe:
+                self._segment_pts = at
+            self.container.mux(packet)  # a keyframe closes the segment before it
+            if packet.is_keyframe and opened is not None:
+                self._list((at - opened) / self.fps)
+        self.silence.write_until(pts / self.fps + AUDIO_AHEAD)
+
+    def _list(self, duration: float) -> None:
+        """The segment before the keyframe just muxed is complete: list it."""
+        expired = self.playlist.add(duration, discontinuity=self._discontinuity)
+        self._discontinuity = False
+        self.playlist.save(self.folder)
+        write_atomic(self.playlist_path, self.playlist.render())
+        for number in expired:
+            (self.folder / (SEGMENT_PATTERN % number)).unlink(missing_ok=True)
+        if not self.master_written and self.codec_string:
+            self._write_master()
+            self.master_written = True
 
     def _drop_unlisted_segments(self) -> None:
-        """After a restart the muxer appends to the old playlist (numbering goes on, a
-        DISCONTINUITY tag marks the join) but forgets older files: remove those nobody lists."""
-        try:
-            listed = {line for line in self.playlist.read_text().splitlines() if line.endswith(".ts")}
-        except FileNotFoundError:
-            return
+        """A child that died left its unfinished segment and perhaps files nobody lists any
+        more: remove them (the unfinished one would be overwritten anyway)."""
+        keep = {s.name for s in self.playlist.state.segments}
+        keep |= {SEGMENT_PATTERN % n for n in self.playlist.state.removed}
         for segment in self.folder.glob("seg*.ts"):
-            if segment.name not in listed:
+            if segment.name not in keep:
                 segment.unlink(missing_ok=True)
 
     def _write_master(self) -> None:
@@ -165,15 +296,12 @@ class HlsOutput:
         ))
 
     def segments(self) -> int:
-        """Segments finished so far; the master playlist appears with the first one, so a player
-        that finds index.m3u8 always finds a media playlist with a segment behind it."""
-        count = count_segments(self.playlist)
-        if count and not self.master_written and self.codec_string:
-            self._write_master()
-            self.master_written = True
-        return count
+        """Segments listed so far in the session; the master playlist appears with the first
+        one, so a player that finds index.m3u8 always finds a media playlist with a segment."""
+        return self.playlist.listed
 
     def close(self) -> None:
+        """End the encoder (the session ends: its unfinished last segment is never listed)."""
         try:
             for packet in self.video.encode(None):
                 self.container.mux(packet)

@@ -11,8 +11,8 @@ interval (one per `gop` frames) keeps segments at 1 s.
 Before the session's first page has loaded nothing is encoded at all: the stream starts with the
 page, never with a blank screen. (Those frames are still captured and counted, so the supervisor's
 frame watchdog sees a live loop during a slow first load.) The first segment is that one picture,
-held for FIRST_HOLD seconds (hls.py gives the next frame a later timestamp), so it is listed one
-frame after the page is on screen and still has a normal length.
+held for FIRST_HOLD seconds (hls.py encodes it repeatedly, so the time is really filled: a player
+sees no hole), so it is listed one frame after the page is on screen and still has a normal length.
 
 The muxer's EXT-X-TARGETDURATION is the largest segment length in the playlist rounded to whole
 seconds, so a playlist of only short segments would say 0. A cut therefore never makes two short

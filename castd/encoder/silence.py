@@ -4,6 +4,12 @@ Silence encodes to the same 6-byte AAC packet every time once the encoder is pas
 packet, so after two equal packets in a row the packet is muxed again with new timestamps instead
 of running the AAC encoder ~5 times per video frame (that was ~0.7 ms of CPU per frame, more than
 converting an unchanged picture). The packets are the encoder's own bytes; only pts/dts change.
+
+The track starts where the video does, at the session media time the encoder child continues
+from (protocol.Timeline). AAC's first packet is the encoder's priming (pts 1024 samples before
+the first input sample); it is dropped, so no timestamp falls before the start: a negative one
+would make the muxer shift every stream by 21.3 ms, and a restarted child would then not line up
+with the segments before it.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ AUDIO_BIT_RATE = 64000
 
 
 class SilentAac:
-    def __init__(self, container: av.container.OutputContainer) -> None:
+    def __init__(self, container: av.container.OutputContainer, start: float = 0.0) -> None:
         self.container = container
         self.stream = container.add_stream("aac", rate=AUDIO_RATE, layout="stereo")
         self.stream.bit_rate = AUDIO_BIT_RATE
@@ -27,14 +33,15 @@ class SilentAac:
         for plane in self._frame.planes:
             plane.update(bytes(plane.buffer_size))
         self._frame.sample_rate = AUDIO_RATE
-        self._samples = 0           # samples handed to the encoder (or replaced by a repeat) so far
+        self._start = round(start * AUDIO_RATE)
+        self._samples = self._start  # session samples handed to the encoder (or replaced by a repeat)
         self._last: bytes | None = None
         self._repeat: bytes | None = None
         self._next_pts = 0          # pts of the next repeated packet
         self.encoded = 0            # packets the encoder really produced
 
     def write_until(self, seconds: float) -> None:
-        """Mux silence up to `seconds` of stream time."""
+        """Mux silence up to `seconds` of session media time."""
         while self._samples < seconds * AUDIO_RATE:
             if self._repeat is None:
                 self._encode_one()
@@ -52,7 +59,8 @@ class SilentAac:
             self._last = payload
             self._next_pts = packet.pts + AUDIO_FRAME
             self.encoded += 1
-            self.container.mux(packet)
+            if packet.pts >= self._start:  # the priming packet lies before the start
+                self.container.mux(packet)
 
     def _mux_repeat(self) -> None:
         packet = av.Packet(self._repeat)

@@ -254,7 +254,7 @@ class Supervisor:
             return
         self.status.session, self.status.url, self.status.quality = wanted.session, wanted.url, wanted.quality
         self.status.started_at, self.status.ends_at = wanted.started_at, wanted.ends_at
-        self.status.mode = wanted.mode
+        self.status.mode, self.status.devices = wanted.mode, list(wanted.devices)
         self.status.stream_path = f"/stream/{wanted.session}/index.m3u8" if wanted.mode == "hls" else None
 
     def _fill_cast(self) -> None:

@@ -1,0 +1,155 @@
+"""Every playlist castd serves obeys RFC 8216's rules for live playlists, and every segment holds
+the media its EXTINF says, on one timeline: at the start, across page switches and across an
+encoder SIGKILL (timestamps go on, one DISCONTINUITY, EXT-X-DISCONTINUITY-SEQUENCE once it leaves).
+
+The checks live in tests/hlsrules.py (playlists parsed by the m3u8 library); the first tests here
+prove they catch the defects castd's stream used to have."""
+
+import os
+import signal
+import time
+
+import av
+import m3u8
+import pytest
+
+from castd.encoder.hls import MediaPlaylist, PlaylistState, HlsOutput
+from castd.presets import get_preset
+from castd.protocol import Timeline
+from helpers import Daemon, media_playlist_url, wait_for
+from hlsrules import Listed, PlaylistWatch, listed_segments, playlist_problems, reload_problems, timeline_problems
+
+PRESET = get_preset("720p")
+
+OLD_START = """#EXTM3U
+#EXT-X-VERSION:3
+#EXT-X-TARGETDURATION:1
+#EXT-X-MEDIA-SEQUENCE:0
+#EXT-X-DISCONTINUITY
+#EXTINF:0.700000,
+seg00000.ts
+#EXTINF:1.000000,
+seg00001.ts
+"""
+
+
+def picture(value):
+    frame = av.VideoFrame(PRESET.width, PRESET.height, "bgr0")
+    frame.planes[0].update(bytes([value, value, value, 0]) * (PRESET.width * PRESET.height))
+    return frame
+
+
+def test_the_checks_catch_what_the_old_stream_did():
+    assert any("DISCONTINUITY before" in p for p in playlist_problems(OLD_START))
+    # a DISCONTINUITY leaves the window and the sequence number stays 0
+    with_tag = ("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:1\n#EXT-X-MEDIA-SEQUENCE:4\n"
+                "#EXTINF:1.0,\nseg00004.ts\n#EXT-X-DISCONTINUITY\n#EXTINF:1.0,\nseg00005.ts\n#EXTINF:1.0,\nseg00006.ts\n")
+    moved = ("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:1\n#EXT-X-MEDIA-SEQUENCE:6\n"
+             "#EXTINF:1.0,\nseg00006.ts\n#EXTINF:1.0,\nseg00007.ts\n#EXTINF:1.0,\nseg00008.ts\n")
+    assert any("DISCONTINUITY-SEQUENCE 0, expected 1" in p for p in reload_problems([with_tag, moved]))
+    assert any("TARGETDURATION changed" in p for p in reload_problems([moved, moved.replace("DURATION:1", "DURATION:2")]))
+    assert any("rounds above" in p for p in playlist_problems(moved.replace("#EXTINF:1.0,\nseg00007", "#EXTINF:1.6,\nseg00007")))
+
+
+def test_the_timeline_check_sees_a_segment_that_holds_less_than_its_extinf(tmp_path):
+    output = HlsOutput(tmp_path, PRESET)
+    for i in range(35):
+        output.write_video(picture(i * 7), 100 + i / PRESET.fps)
+    segments = listed_segments((tmp_path / "stream.m3u8").read_text())
+    for s in segments:
+        s.data = (tmp_path / s.uri).read_bytes()
+    assert segments and timeline_problems(segments, PRESET.fps) == []
+    # the old first segment: one frame, listed as 0.7 s, the next one 0.7 s later
+    one_frame = Listed(0, "x.ts", 0.7, False, segments[0].data)
+    assert any("held" in p for p in timeline_problems([one_frame], PRESET.fps))
+    stretched = [Listed(s.msn, s.uri, s.duration + (0.3 if s.msn == 1 else 0), False, s.data) for s in segments]
+    assert any("jump" in p for p in timeline_problems(stretched, PRESET.fps))
+
+
+def test_the_window_counts_discontinuities_and_keeps_three_target_durations():
+    playlist = MediaPlaylist(PlaylistState(size=4))
+    for _ in range(3):
+        playlist.add(1.0)
+    playlist.add(1.0, discontinuity=True)
+    assert playlist.state.discontinuity_sequence == 0
+    for n in range(6):
+        playlist.add(0.6)  # short segments (page cuts): the window grows to keep 3 s
+        text = playlist.render()
+        assert playlist_problems(text) == [], text
+        assert sum(s.duration for s in playlist.state.segments) >= 3
+    assert playlist.state.discontinuity_sequence == 1 and "#EXT-X-DISCONTINUITY-SEQUENCE:1" in text
+    assert m3u8.loads(text).media_sequence == playlist.state.segments[0].number
+
+
+def test_a_child_that_died_is_continued_on_the_same_timeline(tmp_path):
+    """Two HlsOutputs on one folder, the first never closed (SIGKILL leaves it so), the second
+    told a stale start by the supervisor: timestamps go on from the playlist's end, one
+    DISCONTINUITY, and the sequence number counts it once it leaves the window."""
+    snapshots, files = [], {}
+
+    def take():
+        text = (tmp_path / "stream.m3u8").read_text() if (tmp_path / "stream.m3u8").exists() else ""
+        if text and (not snapshots or text != snapshots[-1]):
+            snapshots.append(text)
+            for s in listed_segments(text):
+                files.setdefault(s.msn, (tmp_path / s.uri).read_bytes())
+
+    first = HlsOutput(tmp_path, PRESET, first_hold=0.6)
+    for i in range(32):
+        first.write_video(picture(i * 5), 100 + i / PRESET.fps + (0.25 if i > 20 else 0), keyframe=i in (1, 14))
+        take()
+    stale = Timeline(start=first.media_end - 0.8, discontinuity=True)
+    second = HlsOutput(tmp_path, PRESET, first_hold=0.6, timeline=stale)
+    for i in range(90):
+        second.write_video(picture(200), 500 + i / PRESET.fps, keyframe=i == 1)
+        take()
+    second.close()
+    segments = {}
+    for text in snapshots:
+        for s in listed_segments(text):
+            segments.setdefault(s.msn, s)
+    for msn, s in segments.items():
+        s.data = files[msn]
+    problems = [p for t in snapshots for p in playlist_problems(t)] + reload_problems(snapshots)
+    problems += timeline_problems(list(segments.values()), PRESET.fps)
+    assert problems == []
+    tagged = [s.msn for s in segments.values() if s.discontinuity]
+    assert len(tagged) == 1 and tagged[0] > 0
+    assert m3u8.loads(snapshots[-1]).discontinuity_sequence == 1
+
+
+# ---- through the real daemon ------------------------------------------------------------
+@pytest.fixture(scope="module")
+def daemon(tmp_path_factory):
+    d = Daemon(runtime_dir=tmp_path_factory.mktemp("rules") / "run").start()
+    yield d
+    d.finish()
+
+
+def test_every_playlist_served_through_start_switches_and_a_sigkill_obeys_the_rules(daemon, pages):
+    d = daemon
+    body = d.post("/start", json={"url": pages.url("/color/c02020")}).json()
+    master = body["stream_url"]
+    wait_for(lambda: d.get(master.removeprefix(d.base)).status_code == 200, 30, message="master playlist")
+    with PlaylistWatch(media_playlist_url(master)) as watch:
+        d.wait_state("streaming", timeout=30)
+        for colour in ("2020c0", "20c020", "c0c020"):
+            watch.wait_segments(2, 20)
+            d.post("/start", json={"url": pages.url(f"/color/{colour}")})
+        watch.wait_segments(2, 20)
+        pid = d.status()["encoder_pid"]
+        d.record_descendants()
+        os.kill(pid, signal.SIGKILL)
+        wait_for(lambda: d.status()["encoder_pid"] not in (None, pid), 20, message="a new encoder")
+        d.wait_state("streaming", timeout=30)
+        watch.wait_segments(PRESET.playlist_size + 2, 30)  # the DISCONTINUITY leaves the window
+    d.post("/stop")
+    problems = watch.problems(PRESET.fps)
+    assert problems == [], "\n".join(problems[:30])
+    segments = sorted(watch.segments.values(), key=lambda s: s.msn)
+    assert segments[0].msn == 0 and not segments[0].discontinuity
+    tagged = [s.msn for s in segments if s.discontinuity]
+    assert len(tagged) == 1, tagged
+    last = m3u8.loads(watch.snapshots[-1])
+    assert last.discontinuity_sequence == 1 and not any(s.discontinuity for s in last.segments)
+    assert len(watch.snapshots) >= 10  # it saw the playlist grow, version by version
