@@ -2,8 +2,8 @@
 (the Cast receiver's HLS engine, tests/fakecast/engine.py), and the checks read what that player presents.
 
 One daemon and one device (one headless Chromium) for the whole module, in order: the first LOAD, ten page
-switches, three minutes from the LOAD without a stall, three encoder SIGKILLs the player rides through
-without a new LOAD, a player frozen on purpose (castd LOADs again), a viewer's pause (left alone).
+switches, three minutes from the LOAD without a stall, a player frozen on purpose (castd LOADs again), a
+viewer's pause (left alone), and last three encoder SIGKILLs the player rides through without a new LOAD.
 """
 
 from __future__ import annotations
@@ -64,11 +64,16 @@ def device(castd: Daemon, tv: FakeCastDevice) -> dict:
     return next((d for d in castd.status()["cast"]["devices"] if d["device"] == spec(tv)), {})
 
 
-def advancing(tv: FakeCastDevice, seconds: float = 2.0, timeout: float = 20.0) -> float:
-    """Wait until the player's currentTime has moved `seconds` past where it is now; return it."""
-    start = tv.player.current_time
-    return wait_for(lambda: (t := tv.player.current_time) >= start + seconds and t, timeout,
-                    message=f"the player's currentTime moving on from {start:.2f}")
+def advancing(tv: FakeCastDevice, seconds: float = 2.0, timeout: float = 20.0):
+    """Wait until the player has presented `seconds` of new frames (at castd's 10 fps) and its currentTime
+    moved on as far. Frames count, not currentTime alone: a starved Shaka jumps currentTime ahead while it
+    presents nothing."""
+    first = tv.player
+    frames = int(seconds * 10 * 0.8)  # headless Chromium drops a few (~3%)
+    return wait_for(lambda: (s := tv.player).frames >= first.frames + frames
+                    and s.current_time >= first.current_time + seconds * 0.8 and s, timeout,
+                    message=f"the player presenting {seconds:g}s of new frames (from frame {first.frames}, "
+                            f"currentTime {first.current_time:.2f}; now {tv.player_state})")
 
 
 def test_start_shows_the_page_colour_in_the_player(castd, tv, session):
@@ -102,30 +107,12 @@ def test_three_minutes_from_the_load_without_a_stall(castd, tv, session):
     assert state.stalls == [], f"{len(state.stalls)} stalls, seconds: {[round(s, 2) for s in state.stall_seconds()]}"
 
 
-def test_three_encoder_sigkills_the_player_resumes_without_a_new_load(castd, tv, session):
-    loads = len(tv.loads)
-    for _ in range(3):
-        status = castd.status()
-        pid = status["encoder_pid"]
-        os.kill(pid, signal.SIGKILL)
-        killed = time.time()
-        wait_for(lambda: castd.status()["encoder_pid"] not in (None, pid), 20, message="a new encoder")
-        frames = tv.player.frames
-        advancing(tv, seconds=3.0, timeout=30)
-        after = tv.player
-        assert after.frames > frames, "the player presents new frames again"
-        assert not after.critical, after.errors
-        assert time.time() - killed < 60
-    assert len(tv.loads) == loads, f"castd LOADed again: {device(castd, tv).get('reload_reason')}"
-    assert device(castd, tv)["reloads"] == 0
-
-
 def test_a_frozen_player_is_loaded_again(castd, tv, session):
     advancing(tv, seconds=1.0)
     loads, reloads = len(tv.loads), device(castd, tv)["reloads"]
     tv.freeze_player("segments")  # every segment fetch hangs: the buffer runs dry, Shaka sits in BUFFERING
     wait_for(lambda: len(tv.loads) > loads, 40, message="castd LOADs the frozen player again")
-    dev = wait_for(lambda: (d := device(castd, tv))["reloads"] == reloads + 1 and d, 10,
+    dev = wait_for(lambda: (d := device(castd, tv))["reloads"] > reloads and d, 10,
                    message="the reload counted in /status")
     assert dev["reload_reason"].startswith("stuck buffering"), dev["reload_reason"]
     tv.wait_for(lambda: tv.player_state == "PLAYING", timeout=30, what="playing again after the new LOAD")
@@ -145,3 +132,18 @@ def test_a_viewer_pause_is_left_alone(castd, tv, session):
     wait_for(lambda: device(castd, tv).get("state") == "playing", 10, message="castd sees it play again")
     advancing(tv, seconds=2.0)
     assert (len(tv.loads), device(castd, tv)["reloads"]) == (loads, reloads)
+
+
+def test_three_encoder_sigkills_the_player_resumes_without_a_new_load(castd, tv, session):
+    loads = len(tv.loads)
+    for _ in range(3):
+        status = castd.status()
+        pid = status["encoder_pid"]
+        os.kill(pid, signal.SIGKILL)
+        killed = time.time()
+        wait_for(lambda: castd.status()["encoder_pid"] not in (None, pid), 20, message="a new encoder")
+        wait_for(lambda: tv.player.now > killed + 0.5, 5, message="a reading after the kill")
+        after = advancing(tv, seconds=3.0, timeout=30)
+        assert not after.critical, after.errors
+    assert len(tv.loads) == loads, f"castd LOADed again: {device(castd, tv).get('reload_reason')}"
+    assert device(castd, tv)["reloads"] == 0

@@ -402,6 +402,7 @@ class Link:  # pylint: disable=too-many-instance-attributes
         if self.state == "loading" and self.load_deadline is not None and now > self.load_deadline:
             self.load_deadline = None
             self.loaded = None
+            self.reload_wanted = True  # a player still BUFFERING gets a fresh LOAD, not "still plays"
             raise CastError(f"the device did not start playing within {self.config.cast_load_timeout:g}s of the LOAD")
         if self.state == "playing" and self.playing_since is not None and self.failures:
             self.backoff.healthy_since(now - self.playing_since)
