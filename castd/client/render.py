@@ -77,6 +77,12 @@ def status_table(status: dict[str, Any]) -> str:
         ("stream", status.get("stream_url") or "-"),
         ("last error", (status.get("last_error") or "-").splitlines()[0] if status.get("last_error") else "-"),
     ]
+    mqtt = status.get("mqtt")
+    if isinstance(mqtt, dict):  # the broker link (castd/mqtt/), only when one is configured
+        text = f"{mqtt.get('state', '?')} to {mqtt.get('broker', '?')} as {mqtt.get('base_topic', '?')}"
+        if mqtt.get("state") != "connected" and mqtt.get("last_error"):
+            text += f" ({mqtt['last_error']})"
+        rows.append(("mqtt", text))
     width = max(len(name) for name, _ in rows)
     table = "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
     if status.get("auth_required"):
