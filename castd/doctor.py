@@ -234,6 +234,38 @@ def check_token(config: Config) -> Check:
                 "print(secrets.token_urlsafe(32))'), or listen on host = \"127.0.0.1\"")
 
 
+def check_mqtt(config: Config) -> Check:
+    """Log in to the [mqtt] broker as castd would (TLS and all), and log out again."""
+    settings = config.mqtt
+    if not settings.host:
+        return skip("mqtt", "no broker configured (mqtt.host)")
+    if not settings.enabled:
+        return skip("mqtt", f"turned off (mqtt.enabled = false); castd removes its device from {settings.host}")
+    import asyncio
+
+    import aiomqtt
+
+    from castd.mqtt.client import describe, new_client
+
+    import msgspec
+
+    async def login() -> None:  # under its own client id: the broker would drop a running castd with the same
+        async with new_client(msgspec.structs.replace(settings, client_id=f"{settings.resolved_client_id()}-doctor"),
+                              will=None):
+            pass
+
+    where = f"{settings.host}:{settings.resolved_port()}"
+    try:
+        asyncio.run(asyncio.wait_for(login(), 15))
+    except aiomqtt.MqttError as exc:
+        return fail("mqtt", f"{where}: {describe(exc, settings)}",
+                    "check mqtt.host, mqtt.port, mqtt.username/password, mqtt.tls/ca_file, and that the broker runs")
+    except asyncio.TimeoutError:
+        return fail("mqtt", f"{where}: no answer within 15 s", "check mqtt.host and mqtt.port, and the firewall")
+    return ok("mqtt", f"logged in to {where}" + (" with TLS" if settings.tls else "")
+              + f" as {settings.resolved_client_id()} (topics under {settings.resolved_base_topic()})")
+
+
 # ---- running and reporting -------------------------------------------------------------------
 def run_checks(config_path: str | None = None) -> list[Check]:
     config_check, config = check_config(config_path)
@@ -244,6 +276,7 @@ def run_checks(config_path: str | None = None) -> list[Check]:
     checks.append(check_runtime_dir(config))
     checks += check_devices(config)
     checks.append(check_token(config))
+    checks.append(check_mqtt(config))
     return checks
 
 

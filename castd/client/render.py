@@ -76,6 +76,12 @@ def status_table(status: StatusResponse | PublicStatus) -> str:
         ("stream", status.stream_url or "-"),
         ("last error", status.last_error.splitlines()[0] if status.last_error else "-"),
     ]
+    mqtt = status.mqtt
+    if mqtt is not None:  # the broker link (castd/mqtt/), only when one is configured
+        text = f"{mqtt.state} to {mqtt.broker} as {mqtt.base_topic}"
+        if mqtt.state != "connected" and mqtt.last_error:
+            text += f" ({mqtt.last_error})"
+        rows.append(("mqtt", text))
     width = max(len(name) for name, _ in rows)
     return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
 

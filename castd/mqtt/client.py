@@ -99,6 +99,8 @@ def configuration_url(config: Config) -> str:
 async def forget(settings: MqttSettings) -> Topics:
     """Remove castd's device from Home Assistant and clear its retained topics (castd mqtt-forget)."""
     topics = Topics.of(settings)
+    # its own client id: the broker would drop a running castd that has castd's (and it would announce again)
+    settings = msgspec.structs.replace(settings, client_id=f"{settings.resolved_client_id()}-forget")
     async with new_client(settings, will=None) as client:
         for topic in (topics.discovery, topics.state, topics.availability):
             await client.publish(topic, b"", qos=1, retain=True)
@@ -284,12 +286,15 @@ class MqttBridge:
                 await self._publish_due(client)
             except aiomqtt.MqttError:
                 return  # the connection is going; the reader sees it and reconnects
+            except Exception:  # a bug in what is published must not stop the next publish
+                log.exception("mqtt: publishing failed")
 
     async def _publish_due(self, client: aiomqtt.Client) -> None:
-        if self._discovery_due and self.settings.discovery:
+        if self._discovery_due:
             self._discovery_due = False
-            await client.publish(self.topics.discovery, msgspec.json.encode(self._discovery()), qos=1, retain=True)
-        self._discovery_due = False
+            if self.settings.discovery:
+                await client.publish(self.topics.discovery, msgspec.json.encode(self._discovery()), qos=1,
+                                     retain=True)
         if self._pending is not None:
             payload, self._pending = self._pending, None
             await client.publish(self.topics.state, msgspec.json.encode(payload), qos=1, retain=True)
