@@ -366,6 +366,7 @@ class Supervisor:
                              sites=config.sites, page=wanted.page if wanted else PageOverrides(),
                              timeline=self._timeline() if wanted else Timeline())
         child = self.encoder.start(params)
+        self._standby_booted = True  # `standby = "boot"` means one parked child at start-up, not one per idle
         self.memory.reset(self.clock())
         if wanted:
             self._facts().page = "loading"
@@ -466,6 +467,7 @@ class Supervisor:
             reason = f"encoder {exited.describe()}{last_words}"
         decision = slot.plan_restart(exited)
         if wanted is None or wanted.session != (slot.session or wanted.session):
+            self._remove_folder(slot.session)  # its session ended while it was being killed
             slot.clear()
             return
         facts = self._facts()
