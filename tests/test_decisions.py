@@ -177,6 +177,16 @@ def test_boot_standby_starts_parked(tmp_path):
     assert rig.encoder.params.session is None and rig.status.standby == "warm" and rig.status.state == "idle"
 
 
+def test_boot_standby_is_one_child_at_start_up_not_one_per_idle(tmp_path):
+    rig = Rig(tmp_path, standby="boot")
+    rig.start()  # a start before the first pass: no parked child first
+    rig.step()
+    rig.stream()
+    rig.encoder.exit(exits.CANNOT_BOOT)
+    rig.step(passes=3)
+    assert rig.status.state == "failed" and len(rig.encoders) == 1 and rig.status.standby is None
+
+
 def test_a_restart_continues_the_session_timeline_after_a_break(tmp_path):
     rig = Rig(tmp_path)
     rig.start()
