@@ -7,12 +7,12 @@ prove they catch the defects castd's stream used to have."""
 
 import os
 import signal
+import time
 
 import av
 import m3u8
-import pytest
-
 import msgspec
+import pytest
 
 from castd.encoder.hls import STATE_FILE, HlsOutput, MediaPlaylist, PlaylistState
 from castd.presets import get_preset

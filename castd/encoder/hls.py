@@ -255,14 +255,15 @@ class HlsOutput:
         a segment began (asked for, or by the 1 s rule)."""
         frame = self._to_yuv(frame)
         started = False
-        if self._clock is None:
+        if self._clock is None or self._previous is None:
             began = time.monotonic()
-            pts = self._start_clock(seconds, time.time())
+            pts, clock = self._start_clock(seconds, time.time())
             for held in range(self._last_pts + 1, pts):
                 started |= self._encode(frame, held, False)
             if self._fresh:  # the clock starts once the held picture is out, or the next frame
-                self._clock += time.monotonic() - began  # would find that time missing (a short segment)
+                clock += time.monotonic() - began  # would find that time missing (a short segment)
                 self.playlist.state.origin = time.time() - pts / self.fps
+            self._clock = clock
         else:
             # a frame captured late (the loop was held up: a busy machine, a long encode, a
             # restart) leaves the previous picture on screen meanwhile, as a player would: it is
@@ -280,8 +281,9 @@ class HlsOutput:
         self.frames += 1
         return started
 
-    def _start_clock(self, seconds: float, wall: float) -> int:
-        """Tie the session timeline to the clocks at the child's first frame; returns its pts.
+    def _start_clock(self, seconds: float, wall: float) -> tuple[int, float]:
+        """Tie the session timeline to the clocks at the child's first frame: returns its pts
+        and the monotonic time of media time 0.
 
         A new session: the first picture is held `first_hold` seconds (frames before it repeat
         it), so its first segments are listed a frame after the page is on screen (and a player
@@ -295,16 +297,15 @@ class HlsOutput:
         state = self.playlist.state
         pts = self._start_pts + max(0, round(self._hold * self.fps) - 1)
         self._fresh = state.origin is None
-        if self._fresh:
-            state.origin = wall - pts / self.fps
-        live = round((wall - state.origin) * self.fps)
+        origin = wall - pts / self.fps if state.origin is None else state.origin
+        state.origin = origin
+        live = round((wall - origin) * self.fps)
         if live - self._start_pts > round(MAX_FILL * self.fps):
             self._start_pts = live - round(MAX_FILL * self.fps)
             self._last_pts = self._start_pts - 1
             self.silence.skip_to(self._start_pts / self.fps)
             pts = self._start_pts + max(0, round(self._hold * self.fps) - 1)
-        self._clock = seconds - (wall - state.origin)  # the monotonic time of media time 0
-        return pts
+        return pts, seconds - (wall - origin)
 
     def _encode(self, frame: av.VideoFrame, pts: int, keyframe: bool) -> bool:
         if self._segment_pts is not None and pts - self._segment_pts >= self.preset.gop:
