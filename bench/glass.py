@@ -89,8 +89,19 @@ def _idle(castd: Castd, standby: bool) -> None:
     time.sleep(1.0)
 
 
+def _playing(player: ShakaPlayer, since: float, timeout: float = 90) -> None:
+    """The player plays the stream loaded at `since` (errors of an earlier, ended stream do not count)."""
+    def check():
+        state = player.state()
+        if state.load_error or any(e.severity == 2 and e.t >= since for e in state.errors):
+            raise BenchError(f"Shaka stopped with an error: {state.load_error or state.errors[-1]}")
+        return state.started and not state.paused and not state.buffering and state.current_time > 0
+    wait_for(check, timeout, message=f"{player.line} playing")
+
+
 def start(castd: Castd, player: ShakaPlayer, pages, hexa: str, standby: bool) -> dict:
     """One start from idle: server ready and glass first frame, seconds from the POST."""
+    player.unload()  # as a TV whose castd session ended: nothing loaded, no requests to a gone stream
     _idle(castd, standby)
     posted = time.time()
     body = castd.start(pages.url(f"/color/{hexa}"), "720p")
@@ -122,17 +133,18 @@ def switches(castd: Castd, player: ShakaPlayer, pages, runs: int, first: int) ->
 
 
 def stalls(castd: Castd, player: ShakaPlayer, pages, page: str, minutes: float) -> dict:
+    player.unload()
     _idle(castd, True)
     body = castd.start(pages.url(page), "720p")
     _ready(castd)
-    player.load(body["stream_url"])
     loaded = time.time()
-    player.wait_playing(90)
+    player.load(body["stream_url"])
+    _playing(player, loaded)
     behind = []
     while time.time() - loaded < minutes * 60:
         time.sleep(1.0)
         state = player.state()
-        if state.critical:
+        if state.load_error or any(e.severity == 2 and e.t >= loaded for e in state.errors):
             break
         if state.behind_live_edge is not None:
             behind.append(state.behind_live_edge)
@@ -140,7 +152,7 @@ def stalls(castd: Castd, player: ShakaPlayer, pages, page: str, minutes: float) 
     played = (time.time() - loaded) / 60
     return {"page": page, "minutes": round(played, 2), "stalls": len(state.stalls),
             "per_10_min": round(len(state.stalls) * 10 / played, 2), "stall_seconds": state.stall_seconds(),
-            "errors": [e.code for e in state.errors], "behind_live_edge": summary(behind)}
+            "errors": [e.code for e in state.errors if e.t >= loaded], "behind_live_edge": summary(behind)}
 
 
 def kills(castd: Castd, player: ShakaPlayer, count: int) -> dict:
@@ -197,8 +209,9 @@ def _measure(side: Side, line: str, pages, plan: dict, sections: list[str], colo
         castd = side.castd["after-use"]
         _make_standby(castd, pages)
         if "switch" in sections or "kill" in sections:
+            began = time.time()
             start(castd, player, pages, PALETTE[colour % len(PALETTE)], True)
-            player.wait_playing(90)
+            _playing(player, began)
             if "switch" in sections:
                 out["switch"] = switches(castd, player, pages, plan["switches"], colour + 1)
             if "kill" in sections:
@@ -206,6 +219,7 @@ def _measure(side: Side, line: str, pages, plan: dict, sections: list[str], colo
         if "stalls" in sections:
             out["stalls"] = [stalls(castd, player, pages, page, plan["minutes"])
                              for page in ("/color/3060a0", "/clock")]
+        player.unload()
         _idle(castd, True)
     return out
 
