@@ -13,7 +13,7 @@ if _TESTS not in sys.path:
 
 from glass import LINES, ShakaPlayer  # noqa: E402
 from helpers import (Daemon, PageHandler, PageServer, close_to, fetch_segment, open_segment,  # noqa: E402
-                     segment_urls, wait_for)
+                     segment_urls, still_alive, wait_for)
 
 __all__ = ["LINES", "ShakaPlayer", "Daemon", "PageHandler", "PageServer", "close_to", "fetch_segment", "open_segment",
-           "segment_urls", "wait_for"]
+           "segment_urls", "still_alive", "wait_for"]

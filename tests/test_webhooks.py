@@ -41,7 +41,7 @@ def hooks(tmp_path_factory, pages):
 
 def shows(daemon, name):
     status = daemon.status()
-    return status["url"] is not None and status["url"].endswith(COLOURS[name]) and status
+    return status["dashboard"] == name and status["url"].endswith(COLOURS[name]) and status
 
 
 def test_dashboards_are_listed_by_the_api_and_the_cli(hooks, pages):

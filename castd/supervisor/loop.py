@@ -5,6 +5,10 @@ Newest start wins: pending commands are drained and applied in order to the *wan
 then the running encoder is reconciled with it once, so a burst of 20 starts costs one browser
 start and some navigations, not 20 restarts. A start with the same quality as the running
 session is a switch: the encoder keeps running, the page changes, the stream URL stays.
+
+What is wanted comes from the programme (castd/programme/, through director.py): commands go into it,
+and once per pass `_follow()` asks it what should be on screen now, so a playlist item, an interrupt's
+end or a schedule window arrives like any other event (the wait is cut short when one is due).
 """
 
 from __future__ import annotations
@@ -24,10 +28,12 @@ from castd.encoder.xvfb import clean_stale_locks
 from castd.logs import log, register_secret, setup_logging
 from castd.presets import get_preset
 from castd.procutil import set_pdeathsig
+from castd.programme.programme import Show
 from castd.protocol import (Ack, Begin, ChildEvent, ChildParams, Command, Navigate, PageOverrides, Park, Progress,
-                            Shutdown, Snapshot, Start, Status, Stop, Timeline, command_decoder, encode)
+                            Shutdown, Snapshot, Start, Status, Step, Stop, Timeline, command_decoder, encode)
 from castd.supervisor.backoff import Backoff
 from castd.supervisor.casting import Casting
+from castd.supervisor.director import Current, Director
 from castd.supervisor.encoder_process import EncoderProcess, remove_session_files
 from castd.urls import Allowlist
 
@@ -67,6 +73,8 @@ class Wanted(msgspec.Struct, kw_only=True):
     devices: list[str] = []  # Cast device specs; empty: stream only
     mode: str = "hls"  # hls | direct (the device loads the page itself; no encoder)
     page: PageOverrides = msgspec.field(default_factory=PageOverrides)
+    show: Show | None = None  # what the programme put on screen (dashboard, playlist item, why)
+    media_start: float = 0.0  # where its timeline begins: 0, or (resumed) the seconds since it began
 
 
 def new_session_id() -> str:
@@ -96,6 +104,7 @@ class Supervisor:
         self.crash_times: list[float] = []
         self.media_end = 0.0  # the session clock: media time at the end of its last listed segment
         self.casting = Casting(config)
+        self.director = Director(config)  # the programme: manual starts, playlists, schedules, interrupts
         self.running = True
         self.applied = 0  # commands applied so far
         self._last_push = 0.0
@@ -115,7 +124,7 @@ class Supervisor:
                 waitables += [self.encoder.conn, self.encoder.sentinel]
             waitables += self.casting.waitables()
             try:
-                ready = wait(waitables, timeout=TICK)
+                ready = wait(waitables, timeout=self._tick())
             except InterruptedError:
                 ready = []
             if self.conn in ready:
@@ -127,6 +136,8 @@ class Supervisor:
             self._poll_cast()
             self._timers()
             self.push()
+            if self.running:  # not at shutdown: what was on screen is what a restart resumes
+                self._keep()
         if self.status.session and self.status.state in ("starting", "streaming"):  # SIGTERM, not a command
             log.info("session stop", session=self.status.session, reason="castd is shutting down")
         self.casting.end()  # the devices stop while the encoder ends
@@ -136,6 +147,18 @@ class Supervisor:
         self.status = Status(state="idle", supervisor_pid=os.getpid())
         self.push(force=True)
         log.info("supervisor exiting")
+
+    def _tick(self) -> float:
+        """Wait at most TICK, less when the programme changes sooner (a playlist switch is punctual)."""
+        change = self.director.next_change(time.time())
+        return TICK if change is None else max(0.0, min(TICK, change - time.time()))
+
+    def _keep(self) -> None:
+        wanted = self.wanted
+        if wanted is None:
+            self.director.keep(None, None, None)
+        else:
+            self.director.keep(wanted.session, wanted.started_at, (wanted.quality, wanted.mode, tuple(wanted.devices)))
 
     def push(self, force: bool = False) -> None:
         now = time.monotonic()
@@ -177,14 +200,26 @@ class Supervisor:
         self.push(force=bool(commands))
 
     def _apply(self, command: Command) -> Ack:
+        now = time.time()
         if isinstance(command, Start):
-            return self._apply_start(command)
+            before = self.wanted.session if self.wanted else None
+            self.director.start(command, now)
+            self._follow(now, reload=True, reason="replaced by a new start")
+            if self.wanted is None:
+                return Ack(command_id=command.id, ok=False, error="nothing to show")
+            return self._on_screen(Ack(command_id=command.id, ok=True, session=self.wanted.session,
+                                       switched=self.wanted.session == before))
         if isinstance(command, Stop):
             stopped = self.wanted.session if self.wanted else None
-            if self.wanted:
-                log.info("session stop", session=stopped, reason=command.reason)
-            self.wanted = None
+            self.director.stop(now)
+            self._follow(now, reason=command.reason)
             return Ack(command_id=command.id, ok=True, stopped=stopped)
+        if isinstance(command, Step):
+            if not self.director.step(command.count, now):
+                return Ack(command_id=command.id, ok=False, error="no playlist is on screen")
+            self._follow(now)
+            return self._on_screen(Ack(command_id=command.id, ok=True, switched=True,
+                                       session=self.wanted.session if self.wanted else None))
         if isinstance(command, Shutdown):
             if self.wanted:
                 log.info("session stop", session=self.wanted.session, reason="castd is shutting down")
@@ -193,24 +228,47 @@ class Supervisor:
             return Ack(command_id=command.id, ok=True)
         return Ack(command_id=getattr(command, "id", ""), ok=False, error="unknown command")
 
-    def _apply_start(self, command: Start) -> Ack:
-        now = time.time()
-        ends_at = now + command.duration if command.duration else None
+    def _on_screen(self, ack: Ack) -> Ack:
+        show = self.wanted.show if self.wanted is not None else None
+        if show is not None:
+            ack.url, ack.dashboard, ack.playlist, ack.item = show.url, show.dashboard, show.playlist, show.item
+        return ack
+
+    def _follow(self, now: float, reload: bool = False, reason: str = "") -> bool:
+        """Make the wanted session what the programme says is on screen now; True when it changed."""
         wanted = self.wanted
-        if wanted and wanted.quality == command.quality and wanted.mode == command.mode \
-                and wanted.devices == command.devices and self.status.state != "failed":
-            wanted.url, wanted.nav, wanted.ends_at = command.url, wanted.nav + 1, ends_at
-            wanted.page = command.page
-            log.info("session switch", session=wanted.session, url=command.url, quality=command.quality)
-            return Ack(command_id=command.id, ok=True, session=wanted.session, switched=True)
-        if wanted:
-            log.info("session stop", session=wanted.session, reason="replaced by a new start")
-        self.wanted = Wanted(session=new_session_id(), url=command.url, quality=command.quality, nav=0,
-                             started_at=now, ends_at=ends_at, page=command.page,
-                             devices=list(command.devices), mode=command.mode)
-        log.info("session start", session=self.wanted.session, url=command.url, quality=command.quality,
-                 duration=command.duration, mode=command.mode, devices=", ".join(command.devices) or None)
-        return Ack(command_id=command.id, ok=True, session=self.wanted.session)
+        current = None
+        if wanted is not None and self.status.state != "failed":
+            current = Current(session=wanted.session, quality=wanted.quality, mode=wanted.mode,
+                              devices=tuple(wanted.devices), url=wanted.url, page=wanted.page)
+        change = self.director.follow(now, current, reload)
+        show = change.show
+        if change.action == "keep":
+            if wanted is not None and show is not None:
+                wanted.show, wanted.ends_at = show, show.ends_at
+            return False
+        if change.action == "stop":
+            log.info("session stop", session=wanted.session if wanted else None,
+                     reason=reason or "the programme has nothing to show")
+            self.wanted = None
+            return True
+        assert show is not None
+        if change.action == "switch" and wanted is not None:
+            wanted.url, wanted.page, wanted.nav = show.url, show.page, wanted.nav + 1
+            wanted.show, wanted.ends_at = show, show.ends_at
+            log.info("session switch", session=wanted.session, url=show.url, quality=show.quality,
+                     dashboard=show.dashboard, playlist=show.playlist, item=show.item, source=show.source)
+            return True
+        if wanted is not None:
+            log.info("session stop", session=wanted.session, reason=reason or "the programme changed the session")
+        started = change.started_at if change.started_at is not None else now
+        self.wanted = Wanted(session=change.session or new_session_id(), url=show.url, quality=show.quality, nav=0,
+                             started_at=started, ends_at=show.ends_at, page=show.page, devices=list(show.devices),
+                             mode=show.mode, show=show, media_start=max(0.0, now - started) if change.session else 0.0)
+        log.info("session start" if change.session is None else "session resumed", session=self.wanted.session,
+                 url=show.url, quality=show.quality, dashboard=show.dashboard, playlist=show.playlist,
+                 source=show.source, mode=show.mode, devices=", ".join(show.devices) or None)
+        return True
 
     # ---- reconcile the encoder with the wanted session -----------------------------------
     def _reconcile(self) -> None:
@@ -231,7 +289,7 @@ class Supervisor:
                 self.push(force=True)
             self._end_session()
             self._reset_status("starting")
-            self.media_end = 0.0  # a new session, a new timeline
+            self.media_end = wanted.media_start  # a new session, a new timeline (a resumed one goes on)
             self.backoff.reset()
             self.crash_times = []
             if wanted.mode == "direct":
@@ -255,6 +313,12 @@ class Supervisor:
         self.status.session, self.status.url, self.status.quality = wanted.session, wanted.url, wanted.quality
         self.status.started_at, self.status.ends_at = wanted.started_at, wanted.ends_at
         self.status.mode, self.status.devices = wanted.mode, list(wanted.devices)
+        show = wanted.show
+        if show is not None:
+            self.status.source, self.status.dashboard, self.status.playlist = show.source, show.dashboard, show.playlist
+            self.status.item, self.status.items, self.status.next_switch_at = show.item, show.items, show.next_switch_at
+            self.status.schedule = show.schedule
+        self.status.interrupts = len(self.director.programme.state.interrupts)
         self.status.stream_path = f"/stream/{wanted.session}/index.m3u8" if wanted.mode == "hls" else None
 
     def _fill_cast(self) -> None:
@@ -277,6 +341,7 @@ class Supervisor:
         if verdict:
             log.warning("session ended by the viewer; castd will not cast it again", session=wanted.session,
                         devices="; ".join(verdict))
+            self.director.stop(time.time())  # as a stop: a schedule window stays off until it ends
             self.wanted = None
             self._reconcile()
 
@@ -466,6 +531,7 @@ class Supervisor:
             log.error("session failed", session=wanted.session, url=wanted.url, error=reason,
                       restarts=self.status.restarts, output=tail[-300:] or None)
             self.wanted = None
+            self.director.stop(time.time())  # as a stop: no restart loop through the programme
             self.casting.end()
             remove_session_files(self.sessions_dir / wanted.session)
             return
@@ -477,12 +543,10 @@ class Supervisor:
     # ---- timers ------------------------------------------------------------------------
     def _timers(self) -> None:
         now = time.monotonic()
-        wanted = self.wanted
-        if wanted and wanted.ends_at and time.time() >= wanted.ends_at:
-            log.info("session duration reached", session=wanted.session)
-            self.wanted = None
+        if self._follow(time.time()):  # a duration, a playlist item, an interrupt, a schedule window
             self._reconcile()
             return
+        wanted = self.wanted
         if wanted and self.encoder is None and self.restart_at is not None and now >= self.restart_at:
             self.encoder_session = None
             self.status.restarts += 1
