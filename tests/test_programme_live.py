@@ -156,3 +156,29 @@ def test_kill_9_and_a_restart_bring_the_same_playlist_back(live):
     finally:
         restarted.finish()
     assert descendants(again.process.pid)  # the module's daemon is still the restarted one
+
+
+def test_a_schedule_starts_and_stops_castd_by_itself(tmp_path, pages):
+    """Real clock: a window on when castd starts, ending at the next minute boundary (at most ~85 s on)."""
+    from datetime import datetime, timedelta, timezone
+
+    now = datetime.now(timezone.utc)
+    end = (now + timedelta(seconds=25)).replace(second=0, microsecond=0) + timedelta(minutes=1)
+    start = end - timedelta(minutes=3)
+    (tmp_path / "castd.toml").write_text(config_text(pages) + (
+        f'[[schedules]]\nname = "test window"\nstart = "{start:%H:%M}"\nend = "{end:%H:%M}"\n'
+        'timezone = "UTC"\ndashboard = "green"\n'))
+    d = Daemon(runtime_dir=tmp_path / "run", args=["--config", str(tmp_path / "castd.toml")]).start()
+    try:
+        status = wait_for(lambda: (s := d.status())["state"] == "streaming" and s, 60, message="the window on")
+        assert (status["source"], status["schedule"], status["dashboard"]) == ("schedule", "test window", "green")
+        assert status["ends_at"] == end.timestamp()
+        listing = d.get("/dashboards").json()["schedules"]
+        assert listing[0]["active"] is True and listing[0]["name"] == "test window"
+        wait_for(lambda: newest_colour(status["stream_url"]) == "green", 20, message="green in the stream")
+        wait_for(lambda: d.status()["state"] == "idle", end.timestamp() - time.time() + 20, interval=0.2,
+                 message="the window's end")
+        assert time.time() >= end.timestamp() - 0.3  # not before its end
+        assert "session stop" in d.log()
+    finally:
+        d.finish()
