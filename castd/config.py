@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 import msgspec
 
 from castd.cast.specs import check_specs, split_specs
+from castd.mqtt.settings import MqttSettings
 from castd.presets import DEFAULT_PRESET, PRESETS
 from castd.secretfile import exposure_problem
 from castd.urls import Allowlist, UrlRejected, parse_target
@@ -304,6 +305,8 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     # folder for the resume state; empty: systemd's $STATE_DIRECTORY (StateDirectory=castd), else
     # nothing is kept (a castd run by hand does not resume)
     state_dir: str = ""
+    # castd on an MQTT broker: Home Assistant discovery, control and state topics ([mqtt] table)
+    mqtt: MqttSettings = msgspec.field(default_factory=MqttSettings)
 
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:
@@ -425,12 +428,22 @@ FIELD_NAMES = tuple(Config.__struct_fields__)
 LIST_FIELDS = ("allowlist", "mdns_interfaces")  # from the environment: comma or space separated
 
 
+MQTT_LIST_FIELDS = ("groups",)
+
+
 def _env_values(environ: dict[str, str]) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for name in FIELD_NAMES:
         raw = environ.get(ENV_PREFIX + name.upper())
-        if raw is not None:
+        if raw is not None and name != "mqtt":
             values[name] = raw.replace(",", " ").split() if name in LIST_FIELDS else raw
+    mqtt = {}  # CASTD_MQTT_HOST=... sets mqtt.host
+    for name in MqttSettings.__struct_fields__:
+        raw = environ.get(f"{ENV_PREFIX}MQTT_{name.upper()}")
+        if raw is not None:
+            mqtt[name] = raw.replace(",", " ").split() if name in MQTT_LIST_FIELDS else raw
+    if mqtt:
+        values["mqtt"] = mqtt
     return values
 
 
@@ -445,10 +458,13 @@ def _describe(error: msgspec.ValidationError) -> str:
         if table and table.group(1) in tables:  # inside a [[sites]], [[dashboards]]... table
             kind = PlaylistItem if ".items[" in where else tables[table.group(1)]
             return f"{where}: {key}: unknown key (valid keys: {', '.join(kind.__struct_fields__)})"
+        if where == "mqtt":
+            return f"mqtt.{key}: unknown key (valid keys: {', '.join(MqttSettings.__struct_fields__)})"
         return f"{key}: unknown key (valid keys: {', '.join(FIELD_NAMES)})"
     if " - at `$." in text:
         message, _, where = text.rpartition(" - at `$.")
-        return f"{where.rstrip('`')}: {message}"
+        where = where.rstrip("`")
+        return message if message.startswith(f"{where}.") else f"{where}: {message}"
     return text
 
 
@@ -476,7 +492,10 @@ def load_config(path: str | Path | None = None, environ: dict[str, str] | None =
             raise ConfigError(f"config file {file}: not readable by this user") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"config file {file}: invalid TOML: {exc}") from None
-    values.update(_env_values(environ))
+    env = _env_values(environ)
+    if "mqtt" in env and isinstance(values.get("mqtt"), dict):
+        env["mqtt"] = {**values["mqtt"], **env["mqtt"]}  # CASTD_MQTT_* beat the [mqtt] table key by key
+    values.update(env)
     values.update({k: v for k, v in (overrides or {}).items() if v is not None})
     try:
         return msgspec.convert(values, Config, strict=False)

@@ -55,7 +55,13 @@ class Shutdown(msgspec.Struct, tag=True):
     id: str
 
 
-Command = Start | Stop | Shutdown | Step
+class Reload(msgspec.Struct, tag=True):
+    """Load the current session's page again (same URL and page settings; the stream goes on)."""
+
+    id: str
+
+
+Command = Start | Stop | Shutdown | Step | Reload
 
 
 # ---- supervisor -> front end -------------------------------------------------------------

@@ -39,6 +39,7 @@ def create_app(config: Config, *, demo: bool = False) -> Starlette:
         app.state.supervisor = handle
         app.state.discovery = devices.Discovery(config, handle.extra_children)
         handle.on_status.append(_status_notifier())
+        bridge = app.state.mqtt = _mqtt_bridge(config, handle, app)
         handle.start()
         tasks = [asyncio.create_task(_watch(handle))]
         interval = watchdog_interval()
@@ -53,6 +54,8 @@ def create_app(config: Config, *, demo: bool = False) -> Starlette:
                 task.cancel()
             log.info("shutting down")
             notify("STOPPING=1\nSTATUS=stopping")
+            if bridge is not None:
+                await bridge.close()
             await handle.close()
 
     routes = [
@@ -82,6 +85,19 @@ def create_app(config: Config, *, demo: bool = False) -> Starlette:
     app.state.openapi = msgspec.json.encode(openapi.build(config))
     app.state.sessions_dir = runtime_dir / "sessions"
     return app
+
+
+def _mqtt_bridge(config: Config, handle: SupervisorHandle, app: Starlette):
+    """castd on its MQTT broker (castd/mqtt/), when one is configured: it sees every snapshot, and
+    its control messages go to the supervisor like webhooks. aiomqtt is imported only then."""
+    if not config.mqtt.host:
+        return None
+    from castd.mqtt.client import MqttBridge
+
+    bridge = MqttBridge(config, handle, app.state.allowlist, app.state.sessions_dir)
+    handle.on_status.append(bridge.on_status)
+    bridge.start()
+    return bridge
 
 
 async def _watch(handle: SupervisorHandle) -> None:

@@ -33,6 +33,11 @@ def _supervisor(request: Request) -> SupervisorHandle:
     return request.app.state.supervisor
 
 
+def _mqtt(request: Request):
+    """The MQTT bridge (castd/mqtt/client.py), or None when no broker is configured."""
+    return getattr(request.app.state, "mqtt", None)
+
+
 def _config(request: Request) -> Config:
     return request.app.state.config
 
@@ -124,21 +129,13 @@ async def start(request: Request) -> Response:
         log.info("webhook start refused", client=_client(request), url=body.url, dashboard=body.dashboard,
                  playlist=body.playlist, reason=problem.message if problem else None)
         raise problem or ApiError(400, "nothing to start")
-    if body.duration is not None and body.duration > config.max_duration:
-        raise ApiError(400, f"duration: at most {config.max_duration} seconds (max_duration in config)")
-    then = body.then or "stop"
-    if then == "resume" and body.duration is None:
-        raise ApiError(400, "then: \"resume\" needs a duration (how long to show this before going back)")
-    if target.mode == "direct" and not target.devices:
-        raise ApiError(400, "mode: direct needs a device (a `device` field, or `device` in the config)")
+    command = start_command(body, target, config)
+    then = command.then
     log.info("webhook start", client=_client(request), url=target.url or None, dashboard=target.dashboard,
              playlist=target.playlist, quality=target.quality, duration=body.duration, then=then,
              mode=target.mode, devices=", ".join(target.devices) or None)
     try:
-        ack = await _supervisor(request).command(
-            Start(id=new_command_id(), url=target.url, quality=target.quality, duration=body.duration,
-                  page=target.page, devices=list(target.devices), mode=target.mode, dashboard=target.dashboard,
-                  playlist=target.playlist, then=then))
+        ack = await _supervisor(request).command(command)
     except SupervisorUnavailable as exc:
         raise ApiError(503, f"castd is not ready: {exc}") from None
     if not ack.ok or ack.session is None:
@@ -151,6 +148,24 @@ async def start(request: Request) -> Response:
         stream_url=f"{stream_base(request)}/stream/{ack.session}/index.m3u8" if target.mode == "hls" else None,
         mode=target.mode, devices=list(target.devices), seq=ack.seq, dashboard=ack.dashboard or target.dashboard,
         playlist=target.playlist, then=then))
+
+
+def start_command(body: StartRequest, target: Target, config: Config) -> Start:
+    """The Start a resolved request asks for; ApiError (the 4xx an HTTP caller gets) when it may not.
+
+    With resolve_target, the one check for every way in: POST /start and castd's MQTT control
+    topics (castd/mqtt/commands.py) both call them.
+    """
+    if body.duration is not None and body.duration > config.max_duration:
+        raise ApiError(400, f"duration: at most {config.max_duration} seconds (max_duration in config)")
+    then = body.then or "stop"
+    if then == "resume" and body.duration is None:
+        raise ApiError(400, "then: \"resume\" needs a duration (how long to show this before going back)")
+    if target.mode == "direct" and not target.devices:
+        raise ApiError(400, "mode: direct needs a device (a `device` field, or `device` in the config)")
+    return Start(id=new_command_id(), url=target.url, quality=target.quality, duration=body.duration,
+                 page=target.page, devices=list(target.devices), mode=target.mode, dashboard=target.dashboard,
+                 playlist=target.playlist, then=then)
 
 
 def start_devices(field: str | list[str] | None, config: Config) -> list[str]:
@@ -215,7 +230,8 @@ async def status(request: Request) -> Response:
     return json_response(StatusResponse(
         **fields, stream_url=f"{stream_base(request)}{current.stream_path}" if current.stream_path else None,
         supervisor_restarts=handle.restarts,
-        snapshot_age=round(time.monotonic() - handle.snapshot_at, 3) if handle.snapshot_at else None))
+        snapshot_age=round(time.monotonic() - handle.snapshot_at, 3) if handle.snapshot_at else None,
+        mqtt=_mqtt(request).status() if _mqtt(request) else None))
 
 
 def health_problem(handle: SupervisorHandle, config: Config) -> str | None:
@@ -238,7 +254,8 @@ def health_problem(handle: SupervisorHandle, config: Config) -> str | None:
 async def health(request: Request) -> Response:
     handle = _supervisor(request)
     problem = health_problem(handle, _config(request))
-    body = HealthResponse(ok=problem is None, state=handle.status.state)
+    body = HealthResponse(ok=problem is None, state=handle.status.state,
+                          mqtt=_mqtt(request).state if _mqtt(request) else None)
     if problem:  # /health is open: no URLs, no secrets in what it says
         body.reason = scrub(_URL_IN_TEXT.sub("<url>", problem))
     elif handle.last_death:

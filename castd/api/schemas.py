@@ -131,12 +131,32 @@ class StopResponse(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     seq: int
 
 
+MqttState = Literal["connecting", "connected", "retrying", "off"]
+
+
+class MqttStatus(msgspec.Struct, kw_only=True):
+    """castd's link to its MQTT broker (castd/mqtt/), as /status and /health show it."""
+
+    state: MqttState  # off: `enabled = false` (castd only removed its Home Assistant device)
+    broker: str  # host:port
+    tls: bool
+    node_id: str
+    base_topic: str
+    connected_since: float | None = None  # Unix time of the current connection
+    connects: int = 0  # successful connections since castd started
+    last_error: str | None = None  # why the last connection failed or ended
+    retry_in: float | None = None  # state retrying: seconds until the next try
+    commands: int = 0  # control messages obeyed
+    rejected: int = 0  # control messages refused (each answered on <base_topic>/error)
+
+
 class StatusResponse(Status, forbid_unknown_fields=True, kw_only=True):
     """The supervisor's last snapshot, for a caller with the token (or when no token is set)."""
 
     stream_url: str | None
     supervisor_restarts: int
     snapshot_age: float | None
+    mqtt: MqttStatus | None = None  # None: no broker configured
 
 
 class DevicesResponse(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -159,6 +179,7 @@ class HealthResponse(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, o
     state: State
     reason: str | None = None
     note: str | None = None
+    mqtt: MqttState | None = None  # the broker link (it never makes castd unhealthy: HTTP works without it)
 
 
 class ErrorResponse(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

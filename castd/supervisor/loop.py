@@ -30,7 +30,7 @@ from castd.presets import get_preset
 from castd.procutil import set_pdeathsig
 from castd.programme.programme import Show
 from castd.protocol import (Ack, Begin, ChildEvent, ChildParams, Command, Navigate, PageOverrides, Park, Progress,
-                            Shutdown, Snapshot, Start, Status, Step, Stop, Timeline, command_decoder, encode)
+                            Reload, Shutdown, Snapshot, Start, Status, Step, Stop, Timeline, command_decoder, encode)
 from castd.supervisor.backoff import Backoff
 from castd.supervisor.casting import Casting
 from castd.supervisor.director import Current, Director
@@ -220,6 +220,12 @@ class Supervisor:
             self._follow(now)
             return self._on_screen(Ack(command_id=command.id, ok=True, switched=True,
                                        session=self.wanted.session if self.wanted else None))
+        if isinstance(command, Reload):
+            if self.wanted is None:
+                return Ack(command_id=command.id, ok=False, error="nothing is being cast")
+            self.wanted.nav += 1  # the reconcile step navigates to the same URL again
+            log.info("session reload", session=self.wanted.session, url=self.wanted.url)
+            return Ack(command_id=command.id, ok=True, session=self.wanted.session, switched=True)
         if isinstance(command, Shutdown):
             if self.wanted:
                 log.info("session stop", session=self.wanted.session, reason="castd is shutting down")
