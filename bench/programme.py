@@ -53,11 +53,14 @@ def playlist(name: str, seconds: float) -> str:
     return f'[[playlists]]\nname = "{name}"\nitems = [{items}]\n\n'
 
 
-def daemon(folder: Path, config: str, env: dict[str, str] | None = None) -> Daemon:
+def daemon(folder: Path, config: str, env: dict[str, str] | None = None, port: int | None = None) -> Daemon:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "castd.toml").write_text(config)
-    return Daemon(runtime_dir=folder / "run", args=["--config", str(folder / "castd.toml")],
-                  env_extra={"CASTD_LOG_LEVEL": "INFO", "CASTD_STATE_DIR": str(folder / "state"), **(env or {})})
+    d = Daemon(runtime_dir=folder / "run", args=["--config", str(folder / "castd.toml")],
+               env_extra={"CASTD_LOG_LEVEL": "INFO", "CASTD_STATE_DIR": str(folder / "state"), **(env or {})})
+    if port is not None:
+        d.port = port  # the same address: the TV's stream URL stays valid across the restart
+    return d
 
 
 def streaming(d: Daemon, timeout: float = 60) -> dict:
@@ -141,7 +144,7 @@ def bench_resume(pages, tmp: Path, count: int) -> list[float]:
             os.kill(d.process.pid, signal.SIGKILL)
             d.process.wait(10)
             wait_for(lambda: not still_alive(below), 30, message="the old processes gone")
-            d = daemon(folder, config)
+            d = daemon(folder, config, port=d.port)
             began = time.time()
             d.start(wait_healthy=False)
             watcher = SegmentWatcher(client, media)  # the same stream URL: the same session id

@@ -115,6 +115,8 @@ class Supervisor:
         self._clean_runtime()
         if self.config.standby == "boot":
             self._spawn(parked=True)
+        if self._follow(time.time()):  # a resumed session or a schedule window: at once, not a tick later
+            self._reconcile()
         self._fill_status()
         self.push(force=True)
         log.info("supervisor ready", pid=os.getpid(), runtime_dir=str(self.sessions_dir))
@@ -242,6 +244,8 @@ class Supervisor:
 
     def _follow(self, now: float, reload: bool = False, reason: str = "") -> bool:
         """Make the wanted session what the programme says is on screen now; True when it changed."""
+        if not self.running:  # shutting down: nothing new starts (and the resume file keeps what was on)
+            return False
         wanted = self.wanted
         current = None
         if wanted is not None and self.status.state != "failed":
