@@ -126,11 +126,34 @@ def bench_scheduled(pages, tmp: Path, count: int) -> tuple[list[float], list[flo
 
 
 # ---- kill -9 and resume ----------------------------------------------------------------------------------
-def bench_resume(pages, tmp: Path, count: int) -> list[float]:
+STEPS = ("supervisor ready", "session resumed", "encoder running", "page loaded", "first segment")
+
+
+def log_steps(text: str, since: float) -> dict[str, float]:
+    """Seconds from `since` to the first log line of each step after it (castd logs local time, ms)."""
+    found: dict[str, float] = {}
+    for line in text.splitlines():
+        try:
+            at = datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S.%f").timestamp()
+        except ValueError:
+            continue
+        if at < since - 0.01:
+            continue
+        for step in STEPS:
+            if step not in found and f": {step}" in line:
+                found[step] = round(at - since, 3)
+    return found
+
+
+def bench_resume(pages, tmp: Path, count: int) -> tuple[list[float], list[dict], list[float]]:
+    """kill -9 + restart, `count` times; then as many fresh starts (a new process, POST /start as soon
+    as it answers) under the same load, for comparison."""
     folder = tmp / "resume"
     config = boards(pages) + playlist("slow", 600)
     d = daemon(folder, config).start()
     samples: list[float] = []
+    steps: list[dict] = []
+    fresh: list[float] = []
     client = httpx.Client(timeout=5)
     try:
         started = d.post("/start", json={"playlist": "slow"}).json()
@@ -150,9 +173,20 @@ def bench_resume(pages, tmp: Path, count: int) -> list[float]:
             watcher = SegmentWatcher(client, media)  # the same stream URL: the same session id
             seconds, _ = watcher.first_matching(lambda data: shows_colour(data, green), began, 30)
             samples.append(round(seconds, 3))
-            print(f"bench.programme: resumed stream serving {seconds:.3f} s after the new process started",
-                  file=sys.stderr, flush=True)
-        return samples
+            steps.append(log_steps(d.log(), began))
+            print(f"bench.programme: resumed stream serving {seconds:.3f} s after the new process started "
+                  f"{steps[-1]}", file=sys.stderr, flush=True)
+        d.finish()
+        for i in range(count):  # the same, from nothing: a new process and a start as soon as it answers
+            d = daemon(tmp / f"fresh{i}", config)
+            began = time.time()
+            d.start()
+            started = d.post("/start", json={"dashboard": "green"}).json()
+            watcher = SegmentWatcher(client, media_url_of(started["stream_url"]))
+            seconds, _ = watcher.first_matching(lambda data: shows_colour(data, green), began, 30)
+            fresh.append(round(seconds, 3))
+            d.finish()
+        return samples, steps, fresh
     finally:
         d.finish()
 
@@ -178,8 +212,10 @@ def main(argv: list[str] | None = None) -> int:
                 results["switch"] = summary(samples := bench_switch(pages, Path(tmp), args.switches))
                 results["switch"]["samples"] = samples
             if "resume" in only:
-                results["resume"] = summary(samples := bench_resume(pages, Path(tmp), args.resumes))
-                results["resume"]["samples"] = samples
+                samples, steps, fresh = bench_resume(pages, Path(tmp), args.resumes)
+                results["resume"] = {**summary(samples), "samples": samples, "steps": steps}
+                results["fresh_start"] = {**summary(fresh), "samples": fresh}
+                results["resume_steps"] = {step: summary([s[step] for s in steps if step in s]) for step in STEPS}
             if "scheduled" in only:
                 decided, on_screen = bench_scheduled(pages, Path(tmp), args.starts)
                 results["scheduled_decision"] = {**summary(decided), "samples": decided}
@@ -192,12 +228,20 @@ def main(argv: list[str] | None = None) -> int:
     rows = [("switch", "playlist switch -> first segment with the new page", "median <= 0.5 s"),
             ("scheduled_decision", "scheduled start: supervisor's decision after the window start", "<= 0.5 s"),
             ("scheduled_on_stream", "scheduled start: first segment with the page, from the window start", "<= 0.5 s"),
-            ("resume", "kill -9 + restart -> resumed stream serving, from the new process's start", "<= 3 s")]
+            ("resume", "kill -9 + restart -> resumed stream serving, from the new process's start", "<= 3 s"),
+            ("fresh_start", "for comparison: new process + POST /start as soon as it answers -> first segment",
+             "-")]
     for key, what, target in rows:
         if key in results:
             r = results[key]
             print(f"{what}: median {r['median']:.3f} s, p95 {r['p95']:.3f} s, max {r['max']:.3f} s (n={r['n']}); "
                   f"target {target}")
+    if "resume_steps" in results:
+        print("resume, from the new process's start (medians of its log lines): " + ", ".join(
+            f"{step} {r['median']:.2f} s" for step, r in results["resume_steps"].items() if r["median"] is not None))
+    if "resume" in results and "fresh_start" in results:
+        print(f"resume / fresh start: {results['resume']['median'] / results['fresh_start']['median']:.2f}x "
+              f"(load average at the start: {results['load'][0]:.1f})")
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / f"programme-{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.write_text(json.dumps(results, indent=2))

@@ -276,6 +276,8 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     cast_load_timeout: float = 30.0
     cast_heartbeat_timeout: float = 20.0
     cast_retries: int = 10
+    # a TV whose player sits in BUFFERING, or whose currentTime stands still, this long is LOADed again (0: never)
+    cast_stall_seconds: float = 5.0
     mdns_interfaces: list[str] = msgspec.field(default_factory=list)
     mdns_timeout: float = 3.0
     log_level: str = "INFO"
@@ -333,6 +335,8 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
         for key in ("cast_connect_timeout", "cast_load_timeout", "cast_heartbeat_timeout", "mdns_timeout"):
             if not 0 < getattr(self, key) <= 600:
                 raise ValueError(f"{key}: must be between 0 and 600 seconds")
+        if not 0 <= self.cast_stall_seconds <= 600:
+            raise ValueError("cast_stall_seconds: must be between 0 (off) and 600 seconds")
         if self.cast_retries < 0:
             raise ValueError("cast_retries: must be 0 or more")
         for address in self.mdns_interfaces:

@@ -82,6 +82,10 @@ class CastDevice(msgspec.Struct, kw_only=True):
     retry_in: float | None = None  # state failed: seconds to the next try when one was planned (None: gave up)
     last_error: str | None = None
     updated_at: float = 0.0
+    reloads: int = 0  # LOADs again because the TV's player was stuck (BUFFERING or a still currentTime)
+    reload_reason: str | None = None  # why the last of them
+    media_time: float | None = None  # the receiver's currentTime when last seen advancing (MEDIA_STATUS)
+    media_time_at: float | None = None  # wall time it was seen
 
 
 class CastSection(msgspec.Struct, kw_only=True):
