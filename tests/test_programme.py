@@ -225,6 +225,8 @@ def test_a_manual_session_that_ends_gives_the_screen_back_to_the_schedule():
     programme.start(dashboard_target(c, "green"), at(BERLIN, 2026, 6, 1, 8, 30), duration=600)
     assert programme.decide(at(BERLIN, 2026, 6, 1, 8, 39)).dashboard == "green"
     assert programme.decide(at(BERLIN, 2026, 6, 1, 8, 40)).dashboard == "red"
+    assert programme.ended == "session duration reached"
+    assert programme.decide(at(BERLIN, 2026, 6, 1, 10, 0)) is None and programme.ended == "schedule window ended"
 
 
 def test_a_stop_keeps_the_current_window_off_until_the_next_boundary():

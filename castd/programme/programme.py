@@ -80,6 +80,7 @@ class Programme:
         self.config = config
         self.state = state if state is not None else State()
         self.revision = 0  # bumped by every change worth keeping in the state file
+        self.ended = ""  # why the last layer ended by itself (for the log's stop reason)
 
     # ---- commands -------------------------------------------------------------------------
     def start(self, target: Target, now: float, duration: float | None = None, then: Then = "stop") -> None:
@@ -137,6 +138,7 @@ class Programme:
             durations = self._durations(top)
             cursor_ops.advance(top.cursor, durations, self._loops(top), now)
             if top.cursor.finished:  # a once-through playlist is over: that layer ends
+                self.ended = "playlist finished"
                 self._drop(top)
                 return self.decide(now)
         return self._show(top)
@@ -174,10 +176,14 @@ class Programme:
     def _expire(self, now: float) -> None:
         state = self.state
         for layer in [i for i in state.interrupts if i.until is not None and now >= i.until]:
+            self.ended = "interrupt over"
             self._drop(layer)
         base = state.base
-        if base is not None and ((base.until is not None and now >= base.until)
-                                 or (base.boundary is not None and now >= base.boundary)):
+        if base is not None and base.until is not None and now >= base.until:
+            self.ended = "session duration reached"
+            self._drop(base)
+        elif base is not None and base.boundary is not None and now >= base.boundary:
+            self.ended = "schedule boundary: the schedule takes over"
             self._drop(base)
         window = schedule.active(self.config.schedules, now)
         key = window.key if window else None
@@ -186,6 +192,7 @@ class Programme:
             self.revision += 1
         if window is None or key == state.suppressed:
             if state.scheduled is not None:
+                self.ended = "schedule window ended"
                 state.scheduled = None
                 self.revision += 1
             return

@@ -32,6 +32,7 @@ class Change(msgspec.Struct, kw_only=True, frozen=True):
     show: Show | None = None
     session: str | None = None  # new: the session id to use (a resumed one), or None for a fresh one
     started_at: float | None = None  # new, resumed: when that session began
+    reason: str = ""  # stop: why the programme has nothing more to show
 
 
 class Current(msgspec.Struct, kw_only=True, frozen=True):
@@ -90,7 +91,9 @@ class Director:
         """What to do with the wanted session at `now`; `reload`: a command asked for this page again."""
         show = self.programme.decide(now)
         if show is None:
-            return Change(action="stop") if current is not None else Change(action="keep")
+            if current is None:
+                return Change(action="keep")
+            return Change(action="stop", reason=self.programme.ended or "the programme has nothing to show")
         if current is not None and (current.quality, current.mode, current.devices) == show.session_key:
             if reload or current.url != show.url or current.page != show.page:
                 return Change(action="switch", show=show)

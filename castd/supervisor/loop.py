@@ -258,8 +258,7 @@ class Supervisor:
                 wanted.show, wanted.ends_at = show, show.ends_at
             return False
         if change.action == "stop":
-            log.info("session stop", session=wanted.session if wanted else None,
-                     reason=reason or "the programme has nothing to show")
+            log.info("session stop", session=wanted.session if wanted else None, reason=reason or change.reason)
             self.wanted = None
             return True
         assert show is not None
