@@ -8,11 +8,13 @@ once, by the restart) for the module."""
 
 import os
 import signal
+import subprocess
+import sys
 import time
 
 import pytest
 from fakecast import FakeCastDevice
-from helpers import (Daemon, close_to, cmdline, descendants, fetch_segment, last_frame_of, media_playlist_url, rgb_at,
+from helpers import (ROOT, Daemon, close_to, cmdline, descendants, fetch_segment, last_frame_of, media_playlist_url, rgb_at,
                      segment_urls, still_alive, wait_for)
 
 COLOURS = {"red": (255, 0, 0), "green": (0, 255, 0), "blue": (0, 0, 255), "white": (255, 255, 255)}
@@ -48,6 +50,12 @@ def live(tmp_path_factory, pages):
     holder.folder, holder.env = folder, env
     yield holder
     holder.daemon.finish()
+
+
+def castd_cli(d: Daemon, *args: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CASTD_")}
+    return subprocess.run([sys.executable, "-m", "castd", *args], capture_output=True, text=True, timeout=60,
+                          env={**env, "CASTD_PORT": str(d.port)}, cwd=ROOT)
 
 
 def colour_of(data: bytes) -> str | None:
@@ -108,7 +116,8 @@ def test_an_interrupt_returns_to_the_same_item(live):
     d = live.daemon
     started = d.post("/start", json={"playlist": "slow"}).json()
     wait_for(lambda: d.status()["state"] == "streaming", 40, message="streaming")
-    assert d.post("/next").json()["item"] == 1  # green, with its full 60 s from now
+    out = castd_cli(d, "next")  # the CLI's POST /next: green, with its full 60 s from now
+    assert out.returncode == 0 and "playlist slow item 2 (green)" in out.stdout, out
     wait_for(lambda: newest_colour(started["stream_url"]) == "green", 20, message="green in the stream")
     interrupt = d.post("/start", json={"dashboard": "white", "duration": 4, "then": "resume"})
     assert interrupt.status_code == 200 and interrupt.json()["switched"] is True, interrupt.text
@@ -125,7 +134,9 @@ def test_an_interrupt_returns_to_the_same_item(live):
 
 def test_kill_9_and_a_restart_bring_the_same_playlist_back(live):
     d = live.daemon
-    started = d.post("/start", json={"playlist": "slow"}).json()
+    out = castd_cli(d, "start", "--playlist", "slow")
+    assert out.returncode == 0 and "casting playlist slow dashboard red" in out.stdout, out
+    started = d.status()
     wait_for(lambda: d.status()["state"] == "streaming", 40, message="streaming")
     d.post("/next")
     d.post("/next")  # blue

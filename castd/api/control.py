@@ -63,6 +63,9 @@ GET_NEEDS_TOKEN = ("GET {path} changes state only when castd has a token (config
 
 def refuse_tokenless_get(request: Request) -> None:
     """GET /start, /stop, /next, /previous: for one-URL senders, and only with a token (see GET_NEEDS_TOKEN)."""
+    if request.method == "HEAD":  # link checkers and previews send HEAD by themselves: never an action
+        raise ApiError(405, f"HEAD {request.url.path} does nothing; use POST (or GET with the token)",
+                       {"Allow": "POST, GET"})
     if request.method == "GET" and not _config(request).token:
         raise ApiError(405, GET_NEEDS_TOKEN.format(path=request.url.path), {"Allow": "POST"})
 
