@@ -14,8 +14,8 @@ import time
 
 import pytest
 from fakecast import FakeCastDevice
-from helpers import (ROOT, Daemon, close_to, cmdline, descendants, fetch_segment, last_frame_of, media_playlist_url, rgb_at,
-                     segment_urls, still_alive, wait_for)
+from helpers import (ROOT, Daemon, close_to, cmdline, descendants, fetch_segment, last_frame_of, media_playlist_url,
+                     rgb_at, segment_urls, still_alive, wait_for)
 
 COLOURS = {"red": (255, 0, 0), "green": (0, 255, 0), "blue": (0, 0, 255), "white": (255, 255, 255)}
 

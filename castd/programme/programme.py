@@ -223,16 +223,16 @@ class Programme:
         if layer.window is not None:
             entry = self.config.schedules[layer.window[0]]
             name = entry.name or f"schedule {layer.window[0] + 1}"
-        common = dict(source=layer.source, quality=target.quality, devices=target.devices, mode=target.mode,
-                      ends_at=ends_at, schedule=name)
+        show = Show(source=layer.source, url=target.url, quality=target.quality, devices=target.devices,
+                    mode=target.mode, page=target.page, dashboard=target.dashboard, ends_at=ends_at, schedule=name)
         if target.playlist is None or layer.cursor is None:
-            return Show(url=target.url, page=target.page, dashboard=target.dashboard, **common)
+            return show
         playlist = find_playlist(self.config, target.playlist)
         index = layer.cursor.index % len(playlist.items)
         board = find_dashboard(self.config, playlist.items[index].dashboard)
-        return Show(url=board.url, page=dashboard_page(board), dashboard=board.name, playlist=playlist.name,
-                    item=index, items=len(playlist.items),
-                    next_switch_at=cursor_ops.next_switch(layer.cursor, self._durations(layer)), **common)
+        return msgspec.structs.replace(show, url=board.url, page=dashboard_page(board), dashboard=board.name,
+                                       playlist=playlist.name, item=index, items=len(playlist.items),
+                                       next_switch_at=cursor_ops.next_switch(layer.cursor, self._durations(layer)))
 
 
 def _split(device: str | list[str]) -> list[str]:

@@ -23,7 +23,7 @@ from castd.logs import log
 from castd.programme.programme import State
 
 FILE_NAME = "programme.json"
-FORMAT = "castd-resume-1"
+FORMAT: Literal["castd-resume-1"] = "castd-resume-1"
 MAX_BYTES = 256 * 1024  # a larger file is not castd's
 
 
