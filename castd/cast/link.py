@@ -38,14 +38,14 @@ from castd.cast.media import (APP_MEDIA_RECEIVER, APP_NAMES, IDLE_APP, NS_DASHCA
 from castd.cast.streamurl import Unreachable, stream_base
 from castd.config import Config
 from castd.logs import log
-from castd.protocol import CastDevice
-from castd.supervisor.backoff import Backoff
+from castd.protocol import USER_STATES, CastDevice, CastState
+from castd.children.backoff import Backoff
 
 COMMAND_TIMEOUT = 8.0  # GET_STATUS, STOP: answered at once by a device that is there
 PLAYING_STATES = ("PLAYING", "BUFFERING", "PAUSED")
 USER_IDLE_REASONS = ("CANCELLED", "INTERRUPTED")
 HEALTHY_AFTER = 60.0  # playing this long forgives earlier failures
-TERMINAL = ("user_stopped", "other_app")
+TERMINAL = USER_STATES
 MEDIA_TIME_REPORT = 5.0  # /status's media time of a device that plays on is at most this old (one report each)
 
 
@@ -75,7 +75,7 @@ def content_id(entry: dict) -> str | None:
     return media.get("contentId")
 
 
-class Link:  # pylint: disable=too-many-instance-attributes
+class Link:
     def __init__(self, spec: str, plan: Plan, config: Config, resolver: Resolver,
                  report: Callable[["Link"], None], app_session: str | None = None) -> None:
         self.thread = threading.Thread(target=self.run, name=f"cast-link {spec}", daemon=True)
@@ -97,8 +97,10 @@ class Link:  # pylint: disable=too-many-instance-attributes
         self.owns_app = app_session is not None  # a restarted worker resumes a session castd had there
         # the session
         self.session = plan.session
-        self.state, self.reason = "connecting", None
-        self.failures, self.last_error = 0, None
+        self.state: CastState = "connecting"
+        self.reason: str | None = None
+        self.failures = 0
+        self.last_error: str | None = None
         self.terminal = self.given_up = False
         self.retry_at: float | None = None
         self.stopped_session: str | None = None
@@ -115,7 +117,8 @@ class Link:  # pylint: disable=too-many-instance-attributes
         # the TV's player: is it stuck? (cast_stall_seconds 0: never asked)
         stall = config.cast_stall_seconds
         self.watch = FreezeWatch(stall_seconds=stall, poll=min(1.0, stall / 4)) if stall > 0 else None
-        self.reloads, self.reload_reason = 0, None
+        self.reloads = 0
+        self.reload_reason: str | None = None
         self.reload_wanted = False  # LOAD again even though the device says it plays the stream
         self.media_time: float | None = None  # the receiver's currentTime last seen advancing ...
         self.media_time_at: float | None = None  # ... and when (wall clock)
@@ -461,7 +464,7 @@ class Link:  # pylint: disable=too-many-instance-attributes
         raise Interrupted()
 
     # ---- outcomes -----------------------------------------------------------------------------
-    def _terminal(self, state: str, reason: str) -> None:
+    def _terminal(self, state: CastState, reason: str) -> None:
         self.terminal = True
         self.log.warning("the viewer took the cast device back; castd leaves it alone", device=self.spec,
                     state=state, reason=reason)
@@ -484,7 +487,7 @@ class Link:  # pylint: disable=too-many-instance-attributes
                     failures=self.failures)
         self._set("failed", f"{exc}; retrying in {delay:g}s")
 
-    def _set(self, state: str, reason: str | None, force: bool = False) -> None:
+    def _set(self, state: CastState, reason: str | None, force: bool = False) -> None:
         if force or (state, reason) != (self.state, self.reason):
             self.state, self.reason = state, reason
             self.updated_at = time.time()

@@ -28,7 +28,7 @@ from castd.programme import schedule
 from castd.programme.playlist import Cursor
 from castd.programme.targets import (Target, Then, UnknownName, dashboard_page, dashboard_target, find_dashboard,
                                      find_playlist, playlist_target)
-from castd.protocol import PageOverrides
+from castd.protocol import Mode, PageOverrides
 
 Source = Literal["manual", "schedule", "interrupt"]
 
@@ -60,7 +60,7 @@ class Show(msgspec.Struct, kw_only=True, frozen=True):
     url: str
     quality: str
     devices: tuple[str, ...]
-    mode: str
+    mode: Mode
     page: PageOverrides
     dashboard: str | None = None
     playlist: str | None = None
@@ -236,7 +236,7 @@ class Programme:
 
 
 def _split(device: str | list[str]) -> list[str]:
-    from castd.cast.specs import split_specs
+    from castd.specs import split_specs
 
     return split_specs(device)
 
