@@ -66,8 +66,9 @@ $(VENV)/.installed: pyproject.toml
 run: install
 	$(VENV)/bin/castd serve --port $(PORT) --demo
 
-# the fake Cast device's TLS certificate is made with the openssl command line
-test: EXTRA_DEB = openssl
+# the fake Cast device's and the test broker's TLS certificates are made with the openssl command line;
+# the MQTT tests run Debian's mosquitto broker (on a free loopback port, with a config they write)
+test: EXTRA_DEB = openssl mosquitto
 test: install glass-deps
 	$(VENV)/bin/python -m pytest -q $(PYTEST_ARGS)
 
@@ -129,11 +130,11 @@ uninstall-service:
 	@if [ -z "$(DESTDIR)" ] && id -u $(SERVICE_USER) >/dev/null 2>&1; then userdel $(SERVICE_USER); fi
 	@echo "castd: removed; kept $(SYSCONFDIR)/castd.toml (delete it yourself if you no longer need it)"
 
-bench: EXTRA_DEB = ffmpeg
+bench: EXTRA_DEB = ffmpeg mosquitto
 bench: install glass-deps
 	$(VENV)/bin/python -m bench
 
-bench-quick: EXTRA_DEB = ffmpeg
+bench-quick: EXTRA_DEB = ffmpeg mosquitto
 bench-quick: install glass-deps
 	$(VENV)/bin/python -m bench --quick
 

@@ -39,6 +39,13 @@ def _parser() -> argparse.ArgumentParser:
                             description="Check Chromium, chromedriver, Xvfb, codecs, the runtime dir, the "
                                         "config, the device and the token; print OK/FAIL with the fix.")
     doctor.add_argument("--config", metavar="FILE", help="TOML config (default: /etc/castd/castd.toml if present)")
+    forget = sub.add_parser("mqtt-forget", help="remove castd's device from Home Assistant (MQTT)",
+                            description="Publish an empty retained discovery message for this castd (Home "
+                                        "Assistant then removes its device) and clear its retained state and "
+                                        "availability on the broker of the [mqtt] config. A running castd "
+                                        "announces itself again when it reconnects: stop it, or set "
+                                        "mqtt.enabled = false, first.")
+    forget.add_argument("--config", metavar="FILE", help="TOML config (default: /etc/castd/castd.toml if present)")
     return parser
 
 
@@ -65,7 +72,36 @@ def _main(argv: list[str] | None) -> int:
         from castd.doctor import main as doctor
 
         return doctor(args.config)
+    if args.command == "mqtt-forget":
+        return mqtt_forget(args)
     return client_run(args.func, args)
+
+
+def mqtt_forget(args: argparse.Namespace) -> int:
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(f"castd: config error: {exc}", file=sys.stderr)
+        return 2
+    if not config.mqtt.host:
+        print("castd: no MQTT broker configured (mqtt.host is empty)", file=sys.stderr)
+        return 2
+    import asyncio
+
+    import aiomqtt
+
+    from castd.mqtt.client import describe, forget
+
+    try:
+        topics = asyncio.run(asyncio.wait_for(forget(config.mqtt), 30))
+    except (aiomqtt.MqttError, asyncio.TimeoutError) as exc:
+        print(f"castd: could not reach the broker {config.mqtt.host}:{config.mqtt.resolved_port()}: "
+              f"{describe(exc, config.mqtt) if isinstance(exc, aiomqtt.MqttError) else 'timed out'}",
+              file=sys.stderr)
+        return 1
+    print(f"castd: removed device {topics.node_id} from Home Assistant ({topics.discovery}) and cleared "
+          f"{topics.state} and {topics.availability}")
+    return 0
 
 
 def serve(args: argparse.Namespace) -> int:

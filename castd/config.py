@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import tempfile
 import re
+import tempfile
 import tomllib
+import zoneinfo
+from datetime import time as clock_time
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -18,9 +20,10 @@ from urllib.parse import urlsplit
 import msgspec
 
 from castd.cast.specs import check_specs, split_specs
+from castd.mqtt.settings import MqttSettings
 from castd.presets import DEFAULT_PRESET, PRESETS
 from castd.secretfile import exposure_problem
-from castd.urls import Allowlist, UrlRejected
+from castd.urls import Allowlist, UrlRejected, parse_target
 
 DEFAULT_CONFIG_FILE = Path("/etc/castd/castd.toml")
 ENV_PREFIX = "CASTD_"
@@ -90,6 +93,156 @@ def validate_page_values(zoom: float | None, reload_seconds: float | None) -> No
         raise ValueError(f"reload_seconds: must be 0 (never) or at least {MIN_RELOAD_SECONDS:g}")
 
 
+MAX_NAME_LENGTH = 64
+DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+DAY_GROUPS = {"daily": DAY_NAMES, "weekdays": DAY_NAMES[:5], "weekend": DAY_NAMES[5:]}
+SCHEDULE_OVERRIDES = ("boundary", "session")
+
+
+def check_name(name: str) -> None:
+    """A dashboard or playlist name: what a person types in a webhook or picks in Home Assistant."""
+    if not name or len(name) > MAX_NAME_LENGTH or not name.isprintable() or name != name.strip():
+        raise ValueError(f"name: {name!r} must be 1 to {MAX_NAME_LENGTH} printable characters "
+                         "without leading or trailing spaces")
+
+
+def parse_clock(text: str, key: str) -> clock_time:
+    """"07:30" -> 07:30 (a wall-clock time in the entry's time zone)."""
+    match = re.fullmatch(r"([01]?\d|2[0-3]):([0-5]\d)", text.strip())
+    if not match:
+        raise ValueError(f"{key}: {text!r} is not a time of day like \"07:30\"")
+    return clock_time(int(match.group(1)), int(match.group(2)))
+
+
+def local_zone_name() -> str:
+    """The machine's IANA time zone: $TZ, else where /etc/localtime points, else UTC."""
+    name = os.environ.get("TZ", "").lstrip(":")
+    if not name:
+        try:
+            target = os.path.realpath("/etc/localtime")
+            name = target.split("/zoneinfo/", 1)[1] if "/zoneinfo/" in target else ""
+        except OSError:
+            name = ""
+    try:
+        zoneinfo.ZoneInfo(name)
+        return name
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return "UTC"
+
+
+class Dashboard(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """A named page (a `[[dashboards]]` table): `POST /start {"dashboard": name}` casts it.
+
+    The [[sites]] settings still apply by URL; the page keys here beat them, like a request's do.
+    """
+
+    name: str
+    url: str
+    quality: str = ""  # empty: the config's quality
+    device: str | list[str] | None = None  # None: the config's device; "" or []: stream only
+    zoom: float | None = None
+    reload_seconds: float | None = None
+    ready_selector: str | None = None
+
+    def __post_init__(self) -> None:
+        check_name(self.name)
+        try:
+            parse_target(self.url)
+        except UrlRejected as exc:
+            raise ValueError(str(exc)) from None
+        if self.quality and self.quality not in PRESETS:
+            raise ValueError(f"quality: unknown preset {self.quality!r}; valid: {', '.join(PRESETS)}")
+        if self.device is not None:
+            try:
+                check_specs(split_specs(self.device))
+            except ValueError as exc:
+                raise ValueError(f"device: {exc}") from None
+        validate_page_values(self.zoom, self.reload_seconds)
+
+
+class PlaylistItem(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    dashboard: str
+    seconds: float
+
+    def __post_init__(self) -> None:
+        if not self.seconds >= 1:
+            raise ValueError("seconds: must be at least 1")
+
+
+class Playlist(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Dashboards in turn (a `[[playlists]]` table), shown as page switches inside one session: the TV
+    gets one LOAD and one stream URL, so the playlist's quality and device hold for every item (the
+    items' own dashboards lend only their URL and page settings)."""
+
+    name: str
+    items: list[PlaylistItem]
+    loop: bool = True  # false: once through, then the session ends
+    quality: str = ""  # empty: the first item's dashboard's, else the config's
+    device: str | list[str] | None = None  # None: the first item's dashboard's, else the config's
+
+    def __post_init__(self) -> None:
+        check_name(self.name)
+        if not self.items:
+            raise ValueError("items: a playlist needs at least one item")
+        if self.quality and self.quality not in PRESETS:
+            raise ValueError(f"quality: unknown preset {self.quality!r}; valid: {', '.join(PRESETS)}")
+        if self.device is not None:
+            try:
+                check_specs(split_specs(self.device))
+            except ValueError as exc:
+                raise ValueError(f"device: {exc}") from None
+
+
+class ScheduleEntry(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """A time window (a `[[schedules]]` table) in which castd shows a dashboard or a playlist by itself.
+
+    `start`/`end` are wall-clock times in `timezone` (DST handled by zoneinfo); an `end` at or before
+    `start` runs past midnight. Where entries overlap, the later-starting one wins.
+    """
+
+    name: str = ""  # for /status and the log; empty: "schedule N"
+    days: list[str] = []  # mon..sun, or daily / weekdays / weekend; empty: every day
+    start: str
+    end: str
+    timezone: str = ""  # IANA name ("Europe/Berlin"); empty: the machine's ($TZ or /etc/localtime)
+    dashboard: str = ""
+    playlist: str = ""
+    device: str | list[str] | None = None  # None: the dashboard's or playlist's
+
+    def __post_init__(self) -> None:
+        if self.name:
+            check_name(self.name)
+        for day in self.days:
+            if day.lower() not in DAY_NAMES and day.lower() not in DAY_GROUPS:
+                raise ValueError(f"days: {day!r} is not one of {', '.join(DAY_NAMES)}, daily, weekdays, weekend")
+        start, end = parse_clock(self.start, "start"), parse_clock(self.end, "end")
+        if start == end:
+            raise ValueError("end: must differ from start (an end before the start runs past midnight)")
+        if self.timezone:
+            try:
+                zoneinfo.ZoneInfo(self.timezone)
+            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+                raise ValueError(f"timezone: {self.timezone!r} is not a known IANA time zone "
+                                 "(e.g. \"Europe/Berlin\")") from None
+        if bool(self.dashboard) == bool(self.playlist):
+            raise ValueError("give either dashboard or playlist")
+        if self.device is not None:
+            try:
+                check_specs(split_specs(self.device))
+            except ValueError as exc:
+                raise ValueError(f"device: {exc}") from None
+
+    def weekdays(self) -> frozenset[int]:
+        """Monday 0 .. Sunday 6."""
+        names: set[str] = set()
+        for day in self.days or ["daily"]:
+            names.update(DAY_GROUPS.get(day.lower(), (day.lower(),)))
+        return frozenset(DAY_NAMES.index(n) for n in names)
+
+    def zone(self) -> str:
+        return self.timezone or local_zone_name()
+
+
 class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     # HTTP front end
     host: str = "127.0.0.1"
@@ -132,10 +285,28 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     allowlist: list[str] = msgspec.field(default_factory=list)
     rate_limit_burst: int = 5
     rate_limit_per_minute: float = 12.0
+    # a /start that only switches the page of the running session (and /next, /previous) costs
+    # ~0.5 s of encoder time, no browser: its own, looser bucket (ten dashboards in ten seconds)
+    switch_rate_limit_burst: int = 10
+    switch_rate_limit_per_minute: float = 120.0
     max_body_bytes: int = 64 * 1024
     max_json_depth: int = 8
     # per-site page settings, matched by URL prefix ([[sites]] tables)
     sites: list[Site] = []
+    # named dashboards, playlists and schedules ([[dashboards]], [[playlists]], [[schedules]])
+    dashboards: list[Dashboard] = []
+    playlists: list[Playlist] = []
+    schedules: list[ScheduleEntry] = []
+    # a manual start during a schedule entry holds until the next schedule boundary, or until the
+    # manual session ends ("session"); then the schedule's current entry comes back
+    schedule_override: str = "boundary"
+    # keep what castd is meant to show in state_dir and put it back after a restart
+    resume: bool = True
+    # folder for the resume state; empty: systemd's $STATE_DIRECTORY (StateDirectory=castd), else
+    # nothing is kept (a castd run by hand does not resume)
+    state_dir: str = ""
+    # castd on an MQTT broker: Home Assistant discovery, control and state topics ([mqtt] table)
+    mqtt: MqttSettings = msgspec.field(default_factory=MqttSettings)
 
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:
@@ -185,6 +356,51 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
             raise ValueError("max_body_bytes: must be between 256 and 65536")
         if not 2 <= self.max_json_depth <= 64:
             raise ValueError("max_json_depth: must be between 2 and 64")
+        if self.switch_rate_limit_burst < 1:
+            raise ValueError("switch_rate_limit_burst: must be at least 1")
+        if self.switch_rate_limit_per_minute <= 0:
+            raise ValueError("switch_rate_limit_per_minute: must be positive")
+        if self.schedule_override not in SCHEDULE_OVERRIDES:
+            raise ValueError(f"schedule_override: must be boundary or session, not {self.schedule_override!r}")
+        self._check_programme()
+
+    def _check_programme(self) -> None:
+        """Names are unique and every reference points at something configured (the key is named)."""
+        allowlist = Allowlist.parse(self.allowlist)
+        names: set[str] = set()
+        for i, board in enumerate(self.dashboards):
+            if board.name in names:
+                raise ValueError(f"dashboards[{i}].name: {board.name!r} is used twice")
+            names.add(board.name)
+            if not allowlist.allows_url(board.url):
+                raise ValueError(f"dashboards[{i}].url: not on the allowlist")
+        playlists: set[str] = set()
+        for i, playlist in enumerate(self.playlists):
+            if playlist.name in playlists:
+                raise ValueError(f"playlists[{i}].name: {playlist.name!r} is used twice")
+            playlists.add(playlist.name)
+            for j, item in enumerate(playlist.items):
+                if item.dashboard not in names:
+                    raise ValueError(f"playlists[{i}].items[{j}].dashboard: no dashboard named {item.dashboard!r}"
+                                     f" (configured: {', '.join(sorted(names)) or 'none'})")
+        for i, entry in enumerate(self.schedules):
+            if entry.dashboard and entry.dashboard not in names:
+                raise ValueError(f"schedules[{i}].dashboard: no dashboard named {entry.dashboard!r}"
+                                 f" (configured: {', '.join(sorted(names)) or 'none'})")
+            if entry.playlist and entry.playlist not in playlists:
+                raise ValueError(f"schedules[{i}].playlist: no playlist named {entry.playlist!r}"
+                                 f" (configured: {', '.join(sorted(playlists)) or 'none'})")
+
+    def dashboard(self, name: str) -> Dashboard | None:
+        return next((d for d in self.dashboards if d.name == name), None)
+
+    def playlist(self, name: str) -> Playlist | None:
+        return next((p for p in self.playlists if p.name == name), None)
+
+    def resolved_state_dir(self) -> Path | None:
+        """Where the resume state lives: state_dir, else systemd's $STATE_DIRECTORY, else None."""
+        candidate = self.state_dir or os.environ.get("STATE_DIRECTORY", "").split(":")[0]
+        return Path(candidate) if candidate else None
 
     def default_devices(self) -> list[str]:
         """The configured default device specs (a comma-separated string or a list)."""
@@ -212,12 +428,22 @@ FIELD_NAMES = tuple(Config.__struct_fields__)
 LIST_FIELDS = ("allowlist", "mdns_interfaces")  # from the environment: comma or space separated
 
 
+MQTT_LIST_FIELDS = ("groups",)
+
+
 def _env_values(environ: dict[str, str]) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for name in FIELD_NAMES:
         raw = environ.get(ENV_PREFIX + name.upper())
-        if raw is not None:
+        if raw is not None and name != "mqtt":
             values[name] = raw.replace(",", " ").split() if name in LIST_FIELDS else raw
+    mqtt = {}  # CASTD_MQTT_HOST=... sets mqtt.host
+    for name in MqttSettings.__struct_fields__:
+        raw = environ.get(f"{ENV_PREFIX}MQTT_{name.upper()}")
+        if raw is not None:
+            mqtt[name] = raw.replace(",", " ").split() if name in MQTT_LIST_FIELDS else raw
+    if mqtt:
+        values["mqtt"] = mqtt
     return values
 
 
@@ -226,13 +452,19 @@ def _describe(error: msgspec.ValidationError) -> str:
     text = str(error)
     if text.startswith("Object contains unknown field `"):
         key = text.split("`")[1]
-        if " - at `$.sites[" in text:  # inside a [[sites]] table
-            where = text.rpartition(" - at `$.")[2].rstrip("`")
-            return f"{where}: {key}: unknown key (valid keys: {', '.join(Site.__struct_fields__)})"
+        tables = {"sites": Site, "dashboards": Dashboard, "playlists": Playlist, "schedules": ScheduleEntry}
+        where = text.rpartition(" - at `$.")[2].rstrip("`") if " - at `$." in text else ""
+        table = re.match(r"([a-z]+)\[\d+\]", where)
+        if table and table.group(1) in tables:  # inside a [[sites]], [[dashboards]]... table
+            kind = PlaylistItem if ".items[" in where else tables[table.group(1)]
+            return f"{where}: {key}: unknown key (valid keys: {', '.join(kind.__struct_fields__)})"
+        if where == "mqtt":
+            return f"mqtt.{key}: unknown key (valid keys: {', '.join(MqttSettings.__struct_fields__)})"
         return f"{key}: unknown key (valid keys: {', '.join(FIELD_NAMES)})"
     if " - at `$." in text:
         message, _, where = text.rpartition(" - at `$.")
-        return f"{where.rstrip('`')}: {message}"
+        where = where.rstrip("`")
+        return message if message.startswith(f"{where}.") else f"{where}: {message}"
     return text
 
 
@@ -260,7 +492,10 @@ def load_config(path: str | Path | None = None, environ: dict[str, str] | None =
             raise ConfigError(f"config file {file}: not readable by this user") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"config file {file}: invalid TOML: {exc}") from None
-    values.update(_env_values(environ))
+    env = _env_values(environ)
+    if "mqtt" in env and isinstance(values.get("mqtt"), dict):
+        env["mqtt"] = {**values["mqtt"], **env["mqtt"]}  # CASTD_MQTT_* beat the [mqtt] table key by key
+    values.update(env)
     values.update({k: v for k, v in (overrides or {}).items() if v is not None})
     try:
         return msgspec.convert(values, Config, strict=False)

@@ -14,6 +14,7 @@ from castd.config import Site
 from castd.presets import Preset
 
 State = Literal["idle", "starting", "streaming", "stopping", "failed"]
+Then = Literal["stop", "resume"]
 
 
 class PageOverrides(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -27,12 +28,22 @@ class PageOverrides(msgspec.Struct, kw_only=True, omit_defaults=True):
 # ---- front end -> supervisor -------------------------------------------------------------
 class Start(msgspec.Struct, tag=True):
     id: str
-    url: str
+    url: str  # a playlist: empty (its items' dashboards give the pages)
     quality: str
     duration: float | None = None
     devices: list[str] = []  # Cast device specs (castd/cast/specs.py); empty: stream only
     mode: str = "hls"  # hls: encode and cast the stream | direct: the device loads the page (DashCast)
     page: PageOverrides = msgspec.field(default_factory=PageOverrides)
+    dashboard: str | None = None  # the [[dashboards]] name the url and page came from
+    playlist: str | None = None  # a [[playlists]] name: rotate its items in this one session
+    then: Then = "stop"  # after `duration`: stop, or resume what was on screen before (an interrupt)
+
+
+class Step(msgspec.Struct, tag=True):
+    """/next (+1) and /previous (-1) through the playlist on screen."""
+
+    id: str
+    count: int = 1
 
 
 class Stop(msgspec.Struct, tag=True):
@@ -44,7 +55,13 @@ class Shutdown(msgspec.Struct, tag=True):
     id: str
 
 
-Command = Start | Stop | Shutdown
+class Reload(msgspec.Struct, tag=True):
+    """Load the current session's page again (same URL and page settings; the stream goes on)."""
+
+    id: str
+
+
+Command = Start | Stop | Shutdown | Step | Reload
 
 
 # ---- supervisor -> front end -------------------------------------------------------------
@@ -96,6 +113,16 @@ class Status(msgspec.Struct, kw_only=True, omit_defaults=False):
     encoder_pid: int | None = None
     standby: str | None = None  # "warm" while a parked child keeps Xvfb + Chromium ready
     mode: str | None = None  # hls | direct
+    devices: list[str] = []  # the session's Cast device specs (with quality and mode: what a switch keeps)
+    # the programme (castd/programme/): why this is on screen, and what comes next
+    source: str | None = None  # manual | schedule | interrupt
+    dashboard: str | None = None  # the [[dashboards]] name on screen
+    playlist: str | None = None
+    item: int | None = None  # the playlist item on screen (0-based)
+    items: int | None = None
+    next_switch_at: float | None = None  # epoch seconds of the playlist's next page switch
+    schedule: str | None = None  # the schedule entry that decided
+    interrupts: int = 0  # interrupts stacked ("then": "resume"); the screen goes back when they end
     cast: CastSection = msgspec.field(default_factory=CastSection)
     supervisor_pid: int | None = None
     updated_at: float = 0.0

@@ -27,6 +27,7 @@ def run(config: Config, demo: bool = False) -> int:
     setup_logging(config.log_level)
     intercept_stdlib("WARNING")
     register_secret(config.token)
+    register_secret(config.mqtt.password)
     app = create_app(config, demo=demo)
     log.info("castd starting", version=__version__, host=config.host, port=config.port,
              runtime_dir=str(app.state.sessions_dir.parent), auth_required=bool(config.token),

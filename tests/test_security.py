@@ -279,9 +279,10 @@ def test_openapi_matches_real_responses(secure, open_castd, openapi):
                      secure.get("/nope"), secure.get("/start")):
         validator(openapi, "ErrorResponse").validate(response.json())
     start = openapi["components"]["schemas"]["StartRequest"]
-    assert start["required"] == ["url"] and start["additionalProperties"] is False
-    assert set(start["properties"]) == {"url", "quality", "duration", "token", "zoom", "reload_seconds",
-                                        "ready_selector", "device", "mode"}
+    assert not start.get("required") and start["additionalProperties"] is False  # one of url/dashboard/playlist
+    assert set(start["properties"]) == {"url", "dashboard", "playlist", "then", "quality", "duration", "token",
+                                        "zoom", "reload_seconds", "ready_selector", "device", "mode"}
+    validator(openapi, "DashboardsResponse").validate(secure.get("/dashboards").json())
     assert openapi["components"]["schemas"]["StatusResponse"]["additionalProperties"] is False
     validator(openapi, "StatusResponse").validate(open_castd.get("/status").json())
     bad = {**secure.get("/status").json(), "undocumented": 1}
@@ -314,7 +315,13 @@ HOSTILE = [
     ("token in a non-JSON body", "POST", "/stop", {"content-type": "text/plain"}, b"token=x", 401),
     ("unknown path without token", "GET", "/admin", {}, b"", 401),
     # -- methods
-    ("GET /start", "GET", "/start", None, b"", 405),
+    ("GET /start, no fields", "GET", "/start", None, b"", 400),
+    ("GET /start, no token", "GET", "/start?url=http://{HOSTPORT}/color/hostile", {}, b"", 401),
+    ("GET /start, wrong query token", "GET", "/start?url=http://{HOSTPORT}/color/hostile&token=" + "q" * 32, {},
+     b"", 401),
+    ("GET /start from another site", "GET", "/start?url=http://{HOSTPORT}/color/hostile",
+     {**AUTH, "Sec-Fetch-Site": "cross-site"}, b"", 403),
+    ("POST /next, no token", "POST", "/next", {}, b"", 401),
     ("PUT /start", "PUT", "/start", None, _start(ALLOWED), 405),
     ("PATCH /start", "PATCH", "/start", None, _start(ALLOWED), 405),
     ("DELETE /stop", "DELETE", "/stop", None, b"", 405),
@@ -323,8 +330,13 @@ HOSTILE = [
     ("POST /health", "POST", "/health", None, b"", 405),
     ("unknown path with token", "GET", "/admin", None, b"", 404),
     # -- content types
-    ("text/plain", "POST", "/start", {**AUTH, "content-type": "text/plain"}, _start(ALLOWED), 415),
-    ("form", "POST", "/start", {**AUTH, "content-type": "application/x-www-form-urlencoded"}, b"url=x", 415),
+    ("text/plain, not JSON", "POST", "/start", {**AUTH, "content-type": "text/plain"}, b"url=" + ALLOWED.encode(),
+     400),
+    ("form, bad url", "POST", "/start", {**AUTH, "content-type": "application/x-www-form-urlencoded"}, b"url=x", 400),
+    ("form, wrong token", "POST", "/start", {"content-type": "application/x-www-form-urlencoded"},
+     b"url=http://{HOSTPORT}/color/hostile&token=" + b"f" * 32, 401),
+    ("form, unknown field", "POST", "/start", {**AUTH, "content-type": "application/x-www-form-urlencoded"},
+     b"url=http://{HOSTPORT}/color/hostile&colour=red", 400),
     ("multipart", "POST", "/start", {**AUTH, "content-type": "multipart/form-data; boundary=x"},
      b"--x\r\n\r\nurl\r\n--x--", 415),
     ("xml", "POST", "/start", {**AUTH, "content-type": "application/xml"}, b"<url>x</url>", 415),
@@ -444,6 +456,7 @@ def test_hostile_request_changes_nothing(secure, pages, openapi, name, method, p
         content = (b"x" * 8192 for _ in range(10))  # no Content-Length: the limit applies while reading
     else:
         content = _fill(body, pages, secure)
+    path = _fill(path, pages, secure)
     response = httpx.request(method, secure.base + path, headers=headers, content=content, timeout=10)
     assert_json_error(response, status)
     declared = openapi["paths"].get(path.split("?")[0], {}).get(method.lower())

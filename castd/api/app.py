@@ -12,7 +12,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.routing import Route
 
-from castd.api import control, devices, openapi, pages, snapshot, stream
+from castd.api import control, dashboards, devices, openapi, pages, snapshot, stream
 from castd.api.errors import ApiError, on_api_error, on_http_error, on_server_error
 from castd.api.gate import Gate
 from castd.api.ratelimit import TokenBucket
@@ -39,6 +39,7 @@ def create_app(config: Config, *, demo: bool = False) -> Starlette:
         app.state.supervisor = handle
         app.state.discovery = devices.Discovery(config, handle.extra_children)
         handle.on_status.append(_status_notifier())
+        bridge = app.state.mqtt = _mqtt_bridge(config, handle, app)
         handle.start()
         tasks = [asyncio.create_task(_watch(handle))]
         interval = watchdog_interval()
@@ -53,11 +54,17 @@ def create_app(config: Config, *, demo: bool = False) -> Starlette:
                 task.cancel()
             log.info("shutting down")
             notify("STOPPING=1\nSTATUS=stopping")
+            if bridge is not None:
+                await bridge.close()
             await handle.close()
 
     routes = [
-        Route("/start", control.start, methods=["POST"]),
-        Route("/stop", control.stop, methods=["POST"]),
+        # GET on the four control paths is for one-URL senders, and works only with a token (control.py)
+        Route("/start", control.start, methods=["POST", "GET"]),
+        Route("/stop", control.stop, methods=["POST", "GET"]),
+        Route("/next", control.step, methods=["POST", "GET"]),
+        Route("/previous", control.step, methods=["POST", "GET"]),
+        Route("/dashboards", dashboards.dashboards, methods=["GET"]),
         Route("/status", control.status, methods=["GET"]),
         Route("/health", control.health, methods=["GET"]),
         Route("/devices", devices.devices, methods=["GET"]),
@@ -74,9 +81,23 @@ def create_app(config: Config, *, demo: bool = False) -> Starlette:
     app.state.config = config
     app.state.allowlist = Allowlist.parse(config.allowlist)
     app.state.start_limiter = TokenBucket(config.rate_limit_burst, config.rate_limit_per_minute)
+    app.state.switch_limiter = TokenBucket(config.switch_rate_limit_burst, config.switch_rate_limit_per_minute)
     app.state.openapi = msgspec.json.encode(openapi.build(config))
     app.state.sessions_dir = runtime_dir / "sessions"
     return app
+
+
+def _mqtt_bridge(config: Config, handle: SupervisorHandle, app: Starlette):
+    """castd on its MQTT broker (castd/mqtt/), when one is configured: it sees every snapshot, and
+    its control messages go to the supervisor like webhooks. aiomqtt is imported only then."""
+    if not config.mqtt.host:
+        return None
+    from castd.mqtt.client import MqttBridge
+
+    bridge = MqttBridge(config, handle, app.state.allowlist, app.state.sessions_dir)
+    handle.on_status.append(bridge.on_status)
+    bridge.start()
+    return bridge
 
 
 async def _watch(handle: SupervisorHandle) -> None:

@@ -1,7 +1,8 @@
 """The webhook token: which endpoints need it, where a request may carry it, and a constant-time check.
 
 Senders differ: Home Assistant and curl can send `Authorization: Bearer ...`; IFTTT can only put it in
-the JSON body (`"token": ...`) or the URL (`?token=...`). Any one of them is enough. A failure is the
+the body (`"token": ...` in JSON, `token=...` in a form) or the URL (`?token=...`, the only place a
+one-URL sender's GET has). Any one of them is enough. A failure is the
 same 401 whichever part was missing or wrong, and the token itself is never logged (it is registered
 with castd.logs at start-up, so even a line that quotes a URL shows `***`).
 """
@@ -25,7 +26,7 @@ OPEN_PATHS = {"/health", "/openapi.json", "/demo", "/"}  # "/": the preview page
 OPEN_PREFIXES = ("/stream/",)  # the session id in the path is the secret (128 random bits)
 PARTIAL_PATHS = {"/status"}  # without the token: state and health only
 UNAUTHORIZED_MESSAGE = ("authentication required: send castd's token as 'Authorization: Bearer <token>', "
-                        "a \"token\" field in the JSON body, or ?token=<token>")
+                        "a \"token\" field in the body (JSON or form), or ?token=<token>")
 UNAUTHORIZED_HEADERS = {"WWW-Authenticate": 'Bearer realm="castd"'}
 
 
@@ -77,8 +78,14 @@ class _BodyToken(msgspec.Struct):
     token: str | None = None
 
 
-def body_token(body: bytes) -> str | None:
-    """The `token` field of a JSON object body (anything unparsable: None)."""
+def body_token(body: bytes, content_type: str = "") -> str | None:
+    """The `token` field of a form body, or of a JSON object body whatever its label (else None)."""
+    if content_type.split(";", 1)[0].strip().lower() == "application/x-www-form-urlencoded":
+        try:
+            values = parse_qs(body.decode("utf-8"), keep_blank_values=True, max_num_fields=100).get("token", [])
+        except (UnicodeError, ValueError):
+            return None
+        return values[0] if len(values) == 1 else None
     try:
         found = msgspec.json.decode(body, type=_BodyToken).token
     except (msgspec.DecodeError, RecursionError, UnicodeError):  # bad UTF-8 in a string: UnicodeDecodeError

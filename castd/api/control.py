@@ -10,17 +10,20 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
-from castd.api.errors import ApiError, decode_json_body, error_response, json_response
+from castd.api.bodies import decode_body
+from castd.api.errors import ApiError, error_response, json_response
 from castd.api.gate import is_authenticated
 from castd.api.schemas import (HealthResponse, PublicStatus, StartRequest, StartResponse, StatusResponse,
-                               StopRequest, StopResponse)
+                               StepResponse, StopRequest, StopResponse)
 from castd.api.urlpolicy import check_url
 from castd.cast.specs import check_specs
 from castd.config import Config, validate_page_values
 from castd.logs import log, scrub
 from castd.presets import PRESETS
-from castd.protocol import PageOverrides, Start, Stop
+from castd.programme.targets import Target, UnknownName, dashboard_target, playlist_target
+from castd.protocol import PageOverrides, Start, Status, Step, Stop
 from castd.supervisor.handle import SupervisorHandle, SupervisorUnavailable, new_command_id
+from castd.urls import Allowlist
 
 SNAPSHOT_STALE_AFTER = 3.0
 _URL_IN_TEXT = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://\S+")
@@ -28,6 +31,11 @@ _URL_IN_TEXT = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://\S+")
 
 def _supervisor(request: Request) -> SupervisorHandle:
     return request.app.state.supervisor
+
+
+def _mqtt(request: Request):
+    """The MQTT bridge (castd/mqtt/client.py), or None when no broker is configured."""
+    return getattr(request.app.state, "mqtt", None)
 
 
 def _config(request: Request) -> Config:
@@ -47,46 +55,120 @@ def _client(request: Request) -> str:
     return request.client.host if request.client else "?"
 
 
-async def start(request: Request) -> Response:
-    # Every /start that got past the token check counts, valid or not: it is the sender that is limited.
-    wait = request.app.state.start_limiter.take()
+GET_NEEDS_TOKEN = ("GET {path} changes state only when castd has a token (config token), sent as ?token=: "
+                   "anything that fetches a URL can send a GET (link previews, browsers prefetching, an <img> "
+                   "on any web page), so without a secret in it a GET is not a request a person made. "
+                   "Use POST, or set a token")
+
+
+def refuse_tokenless_get(request: Request) -> None:
+    """GET /start, /stop, /next, /previous: for one-URL senders, and only with a token (see GET_NEEDS_TOKEN)."""
+    if request.method == "GET" and not _config(request).token:
+        raise ApiError(405, GET_NEEDS_TOKEN.format(path=request.url.path), {"Allow": "POST"})
+
+
+def resolve_target(body: StartRequest, config: Config, allowlist: Allowlist) -> Target:
+    """The request as one Target: url, dashboard or playlist, with the request's fields on top."""
+    given = [name for name in ("url", "dashboard", "playlist") if getattr(body, name) is not None]
+    if len(given) != 1:
+        raise ApiError(400, "give exactly one of url, dashboard, playlist"
+                            + (f" (got {', '.join(given)})" if given else ""))
+    if body.quality is not None and body.quality not in PRESETS:
+        raise ApiError(400, f"quality: unknown preset {body.quality!r}; valid: {', '.join(PRESETS)}")
+    devices = None if body.device is None else tuple(start_devices(body.device, config))
+    page = page_overrides(body)
+    try:
+        if body.dashboard is not None:
+            target = dashboard_target(config, body.dashboard, quality=body.quality, devices=devices)
+            page = PageOverrides(**{k: v if v is not None else getattr(target.page, k)
+                                    for k, v in msgspec.structs.asdict(page).items()})
+            return msgspec.structs.replace(target, page=page, mode=body.mode or "hls")
+        if body.playlist is not None:
+            if body.mode == "direct":
+                raise ApiError(400, "mode: a playlist is streamed (hls); direct mode is for single pages")
+            return playlist_target(config, body.playlist, quality=body.quality, devices=devices)
+    except UnknownName as exc:
+        raise ApiError(404, str(exc)) from None
+    return Target(url=check_url(body.url or "", allowlist), quality=body.quality or config.quality,
+                  devices=devices if devices is not None else tuple(config.default_devices()),
+                  mode=body.mode or "hls", page=page)
+
+
+def is_switch(status: Status, target: Target) -> bool:
+    """Would this start only switch the page of the running session (no new browser, no new LOAD)?
+    The supervisor's own rule (same quality, mode and devices), read from its last snapshot."""
+    return (status.state in ("starting", "streaming") and status.quality == target.quality
+            and status.mode == target.mode and tuple(status.devices) == target.devices)
+
+
+def take_limit(request: Request, switch: bool) -> None:
+    """Count this request in its bucket: page switches in their own, looser one (config switch_rate_*)."""
+    state = request.app.state
+    wait = (state.switch_limiter if switch else state.start_limiter).take()
     if wait:
-        log.warning("webhook start rate limited", client=_client(request), retry_after=round(wait, 1))
-        raise ApiError(429, f"too many starts; retry in {math.ceil(wait)} s "
-                            "(rate_limit_burst and rate_limit_per_minute in config)",
+        kind = "page switches" if switch else "starts"
+        keys = "switch_rate_limit_burst and switch_rate_limit_per_minute" if switch else \
+            "rate_limit_burst and rate_limit_per_minute"
+        log.warning("webhook rate limited", kind=kind, client=_client(request), retry_after=round(wait, 1))
+        raise ApiError(429, f"too many {kind}; retry in {math.ceil(wait)} s ({keys} in config)",
                        {"Retry-After": str(math.ceil(wait))})
-    body = await decode_json_body(request, StartRequest)
+
+
+async def start(request: Request) -> Response:
+    refuse_tokenless_get(request)
+    body = await decode_body(request, StartRequest)
     config = _config(request)
     try:
-        url = check_url(body.url, request.app.state.allowlist)
+        target, problem = resolve_target(body, config, request.app.state.allowlist), None
     except ApiError as exc:
-        log.info("webhook start refused", client=_client(request), url=body.url, reason=exc.message)
-        raise
-    quality = body.quality or config.quality
-    if quality not in PRESETS:
-        raise ApiError(400, f"quality: unknown preset {quality!r}; valid: {', '.join(PRESETS)}")
-    if body.duration is not None and body.duration > config.max_duration:
-        raise ApiError(400, f"duration: at most {config.max_duration} seconds (max_duration in config)")
-    devices = start_devices(body.device, config)
-    mode = body.mode or "hls"
-    if mode == "direct" and not devices:
-        raise ApiError(400, "mode: direct needs a device (a `device` field, or `device` in the config)")
-    page = page_overrides(body)
-    log.info("webhook start", client=_client(request), url=url, quality=quality, duration=body.duration,
-             mode=mode, devices=", ".join(devices) or None)
+        target, problem = None, exc
+    # Counted before refusing: a sender is limited whether its starts are valid or not. The bucket is
+    # the supervisor's rule read from its last snapshot (a wrong guess costs one token of the other).
+    take_limit(request, switch=target is not None and is_switch(_supervisor(request).status, target))
+    if problem is not None or target is None:
+        log.info("webhook start refused", client=_client(request), url=body.url, dashboard=body.dashboard,
+                 playlist=body.playlist, reason=problem.message if problem else None)
+        raise problem or ApiError(400, "nothing to start")
+    command = start_command(body, target, config)
+    then = command.then
+    log.info("webhook start", client=_client(request), url=target.url or None, dashboard=target.dashboard,
+             playlist=target.playlist, quality=target.quality, duration=body.duration, then=then,
+             mode=target.mode, devices=", ".join(target.devices) or None)
     try:
-        ack = await _supervisor(request).command(
-            Start(id=new_command_id(), url=url, quality=quality, duration=body.duration, page=page,
-                  devices=devices, mode=mode))
+        ack = await _supervisor(request).command(command)
     except SupervisorUnavailable as exc:
         raise ApiError(503, f"castd is not ready: {exc}") from None
     if not ack.ok or ack.session is None:
         raise ApiError(409, ack.error or "start refused")
+    status = _supervisor(request).status
+    url = target.url or (status.url if status.session == ack.session and status.url else "")
     return json_response(StartResponse(
-        session=ack.session, state="streaming" if ack.switched and _supervisor(request).status.state == "streaming"
-        else "starting", url=url, quality=quality, duration=body.duration, switched=ack.switched,
-        stream_url=f"{stream_base(request)}/stream/{ack.session}/index.m3u8" if mode == "hls" else None,
-        mode=mode, devices=devices, seq=ack.seq))
+        session=ack.session, state="streaming" if ack.switched and status.state == "streaming" else "starting",
+        url=url, quality=target.quality, duration=body.duration, switched=ack.switched,
+        stream_url=f"{stream_base(request)}/stream/{ack.session}/index.m3u8" if target.mode == "hls" else None,
+        mode=target.mode, devices=list(target.devices), seq=ack.seq, dashboard=target.dashboard,
+        playlist=target.playlist, then=then))
+
+
+def start_command(body: StartRequest, target: Target, config: Config) -> Start:
+    """The Start a resolved request asks for; ApiError (the 4xx an HTTP caller gets) when it may not.
+
+    With resolve_target, the one check for every way in: POST /start and castd's MQTT control
+    topics (castd/mqtt/commands.py) both call them.
+    """
+    if body.duration is not None and body.duration > config.max_duration:
+        raise ApiError(400, f"duration: at most {config.max_duration} seconds (max_duration in config)")
+    then = body.then or "stop"
+    if then == "resume" and body.duration is None:
+        raise ApiError(400, "then: \"resume\" needs a duration (how long to show this before going back)")
+    if target.playlist is not None or then == "resume":  # removed with the supervisor's programme (next merge)
+        raise ApiError(409, "playlists and interrupts need the supervisor's programme, which is not in this "
+                            "build yet")
+    if target.mode == "direct" and not target.devices:
+        raise ApiError(400, "mode: direct needs a device (a `device` field, or `device` in the config)")
+    return Start(id=new_command_id(), url=target.url, quality=target.quality, duration=body.duration,
+                 page=target.page, devices=list(target.devices), mode=target.mode, dashboard=target.dashboard,
+                 playlist=target.playlist, then=then)
 
 
 def start_devices(field: str | list[str] | None, config: Config) -> list[str]:
@@ -111,7 +193,8 @@ def page_overrides(body: StartRequest) -> PageOverrides:
 
 
 async def stop(request: Request) -> Response:
-    await decode_json_body(request, StopRequest, optional=True)
+    refuse_tokenless_get(request)
+    await decode_body(request, StopRequest, optional=True)
     log.info("webhook stop", client=_client(request))
     try:
         ack = await _supervisor(request).command(Stop(id=new_command_id()))
@@ -119,6 +202,25 @@ async def stop(request: Request) -> Response:
         raise ApiError(503, f"castd is not ready: {exc}") from None
     return json_response(StopResponse(stopped=ack.stopped, state="idle" if ack.stopped is None else "stopping",
                                       seq=ack.seq))
+
+
+async def step(request: Request) -> Response:
+    """POST /next and /previous: the playlist on screen moves one item (a page switch)."""
+    refuse_tokenless_get(request)
+    await decode_body(request, StopRequest, optional=True)
+    take_limit(request, switch=True)
+    raise ApiError(409, "playlists need the supervisor's programme, which is not in this build yet")
+    count = -1 if request.url.path == "/previous" else 1
+    try:
+        ack = await _supervisor(request).command(Step(id=new_command_id(), count=count))
+    except SupervisorUnavailable as exc:
+        raise ApiError(503, f"castd is not ready: {exc}") from None
+    if not ack.ok:
+        raise ApiError(409, ack.error or "no playlist is on screen")
+    status = _supervisor(request).status
+    log.info("webhook step", client=_client(request), count=count)
+    return json_response(StepResponse(session=ack.session, playlist=status.playlist, item=status.item,
+                                      dashboard=status.dashboard, seq=ack.seq))
 
 
 async def status(request: Request) -> Response:
@@ -133,7 +235,8 @@ async def status(request: Request) -> Response:
     return json_response(StatusResponse(
         **fields, stream_url=f"{stream_base(request)}{current.stream_path}" if current.stream_path else None,
         supervisor_restarts=handle.restarts,
-        snapshot_age=round(time.monotonic() - handle.snapshot_at, 3) if handle.snapshot_at else None))
+        snapshot_age=round(time.monotonic() - handle.snapshot_at, 3) if handle.snapshot_at else None,
+        mqtt=_mqtt(request).status() if _mqtt(request) else None))
 
 
 def health_problem(handle: SupervisorHandle, config: Config) -> str | None:
@@ -156,7 +259,8 @@ def health_problem(handle: SupervisorHandle, config: Config) -> str | None:
 async def health(request: Request) -> Response:
     handle = _supervisor(request)
     problem = health_problem(handle, _config(request))
-    body = HealthResponse(ok=problem is None, state=handle.status.state)
+    body = HealthResponse(ok=problem is None, state=handle.status.state,
+                          mqtt=_mqtt(request).state if _mqtt(request) else None)
     if problem:  # /health is open: no URLs, no secrets in what it says
         body.reason = scrub(_URL_IN_TEXT.sub("<url>", problem))
     elif handle.last_death:

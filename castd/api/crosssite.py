@@ -16,6 +16,8 @@ import ipaddress
 from urllib.parse import urlsplit
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+# GET here changes state (one-URL senders, token required): a browser sending it cross-site is refused
+STATE_CHANGING_GETS = {"/start", "/stop", "/next", "/previous"}
 PROXY_HEADERS = ("forwarded", "x-forwarded-for", "x-forwarded-host", "x-real-ip", "cf-connecting-ip")
 
 
@@ -34,9 +36,9 @@ def _is_ip(name: str) -> bool:
         return False
 
 
-def cross_site_problem(method: str, headers: dict[str, str]) -> str | None:
+def cross_site_problem(method: str, headers: dict[str, str], path: str = "") -> str | None:
     """Why a state-changing request looks browser-forged, or None."""
-    if method in SAFE_METHODS:
+    if method in SAFE_METHODS and path not in STATE_CHANGING_GETS:
         return None
     if headers.get("sec-fetch-site", "") in ("cross-site", "same-site"):
         return "cross-site requests are refused"

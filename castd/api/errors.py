@@ -1,18 +1,14 @@
-"""JSON errors a person understands, and the request-body reader that enforces size limits."""
+"""JSON errors a person understands, and the request-body reader that enforces size limits
+(castd/api/bodies.py turns the body into fields)."""
 
 from __future__ import annotations
-
-from typing import TypeVar
 
 import msgspec
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from castd.api.jsonlimits import nesting_depth
-
 MAX_BODY = 64 * 1024  # the default; config max_body_bytes may lower it
-T = TypeVar("T")
 
 
 class ApiError(Exception):
@@ -57,7 +53,7 @@ def body_too_large(limit: int) -> ApiError:
     return ApiError(413, f"request body too large (limit {limit} bytes)")
 
 
-def _limits(request: Request) -> tuple[int, int]:
+def limits(request: Request) -> tuple[int, int]:
     config = getattr(request.app.state, "config", None)
     return (config.max_body_bytes, config.max_json_depth) if config is not None else (MAX_BODY, 8)
 
@@ -73,7 +69,7 @@ def check_declared_length(declared: str | None, limit: int) -> None:
 
 async def read_body(request: Request) -> bytes:
     """The raw body, at most max_body_bytes (413 beyond, checked before and while reading)."""
-    limit = _limits(request)[0]
+    limit = limits(request)[0]
     check_declared_length(request.headers.get("content-length"), limit)
     chunks, size = [], 0
     async for chunk in request.stream():
@@ -84,31 +80,7 @@ async def read_body(request: Request) -> bytes:
     return b"".join(chunks)
 
 
-async def decode_json_body(request: Request, kind: type[T], *, optional: bool = False) -> T:
-    """Decode and validate the JSON body as `kind`, turning every failure into a clear 4xx."""
-    body = await read_body(request)
-    if not is_json(request.headers.get("content-type", "")):
-        raise ApiError(415, "send a JSON body with Content-Type: application/json")
-    if not body.strip():
-        if optional:
-            return kind()
-        raise ApiError(400, "request body is empty; send a JSON object")
-    max_depth = _limits(request)[1]
-    if nesting_depth(body, stop_at=max_depth) > max_depth:
-        raise ApiError(400, f"JSON nested deeper than {max_depth} levels (max_json_depth in config)")
-    try:
-        return msgspec.json.decode(body, type=kind)
-    except msgspec.ValidationError as exc:
-        raise ApiError(400, _describe_validation(str(exc))) from None
-    except msgspec.DecodeError as exc:
-        raise ApiError(400, f"body is not valid JSON: {exc}") from None
-    except RecursionError:
-        raise ApiError(400, "JSON nested too deeply") from None
-    except UnicodeError:  # msgspec raises UnicodeDecodeError for bad UTF-8 inside a string
-        raise ApiError(400, "body is not valid UTF-8") from None
-
-
-def _describe_validation(text: str) -> str:
+def describe_validation(text: str) -> str:
     if text.startswith("Object contains unknown field"):
         return text.replace("Object contains unknown field", "unknown field")
     if " - at `$." in text:

@@ -3,8 +3,9 @@
 In order: browser-forged requests (cross-site; without a token also DNS rebinding and requests relayed
 by a proxy or tunnel) are refused with 403, then the token
 is checked where one is configured (401), so a caller without the token learns nothing about
-validation, state or the allowlist. A token in the JSON body means reading the body here (with the
-same size limit as everywhere) and handing it on unchanged to the endpoint.
+validation, state or the allowlist. A token in the body (a JSON field whatever the Content-Type, or a
+form field) means reading the body here (with the same size limit as everywhere) and handing it on
+unchanged to the endpoint.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from castd.api import auth, crosssite
-from castd.api.errors import ApiError, body_too_large, check_declared_length, error_response, is_json
+from castd.api.errors import ApiError, body_too_large, check_declared_length, error_response
 from castd.config import Config
 
 AUTHENTICATED = "castd.authenticated"  # scope key: did this request carry the token (True when none is set)
@@ -38,7 +39,7 @@ class Gate:
         level = auth.access_level(scope["path"])
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         if level != auth.OPEN:
-            problem = crosssite.cross_site_problem(scope["method"], headers)
+            problem = crosssite.cross_site_problem(scope["method"], headers, scope["path"])
             if problem is None and not self.check.enabled:
                 problem = crosssite.tokenless_problem(headers, self.own_names)
             if problem:
@@ -48,14 +49,13 @@ class Gate:
         if not authenticated and level != auth.OPEN:
             authenticated = (self.check.matches(auth.header_token(scope["headers"]))
                              or self.check.matches(auth.query_token(scope.get("query_string", b""))))
-            if not authenticated and level == auth.PROTECTED and scope["method"] in BODY_METHODS \
-                    and is_json(headers.get("content-type", "")):
+            if not authenticated and level == auth.PROTECTED and scope["method"] in BODY_METHODS:
                 try:
                     body = await _read_limited(receive, headers, self.max_body)
                 except ApiError as exc:
                     await error_response(exc.status, exc.message)(scope, receive, send)
                     return
-                authenticated = self.check.matches(auth.body_token(body))
+                authenticated = self.check.matches(auth.body_token(body, headers.get("content-type", "")))
                 receive = _replay(body, receive)
             if not authenticated and level == auth.PROTECTED:
                 client = scope.get("client")

@@ -13,13 +13,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from castd import __version__
-from castd.api.schemas import (DevicesResponse, ErrorResponse, HealthResponse, PublicStatus, StartRequest,
-                               StartResponse, StatusResponse, StopRequest, StopResponse)
+from castd.api.schemas import (DashboardsResponse, DevicesResponse, ErrorResponse, HealthResponse, PublicStatus,
+                               StartRequest, StartResponse, StatusResponse, StepResponse, StopRequest, StopResponse)
 from castd.config import Config
 
 REF = "#/components/schemas/{name}"
-TYPES = [StartRequest, StartResponse, StopRequest, StopResponse, StatusResponse, PublicStatus, HealthResponse,
-         DevicesResponse, ErrorResponse]
+TYPES = [StartRequest, StartResponse, StopRequest, StopResponse, StepResponse, StatusResponse, PublicStatus,
+         HealthResponse, DevicesResponse, DashboardsResponse, ErrorResponse]
+BODY_TYPES = ("application/json", "application/x-www-form-urlencoded", "text/plain")  # JSON under any label
 
 
 def _ref(kind: type) -> dict[str, str]:
@@ -33,9 +34,12 @@ def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
 def _errors(*codes: int) -> dict[str, Any]:
     reasons = {400: "invalid input (the message says which field and why)", 401: "token missing or wrong",
                403: "refused: off the allowlist, or a cross-site/DNS-rebinding request",
-               404: "no such stream (the session ended)", 405: "method not allowed",
-               409: "the supervisor refused the start",
-               413: "body too large", 415: "body is not JSON", 429: "too many starts; see Retry-After",
+               404: "no such stream (the session ended), or no dashboard/playlist of that name (the message "
+                    "lists the names)",
+               405: "method not allowed (GET on a control path needs castd to have a token)",
+               409: "the supervisor refused it (e.g. /next with no playlist on screen)",
+               413: "body too large", 415: "body is neither JSON nor a form",
+               429: "too many starts or page switches; see Retry-After",
                503: "castd is not ready"}
     return {str(code): _json(_ref(ErrorResponse), reasons[code]) for code in codes}
 
@@ -44,18 +48,36 @@ def build(config: Config) -> dict[str, Any]:
     _, components = msgspec.json.schema_components(TYPES, ref_template=REF)
     security: list[dict[str, list]] = [{"bearer": []}, {"query": []}] if config.token else []
     auth_errors = (401,) if config.token else ()
-    start_body = {"required": True, "content": {"application/json": {"schema": _ref(StartRequest)}}}
-    stop_body = {"required": False, "content": {"application/json": {"schema": _ref(StopRequest)}}}
+    start_body = {"required": True, "content": {kind: {"schema": _ref(StartRequest)} for kind in BODY_TYPES}}
+    stop_body = {"required": False, "content": {kind: {"schema": _ref(StopRequest)} for kind in BODY_TYPES}}
+    start_query = [{"name": name, "in": "query", "required": False, "schema": schema}
+                   for name, schema in components["StartRequest"]["properties"].items()]
+    start_op = {"summary": "Start casting a url, a dashboard or a playlist (same quality, mode and devices as "
+                           "the running session: a page switch in it)",
+                "security": security,
+                "responses": {"200": _json(_ref(StartResponse), "started or switched"),
+                              **_errors(400, *auth_errors, 403, 404, 405, 409, 413, 415, 429, 503)}}
+    stop_op = {"summary": "End the current session (idempotent)", "security": security,
+               "responses": {"200": _json(_ref(StopResponse), "stopped, or nothing was running"),
+                             **_errors(400, *auth_errors, 403, 405, 413, 415, 503)}}
+    step_op = {"security": security,
+               "responses": {"200": _json(_ref(StepResponse), "the item now on screen"),
+                             **_errors(400, *auth_errors, 403, 405, 409, 413, 415, 429, 503)}}
+    get_note = " (GET: for one-URL senders, only when castd has a token, given as ?token=)"
     paths = {
-        "/start": {"post": {
-            "summary": "Start casting a page (a start with the same quality switches the page in place)",
-            "security": security, "requestBody": start_body,
-            "responses": {"200": _json(_ref(StartResponse), "started or switched"),
-                          **_errors(400, *auth_errors, 403, 405, 409, 413, 415, 429, 503)}}},
-        "/stop": {"post": {
-            "summary": "End the current session (idempotent)", "security": security, "requestBody": stop_body,
-            "responses": {"200": _json(_ref(StopResponse), "stopped, or nothing was running"),
-                          **_errors(400, *auth_errors, 403, 405, 413, 415, 503)}}},
+        "/start": {"post": {**start_op, "requestBody": start_body},
+                   "get": {**start_op, "summary": start_op["summary"] + get_note, "parameters": start_query}},
+        "/stop": {"post": {**stop_op, "requestBody": stop_body},
+                  "get": {**stop_op, "summary": stop_op["summary"] + get_note}},
+        "/next": {"post": {**step_op, "summary": "The playlist on screen: next item", "requestBody": stop_body},
+                  "get": {**step_op, "summary": "The playlist on screen: next item" + get_note}},
+        "/previous": {"post": {**step_op, "summary": "The playlist on screen: previous item",
+                               "requestBody": stop_body},
+                      "get": {**step_op, "summary": "The playlist on screen: previous item" + get_note}},
+        "/dashboards": {"get": {
+            "summary": "The dashboards, playlists and schedules of the config (the names /start takes)",
+            "security": security, "responses": {"200": _json(_ref(DashboardsResponse), "the names"),
+                                                **_errors(*auth_errors, 403, 405)}}},
         "/status": {"get": {
             "summary": "The supervisor's last snapshot; without the token only state and health",
             "responses": {"200": _json({"anyOf": [_ref(StatusResponse), _ref(PublicStatus)]}, "current state"),

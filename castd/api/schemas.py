@@ -33,8 +33,18 @@ Selector = Annotated[str, msgspec.Meta(min_length=1, max_length=1024,
                                        description="CSS selector that must be present before the page is shown")]
 
 
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=64, description="a name from the config")]
+Then = Literal["stop", "resume"]
+
+
 class StartRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    url: Url
+    """Exactly one of url, dashboard, playlist. As JSON (any Content-Type), a form, or (with a token) GET."""
+
+    url: Url | None = None
+    dashboard: Annotated[Name, msgspec.Meta(description="a [[dashboards]] name")] | None = None
+    playlist: Annotated[Name, msgspec.Meta(description="a [[playlists]] name")] | None = None
+    then: Annotated[Then, msgspec.Meta(description="after `duration`: stop (default), or resume what was "
+                                                   "on screen before (an interrupt)")] | None = None
     quality: Quality | None = None
     duration: Seconds | None = None
     device: DeviceSpec | Devices | None = None  # absent: the config's `device`; "" or []: no device
@@ -52,7 +62,7 @@ class StopRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 class StartResponse(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     session: str
     state: State
-    url: str
+    url: str  # a playlist: its first item's
     quality: str
     duration: float | None
     switched: bool
@@ -60,6 +70,59 @@ class StartResponse(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     mode: str
     devices: list[str]
     seq: int
+    dashboard: str | None = None
+    playlist: str | None = None
+    then: Then = "stop"
+
+
+class StepResponse(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """/next and /previous: the playlist and the item now on screen."""
+
+    session: str | None
+    playlist: str | None
+    item: int | None
+    dashboard: str | None
+    seq: int
+
+
+class DashboardInfo(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    name: str
+    url: str  # secret-looking query values masked
+    quality: str
+    devices: list[str]
+
+
+class PlaylistItemInfo(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    dashboard: str
+    seconds: float
+
+
+class PlaylistInfo(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    name: str
+    items: list[PlaylistItemInfo]
+    loop: bool
+    quality: str
+    devices: list[str]
+
+
+class ScheduleInfo(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    name: str
+    days: list[str]
+    start: str
+    end: str
+    timezone: str
+    dashboard: str | None
+    playlist: str | None
+    active: bool  # on now
+
+
+class DashboardsResponse(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """GET /dashboards: the names /start takes, from the config."""
+
+    dashboards: list[DashboardInfo]
+    playlists: list[PlaylistInfo]
+    schedules: list[ScheduleInfo]
+    schedule_override: str
 
 
 class StopResponse(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -68,12 +131,32 @@ class StopResponse(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     seq: int
 
 
+MqttState = Literal["connecting", "connected", "retrying", "off"]
+
+
+class MqttStatus(msgspec.Struct, kw_only=True):
+    """castd's link to its MQTT broker (castd/mqtt/), as /status and /health show it."""
+
+    state: MqttState  # off: `enabled = false` (castd only removed its Home Assistant device)
+    broker: str  # host:port
+    tls: bool
+    node_id: str
+    base_topic: str
+    connected_since: float | None = None  # Unix time of the current connection
+    connects: int = 0  # successful connections since castd started
+    last_error: str | None = None  # why the last connection failed or ended
+    retry_in: float | None = None  # state retrying: seconds until the next try
+    commands: int = 0  # control messages obeyed
+    rejected: int = 0  # control messages refused (each answered on <base_topic>/error)
+
+
 class StatusResponse(Status, forbid_unknown_fields=True, kw_only=True):
     """The supervisor's last snapshot, for a caller with the token (or when no token is set)."""
 
     stream_url: str | None
     supervisor_restarts: int
     snapshot_age: float | None
+    mqtt: MqttStatus | None = None  # None: no broker configured
 
 
 class DevicesResponse(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -96,6 +179,7 @@ class HealthResponse(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, o
     state: State
     reason: str | None = None
     note: str | None = None
+    mqtt: MqttState | None = None  # the broker link (it never makes castd unhealthy: HTTP works without it)
 
 
 class ErrorResponse(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

@@ -1,4 +1,4 @@
-"""The client subcommands: start, stop, status, devices.
+"""The client subcommands: start, stop, status, devices, dashboards.
 
 Each loads the config for the daemon's address and token (same file and CASTD_* variables as
 `castd serve`), makes its request, and returns an exit code: 0 ok, 1 failure, 2 usage (a bad
@@ -13,7 +13,7 @@ import sys
 
 from castd.client.http import Client, ClientError
 from castd.client.progress import WaitFailed, wait_for_session
-from castd.client.render import devices_table, status_table
+from castd.client.render import dashboards_table, devices_table, status_table
 from castd.config import ConfigError, load_config
 from castd.presets import PRESETS
 
@@ -52,6 +52,13 @@ def add_client_commands(sub: argparse._SubParsersAction) -> None:
                              description="List the Chromecast / Google TV devices castd can see.")
     devices.add_argument("--json", action="store_true", help="print the list as JSON")
     devices.set_defaults(func=cmd_devices)
+
+    dashboards = sub.add_parser("dashboards", parents=[common], help="list dashboards, playlists, schedules "
+                                "(GET /dashboards)",
+                                description="List the named dashboards, playlists and schedules of the running "
+                                            "castd's config.")
+    dashboards.add_argument("--json", action="store_true", help="print the list as JSON")
+    dashboards.set_defaults(func=cmd_dashboards)
 
 
 def _client(args: argparse.Namespace) -> Client:
@@ -116,4 +123,10 @@ def cmd_devices(client: Client, args: argparse.Namespace) -> int:
         raise
     devices = answer.get("devices", []) if isinstance(answer, dict) else answer
     print(json.dumps(devices, indent=2, sort_keys=True) if args.json else devices_table(devices))
+    return 0
+
+
+def cmd_dashboards(client: Client, args: argparse.Namespace) -> int:
+    answer = client.get("/dashboards")
+    print(json.dumps(answer, indent=2, sort_keys=True) if args.json else dashboards_table(answer))
     return 0

@@ -36,6 +36,25 @@ def device_label(device: dict[str, Any]) -> str:
     return " ".join(str(part) for part in (name, state, f"({reason})" if reason else "") if part)
 
 
+def showing(status: dict[str, Any], now: float) -> str:
+    """The programme in words: the dashboard or playlist item, why it is on, what comes next."""
+    parts = []
+    if status.get("playlist"):
+        item, items = status.get("item"), status.get("items")
+        place = f" item {item + 1}/{items}" if isinstance(item, int) and items else ""
+        parts.append(f"playlist {status['playlist']}{place} ({status.get('dashboard') or '?'})")
+        if status.get("next_switch_at"):
+            parts.append(f"next in {duration(status['next_switch_at'] - now)}")
+    elif status.get("dashboard"):
+        parts.append(f"dashboard {status['dashboard']}")
+    if status.get("source") == "schedule":
+        parts.append(f"by schedule {status.get('schedule') or '?'}")
+    elif status.get("source") == "interrupt":
+        parts.append("interrupt, then back" + (f" in {duration(status['ends_at'] - now)}"
+                                               if status.get("ends_at") else ""))
+    return ", ".join(parts) or "-"
+
+
 def status_table(status: dict[str, Any]) -> str:
     live = status.get("state") in LIVE_STATES
     now = status.get("updated_at") or time.time()  # the daemon's clock, not ours
@@ -45,6 +64,7 @@ def status_table(status: dict[str, Any]) -> str:
         ("state", status.get("state", "?")),
         ("session", status.get("session") or "-"),
         ("url", status.get("url") or "-"),
+        ("showing", showing(status, now) if live else "-"),
         ("quality", status.get("quality") or "-"),
         ("device", ", ".join(device_label(d) for d in devices) if devices else
          (status.get("device") or ("none set" if live else "-"))),
@@ -82,3 +102,25 @@ def _cell(device: dict[str, Any], column: str) -> str:
     if column == "status" and value is None:
         value = device.get("state") or device.get("activity") or device.get("app")
     return "-" if value is None or value == "" else str(value)
+
+
+def dashboards_table(answer: dict[str, Any]) -> str:
+    """GET /dashboards as text: one line per dashboard, playlist and schedule."""
+    lines: list[str] = []
+    boards = answer.get("dashboards") or []
+    lines.append("dashboards:" if boards else "dashboards: none configured ([[dashboards]] in the config)")
+    width = max((len(b.get("name", "")) for b in boards), default=0)
+    for board in boards:
+        devices = ", ".join(board.get("devices") or []) or "stream only"
+        lines.append(f"  {board.get('name', '?'):<{width}}  {board.get('quality', '?'):<11} {devices:<20} "
+                     f"{board.get('url', '')}")
+    for playlist in answer.get("playlists") or []:
+        items = ", ".join(f"{i.get('dashboard')} {i.get('seconds', 0):g}s" for i in playlist.get("items") or [])
+        how = "loop" if playlist.get("loop") else "once"
+        lines.append(f"playlist {playlist.get('name')} ({how}, {playlist.get('quality')}): {items}")
+    for entry in answer.get("schedules") or []:
+        what = f"dashboard {entry['dashboard']}" if entry.get("dashboard") else f"playlist {entry.get('playlist')}"
+        on = "  <- on now" if entry.get("active") else ""
+        lines.append(f"schedule {entry.get('name')}: {','.join(entry.get('days') or [])} {entry.get('start')}-"
+                     f"{entry.get('end')} {entry.get('timezone')}: {what}{on}")
+    return "\n".join(lines)

@@ -25,7 +25,7 @@ from castd.logs import log, register_secret, setup_logging
 from castd.presets import get_preset
 from castd.procutil import set_pdeathsig
 from castd.protocol import (Ack, Begin, ChildEvent, ChildParams, Command, Navigate, PageOverrides, Park, Progress,
-                            Shutdown, Snapshot, Start, Status, Stop, Timeline, command_decoder, encode)
+                            Reload, Shutdown, Snapshot, Start, Status, Stop, Timeline, command_decoder, encode)
 from castd.supervisor.backoff import Backoff
 from castd.supervisor.casting import Casting
 from castd.supervisor.encoder_process import EncoderProcess, remove_session_files
@@ -185,6 +185,12 @@ class Supervisor:
                 log.info("session stop", session=stopped, reason=command.reason)
             self.wanted = None
             return Ack(command_id=command.id, ok=True, stopped=stopped)
+        if isinstance(command, Reload):
+            if self.wanted is None:
+                return Ack(command_id=command.id, ok=False, error="nothing is being cast")
+            self.wanted.nav += 1  # the reconcile step navigates to the same URL again
+            log.info("session reload", session=self.wanted.session, url=self.wanted.url)
+            return Ack(command_id=command.id, ok=True, session=self.wanted.session, switched=True)
         if isinstance(command, Shutdown):
             if self.wanted:
                 log.info("session stop", session=self.wanted.session, reason="castd is shutting down")
@@ -254,7 +260,7 @@ class Supervisor:
             return
         self.status.session, self.status.url, self.status.quality = wanted.session, wanted.url, wanted.quality
         self.status.started_at, self.status.ends_at = wanted.started_at, wanted.ends_at
-        self.status.mode = wanted.mode
+        self.status.mode, self.status.devices = wanted.mode, list(wanted.devices)
         self.status.stream_path = f"/stream/{wanted.session}/index.m3u8" if wanted.mode == "hls" else None
 
     def _fill_cast(self) -> None:

@@ -1,0 +1,77 @@
+"""Turn one MQTT control message into the command the HTTP API would send, or the error it would give.
+
+No I/O: the client (castd/mqtt/client.py) sends what this returns. Every check is the HTTP API's own
+(castd/api/bodies.decode_json, castd/api/control.resolve_target and start_command: URL policy,
+allowlist, dashboards, presets, max_duration, devices, page overrides, body size and JSON depth), so a
+message is accepted over MQTT exactly when the same JSON would be accepted by POST /start, and refused
+with the same sentence.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from castd.api.bodies import decode_json
+from castd.api.control import resolve_target, start_command
+from castd.api.errors import ApiError
+from castd.api.schemas import StartRequest, StopRequest
+from castd.config import Config
+from castd.mqtt.topics import Inbound
+from castd.protocol import Reload, Start, Stop
+from castd.supervisor.handle import new_command_id
+from castd.urls import Allowlist
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A message castd will not act on; published on <base>/error as {"error", "status", "topic"}."""
+
+    status: int  # the HTTP status the same request would get
+    message: str
+
+
+def interpret(kind: Inbound, payload: bytes, config: Config, allowlist: Allowlist,
+              options: list[str]) -> Start | Stop | Reload | Refusal:
+    """The command a control message asks for. `options`: the select entity's choices (dashboard
+    names when [[dashboards]] are configured, else recent URLs)."""
+    if len(payload) > config.max_body_bytes:
+        return Refusal(413, f"request body too large (limit {config.max_body_bytes} bytes)")
+    try:
+        if kind is Inbound.START:
+            if not payload.strip():
+                raise ApiError(400, "request body is empty; send a JSON object or a form")
+            return plan(decode_json(payload, StartRequest, config.max_json_depth), config, allowlist)
+        if kind in (Inbound.STOP, Inbound.RELOAD):
+            if payload.strip():
+                decode_json(payload, StopRequest, config.max_json_depth)
+            return Stop(id=new_command_id(), reason="stop requested over MQTT") if kind is Inbound.STOP \
+                else Reload(id=new_command_id())
+        text = _text(payload)
+        if kind is Inbound.URL:
+            return plan(StartRequest(url=text), config, allowlist)
+        if kind is Inbound.SELECT:
+            if config.dashboards:
+                return plan(StartRequest(dashboard=text), config, allowlist)  # unknown: 404 with the names
+            if text not in options:
+                shown = ", ".join(repr(o) for o in options[:10]) or "none yet"
+                return Refusal(400, f"select: {text[:200]!r} is not one of the options ({shown})")
+            return plan(StartRequest(url=text), config, allowlist)
+    except ApiError as exc:
+        return Refusal(exc.status, exc.message)
+    return Refusal(400, f"not a control topic ({kind.value})")
+
+
+def plan(body: StartRequest, config: Config, allowlist: Allowlist) -> Start:
+    return start_command(body, resolve_target(body, config, allowlist), config)
+
+
+def _text(payload: bytes) -> str:
+    try:
+        text = payload.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise ApiError(400, "payload is not valid UTF-8") from None
+    if not text:
+        raise ApiError(400, "payload is empty; send a URL")
+    if len(text) > 4096:
+        raise ApiError(400, "url: longer than 4096 characters")
+    return text

@@ -1,0 +1,166 @@
+"""castd/mqtt/'s pure parts, without a broker: the state plan, the command checks, the discovery payload
+against Home Assistant's documented schema, the [mqtt] config."""
+
+from __future__ import annotations
+
+import json
+
+import msgspec
+import pytest
+from hadiscovery import check
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from castd.config import Config, ConfigError, load_config
+from castd.mqtt.commands import Refusal, interpret
+from castd.mqtt.discovery import component_key, discovery_payload
+from castd.mqtt.settings import MqttSettings
+from castd.mqtt.state import REFRESH_SECONDS, StatePlan, state_payload
+from castd.mqtt.topics import Inbound, Topics
+from castd.protocol import CastDevice, CastSection, Reload, Start, Status, Stop
+from castd.urls import Allowlist
+
+
+def streaming(**kw) -> Status:
+    fields = dict(state="streaming", session="S3CRET-session", url="http://ha.local:8123/lovelace/0?token=abc",
+                  stream_path="/stream/S3CRET-session/index.m3u8", frames=10, fps=9.9, segments=2)
+    fields.update(kw)
+    return Status(**fields)
+
+
+def test_the_state_payload_has_no_session_no_stream_path_and_scrubbed_urls():
+    status = streaming(cast=CastSection(devices=[CastDevice(device="Living Room TV", state="playing",
+                                                            stream_url="http://x/stream/S3CRET-session/")]))
+    payload = state_payload(status, selected=None)
+    text = json.dumps(payload)
+    assert "S3CRET" not in text and "abc" not in text
+    assert payload["url_host"] == "ha.local" and payload["casting"] is True
+    assert payload["cast_states"] == {"Living Room TV": "playing"}
+
+
+def test_state_goes_out_when_something_a_person_sees_changes_and_counters_only_every_refresh():
+    plan = StatePlan()
+    first = state_payload(streaming())
+    assert plan.decide(0.0, first)
+    plan.sent(0.0, first)
+    assert not plan.decide(0.5, first)  # the same snapshot again
+    counted = state_payload(streaming(frames=20, fps=10.1, segments=3))
+    assert not plan.decide(1.0, counted)  # only counters moved: not yet
+    assert plan.decide(REFRESH_SECONDS + 0.1, counted)  # ... but they do go out after a while
+    assert plan.decide(1.0, state_payload(streaming(url="http://other/")))  # a new page: at once
+    assert plan.decide(1.0, state_payload(streaming(state="failed")))
+    plan.forget()
+    assert plan.decide(1.0, first)  # a new connection publishes again
+
+
+CONFIG = Config(max_duration=600)
+ALLOW = Allowlist.parse([])
+
+
+@pytest.mark.parametrize("kind,payload,expected", [
+    (Inbound.START, b'{"url": "http://a.b/", "device": ""}', Start),
+    (Inbound.START, b'{"url": "http://a.b/", "duration": 9999}', Refusal),
+    (Inbound.START, b"x" * 70000, Refusal),
+    (Inbound.STOP, b"", Stop),
+    (Inbound.STOP, b"{}", Stop),
+    (Inbound.STOP, b"PRESS", Refusal),
+    (Inbound.RELOAD, b"{}", Reload),
+    (Inbound.URL, b"http://a.b/page", Start),
+    (Inbound.URL, b"javascript:alert(1)", Refusal),
+    (Inbound.URL, b"\xff", Refusal),
+    (Inbound.SELECT, b"http://a.b/known", Start),
+    (Inbound.SELECT, b"http://a.b/unknown", Refusal),
+])
+def test_a_control_message_becomes_the_http_apis_command_or_its_error(kind, payload, expected):
+    result = interpret(kind, payload, CONFIG, ALLOW, options=["http://a.b/known"])
+    assert isinstance(result, expected), result
+    if isinstance(result, Refusal):
+        assert 400 <= result.status < 500 and result.message
+
+
+def test_an_allowlist_refusal_is_a_403_as_over_http():
+    result = interpret(Inbound.URL, b"http://evil.example/", CONFIG, Allowlist.parse(["http://ha.local:8123"]), [])
+    assert result == Refusal(403, "url: not on castd's allowlist (allowlist in config)")
+
+
+def test_the_discovery_payload_passes_the_schema_check_with_devices_and_without_control():
+    for control in ("always", "never"):
+        settings = MqttSettings(host="b", node_id="pi-kitchen", control=control)
+        topics = Topics.of(settings)
+        payload = discovery_payload(settings, topics, version="0.1.0", configuration_url="http://pi:8765/",
+                                    options=["http://a/1", "http://a/2"], select_name="Recent page",
+                                    devices=["Living Room TV", "192.168.1.30:8009", "living room tv"])
+        problems, expanded = check(topics.discovery, json.loads(json.dumps(payload)))
+        assert not problems, problems
+        cmps = expanded["components"]
+        assert ("stop" in cmps) == (control == "always")
+        cast_keys = sorted(k for k in cmps if k.startswith("cast_"))
+        assert cast_keys == ["cast_192_168_1_30_8009", "cast_living_room_tv", "cast_living_room_tv_"]
+        env = ImmutableSandboxedEnvironment()
+        state = state_payload(streaming(cast=CastSection(devices=[CastDevice(device="Living Room TV",
+                                                                             state="playing")])))
+        assert env.from_string(cmps["cast_living_room_tv"]["value_template"]).render(value_json=state) == "playing"
+        assert env.from_string(cmps["cast_192_168_1_30_8009"]["value_template"]).render(value_json=state) == "idle"
+        assert env.from_string(cmps["cast"]["value_template"]).render(value_json=state) == "playing"
+
+
+def test_the_schema_check_catches_what_home_assistant_would_silently_ignore_or_refuse():
+    settings = MqttSettings(host="b", node_id="n")
+    topics = Topics.of(settings)
+    good = discovery_payload(settings, topics, version="1", configuration_url="http://h/", options=[],
+                             select_name="x", devices=[])
+    bad = json.loads(json.dumps(good))
+    bad["cmps"]["state"]["stat_topic"] = bad["cmps"]["state"].pop("stat_t")  # a typo
+    bad["cmps"]["fps"]["uniq_id"] = bad["cmps"]["state"]["uniq_id"]  # a duplicate
+    del bad["cmps"]["select"]["ops"]
+    del bad["o"]
+    problems, _ = check(topics.discovery, bad)
+    text = "\n".join(problems)
+    for expected in ("unknown key 'stat_topic'", "used twice", "select needs ['options']", "origin (o) is required"):
+        assert expected in text, text
+    assert check("homeassistant/sensor/n/config", good)[0]  # not the device topic
+
+
+def test_component_keys_are_home_assistant_ids():
+    assert component_key("Wohnzimmer Fernseher (oben)") == "wohnzimmer_fernseher_oben"
+    assert component_key("⚡") == "device"
+
+
+def test_the_mqtt_table_is_checked_at_start_up(tmp_path):
+    config = tmp_path / "castd.toml"
+    config.write_text('[mqtt]\nhost = "broker.lan"\nusername = "castd"\npassword = "pw"\ngroups = ["shop"]\n')
+    config.chmod(0o600)
+    loaded = load_config(config, environ={"CASTD_MQTT_NODE_ID": "tv1"})
+    assert loaded.mqtt.host == "broker.lan" and loaded.mqtt.node_id == "tv1" and loaded.mqtt.groups == ["shop"]
+    assert loaded.mqtt.resolved_base_topic() == "castd/tv1" and loaded.mqtt.resolved_port() == 1883
+    config.chmod(0o644)  # a password in a file every user can read
+    with pytest.raises(ConfigError, match="holds secrets"):
+        load_config(config, environ={})
+    for env, message in ((({"CASTD_MQTT_NODE_ID": "a/b"}), "mqtt.node_id"),
+                         (({"CASTD_MQTT_BASE_TOPIC": "castd/#"}), "mqtt.base_topic"),
+                         (({"CASTD_MQTT_CONTROL": "sometimes"}), "mqtt.control"),
+                         (({"CASTD_MQTT_CA_FILE": "/x.pem"}), "mqtt.ca_file")):
+        with pytest.raises(ConfigError, match=message):
+            load_config(None, environ={"CASTD_CONFIG": "", **env})
+
+
+def test_the_readmes_discovery_message_is_what_castd_sends():
+    from helpers import ROOT
+
+    readme = (ROOT / "README.md").read_text()
+    block = readme[readme.index("### The discovery message"):]
+    shown = json.loads(block[block.index("```json\n") + 8:block.index("\n```", block.index("```json"))])
+    settings = MqttSettings(host="homeassistant.local", node_id="living_room", username="castd", password="x")
+    sent = discovery_payload(settings, Topics.of(settings), version=shown["o"]["sw"],
+                             configuration_url="http://castd-living.local:8765/",
+                             options=["http://homeassistant.local:8123/lovelace/0?kiosk",
+                                      "http://homeassistant.local:8123/dashboard-cameras/0?kiosk"],
+                             select_name="Recent page", devices=["Living Room TV"])
+    assert shown == json.loads(json.dumps(sent))
+
+
+def test_with_dashboards_the_select_starts_them_by_name_and_refuses_others_like_http():
+    config = msgspec.convert({"dashboards": [{"name": "kitchen", "url": "http://ha.local:8123/kitchen"}]}, Config)
+    started = interpret(Inbound.SELECT, b"kitchen", config, ALLOW, options=["kitchen"])
+    assert isinstance(started, Start) and started.dashboard == "kitchen" and started.url == "http://ha.local:8123/kitchen"
+    refused = interpret(Inbound.SELECT, b"garage", config, ALLOW, options=["kitchen"])
+    assert refused == Refusal(404, "no dashboard named 'garage'; dashboards: kitchen")
