@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# castd on arm64 (the 64-bit Raspberry Pi OS), emulated: a minimal Debian 13 "trixie" arm64 system made with
-# debootstrap --foreign and finished under qemu-user-static through binfmt_misc, this repository copied in, then
-# inside it: the Debian packages (make system-deps), castd and its dependencies from wheels only
-# (PIP_ONLY_BINARY=:all:, so nothing is compiled: the proof that every dependency ships an aarch64 wheel),
-# `castd doctor`, the demo (`make run`) until a segment is finished, and that segment decoded with PyAV.
+# castd on arm64 (the 64-bit Raspberry Pi OS), emulated: a minimal Debian 13 "trixie" arm64 system, its
+# programs run by qemu-user-static through binfmt_misc, this repository copied in, then inside it: the Debian
+# packages (make system-deps), castd and its dependencies from wheels only (PIP_ONLY_BINARY=:all:, so nothing is
+# compiled: the proof that every dependency ships an aarch64 wheel), `castd doctor`, the demo (`make run`) until
+# a segment is finished, and that segment decoded with PyAV.
+# The system is made with mmdebstrap, not debootstrap --foreign: debootstrap's second stage runs its shell and
+# perl under emulation (here it had not finished the base system after 50 min on 2 busy cores); mmdebstrap
+# resolves and downloads with this machine's apt and emulates only dpkg and the maintainer scripts.
 # Not part of CI (slow: every instruction is emulated). Prints each step's duration.
 #   sudo platforms/arm64.sh [FRAME.png]      (FRAME.png: where to save the decoded frame to look at)
-# Needs root on a Debian/Ubuntu machine with binfmt_misc in its kernel; debootstrap and qemu-user-static are
+# Needs root on a Debian/Ubuntu machine with binfmt_misc in its kernel; mmdebstrap and qemu-user-static are
 # installed when missing. The system is built in a fresh temp folder and removed afterwards.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -21,7 +24,7 @@ BINFMT=/proc/sys/fs/binfmt_misc
 AARCH64_MAGIC=7f454c460201010000000000000000000200b700
 [ "$(id -u)" = 0 ] || { echo "platforms/arm64.sh: run it as root (debootstrap, binfmt_misc, chroot, mounts)" >&2; exit 1; }
 missing=""
-command -v debootstrap >/dev/null || missing="$missing debootstrap"
+command -v mmdebstrap >/dev/null || missing="$missing mmdebstrap"
 command -v qemu-aarch64-static >/dev/null || missing="$missing qemu-user-static"
 if [ -n "$missing" ]; then
     apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $missing
@@ -60,16 +63,10 @@ binfmt_setup() {
     BINFMT_INTERPRETER=$(awk '/^interpreter/ {print $2}' "$handler")
     BINFMT_FLAGS=$(awk '/^flags/ {print $2}' "$handler")
 }
-binfmt_into_chroot() {  # without the F flag the kernel looks for the interpreter inside the chroot
-    case "$BINFMT_FLAGS" in *F*) return 0 ;; esac
-    mkdir -p "$ROOT$(dirname "$BINFMT_INTERPRETER")"
-    cp "$(readlink -f "$BINFMT_INTERPRETER")" "$ROOT$BINFMT_INTERPRETER"
-}
 cleanup() {
     local rc=$?
     [ -z "$OWN_BINFMT" ] || echo -1 >"$BINFMT/$OWN_BINFMT" 2>/dev/null || true
-    (exit $rc)
-    chroot_cleanup
+    chroot_cleanup "$rc"
 }
 
 WORK=$(mktemp -d "${TMPDIR:-/var/tmp}/castd-arm64.XXXXXX")
@@ -80,18 +77,17 @@ trap 'exit 143' TERM
 say "Debian 13 ($SUITE) arm64 from $MIRROR in $ROOT"
 
 step "binfmt_misc: aarch64 via qemu-user-static" binfmt_setup
-first_stage() {
-    debootstrap --foreign --arch=arm64 --variant=minbase --include=python3,make,ca-certificates \
-        "$SUITE" "$ROOT" "$MIRROR" >"$WORK/debootstrap.log" 2>&1 ||
-        { tail -n 30 "$WORK/debootstrap.log" >&2; return 1; }
+bootstrap() {
+    local hook=()
+    case "$BINFMT_FLAGS" in  # without the F flag the interpreter must be in the chroot before dpkg runs there
+        *F*) ;;
+        *) hook=(--setup-hook="mkdir -p \"\$1$(dirname "$BINFMT_INTERPRETER")\" && cp \"$(readlink -f "$BINFMT_INTERPRETER")\" \"\$1$BINFMT_INTERPRETER\"") ;;
+    esac
+    mmdebstrap --variant=minbase --architectures=arm64 --include=python3,make,ca-certificates "${hook[@]}" \
+        "$SUITE" "$ROOT" "$MIRROR" >"$WORK/mmdebstrap.log" 2>&1 ||
+        { tail -n 30 "$WORK/mmdebstrap.log" >&2; return 1; }
 }
-second_stage() {
-    binfmt_into_chroot
-    chroot "$ROOT" /debootstrap/debootstrap --second-stage >>"$WORK/debootstrap.log" 2>&1 ||
-        { tail -n 30 "$WORK/debootstrap.log" >&2; return 1; }
-}
-step "debootstrap --foreign (download, unpack)" first_stage
-step "debootstrap --second-stage (emulated)" second_stage
+step "mmdebstrap $SUITE arm64 (dpkg emulated)" bootstrap
 chroot_sources "$SUITE" "$MIRROR"
 chroot_prepare
 chroot_mount

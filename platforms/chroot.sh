@@ -116,8 +116,9 @@ chroot_pids() {
     return 0
 }
 
+# chroot_cleanup [RC]: the EXIT trap (exits with RC, default the status the script was leaving with)
 chroot_cleanup() {
-    local rc=$? pids i left
+    local rc=${1:-$?} pids i left
     trap - EXIT INT TERM
     set +e
     pids=$(chroot_pids)
