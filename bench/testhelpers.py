@@ -12,9 +12,11 @@ if _TESTS not in sys.path:
     sys.path.insert(0, _TESTS)
 
 from broker import Mosquitto, Watcher  # noqa: E402
+from fakecast import FakeCastDevice  # noqa: E402
 from glass import LINES, ShakaPlayer  # noqa: E402
-from helpers import (Daemon, PageHandler, PageServer, close_to, fetch_segment, open_segment,  # noqa: E402
+from helpers import (Daemon, PageHandler, PageServer, close_to, fetch_segment, free_port, open_segment,  # noqa: E402
                      segment_urls, wait_for)
 
-__all__ = ["LINES", "ShakaPlayer", "Mosquitto", "Watcher", "Daemon", "PageHandler", "PageServer", "close_to", "fetch_segment", "open_segment",
+__all__ = ["LINES", "FakeCastDevice", "ShakaPlayer", "Mosquitto", "Watcher", "Daemon", "PageHandler", "PageServer",
+           "close_to", "fetch_segment", "free_port", "open_segment",
            "segment_urls", "wait_for"]

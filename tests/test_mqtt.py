@@ -147,6 +147,7 @@ def test_home_assistant_presses_and_sets_and_castd_acts(castd, ha, pages):
     wait_state(ha, lambda s: s["url"] == green and s["state"] == "streaming", after=t1)
     assert castd.status()["session"] == session
     # reload: the same page is requested again, in the same session
+    wait_for(lambda: castd.status()["page"] == "loaded", 30, message="the switched page to load")
     hits = pages.server.RequestHandlerClass.hits.get("/color/00ff00", 0)
     ha.publish(f"{BASE}/reload", "{}")
     wait_for(lambda: pages.server.RequestHandlerClass.hits.get("/color/00ff00", 0) > hits, 20,
@@ -215,11 +216,16 @@ def test_1000_garbage_messages_are_each_answered_and_change_nothing(castd, ha, p
     topics = [f"{BASE}/{t}" for t in ("start", "stop", "reload", "url/set", "select/set")] + \
         ["castd/group/shop/start", "castd/group/shop/stop"]
     t0 = time.monotonic()
-    for i in range(1000):
-        topic = topics[i % len(topics)]
-        ha.client.publish(topic, garbage(rng, topic), qos=0)
-    errors = wait_for(lambda: len(e := [m for m in ha.on(f"{BASE}/error") if m.at >= t0]) >= 1000 and e, 60,
-                      message="1000 answers on the error topic")
+    for batch in range(10):  # in batches of 100: a loaded machine must not make the broker's queues overflow
+        for i in range(batch * 100, batch * 100 + 100):
+            topic = topics[i % len(topics)]
+            ha.client.publish(topic, garbage(rng, topic), qos=0)
+        try:
+            wait_for(lambda n=batch * 100 + 100: len([m for m in ha.on(f"{BASE}/error") if m.at >= t0]) >= n, 90,
+                     message=f"{batch * 100 + 100} answers on the error topic")
+        except AssertionError as exc:  # say where they were lost: castd's count tells broker from castd
+            raise AssertionError(f"{exc}; castd refused {castd.status()['mqtt']['rejected'] - rejected}") from None
+    errors = [m for m in ha.on(f"{BASE}/error") if m.at >= t0]
     assert len(errors) == 1000
     assert all(e.json()["status"] in (400, 413) and e.json()["error"] for e in errors)
     status = castd.status()

@@ -49,6 +49,10 @@ def test_a_wrong_password_is_a_clear_error_and_http_keeps_working(locked_broker,
             assert health.status_code == 200 and health.json()["mqtt"] in ("retrying", "connecting")
             assert d.post("/stop").json()["stopped"] is None
         assert ha.on("castd/locked/availability") == []  # nothing got through
+        table = subprocess.run([sys.executable, "-m", "castd", "status", "--port", str(d.port)], cwd=ROOT,
+                               capture_output=True, text=True, timeout=30, env={**os.environ, "CASTD_CONFIG": ""})
+        mqtt_row = [line for line in table.stdout.splitlines() if line.startswith("mqtt")]
+        assert mqtt_row and "refused castd's login" in mqtt_row[0], table.stdout
         log = d.log()
         assert WRONG not in log and PASSWORD not in log
     finally:
@@ -135,3 +139,18 @@ def test_turning_mqtt_off_or_mqtt_forget_removes_the_device_from_home_assistant(
             watcher.close()
     finally:
         broker.stop()
+
+
+def test_doctor_logs_in_to_the_broker_and_names_a_refused_login(locked_broker):
+    from castd.config import Config
+    from castd.doctor import check_mqtt
+    from castd.mqtt.settings import MqttSettings
+
+    def doctor(password: str):
+        return check_mqtt(Config(mqtt=MqttSettings(host="127.0.0.1", port=locked_broker.port, username="castd",
+                                                   password=password, node_id="doc")))
+
+    good, bad = doctor(PASSWORD), doctor(WRONG)
+    assert good.result == "OK" and "logged in" in good.detail
+    assert bad.result == "FAIL" and "refused castd's login" in bad.detail and bad.fix
+    assert check_mqtt(Config()).result == "SKIP"

@@ -16,13 +16,14 @@ from castd.api.gate import is_authenticated
 from castd.api.schemas import (HealthResponse, PublicStatus, StartRequest, StartResponse, StatusResponse,
                                StepResponse, StopRequest, StopResponse)
 from castd.api.urlpolicy import check_url
-from castd.cast.specs import check_specs
+from castd.specs import check_specs
 from castd.config import Config, validate_page_values
 from castd.logs import log, scrub
+from castd.paths import configured_stream_base, stream_path
 from castd.presets import PRESETS
+from castd.api.handle import SupervisorHandle, SupervisorUnavailable, new_command_id
 from castd.programme.targets import Target, UnknownName, dashboard_target, playlist_target
-from castd.protocol import PageOverrides, Start, Status, Step, Stop
-from castd.supervisor.handle import SupervisorHandle, SupervisorUnavailable, new_command_id
+from castd.protocol import LIVE_STATES, PageOverrides, Start, Status, Step, Stop
 from castd.urls import Allowlist
 
 SNAPSHOT_STALE_AFTER = 3.0
@@ -46,8 +47,7 @@ def stream_base(request: Request) -> str:
     """Base URL a player uses to reach castd: the configured stream_host, else what the client used."""
     config = _config(request)
     if config.stream_host:
-        host = config.stream_host if ":" in config.stream_host else f"{config.stream_host}:{config.port}"
-        return f"http://{host}"
+        return configured_stream_base(config.stream_host, config.port)
     return str(request.base_url).rstrip("/")
 
 
@@ -97,7 +97,7 @@ def resolve_target(body: StartRequest, config: Config, allowlist: Allowlist) -> 
 def is_switch(status: Status, target: Target) -> bool:
     """Would this start only switch the page of the running session (no new browser, no new LOAD)?
     The supervisor's own rule (same quality, mode and devices), read from its last snapshot."""
-    return (status.state in ("starting", "streaming") and status.quality == target.quality
+    return (status.state in LIVE_STATES and status.quality == target.quality
             and status.mode == target.mode and tuple(status.devices) == target.devices)
 
 
@@ -145,7 +145,7 @@ async def start(request: Request) -> Response:
     return json_response(StartResponse(
         session=ack.session, state="streaming" if ack.switched and status.state == "streaming" else "starting",
         url=url, quality=target.quality, duration=body.duration, switched=ack.switched,
-        stream_url=f"{stream_base(request)}/stream/{ack.session}/index.m3u8" if target.mode == "hls" else None,
+        stream_url=stream_base(request) + stream_path(ack.session) if target.mode == "hls" else None,
         mode=target.mode, devices=list(target.devices), seq=ack.seq, dashboard=target.dashboard,
         playlist=target.playlist, then=then))
 

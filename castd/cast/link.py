@@ -9,6 +9,9 @@ then watch. It decides what the device's messages mean:
   a needless LOAD would blank it for a second);
 - a receiver error (IDLE with ERROR or FINISHED), a failed LAUNCH or LOAD: retry, paced (0.5 s doubling
   to 30 s), at most `cast_retries` times in a row, then `failed` for the rest of the session;
+- a player stuck in BUFFERING, or with a currentTime that stands still, for `cast_stall_seconds` while
+  castd's stream plays on (castd/cast/freeze.py decides, from MEDIA_STATUS it asks for every second):
+  LOAD again at once, counted in `reloads` with the reason; a pause by the viewer is left alone;
 - the person took the TV back (IDLE with CANCELLED or INTERRUPTED that castd did not cause, another
   sender's media, castd's app closed, another app started): `user_stopped` / `other_app`, and nothing
   more is sent to that device until the supervisor says stop (then castd's app is quit if still shown).
@@ -29,19 +32,21 @@ from typing import Callable
 
 from castd.cast.connection import CastConnection, CastError, Interrupted
 from castd.cast.devices import NotFound, Resolved, Resolver
+from castd.cast.freeze import FreezeWatch, Verdict
 from castd.cast.media import (APP_MEDIA_RECEIVER, APP_NAMES, IDLE_APP, NS_DASHCAST, NS_MEDIA, NS_RECEIVER,
                               app_for, dashcast_request, load_request)
 from castd.cast.streamurl import Unreachable, stream_base
 from castd.config import Config
 from castd.logs import log
-from castd.protocol import CastDevice
-from castd.supervisor.backoff import Backoff
+from castd.protocol import USER_STATES, CastDevice, CastState
+from castd.children.backoff import Backoff
 
 COMMAND_TIMEOUT = 8.0  # GET_STATUS, STOP: answered at once by a device that is there
 PLAYING_STATES = ("PLAYING", "BUFFERING", "PAUSED")
 USER_IDLE_REASONS = ("CANCELLED", "INTERRUPTED")
 HEALTHY_AFTER = 60.0  # playing this long forgives earlier failures
-TERMINAL = ("user_stopped", "other_app")
+TERMINAL = USER_STATES
+MEDIA_TIME_REPORT = 5.0  # /status's media time of a device that plays on is at most this old (one report each)
 
 
 @dataclass(frozen=True)
@@ -70,7 +75,7 @@ def content_id(entry: dict) -> str | None:
     return media.get("contentId")
 
 
-class Link:  # pylint: disable=too-many-instance-attributes
+class Link:
     def __init__(self, spec: str, plan: Plan, config: Config, resolver: Resolver,
                  report: Callable[["Link"], None], app_session: str | None = None) -> None:
         self.thread = threading.Thread(target=self.run, name=f"cast-link {spec}", daemon=True)
@@ -92,8 +97,10 @@ class Link:  # pylint: disable=too-many-instance-attributes
         self.owns_app = app_session is not None  # a restarted worker resumes a session castd had there
         # the session
         self.session = plan.session
-        self.state, self.reason = "connecting", None
-        self.failures, self.last_error = 0, None
+        self.state: CastState = "connecting"
+        self.reason: str | None = None
+        self.failures = 0
+        self.last_error: str | None = None
         self.terminal = self.given_up = False
         self.retry_at: float | None = None
         self.stopped_session: str | None = None
@@ -107,6 +114,14 @@ class Link:  # pylint: disable=too-many-instance-attributes
         self.playing_since: float | None = None
         self.backoff = Backoff(first=0.5, cap=30.0, healthy_after=HEALTHY_AFTER)
         self.updated_at = time.time()
+        # the TV's player: is it stuck? (cast_stall_seconds 0: never asked)
+        stall = config.cast_stall_seconds
+        self.watch = FreezeWatch(stall_seconds=stall, poll=min(1.0, stall / 4)) if stall > 0 else None
+        self.reloads = 0
+        self.reload_reason: str | None = None
+        self.reload_wanted = False  # LOAD again even though the device says it plays the stream
+        self.media_time: float | None = None  # the receiver's currentTime last seen advancing ...
+        self.media_time_at: float | None = None  # ... and when (wall clock)
 
     # ---- from the worker thread ------------------------------------------------------------
     def start(self) -> None:
@@ -138,6 +153,8 @@ class Link:  # pylint: disable=too-many-instance-attributes
                           port=device.port if device else None, uuid=device.uuid if device else None,
                           model=device.model if device else None, stream_url=self.stream_url,
                           failures=self.failures, last_error=self.last_error, updated_at=self.updated_at,
+                          reloads=self.reloads, reload_reason=self.reload_reason, media_time=self.media_time,
+                          media_time_at=self.media_time_at,
                           retry_in=round(max(0.0, self.retry_at - time.monotonic()), 2)
                           if self.state == "failed" and self.retry_at is not None else None)
 
@@ -190,6 +207,10 @@ class Link:  # pylint: disable=too-many-instance-attributes
         if self.media_session is not None:  # the old session's stream ends with it: not a fault of this one
             self.ended_by_us.add(self.media_session)
         self.media_session = self.loaded = self.stream_url = None
+        self.reloads, self.reload_reason, self.reload_wanted = 0, None, False
+        self.media_time = self.media_time_at = None
+        if self.watch is not None:
+            self.watch.reset()
         self._set("connecting", None)
 
     def _step(self, plan: Plan, check: Callable[[], bool]) -> None:
@@ -286,17 +307,21 @@ class Link:  # pylint: disable=too-many-instance-attributes
             return
         reply = conn.request(NS_MEDIA, {"type": "GET_STATUS"}, app=True, timeout=COMMAND_TIMEOUT, interrupted=check)
         entries = reply.get("status") or [] if reply.get("type") == "MEDIA_STATUS" else []
-        for entry in entries:
+        for entry in entries if not self.reload_wanted else []:  # a stuck player is LOADed again
             if content_id(entry) == url and entry.get("playerState") in PLAYING_STATES:
                 self.media_session, self.loaded = entry.get("mediaSessionId"), url
                 self.media_verified_gen = conn.generation
                 self.log.info("cast device still plays the stream", device=self.spec, state=entry.get("playerState"))
                 self._media_state(entry.get("playerState"))
+                self._seen_media(entry)
                 return
         self.ended_by_us.update(e.get("mediaSessionId") for e in entries if e.get("mediaSessionId") is not None)
         if self.media_session is not None:
             self.ended_by_us.add(self.media_session)
         self.media_session = self.loaded = None
+        self.reload_wanted = False
+        if self.watch is not None:
+            self.watch.reset()
         self._set("loading", None)
         started = time.monotonic()
         reply = conn.request(NS_MEDIA, load_request(url, plan.title, self.app_session or ""), app=True,
@@ -311,6 +336,7 @@ class Link:  # pylint: disable=too-many-instance-attributes
             self.log.info("stream loaded on the cast device", device=self.spec, url=url,
                      seconds=round(time.monotonic() - started, 2))
             self._media_state(entries[0].get("playerState"))
+            self._seen_media(entries[0])
             return
         if kind == "LOAD_CANCELLED":  # a stop on the device, or another sender's LOAD, overtook castd's
             self._terminal("user_stopped", "castd's LOAD was cancelled on the device")
@@ -354,7 +380,7 @@ class Link:  # pylint: disable=too-many-instance-attributes
             try:
                 namespace, data = conn.inbox.get(timeout=0.2)
             except queue.Empty:
-                self._tick()
+                self._tick(conn)
                 continue
             if namespace == NS_RECEIVER and data.get("type") == "RECEIVER_STATUS":
                 self.receiver = data.get("status") or {}
@@ -367,11 +393,19 @@ class Link:  # pylint: disable=too-many-instance-attributes
                     if self.terminal:
                         break
 
-    def _tick(self) -> None:
+    def _tick(self, conn: CastConnection) -> None:
         now = time.monotonic()
+        if self.watch is not None and self.media_session is not None and self.state in ("playing", "loading"):
+            verdict = self.watch.decide(now)
+            if verdict is Verdict.ASK:  # the answer arrives in the inbox like any MEDIA_STATUS
+                self.watch.asked(now)
+                conn.send(NS_MEDIA, {"type": "GET_STATUS", "mediaSessionId": self.media_session}, app=True)
+            elif verdict in (Verdict.STUCK_BUFFERING, Verdict.FROZEN):
+                self._reload(verdict, self.watch.still_for(now))
         if self.state == "loading" and self.load_deadline is not None and now > self.load_deadline:
             self.load_deadline = None
             self.loaded = None
+            self.reload_wanted = True  # a player still BUFFERING gets a fresh LOAD, not "still plays"
             raise CastError(f"the device did not start playing within {self.config.cast_load_timeout:g}s of the LOAD")
         if self.state == "playing" and self.playing_since is not None and self.failures:
             self.backoff.healthy_since(now - self.playing_since)
@@ -384,6 +418,7 @@ class Link:  # pylint: disable=too-many-instance-attributes
         if msid is not None and msid == self.media_session:
             if player_state != "IDLE":
                 self._media_state(player_state)
+                self._seen_media(entry)
                 return
             reason = entry.get("idleReason")
             if reason is None and self.state == "loading":
@@ -402,8 +437,34 @@ class Link:  # pylint: disable=too-many-instance-attributes
         elif content_id(entry) not in (None, self.loaded):
             self._terminal("user_stopped", "another sender started other media on the device")
 
+    def _seen_media(self, entry: dict) -> None:
+        """Feed the freeze watch one status of castd's media session; keep /status's media time."""
+        current = entry.get("currentTime")
+        current = float(current) if isinstance(current, (int, float)) else None
+        if self.watch is None:
+            return
+        self.watch.seen(time.monotonic(), entry.get("playerState"), current)
+        if self.watch.advanced_media_time is not None and self.watch.advanced_media_time != self.media_time:
+            self.media_time = self.watch.advanced_media_time
+            self.media_time_at = time.time()
+            if self.media_time_at - self.updated_at >= MEDIA_TIME_REPORT:
+                self.updated_at = self.media_time_at
+                self._report(self)
+
+    def _reload(self, verdict: Verdict, still: float) -> None:
+        """The TV's player is stuck while castd's stream plays on: LOAD it again, now."""
+        what = "stuck buffering" if verdict is Verdict.STUCK_BUFFERING else "playback stopped advancing"
+        self.reloads += 1
+        self.reload_reason = f"{what} for {still:.1f}s at media time {self.watch.media_time if self.watch else None}"
+        self.log.warning("the cast device's player is stuck; loading the stream again", device=self.spec,
+                         verdict=verdict.value, seconds=round(still, 1), reloads=self.reloads)
+        self.reload_wanted = True
+        self.loaded = None
+        self._set("loading", f"reloading: {what}")
+        raise Interrupted()
+
     # ---- outcomes -----------------------------------------------------------------------------
-    def _terminal(self, state: str, reason: str) -> None:
+    def _terminal(self, state: CastState, reason: str) -> None:
         self.terminal = True
         self.log.warning("the viewer took the cast device back; castd leaves it alone", device=self.spec,
                     state=state, reason=reason)
@@ -426,7 +487,7 @@ class Link:  # pylint: disable=too-many-instance-attributes
                     failures=self.failures)
         self._set("failed", f"{exc}; retrying in {delay:g}s")
 
-    def _set(self, state: str, reason: str | None, force: bool = False) -> None:
+    def _set(self, state: CastState, reason: str | None, force: bool = False) -> None:
         if force or (state, reason) != (self.state, self.reason):
             self.state, self.reason = state, reason
             self.updated_at = time.time()

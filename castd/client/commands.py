@@ -11,7 +11,7 @@ import argparse
 import json
 import sys
 
-from castd.client.http import Client, ClientError
+from castd.client.http import Client, ClientError, decode_status
 from castd.client.progress import WaitFailed, wait_for_session
 from castd.client.render import dashboards_table, devices_table, status_table
 from castd.config import ConfigError, load_config
@@ -108,8 +108,8 @@ def cmd_stop(client: Client, args: argparse.Namespace) -> int:
 
 
 def cmd_status(client: Client, args: argparse.Namespace) -> int:
-    status = client.get("/status")
-    print(json.dumps(status, indent=2, sort_keys=True) if args.json else status_table(status))
+    raw = client.get("/status")
+    print(json.dumps(raw, indent=2, sort_keys=True) if args.json else status_table(decode_status(raw)))
     return 0
 
 

@@ -18,7 +18,7 @@ The whole state is `State`, a msgspec Struct the resume file keeps.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import msgspec
 
@@ -216,8 +216,8 @@ class Programme:
         if layer.window is not None:
             entry = self.config.schedules[layer.window[0]]
             name = entry.name or f"schedule {layer.window[0] + 1}"
-        common = dict(source=layer.source, quality=target.quality, devices=target.devices, mode=target.mode,
-                      ends_at=ends_at, schedule=name)
+        common: dict[str, Any] = dict(source=layer.source, quality=target.quality, devices=target.devices,
+                                      mode=target.mode, ends_at=ends_at, schedule=name)
         if target.playlist is None or layer.cursor is None:
             return Show(url=target.url, page=target.page, dashboard=target.dashboard, **common)
         playlist = find_playlist(self.config, target.playlist)
@@ -229,7 +229,7 @@ class Programme:
 
 
 def _split(device: str | list[str]) -> list[str]:
-    from castd.cast.specs import split_specs
+    from castd.specs import split_specs
 
     return split_specs(device)
 

@@ -6,7 +6,8 @@ local day with zoneinfo and only then turned into epoch seconds. That is what ma
 01:00-03:00 entry on the night the clocks go back lasts three real hours (it is two on the
 night they go forward). A wall time that does not exist (02:30 on the spring-forward night) is
 read with the offset before the change (fold=0), i.e. 03:30 summer time (02:15-02:45 that night
-runs 03:15-03:45); a window that this leaves empty (02:30-03:00 that night) does not happen. A time that exists twice (02:30 on the fall-back
+runs 03:15-03:45); a window that this leaves empty (02:30-03:00 that night) does not happen. A time that exists
+twice (02:30 on the fall-back
 night) means its first occurrence.
 
 Nothing here keeps state, so a clock that jumps (NTP setting a Pi's clock after boot, a person

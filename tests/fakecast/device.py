@@ -22,6 +22,11 @@ Behaviour modelled on a real receiver:
 - After a session reaches IDLE it is gone: MEDIA GET_STATUS answers `status: []`, and commands that
   name its mediaSessionId get INVALID_REQUEST / INVALID_MEDIA_SESSION_ID.
 - The device keeps playing when senders disconnect (drop_connections), as a real one does.
+
+Two media engines. The default (fast) one checks a LOAD by fetching and decoding one segment and then
+plays a clock. `engine="shaka4"` (or "shaka5") plays what it is LOADed in the real Shaka Player in
+headless Chromium (engine.py, tests/glass) and reports MEDIA_STATUS from that player's state:
+currentTime, BUFFERING/PLAYING/PAUSED, IDLE/ERROR on a Shaka error; faults can freeze that player.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, TypeVar
 
 from . import protocol as P
+from .engine import Freeze, LoadOutcome, Reading, ShakaEngine
 from .hlscheck import Fetch, MediaCheck, check_media
 from .tlscert import server_context
 
@@ -93,8 +99,12 @@ class _Media:
     position: float = 0.0
     since: float = field(default_factory=time.monotonic)
     volume: dict = field(default_factory=lambda: {"level": 1.0, "muted": False})
+    generation: int = 0
+    engine_time: float | None = None  # the Shaka engine's currentTime, when an engine plays it
 
     def current_time(self) -> float:
+        if self.engine_time is not None:
+            return self.engine_time
         if self.state == "PLAYING":
             return self.position + (time.monotonic() - self.since)
         return self.position
@@ -109,7 +119,7 @@ class _PendingLoad:
     request_id: int
 
 
-class FakeCastDevice:  # pylint: disable=too-many-instance-attributes,too-many-public-methods
+class FakeCastDevice:
     """A fake Cast device. Use as a context manager, or call start() and stop()."""
 
     def __init__(
@@ -128,6 +138,8 @@ class FakeCastDevice:  # pylint: disable=too-many-instance-attributes,too-many-p
         latency: float = 0.02,
         playing_delay: float = 0.05,
         fetch_timeout: float = 5.0,
+        engine: str | None = None,
+        engine_config: str | None = None,
     ) -> None:
         if host == "localhost":
             host = "127.0.0.1"
@@ -146,6 +158,9 @@ class FakeCastDevice:  # pylint: disable=too-many-instance-attributes,too-many-p
         self.latency = latency
         self.playing_delay = playing_delay
         self.fetch_timeout = fetch_timeout
+        self.engine_line = engine  # None: the fast engine (fetch + decode); "shaka4"/"shaka5": Shaka Player
+        self.engine_config = engine_config
+        self._engine: ShakaEngine | None = None
 
         self._cond = threading.Condition(threading.RLock())
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -201,6 +216,9 @@ class FakeCastDevice:  # pylint: disable=too-many-instance-attributes,too-many-p
         self._thread.start()
         try:
             asyncio.run_coroutine_threadsafe(self._listen(ctx), loop).result(10)
+            if self.engine_line is not None:
+                self._engine = ShakaEngine(self.engine_line, self._engine_event(self._engine_reading),
+                                           self._engine_event(self._engine_loaded), self.engine_config)
         except BaseException:
             self.stop()
             raise
@@ -208,13 +226,16 @@ class FakeCastDevice:  # pylint: disable=too-many-instance-attributes,too-many-p
         return self
 
     def stop(self) -> None:
-        """Stop serving, close every socket, join every thread. Idempotent."""
+        """Stop serving, close every socket, join every thread, end the engine's Chromium. Idempotent."""
         self.unadvertise()
+        engine, self._engine = self._engine, None
+        if engine is not None:
+            engine.close()
         loop, thread = self._loop, self._thread
         if loop is not None and thread is not None and thread.is_alive():
             try:
                 asyncio.run_coroutine_threadsafe(self._shutdown(), loop).result(10)
-            except Exception:  # pylint: disable=broad-except
+            except Exception:
                 _LOGGER.exception("fakecast shutdown")
             loop.call_soon_threadsafe(loop.stop)
             thread.join(10)
@@ -317,7 +338,7 @@ class FakeCastDevice:  # pylint: disable=too-many-instance-attributes,too-many-p
         Presetting cast_type skips pychromecast's get_cast_type(), which would call this a group
         (port != 8009) or, on port 8009, try https://<host>:8443/setup/eureka_info.
         """
-        from pychromecast.models import CastInfo, HostServiceInfo  # pylint: disable=import-outside-toplevel
+        from pychromecast.models import CastInfo, HostServiceInfo
 
         return CastInfo(
             {HostServiceInfo(self.host, self.port)},
@@ -334,7 +355,7 @@ class FakeCastDevice:  # pylint: disable=too-many-instance-attributes,too-many-p
 
     def advertise(self, zeroconf_instance=None):
         """Announce this device as _googlecast._tcp.local. on 127.0.0.1 (own Zeroconf unless given)."""
-        from .mdns import Advertiser, service_info  # pylint: disable=import-outside-toplevel
+        from .mdns import Advertiser, service_info
 
         if self._thread is None:
             raise RuntimeError("start() the device before advertise()")
@@ -429,6 +450,31 @@ class FakeCastDevice:  # pylint: disable=too-many-instance-attributes,too-many-p
         return self._snap(get)
 
     @property
+    def player(self):
+        """The Shaka engine's last reading (a glass.PlayerState), None with the fast engine or before a LOAD."""
+        return self._engine.last if self._engine is not None else None
+
+    def wait_colour(self, rgb: tuple[int, int, int], timeout: float = 30.0, after: float = 0.0, tolerance: int = 36):
+        """The first frame of colour `rgb` the engine's player presented at wall time >= `after`."""
+        from glass import close_to  # pylint: disable=import-outside-toplevel
+
+        if self._engine is None:
+            raise RuntimeError("wait_colour needs a Shaka engine (FakeCastDevice(engine='shaka4'))")
+
+        def seen():
+            state = self._engine.last if self._engine is not None else None
+            return next((c for c in (state.colours if state else [])
+                         if c.t >= after and close_to(c.rgb, rgb, tolerance)), None)
+
+        try:
+            return self.wait_for(seen, timeout, what=f"the player presents {rgb}")
+        except TimeoutError as exc:
+            state = self._engine.last if self._engine is not None else None
+            recent = [(c.rgb, round(c.t - after, 2)) for c in (state.colours[-6:] if state else [])]
+            raise TimeoutError(f"{exc}; last colours presented (rgb, seconds after `after`): {recent}; "
+                               f"now {state.colour if state else None}") from None
+
+    @property
     def idle_reason(self) -> str | None:
         return self._snap(lambda: self._media.idle_reason if self._media else self._last_idle_reason)
 
@@ -486,7 +532,7 @@ class FakeCastDevice:  # pylint: disable=too-many-instance-attributes,too-many-p
         def run() -> None:
             try:
                 fut.set_result(self._locked(fn, *args))
-            except BaseException as exc:  # pylint: disable=broad-except
+            except BaseException as exc:
                 fut.set_exception(exc)
 
         loop.call_soon_threadsafe(run)
@@ -567,6 +613,38 @@ class FakeCastDevice:  # pylint: disable=too-many-instance-attributes,too-many-p
             app = self._start_app(app_id, display_name, namespaces)
             self._broadcast_receiver_status()
             return app.session_id
+
+        return self._call(run)
+
+    def freeze_player(self, how: Freeze | None = "segments") -> None:
+        """The receiver's player freezes (Shaka engine only) until the next LOAD: "segments" makes every
+        segment fetch hang, so the buffer runs dry and the player sits in BUFFERING with nothing
+        buffered, as Shaka 4.16 did after an encoder restart (issue 11). None thaws it.
+
+        (A "PLAYING with a still clock" freeze cannot be made reliably in Shaka: playbackRate 0 is its own
+        buffering mechanism, and it restores the rate at its next buffering event; castd's verdict for
+        that case is tested directly in test_cast_freeze.py.)"""
+        if self._engine is None:
+            raise RuntimeError("freeze_player needs a Shaka engine")
+        self._engine.freeze(how)
+
+    def viewer_pause(self, paused: bool = True) -> bool:
+        """The viewer presses pause (or play) on the remote: the player pauses and every sender hears
+        PAUSED (PLAYING). Returns False if nothing was playing."""
+
+        def run() -> bool:
+            media = self._media
+            if media is None or media.state == "IDLE":
+                return False
+            if self._engine is not None:
+                self._engine.pause() if paused else self._engine.play()
+            if paused:
+                media.position, media.state = media.current_time(), "PAUSED"
+            else:
+                media.state = "PLAYING"
+            media.since = time.monotonic()
+            self._send_media_status(None, None, 0)
+            return True
 
         return self._call(run)
 
@@ -684,7 +762,7 @@ class FakeCastDevice:  # pylint: disable=too-many-instance-attributes,too-many-p
     def _dispatch(self, conn: _Conn, body: bytes) -> None:
         try:
             msg, payload = P.decode(body)
-        except Exception:  # pylint: disable=broad-except
+        except Exception:
             _LOGGER.warning("conn %d: undecodable CastMessage", conn.id)
             return
         ns, src, dst = msg.namespace, msg.source_id, msg.destination_id
@@ -789,10 +867,12 @@ class FakeCastDevice:  # pylint: disable=too-many-instance-attributes,too-many-p
             app_id = data.get("appId")
             if self._fail_next_launch is not None:
                 reason, self._fail_next_launch = self._fail_next_launch, None
-                self._send(conn, P.PLATFORM_ID, src, P.NS_RECEIVER, {"type": "LAUNCH_ERROR", "reason": reason, "requestId": rid})
+                self._send(conn, P.PLATFORM_ID, src, P.NS_RECEIVER,
+                           {"type": "LAUNCH_ERROR", "reason": reason, "requestId": rid})
                 return
             if not isinstance(app_id, str) or not app_id:
-                self._send(conn, P.PLATFORM_ID, src, P.NS_RECEIVER, {"type": "INVALID_REQUEST", "reason": "INVALID_COMMAND", "requestId": rid})
+                self._send(conn, P.PLATFORM_ID, src, P.NS_RECEIVER,
+                           {"type": "INVALID_REQUEST", "reason": "INVALID_COMMAND", "requestId": rid})
                 return
             if self._app is None or self._app.app_id != app_id:
                 self._stop_app()
@@ -801,7 +881,8 @@ class FakeCastDevice:  # pylint: disable=too-many-instance-attributes,too-many-p
         elif mtype == "STOP":
             session = data.get("sessionId")
             if session is not None and (self._app is None or session != self._app.session_id):
-                self._send(conn, P.PLATFORM_ID, src, P.NS_RECEIVER, {"type": "INVALID_REQUEST", "reason": "INVALID_SESSION_ID", "requestId": rid})
+                self._send(conn, P.PLATFORM_ID, src, P.NS_RECEIVER,
+                           {"type": "INVALID_REQUEST", "reason": "INVALID_SESSION_ID", "requestId": rid})
                 return
             self._stop_app()
             self._reply_receiver_status(conn, src, rid, broadcast=True)
@@ -814,14 +895,17 @@ class FakeCastDevice:  # pylint: disable=too-many-instance-attributes,too-many-p
             self._reply_receiver_status(conn, src, rid, broadcast=True)
         elif mtype == "GET_APP_AVAILABILITY":
             avail = {a: "APP_AVAILABLE" for a in data.get("appId") or []}
-            self._send(conn, P.PLATFORM_ID, src, P.NS_RECEIVER, {"responseType": "GET_APP_AVAILABILITY", "availability": avail, "requestId": rid})
+            self._send(conn, P.PLATFORM_ID, src, P.NS_RECEIVER,
+                       {"responseType": "GET_APP_AVAILABILITY", "availability": avail, "requestId": rid})
         else:
-            self._send(conn, P.PLATFORM_ID, src, P.NS_RECEIVER, {"type": "INVALID_REQUEST", "reason": "INVALID_COMMAND", "requestId": rid})
+            self._send(conn, P.PLATFORM_ID, src, P.NS_RECEIVER,
+                       {"type": "INVALID_REQUEST", "reason": "INVALID_COMMAND", "requestId": rid})
 
     def _start_app(self, app_id: str, display_name: str | None = None, namespaces: list[str] | None = None) -> _App:
         known_name, known_ns = P.APP_INFO.get(app_id, (app_id, [P.NS_MEDIA]))
         session = str(uuid_mod.uuid4())
-        self._app = _App(app_id, display_name or known_name, list(namespaces if namespaces is not None else known_ns), session, session)
+        self._app = _App(app_id, display_name or known_name,
+                         list(namespaces if namespaces is not None else known_ns), session, session)
         return self._app
 
     def _stop_app(self) -> None:
@@ -834,6 +918,8 @@ class FakeCastDevice:  # pylint: disable=too-many-instance-attributes,too-many-p
         if self._media is not None:
             self._last_state, self._last_idle_reason = "IDLE", None
             self._media = None
+            if self._engine is not None:
+                self._engine.unload()
         for conn in list(self._conns.values()):
             for src, dst in sorted(conn.virtual):
                 if dst == app.transport_id:
@@ -866,7 +952,8 @@ class FakeCastDevice:  # pylint: disable=too-many-instance-attributes,too-many-p
             "status": [self._media_status_entry(media)] if media is not None else [],
         }
 
-    def _send_media_status(self, conn: _Conn | None, src: str | None, request_id: int, media: _Media | None = None) -> None:
+    def _send_media_status(self, conn: _Conn | None, src: str | None, request_id: int,
+                           media: _Media | None = None) -> None:
         """Reply to (conn, src) with request_id; broadcast the same status to everyone else on the transport."""
         app = self._app
         if app is None:
@@ -875,13 +962,15 @@ class FakeCastDevice:  # pylint: disable=too-many-instance-attributes,too-many-p
         for other in list(self._conns.values()):
             if conn is not None and other is conn:
                 if (src, app.transport_id) in other.virtual or not self.strict_connections:
-                    self._send(other, app.transport_id, src or P.BROADCAST_ID, P.NS_MEDIA, self._media_status(request_id, media))
+                    self._send(other, app.transport_id, src or P.BROADCAST_ID, P.NS_MEDIA,
+                               self._media_status(request_id, media))
             elif any(d == app.transport_id for _, d in other.virtual):
                 self._send(other, app.transport_id, P.BROADCAST_ID, P.NS_MEDIA, self._media_status(0, media))
 
     def _media_error(self, conn: _Conn, src: str, rid: int, mtype: str, reason: str, **extra: Any) -> None:
         assert self._app is not None
-        self._send(conn, self._app.transport_id, src, P.NS_MEDIA, {"type": mtype, "reason": reason, "requestId": rid, **extra})
+        self._send(conn, self._app.transport_id, src, P.NS_MEDIA,
+                   {"type": mtype, "reason": reason, "requestId": rid, **extra})
 
     def _on_media(self, conn: _Conn, src: str, data: dict) -> None:
         rid = data.get("requestId", 0)
@@ -897,6 +986,8 @@ class FakeCastDevice:  # pylint: disable=too-many-instance-attributes,too-many-p
             self._media_error(conn, src, rid, "INVALID_REQUEST", "INVALID_MEDIA_SESSION_ID")
             return
         now = time.monotonic()
+        if self._engine is not None and mtype in ("PLAY", "PAUSE"):
+            self._engine.play() if mtype == "PLAY" else self._engine.pause()
         if mtype == "PLAY":
             if media.state != "PLAYING":
                 media.state, media.since = "PLAYING", now
@@ -931,6 +1022,8 @@ class FakeCastDevice:  # pylint: disable=too-many-instance-attributes,too-many-p
         media = self._media
         if media is None:
             return
+        if self._engine is not None and reason != "ERROR":
+            self._engine.unload()  # stopped, or replaced by a new LOAD (which loads over it anyway)
         media.position = media.current_time()
         media.state, media.idle_reason = "IDLE", reason
         if reply_to is not None:
@@ -945,7 +1038,8 @@ class FakeCastDevice:  # pylint: disable=too-many-instance-attributes,too-many-p
         if pending is None or self._app is None:
             return
         if (pending.sender, self._app.transport_id) in pending.conn.virtual:
-            self._send(pending.conn, self._app.transport_id, pending.sender, P.NS_MEDIA, {"type": "LOAD_CANCELLED", "requestId": pending.request_id, "itemId": pending.session.item_id})
+            self._send(pending.conn, self._app.transport_id, pending.sender, P.NS_MEDIA,
+                       {"type": "LOAD_CANCELLED", "requestId": pending.request_id, "itemId": pending.session.item_id})
 
     def _on_load(self, conn: _Conn, src: str, data: dict) -> None:
         self._loads.append(copy.deepcopy(data))
@@ -963,6 +1057,7 @@ class FakeCastDevice:  # pylint: disable=too-many-instance-attributes,too-many-p
             media=copy.deepcopy(media_info),
             autoplay=data.get("autoplay", True) is not False,
             position=float(data.get("currentTime") or 0.0),
+            generation=self._generation,
         )
         pending = _PendingLoad(self._generation, session, conn, src, data.get("requestId", 0))
         self._pending = pending
@@ -971,6 +1066,8 @@ class FakeCastDevice:  # pylint: disable=too-many-instance-attributes,too-many-p
             result = MediaCheck(str(media_info.get("contentId")), error="fail_next_load() was set", error_code=104)
             self._load_results.append(result)
             self._load_finished(pending, result)
+        elif self._engine is not None:  # the player is the check: it fetches, parses and plays
+            self._engine.load(pending.generation, str(media_info.get("contentId")))
         elif not self.validate_media:
             self._load_finished(pending, MediaCheck(str(media_info.get("contentId")), ok=True))
         else:
@@ -1021,7 +1118,8 @@ class FakeCastDevice:  # pylint: disable=too-many-instance-attributes,too-many-p
         if result.ok:
             session.state = "BUFFERING"
             self._send_media_status(pending.conn if can_reply else None, pending.sender, pending.request_id)
-            self._later(self.playing_delay, self._start_playing, session.media_session_id)
+            if self._engine is None:  # the Shaka engine's readings say when it plays
+                self._later(self.playing_delay, self._start_playing, session.media_session_id)
         elif result.hangs:
             session.state = "BUFFERING"  # and never a reply: the receiver hangs
             self._send_media_status(None, None, 0)
@@ -1051,3 +1149,39 @@ class FakeCastDevice:  # pylint: disable=too-many-instance-attributes,too-many-p
         media.since = time.monotonic()
         self._send_media_status(None, None, 0)
 
+
+    # --- the Shaka engine (its readings arrive from its thread; handled here on the loop)
+
+    def _engine_event(self, handler: Callable[[Any], None]) -> Callable[[Any], None]:
+        def post(event: Any) -> None:
+            loop = self._loop
+            try:
+                if loop is not None:
+                    loop.call_soon_threadsafe(self._locked, handler, event)
+            except RuntimeError:  # loop closed: the device is stopping
+                pass
+
+        return post
+
+    def _engine_loaded(self, outcome: LoadOutcome) -> None:
+        pending = self._pending
+        if pending is None or pending.generation != outcome.generation:
+            return  # superseded by a newer LOAD, a STOP or an app change
+        result = MediaCheck(pending.session.media.get("contentId", ""), ok=outcome.ok, error=outcome.error,
+                            error_code=outcome.error_code)
+        self._load_results.append(result)
+        if not outcome.ok:
+            _LOGGER.info("fake receiver: Shaka could not load %s: %s", result.url, result.error)
+        self._load_finished(pending, result)
+
+    def _engine_reading(self, reading: Reading) -> None:
+        media = self._media
+        if media is None or media.generation != reading.generation or media.state == "IDLE":
+            return
+        media.engine_time = reading.current_time
+        if reading.player_state == "IDLE":
+            _LOGGER.info("fake receiver: Shaka error %s; the session ends with IDLE/ERROR", reading.error_code)
+            self._end_media("ERROR", None)
+        elif reading.player_state != media.state:
+            media.state = reading.player_state
+            self._send_media_status(None, None, 0)  # a receiver tells its senders of every state change

@@ -68,7 +68,8 @@ class PageServer:
     """The harness page on a loopback port, served from a thread; `close()` ends it."""
 
     def __init__(self) -> None:
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Handler, directory=str(HERE)))
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
+                                                      functools.partial(_Handler, directory=str(HERE)))
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, name="glass-http", daemon=True)
         self.thread.start()
@@ -102,10 +103,12 @@ class Colour:
 
 @dataclass(frozen=True)
 class ShakaError:
-    code: int  # shaka.util.Error code, e.g. 3016 (MSE), 1001 (HTTP), 4032 (no playable variant)
-    category: int
-    severity: int  # 2 = CRITICAL: the player stopped
+    code: int | None  # shaka.util.Error code, e.g. 3016 (MSE), 1001 (HTTP), 4032 (no playable variant)
+    category: int | None
+    severity: int | None  # 2 = CRITICAL: the player stopped
     t: float
+    message: str = ""
+    data: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -130,6 +133,8 @@ class PlayerState:
     colour: RGB | None
     colours: list[Colour]
     frames: int
+    last_frame_at: float | None  # wall time the newest frame was presented
+    first_frame_at: float | None  # wall time the first frame since the last load was presented
     stats: dict | None
 
     @property
@@ -163,10 +168,13 @@ class PlayerState:
             seek_range=tuple(raw["seekRange"]) if raw["seekRange"] else None, live_edge=raw["liveEdge"],
             stalls=[Stall(s["start"] / ms, s["end"] / ms if s["end"] is not None else None, s["at"])
                     for s in raw["stalls"]],
-            errors=[ShakaError(e["code"], e["category"], e["severity"], e["t"] / ms) for e in raw["errors"]],
+            errors=[ShakaError(e["code"], e["category"], e["severity"], e["t"] / ms, e.get("message", ""),
+                              tuple(e.get("data") or ())) for e in raw["errors"]],
             colour=tuple(raw["colour"]) if raw["colour"] else None,
             colours=[Colour(tuple(c["rgb"]), c["t"] / ms, c["mediaTime"]) for c in raw["colours"]],
-            frames=raw["frames"], stats=raw["stats"])
+            frames=raw["frames"], last_frame_at=raw["lastFrameAt"] / ms if raw["lastFrameAt"] else None,
+            first_frame_at=raw["firstFrameAt"] / ms if raw["firstFrameAt"] else None,
+            stats=raw["stats"])
 
 
 def close_to(actual, expected, tolerance: int = 36) -> bool:
@@ -232,10 +240,6 @@ class ShakaPlayer:
     def block_segments(self, on: bool = True) -> None:
         """Freeze on purpose: every segment request hangs until unblocked, so the buffer runs dry."""
         self._script("window.glass.block(arguments[0])", on)
-
-    def stop_clock(self, on: bool = True) -> None:
-        """Freeze on purpose: playbackRate 0, currentTime stands still while the player is not paused."""
-        self._script("window.glass.stopClock(arguments[0])", on)
 
     # ---- reading ----------------------------------------------------------------------------
     def state(self) -> PlayerState:
