@@ -75,7 +75,7 @@ test: install glass-deps lint
 
 # ruff (pycodestyle + pyflakes) and mypy, configured in pyproject.toml; part of `make test`
 lint: install
-	$(VENV)/bin/ruff check castd tests bench
+	$(VENV)/bin/ruff check castd tests bench platforms
 	$(VENV)/bin/mypy
 
 # the README's two commands in a fresh Debian 13 made with debootstrap (root; ~10 min; removed afterwards)

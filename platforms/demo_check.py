@@ -50,7 +50,8 @@ def main() -> int:
     variants = playlist_entries(status["stream_url"])  # master playlist -> media playlist
     segments = playlist_entries(variants[0])
     segment = get(segments[0])
-    ts_ok = len(segment) >= 188 and len(segment) % 188 == 0 and all(segment[i] == 0x47 for i in range(0, len(segment), 188))
+    packets = range(0, len(segment), 188)
+    ts_ok = len(segment) >= 188 and len(segment) % 188 == 0 and all(segment[i] == 0x47 for i in packets)
     print(f"demo_check: streaming after {waited:.1f} s: url={status.get('url')} segments={status.get('segments')} "
           f"fps={status.get('fps')}; {segments[0].rsplit('/', 1)[-1]}: {len(segment)} bytes, TS sync {ts_ok}")
     if out:
