@@ -18,7 +18,7 @@ SERVICE_USER ?= castd
 DESTDIR    ?=
 PYTEST_ARGS ?=
 
-.PHONY: install system-deps glass-deps venv run test bench bench-quick clean install-service uninstall-service \
+.PHONY: install system-deps glass-deps venv run test lint bench bench-quick clean install-service uninstall-service \
         service-root service-user service-venv service-config service-unit
 
 install: system-deps venv
@@ -65,8 +65,13 @@ run: install
 # the fake Cast device's and the test broker's TLS certificates are made with the openssl command line;
 # the MQTT tests run Debian's mosquitto broker (on a free loopback port, with a config they write)
 test: EXTRA_DEB = openssl mosquitto
-test: install glass-deps
+test: install glass-deps lint
 	$(VENV)/bin/python -m pytest -q $(PYTEST_ARGS)
+
+# ruff (pycodestyle + pyflakes) and mypy, configured in pyproject.toml; part of `make test`
+lint: install
+	$(VENV)/bin/ruff check castd tests bench
+	$(VENV)/bin/mypy
 
 # `sudo make install-service`: the castd user, castd in PREFIX (linked from BINDIR), a commented config (an existing one is
 # never overwritten), the systemd unit; then enable and start it.

@@ -45,7 +45,8 @@ def detail_rows(results: dict) -> list[list[str]]:
     timing("switch", "switch (same stream)")
     warm = s.get("warm", {})
     if "idle_cpu_per_s_with_standby" in warm:
-        rows.append(["idle with a warm standby (no target)", f"{_fmt(warm['idle_cpu_per_s_with_standby'], 'CPU-s/s', 4)}, "
+        rows.append(["idle with a warm standby (no target)",
+                     f"{_fmt(warm['idle_cpu_per_s_with_standby'], 'CPU-s/s', 4)}, "
                      f"PSS {warm['pss_idle_with_standby']['total_mb']} MB in "
                      f"{warm['browser_processes_while_idle']} browser processes"])
     lat = s.get("latency", {})

@@ -7,6 +7,8 @@ checked by castd's own config validation; `--standby-on/--standby-off` override 
 
 from __future__ import annotations
 
+import typing
+
 import msgspec
 
 OFF_SPELLINGS = ("off", "false", "no", "never", "disabled", "none", "0")
@@ -39,6 +41,9 @@ def values(on: str | None = None, off: str | None = None) -> tuple[str, str] | N
         return None
     if info.type is bool:
         return on or "true", off or "false"
+    spelled = typing.get_args(info.type)  # castd's own Literal, where it has one: no guessing
+    if spelled and "off" in spelled:
+        return on or next(v for v in spelled if v != "off" and v != "boot"), off or "off"
     if on is None:
         on = next((v for v in ON_SPELLINGS if _valid(v)), None)
     if off is None:

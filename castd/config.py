@@ -14,13 +14,13 @@ import tomllib
 import zoneinfo
 from datetime import time as clock_time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import msgspec
 
-from castd.cast.specs import check_specs, split_specs
 from castd.mqtt.settings import MqttSettings
+from castd.specs import check_specs, split_specs
 from castd.presets import DEFAULT_PRESET, PRESETS
 from castd.secretfile import exposure_problem
 from castd.urls import Allowlist, UrlRejected, parse_target
@@ -243,6 +243,9 @@ class ScheduleEntry(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
         return self.timezone or local_zone_name()
 
 
+Standby = Literal["off", "after-use", "boot"]  # warm standby: never, after a session, from start-up
+
+
 class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     # HTTP front end
     host: str = "127.0.0.1"
@@ -259,7 +262,7 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     renderer_heap_mb: int = 512
     # warm standby: keep Xvfb + Chromium ready at about:blank between sessions
     # (off | after-use | boot); costs ~0.5 GB of memory, saves ~1 s per start from idle
-    standby: str = "off"
+    standby: Standby = "off"
     # sessions
     quality: str = DEFAULT_PRESET
     max_duration: int = 24 * 3600
@@ -268,6 +271,10 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     segment_stall_seconds: float = 10.0
     # crash-loop guard: this many failed starts in a row ends the session as `failed`
     max_restarts: int = 5
+    # memory watchdog (castd/supervisor/memory.py): past this PSS of the browser's tree (MB) the page is
+    # reloaded, then the encoder restarted (the session goes on); 0: off. Checked every memory_check_seconds
+    memory_limit_mb: int = 650
+    memory_check_seconds: float = 10.0
     # address the TV uses to reach castd (empty: detect it)
     stream_host: str = ""
     # casting (castd/cast/): the default device(s) and how patiently to talk to them
@@ -322,10 +329,10 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
         for key in ("frame_stall_seconds", "segment_stall_seconds", "page_load_timeout"):
             if getattr(self, key) <= 0:
                 raise ValueError(f"{key}: must be positive")
-        if self.standby not in ("off", "after-use", "boot"):
-            raise ValueError(f"standby: must be off, after-use or boot, not {self.standby!r}")
         if self.renderer_heap_mb < 64:
             raise ValueError("renderer_heap_mb: must be at least 64")
+        if self.memory_limit_mb < 0 or self.memory_check_seconds < 1:
+            raise ValueError("memory_limit_mb: 0 (off) or more; memory_check_seconds: at least 1")
         if self.max_restarts < 1:
             raise ValueError("max_restarts: must be at least 1")
         try:

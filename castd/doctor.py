@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from castd.config import DEFAULT_CONFIG_FILE, Config, ConfigError, load_config
+from castd.specs import parse_spec
 
 APT = "sudo apt-get install -y"
-CAST_PORT = 8009
 
 
 @dataclass
@@ -159,36 +159,21 @@ def configured_devices(config: Config) -> list[str]:
 
 
 def _host_port(device: str) -> tuple[str, int] | None:
-    """host and port if `device` is an address (IP[:port] or a dotted host name), else None."""
-    text = device.strip()
-    if text.startswith("["):
-        host, _, rest = text[1:].partition("]")
-        port = rest.lstrip(":")
-        return (host, int(port or CAST_PORT)) if port.isdigit() or not port else None
+    """host and port if `device` is an address (castd's own spec parsing, castd/specs.py), else None."""
     try:
-        ipaddress.ip_address(text)
-        return text, CAST_PORT
+        spec = parse_spec(device)
     except ValueError:
-        pass
-    host, colon, port = text.rpartition(":")
-    if not colon:
-        host, port = text, ""
-    elif not port.isdigit():
         return None
-    if not host or " " in host or ("." not in host and not port):
-        return None  # a friendly name or a uuid
-    return host, int(port or CAST_PORT)
+    return (spec.host, spec.port) if spec.kind == "host" and spec.host else None
 
 
-def _discover(names: list[str], timeout: float) -> set[str]:
-    """Friendly names or uuids (lowercase) of the Cast devices mDNS finds within `timeout`."""
-    import pychromecast
+def _discover(config: Config, timeout: float) -> set[str]:
+    """Friendly names and uuids (casefolded) of the Cast devices castd's own mDNS browser
+    (castd/cast/mdns.py, on the configured mdns_interfaces) finds within `timeout`."""
+    from castd.cast.mdns import browse  # zeroconf only when a name must be looked up
 
-    casts, browser = pychromecast.get_chromecasts(timeout=timeout)
-    try:
-        return {c.cast_info.friendly_name.lower() for c in casts} | {str(c.cast_info.uuid).lower() for c in casts}
-    finally:
-        browser.stop_discovery()
+    found = browse(config.mdns_interfaces, timeout)
+    return {(f.name or "").casefold() for f in found} | {(f.uuid or "").casefold() for f in found}
 
 
 def check_devices(config: Config) -> list[Check]:
@@ -211,13 +196,14 @@ def check_devices(config: Config) -> list[Check]:
             checks.append(ok("device", f"{device}: Cast port {address[1]} answers"))
     if names:
         try:
-            found = _discover(names, 5.0)
+            found = _discover(config, 5.0)
         except Exception as exc:
             found, error = set(), str(exc)
         else:
             error = ""
         for name in names:
-            if name.lower() in found:
+            spec = parse_spec(name)
+            if (str(spec.uuid) if spec.uuid else name).casefold() in found:
                 checks.append(ok("device", f"{name!r} found by mDNS"))
             else:
                 checks.append(fail("device", f"{name!r} not found by mDNS within 5 s{': ' + error if error else ''}",

@@ -122,12 +122,13 @@ class _InterceptHandler:
 
         class Handler(logging.Handler):
             def emit(self, record: logging.LogRecord) -> None:
+                lvl: str | int
                 try:
                     lvl = logger.level(record.levelname).name
                 except ValueError:
                     lvl = record.levelno
                 logger.opt(exception=record.exc_info).patch(
-                    lambda r: r.update(name=record.name)).log(lvl, record.getMessage())
+                    lambda r: r.update({"name": record.name})).log(lvl, record.getMessage())
 
         logging.basicConfig(handlers=[Handler()], level=level.upper(), force=True)
         for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):

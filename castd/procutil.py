@@ -41,6 +41,25 @@ def stat_fields(pid: int) -> list[str] | None:
         return None
 
 
+def pss_kb(pid: int) -> int:
+    """Proportional set size of a process (KiB; shared pages split among their users), 0 if gone."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", "rb") as fh:
+            for line in fh:
+                if line.startswith(b"Pss:"):
+                    return int(line.split()[1])
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        pass
+    return 0
+
+
+def tree_pss_mb(leader: int) -> float:
+    """PSS (MiB) of a process group's leader, its group and everything below it (Chromium's helpers,
+    re-parented crashpad handlers): what the encoder child costs the machine."""
+    pids = {leader, *group_members(leader), *descendants(leader)}
+    return sum(pss_kb(pid) for pid in pids) / 1024
+
+
 def pid_alive(pid: int) -> bool:
     """True while `pid` exists and is not a zombie."""
     fields = stat_fields(pid)
@@ -113,12 +132,20 @@ def kill_tree(root: int, include_root: bool = False, keep: set[int] | frozenset[
     return targets
 
 
-def reap_adopted(exclude: set[int]) -> list[int]:
-    """Collect exited children we adopted as a subreaper (not our own multiprocessing children,
-    whose exit status multiprocessing itself must read)."""
+def adopted_children() -> list[int]:
+    """Our children that lead another process group: orphans we adopted as a subreaper (castd's encoder
+    and cast worker lead their own groups), never the helpers multiprocessing started for us (the
+    supervisor, the resource tracker, a discovery run: they share our group), whose exit status
+    multiprocessing itself must read."""
+    ours = os.getpgrp()
+    return [pid for pid, fields in _proc_stats() if int(fields[1]) == os.getpid() and int(fields[2]) != ours]
+
+
+def reap_adopted() -> list[int]:
+    """Collect exited orphans we adopted as a subreaper (see adopted_children)."""
     reaped = []
-    for pid in _parents().get(os.getpid(), []):
-        if pid in exclude or pid_alive(pid):
+    for pid in adopted_children():
+        if pid_alive(pid):
             continue
         try:
             done, _ = os.waitpid(pid, os.WNOHANG)

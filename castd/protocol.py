@@ -1,7 +1,7 @@
 """Messages on castd's two pipes, as msgspec tagged unions.
 
 front end <-> supervisor: commands with ids go down; Acks and Status snapshots come up.
-supervisor <-> encoder child: Navigate/Quit go down; Progress and ChildEvent come up.
+supervisor <-> encoder child: Begin/Navigate/Park/Quit go down; Progress and the ChildEvents come up.
 """
 
 from __future__ import annotations
@@ -14,7 +14,11 @@ from castd.config import Site
 from castd.presets import Preset
 
 State = Literal["idle", "starting", "streaming", "stopping", "failed"]
+LIVE_STATES: tuple[State, ...] = ("starting", "streaming")  # a session is on
 Then = Literal["stop", "resume"]
+Mode = Literal["hls", "direct"]  # hls: castd encodes and casts the stream; direct: the device loads the page
+PageState = Literal["loading", "loaded", "error"]
+Standby = Literal["warm"]  # a parked encoder keeps Xvfb + Chromium ready
 
 
 class PageOverrides(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -31,8 +35,8 @@ class Start(msgspec.Struct, tag=True):
     url: str  # a playlist: empty (its items' dashboards give the pages)
     quality: str
     duration: float | None = None
-    devices: list[str] = []  # Cast device specs (castd/cast/specs.py); empty: stream only
-    mode: str = "hls"  # hls: encode and cast the stream | direct: the device loads the page (DashCast)
+    devices: list[str] = []  # Cast device specs (castd/specs.py); empty: stream only
+    mode: Mode = "hls"
     page: PageOverrides = msgspec.field(default_factory=PageOverrides)
     dashboard: str | None = None  # the [[dashboards]] name the url and page came from
     playlist: str | None = None  # a [[playlists]] name: rotate its items in this one session
@@ -65,12 +69,18 @@ Command = Start | Stop | Shutdown | Step | Reload
 
 
 # ---- supervisor -> front end -------------------------------------------------------------
+CastState = Literal["connecting", "launched", "loading", "playing", "paused", "failed", "user_stopped", "other_app",
+                    "stopping", "stopped"]
+USER_STATES: tuple[CastState, ...] = ("user_stopped", "other_app")  # the viewer took the device back
+CAST_ON_THE_WAY: tuple[CastState, ...] = ("connecting", "launched", "loading")  # castd is putting it on the TV
+CAST_HELD: tuple[CastState, ...] = (*CAST_ON_THE_WAY, "playing", "paused", "failed")  # the session holds the TV
+
+
 class CastDevice(msgspec.Struct, kw_only=True):
     """One device of the session, as its cast link last reported it."""
 
     device: str  # the spec as given (name, host[:port] or UUID)
-    state: str = "connecting"  # connecting | launched | loading | playing | paused | failed | user_stopped |
-    #                            other_app | stopping | stopped
+    state: CastState = "connecting"
     reason: str | None = None
     name: str | None = None
     host: str | None = None
@@ -108,15 +118,17 @@ class Status(msgspec.Struct, kw_only=True, omit_defaults=False):
     started_at: float | None = None
     ends_at: float | None = None
     stream_path: str | None = None
-    page: str | None = None  # loading | loaded | error
+    page: PageState | None = None
     frames: int = 0
     fps: float = 0.0
     segments: int = 0
     restarts: int = 0
     last_error: str | None = None
     encoder_pid: int | None = None
-    standby: str | None = None  # "warm" while a parked child keeps Xvfb + Chromium ready
-    mode: str | None = None  # hls | direct
+    standby: Standby | None = None
+    mode: Mode | None = None
+    memory_reloads: int = 0  # pages reloaded by the memory watchdog this session (config memory_limit_mb)
+    memory_restarts: int = 0  # encoders restarted by it (a reload did not bring the browser under the limit)
     devices: list[str] = []  # the session's Cast device specs (with quality and mode: what a switch keeps)
     # the programme (castd/programme/): why this is on screen, and what comes next
     source: str | None = None  # manual | schedule | interrupt
@@ -140,6 +152,11 @@ class Ack(msgspec.Struct, tag=True):
     switched: bool = False
     stopped: str | None = None
     error: str | None = None
+    # a start or a step: what the programme put on screen (the snapshot may come a moment later)
+    url: str | None = None
+    dashboard: str | None = None
+    playlist: str | None = None
+    item: int | None = None
 
 
 class Snapshot(msgspec.Struct, tag=True):
@@ -225,16 +242,39 @@ class Progress(msgspec.Struct, tag=True):
     media_end: float = 0.0  # session media time (s) at the end of the last listed segment (see Timeline)
 
 
-class ChildEvent(msgspec.Struct, tag=True):
-    """Something worth a log line: kind is ready | page_loaded | page_error | error | parked."""
+class Ready(msgspec.Struct, tag=True):
+    """The page of navigation `nav` is in a finished, listed segment (a player can show it)."""
 
-    kind: str
-    message: str = ""
-    url: str | None = None
-    nav: int = 0
+    nav: int
+    url: str
 
 
-ChildMessage = Progress | ChildEvent
+class PageLoaded(msgspec.Struct, tag=True):
+    nav: int
+    url: str
+    seconds: float
+
+
+class PageFailed(msgspec.Struct, tag=True):
+    """The page did not load; the encoder shows castd's error card and tries again."""
+
+    nav: int
+    url: str
+    error: str
+
+
+class Failed(msgspec.Struct, tag=True):
+    """The child's last words before it exits (the exit code, castd/children/exits.py, says how)."""
+
+    error: str
+
+
+class Parked(msgspec.Struct, tag=True):
+    """The session's files are closed; the child waits at about:blank (warm standby)."""
+
+
+ChildEvent = Ready | PageLoaded | PageFailed | Failed | Parked
+ChildMessage = Progress | Ready | PageLoaded | PageFailed | Failed | Parked
 
 _encoder = msgspec.msgpack.Encoder()
 

@@ -18,9 +18,9 @@ def notify(message: str) -> bool:
     if address.startswith("@"):
         address = "\0" + address[1:]
     try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
-            sock.connect(address)
-            sock.sendall(message.encode())
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC | socket.SOCK_NONBLOCK) as sock:
+            sock.connect(address)  # non-blocking: a reader that fell behind (10 datagrams queued) costs a
+            sock.sendall(message.encode())  # notification, never the event loop
         return True
     except OSError:
         return False

@@ -132,6 +132,7 @@ class Daemon:
     def start(self, wait_healthy: bool = True) -> "Daemon":
         env = {**os.environ, "CASTD_RUNTIME_DIR": str(self.runtime_dir), "CASTD_LOG_LEVEL": "DEBUG",
                "CASTD_RATE_LIMIT_BURST": "100000",  # tests fire starts fast; test_security sets its own
+               "CASTD_SWITCH_RATE_LIMIT_BURST": "100000",
                "CASTD_MDNS_INTERFACES": "127.0.0.1",  # device discovery never leaves loopback
                **({"CASTD_TOKEN": self.token} if self.token else {}), **self.env_extra}
         env.pop("JOURNAL_STREAM", None)

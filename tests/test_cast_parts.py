@@ -10,7 +10,7 @@ import pytest
 from castd.cast.connection import CastConnection
 from castd.cast.devices import Resolved
 from castd.cast.media import NS_RECEIVER
-from castd.cast.specs import check_specs, parse_spec
+from castd.specs import check_specs, parse_spec
 from castd.cast.streamurl import Unreachable, stream_base
 from castd.config import Config
 from fakecast import FakeCastDevice

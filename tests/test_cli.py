@@ -9,8 +9,11 @@ import sys
 import threading
 import time
 
+import msgspec
 import pytest
 
+from castd.api.schemas import StatusResponse
+from castd.protocol import CastDevice, CastSection
 from helpers import ROOT, free_port, wait_for
 
 SUBCOMMANDS = ["serve", "start", "stop", "status", "devices", "config-example", "doctor"]
@@ -115,7 +118,7 @@ class _Recorder(http.server.BaseHTTPRequestHandler):
 
     def do_GET(self):  # noqa: N802
         _Recorder.seen.append(dict(self.headers))
-        body = json.dumps({"state": "idle", "restarts": 0}).encode()
+        body = msgspec.json.encode(StatusResponse(stream_url=None, supervisor_restarts=0, snapshot_age=None))
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
@@ -152,13 +155,22 @@ def test_config_example_is_the_packaged_file():
     assert result.stdout == (ROOT / "castd" / "example.toml").read_text()
 
 
+def _status(**fields):
+    """A /status answer as the API encodes it (the client decodes it with the same type)."""
+    return StatusResponse(stream_url=None, supervisor_restarts=0, snapshot_age=None, **fields)
+
+
+def _cast(*devices):
+    return CastSection(devices=[CastDevice(device=name, name=name, state=state) for name, state in devices])
+
+
 def test_status_table_counts_uptime_on_the_daemons_clock():
     from castd.client.render import status_table
 
     now = time.time() + 3600  # our clock is an hour off; the table must not care
-    table = status_table({"state": "streaming", "started_at": now - 75, "updated_at": now, "ends_at": now + 30,
-                          "fps": 9.96, "frames": 750, "segments": 75, "restarts": 2,
-                          "devices": [{"name": "Living Room", "state": "playing"}]})
+    table = status_table(_status(state="streaming", started_at=now - 75, updated_at=now, ends_at=now + 30,
+                                 fps=9.96, frames=750, segments=75, restarts=2,
+                                 cast=_cast(("Living Room", "playing"))))
     for row in ("uptime +1m 15s", "ends in +30s", "fps +10.0", "device +Living Room playing", "restarts +2"):
         assert re.search(f"^{row}$", table, re.M), (row, table)
 
@@ -166,15 +178,15 @@ def test_status_table_counts_uptime_on_the_daemons_clock():
 def test_wait_steps_include_the_cast_when_status_reports_devices():
     from castd.client.progress import WaitFailed, _reached
 
-    base = {"state": "streaming", "page": "loaded", "encoder_pid": 5, "session": "s"}
-    assert _reached({"state": "starting", "page": "loading", "encoder_pid": 5}) == 1
-    assert _reached({"state": "starting", "page": "loaded", "encoder_pid": 5}) == 2
-    assert _reached(base) == 3
-    assert _reached({**base, "devices": [{"name": "TV", "state": "loading"}]}) == 4
-    assert _reached({**base, "devices": [{"name": "TV", "state": "failed"}, {"name": "Hall", "state": "playing"}]}) == 5
+    base = dict(state="streaming", page="loaded", encoder_pid=5, session="s")
+    assert _reached(_status(state="starting", page="loading", encoder_pid=5)) == 1
+    assert _reached(_status(state="starting", page="loaded", encoder_pid=5)) == 2
+    assert _reached(_status(**base)) == 3
+    assert _reached(_status(**base, cast=_cast(("TV", "loading")))) == 4
+    assert _reached(_status(**base, cast=_cast(("TV", "failed"), ("Hall", "playing")))) == 5
     with pytest.raises(WaitFailed, match="casting failed: TV failed"):
-        _reached({**base, "devices": [{"name": "TV", "state": "failed"}]})
+        _reached(_status(**base, cast=_cast(("TV", "failed"))))
     with pytest.raises(WaitFailed, match="session failed: boom"):
-        _reached({"state": "failed", "last_error": "boom\nmore"})
+        _reached(_status(state="failed", last_error="boom\nmore"))
     with pytest.raises(WaitFailed, match="did not load: page: timed out"):
-        _reached({"state": "starting", "page": "error", "last_error": "page: timed out"})
+        _reached(_status(state="starting", page="error", last_error="page: timed out"))

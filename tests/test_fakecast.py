@@ -404,7 +404,8 @@ def test_heartbeat_timeout_reconnects(tv, rec, monkeypatch):
     monkeypatch.setattr(pychromecast.socket_client, "SELECT_TIMEOUT", 0.05)
     cc = connect(tv, rec)
     try:
-        pings = lambda: [p for ns, p in tv.messages if ns == P.NS_HEARTBEAT and p.get("type") == "PING"]
+        def pings():
+            return [p for ns, p in tv.messages if ns == P.NS_HEARTBEAT and p.get("type") == "PING"]
         tv.wait_for(lambda: len(pings()) >= 2)
         tv.stop_heartbeat(True)
         tv.wait_for(lambda: "LOST" in rec.conn, timeout=5, what="heartbeat timeout")

@@ -6,6 +6,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -190,6 +191,44 @@ def test_two_hundred_mixed_requests(fault_daemon, pages):
         assert not encoder_children(d, supervisor_pid)
 
 
+def test_a_missing_browser_fails_at_once_without_retries(tmp_path, pages):
+    """exits.CANNOT_BOOT: a child that cannot boot says so, and the session fails at its first try."""
+    d = Daemon(runtime_dir=tmp_path / "run", env_extra={"CASTD_XVFB": str(tmp_path / "no-such-Xvfb")}).start()
+    try:
+        started = time.monotonic()
+        d.post("/start", json={"url": pages.url("/color/123456")})
+        failed = d.wait_state("failed", timeout=30)
+        print(f"\nmissing Xvfb: failed after {time.monotonic() - started:.1f}s")
+        assert failed["restarts"] == 0 and "cannot boot" in failed["last_error"]
+        assert "no-such-Xvfb" in failed["last_error"]
+        assert not encoder_children(d, failed["supervisor_pid"])
+    finally:
+        d.finish()
+
+
+def test_memory_watchdog_reloads_then_restarts_and_the_stream_goes_on(tmp_path, pages):
+    """A limit far below any browser: the page is reloaded, then the encoder restarted, and the session,
+    its stream URL and its playlist go on (castd/supervisor/memory.py)."""
+    d = Daemon(runtime_dir=tmp_path / "run", env_extra={"CASTD_MEMORY_LIMIT_MB": "50",
+                                                         "CASTD_MEMORY_CHECK_SECONDS": "1"}).start()
+    try:
+        body = d.post("/start", json={"url": pages.url("/color/2060a0")}).json()
+        first = d.wait_state("streaming", timeout=30)
+        reloaded = wait_for(lambda: (s := d.status())["memory_reloads"] >= 1 and s, 20, message="a reload")
+        assert reloaded["memory_restarts"] == 0 and reloaded["encoder_pid"] == first["encoder_pid"]
+        restarted = wait_for(lambda: (s := d.status())["memory_restarts"] >= 1 and s, 30, message="a restart")
+        media_url = media_playlist_url(body["stream_url"])
+        newest = newest_sequence(media_url)
+        wait_for(lambda: (s := d.status())["state"] == "streaming" and s["encoder_pid"] not in
+                 (None, first["encoder_pid"]), 30, message="a new encoder streaming")
+        wait_for(lambda: newest_sequence(media_url) > newest, 20, message="new segments after the restart")
+        status = d.status()
+        assert status["session"] == body["session"] and status["restarts"] == 0 and restarted["last_error"] is None
+        assert "memory" in d.log() and "reloading the page" in d.log()
+    finally:
+        d.finish()
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT])
 def test_sigint_during_stream_exits_clean(tmp_path, pages, sig):
     d = Daemon(runtime_dir=tmp_path / "run").start()
@@ -224,23 +263,28 @@ def test_sd_notify_ready_watchdog_status_stopping(tmp_path, pages):
     sock.bind(address)
     sock.settimeout(0.5)
     received = []
+    done = threading.Event()
 
-    def collect(until):
-        while time.monotonic() < until:
+    def collect():  # read as systemd does, all along (its queue holds 10 datagrams)
+        while not done.is_set():
             try:
                 received.append(sock.recv(4096).decode())
             except socket.timeout:
                 pass
 
+    reader = threading.Thread(target=collect)
+    reader.start()
     d = Daemon(runtime_dir=tmp_path / "run", env_extra={"NOTIFY_SOCKET": address, "WATCHDOG_USEC": "2000000"})
     try:
         d.start()
         d.post("/start", json={"url": pages.url("/color/445566")})
         d.wait_state("streaming", timeout=30)
-        collect(time.monotonic() + 2.5)
+        time.sleep(2.5)
         assert d.stop() == 0
-        collect(time.monotonic() + 1)
+        time.sleep(1)
     finally:
+        done.set()
+        reader.join()
         d.stop()
         d.kill_leftovers()
         sock.close()

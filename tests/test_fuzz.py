@@ -121,8 +121,8 @@ def operation_strategy(doc: dict, allowed_prefix: str):
                                                                                          "DELETE", "PATCH"]),
                 "params": st.fixed_dictionaries(params), "body": body,
                 "auth": st.sampled_from(["header", "header", "body", "query", "none", "wrong"]),
-                "ctype": st.sampled_from(["application/json"] * 5 + ["application/json; charset=utf-8", None,
-                                                                      "text/plain", "application/x-www-form-urlencoded"]),
+                "ctype": st.sampled_from(["application/json"] * 5 + [
+                    "application/json; charset=utf-8", None, "text/plain", "application/x-www-form-urlencoded"]),
                 "query": st.dictionaries(st.sampled_from(["token", "x", "url"]), st.text(max_size=10), max_size=2),
             })] * weight
     return st.sampled_from(operations).flatmap(lambda operation: operation)  # weighted by repetition

@@ -7,7 +7,6 @@ prove they catch the defects castd's stream used to have."""
 
 import os
 import signal
-import time
 
 import av
 import m3u8
@@ -47,8 +46,10 @@ def test_the_checks_catch_what_the_old_stream_did():
     moved = ("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:1\n#EXT-X-MEDIA-SEQUENCE:6\n"
              "#EXTINF:1.0,\nseg00006.ts\n#EXTINF:1.0,\nseg00007.ts\n#EXTINF:1.0,\nseg00008.ts\n")
     assert any("DISCONTINUITY-SEQUENCE 0, expected 1" in p for p in reload_problems([with_tag, moved]))
-    assert any("TARGETDURATION changed" in p for p in reload_problems([moved, moved.replace("DURATION:1", "DURATION:2")]))
-    assert any("rounds above" in p for p in playlist_problems(moved.replace("#EXTINF:1.0,\nseg00007", "#EXTINF:1.6,\nseg00007")))
+    assert any("TARGETDURATION changed" in p
+               for p in reload_problems([moved, moved.replace("DURATION:1", "DURATION:2")]))
+    assert any("rounds above" in p
+               for p in playlist_problems(moved.replace("#EXTINF:1.0,\nseg00007", "#EXTINF:1.6,\nseg00007")))
 
 
 def test_the_timeline_check_sees_a_segment_that_holds_less_than_its_extinf(tmp_path):

@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.routing import Route
 
+from castd import paths
 from castd.api import control, dashboards, devices, openapi, pages, snapshot, stream
 from castd.api.errors import ApiError, on_api_error, on_http_error, on_server_error
 from castd.api.gate import Gate
@@ -21,7 +22,7 @@ from castd.logs import log
 from castd.logs import scrub
 from castd.protocol import Start, Status
 from castd.sdnotify import notify, watchdog_interval
-from castd.supervisor.handle import SupervisorHandle, SupervisorUnavailable, new_command_id
+from castd.api.handle import SupervisorHandle, SupervisorUnavailable, new_command_id
 from castd.urls import Allowlist
 
 CHECK_INTERVAL = 0.5
@@ -37,7 +38,7 @@ def create_app(config: Config, *, demo: bool = False) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         handle = SupervisorHandle(config)
         app.state.supervisor = handle
-        app.state.discovery = devices.Discovery(config, handle.extra_children)
+        app.state.discovery = devices.Discovery(config)
         handle.on_status.append(_status_notifier())
         bridge = app.state.mqtt = _mqtt_bridge(config, handle, app)
         handle.start()
@@ -83,7 +84,7 @@ def create_app(config: Config, *, demo: bool = False) -> Starlette:
     app.state.start_limiter = TokenBucket(config.rate_limit_burst, config.rate_limit_per_minute)
     app.state.switch_limiter = TokenBucket(config.switch_rate_limit_burst, config.switch_rate_limit_per_minute)
     app.state.openapi = msgspec.json.encode(openapi.build(config))
-    app.state.sessions_dir = runtime_dir / "sessions"
+    app.state.sessions_dir = paths.sessions_dir(runtime_dir)
     return app
 
 
@@ -142,8 +143,11 @@ async def _start_demo(handle: SupervisorHandle, config: Config) -> None:
     except SupervisorUnavailable as exc:
         log.error("could not start the demo", error=str(exc))
         return
+    if ack.session is None:
+        log.error("could not start the demo", error=ack.error)
+        return
     base = f"http://{host}:{config.port}"
     log.info("demo cast started", session=ack.session, url=url)
     print(f"\ncastd is casting its demo dashboard.\n  status:  {base}/status\n"
-          f"  stream:  {base}/stream/{ack.session}/index.m3u8   (open it in VLC, mpv or ffplay)\n"
+          f"  stream:  {base}{paths.stream_path(ack.session)}   (open it in VLC, mpv or ffplay)\n"
           f"  stop:    curl -X POST {base}/stop\n", flush=True)

@@ -16,13 +16,14 @@ from castd.api.gate import is_authenticated
 from castd.api.schemas import (HealthResponse, PublicStatus, StartRequest, StartResponse, StatusResponse,
                                StepResponse, StopRequest, StopResponse)
 from castd.api.urlpolicy import check_url
-from castd.cast.specs import check_specs
+from castd.specs import check_specs
 from castd.config import Config, validate_page_values
 from castd.logs import log, scrub
+from castd.paths import configured_stream_base, stream_path
 from castd.presets import PRESETS
+from castd.api.handle import SupervisorHandle, SupervisorUnavailable, new_command_id
 from castd.programme.targets import Target, UnknownName, dashboard_target, playlist_target
-from castd.protocol import PageOverrides, Start, Status, Step, Stop
-from castd.supervisor.handle import SupervisorHandle, SupervisorUnavailable, new_command_id
+from castd.protocol import LIVE_STATES, PageOverrides, Start, Status, Step, Stop
 from castd.urls import Allowlist
 
 SNAPSHOT_STALE_AFTER = 3.0
@@ -46,8 +47,7 @@ def stream_base(request: Request) -> str:
     """Base URL a player uses to reach castd: the configured stream_host, else what the client used."""
     config = _config(request)
     if config.stream_host:
-        host = config.stream_host if ":" in config.stream_host else f"{config.stream_host}:{config.port}"
-        return f"http://{host}"
+        return configured_stream_base(config.stream_host, config.port)
     return str(request.base_url).rstrip("/")
 
 
@@ -63,6 +63,9 @@ GET_NEEDS_TOKEN = ("GET {path} changes state only when castd has a token (config
 
 def refuse_tokenless_get(request: Request) -> None:
     """GET /start, /stop, /next, /previous: for one-URL senders, and only with a token (see GET_NEEDS_TOKEN)."""
+    if request.method == "HEAD":  # link checkers and previews send HEAD by themselves: never an action
+        raise ApiError(405, f"HEAD {request.url.path} does nothing; use POST (or GET with the token)",
+                       {"Allow": "POST, GET"})
     if request.method == "GET" and not _config(request).token:
         raise ApiError(405, GET_NEEDS_TOKEN.format(path=request.url.path), {"Allow": "POST"})
 
@@ -97,7 +100,7 @@ def resolve_target(body: StartRequest, config: Config, allowlist: Allowlist) -> 
 def is_switch(status: Status, target: Target) -> bool:
     """Would this start only switch the page of the running session (no new browser, no new LOAD)?
     The supervisor's own rule (same quality, mode and devices), read from its last snapshot."""
-    return (status.state in ("starting", "streaming") and status.quality == target.quality
+    return (status.state in LIVE_STATES and status.quality == target.quality
             and status.mode == target.mode and tuple(status.devices) == target.devices)
 
 
@@ -141,12 +144,12 @@ async def start(request: Request) -> Response:
     if not ack.ok or ack.session is None:
         raise ApiError(409, ack.error or "start refused")
     status = _supervisor(request).status
-    url = target.url or (status.url if status.session == ack.session and status.url else "")
+    url = ack.url or target.url
     return json_response(StartResponse(
         session=ack.session, state="streaming" if ack.switched and status.state == "streaming" else "starting",
         url=url, quality=target.quality, duration=body.duration, switched=ack.switched,
-        stream_url=f"{stream_base(request)}/stream/{ack.session}/index.m3u8" if target.mode == "hls" else None,
-        mode=target.mode, devices=list(target.devices), seq=ack.seq, dashboard=target.dashboard,
+        stream_url=stream_base(request) + stream_path(ack.session) if target.mode == "hls" else None,
+        mode=target.mode, devices=list(target.devices), seq=ack.seq, dashboard=ack.dashboard or target.dashboard,
         playlist=target.playlist, then=then))
 
 
@@ -161,9 +164,6 @@ def start_command(body: StartRequest, target: Target, config: Config) -> Start:
     then = body.then or "stop"
     if then == "resume" and body.duration is None:
         raise ApiError(400, "then: \"resume\" needs a duration (how long to show this before going back)")
-    if target.playlist is not None or then == "resume":  # removed with the supervisor's programme (next merge)
-        raise ApiError(409, "playlists and interrupts need the supervisor's programme, which is not in this "
-                            "build yet")
     if target.mode == "direct" and not target.devices:
         raise ApiError(400, "mode: direct needs a device (a `device` field, or `device` in the config)")
     return Start(id=new_command_id(), url=target.url, quality=target.quality, duration=body.duration,
@@ -209,7 +209,6 @@ async def step(request: Request) -> Response:
     refuse_tokenless_get(request)
     await decode_body(request, StopRequest, optional=True)
     take_limit(request, switch=True)
-    raise ApiError(409, "playlists need the supervisor's programme, which is not in this build yet")
     count = -1 if request.url.path == "/previous" else 1
     try:
         ack = await _supervisor(request).command(Step(id=new_command_id(), count=count))
@@ -217,10 +216,9 @@ async def step(request: Request) -> Response:
         raise ApiError(503, f"castd is not ready: {exc}") from None
     if not ack.ok:
         raise ApiError(409, ack.error or "no playlist is on screen")
-    status = _supervisor(request).status
     log.info("webhook step", client=_client(request), count=count)
-    return json_response(StepResponse(session=ack.session, playlist=status.playlist, item=status.item,
-                                      dashboard=status.dashboard, seq=ack.seq))
+    return json_response(StepResponse(session=ack.session, playlist=ack.playlist, item=ack.item,
+                                      dashboard=ack.dashboard, seq=ack.seq))
 
 
 async def status(request: Request) -> Response:

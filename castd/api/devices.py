@@ -19,28 +19,25 @@ from starlette.responses import Response
 
 from castd.api.errors import ApiError, json_response
 from castd.api.schemas import DevicesResponse
-from castd.cast.discovery import PROBE_TIMEOUT
-from castd.cast.info import DeviceInfo
+from castd.cast.info import PROBE_TIMEOUT, DeviceInfo
 from castd.cast.media import APP_DASHCAST, APP_MEDIA_RECEIVER
 from castd.config import Config
-from castd.protocol import CastSection
+from castd.protocol import CAST_HELD, CastSection
 
 CACHE_SECONDS = 5.0
 MAX_SECONDS = 10.0
-CASTING_STATES = ("connecting", "launched", "loading", "playing", "paused", "failed")
 _ctx = multiprocessing.get_context("spawn")
 
 
 def _child(conn, config_bytes: bytes, seconds: float) -> None:
-    from castd.cast import discovery  # pylint: disable=import-outside-toplevel
+    from castd.cast import discovery
 
     discovery.child_main(conn, config_bytes, seconds)
 
 
 class Discovery:
-    def __init__(self, config: Config, own_children: set[int]) -> None:
+    def __init__(self, config: Config) -> None:
         self.config_bytes = msgspec.msgpack.encode(config)
-        self.own_children = own_children  # the supervisor handle must not reap these (multiprocessing does)
         self._lock = asyncio.Lock()
         self._cache: tuple[float, float, list[DeviceInfo]] | None = None  # (when, seconds, devices)
 
@@ -58,7 +55,6 @@ class Discovery:
         process = _ctx.Process(target=_child, args=(child, self.config_bytes, seconds), name="castd-discovery",
                                daemon=True)
         process.start()
-        self.own_children.add(process.pid)  # type: ignore[arg-type]
         child.close()
         try:
             if not parent.poll(seconds + 2 * PROBE_TIMEOUT + 10):
@@ -74,7 +70,6 @@ class Discovery:
             if process.is_alive():
                 process.kill()
             process.join(2)
-            self.own_children.discard(process.pid)  # type: ignore[arg-type]
             parent.close()
 
 
@@ -93,7 +88,7 @@ def _seconds(request: Request, config: Config) -> float:
 
 def _mark_castd(devices: list[DeviceInfo], cast: CastSection) -> list[DeviceInfo]:
     """A device showing castd's app while the session casts to it is doing `castd`."""
-    ours = [d for d in cast.devices if d.state in CASTING_STATES]
+    ours = [d for d in cast.devices if d.state in CAST_HELD]
     out = []
     for info in devices:
         mine = any((d.host, d.port) == (info.host, info.port) or (d.uuid and d.uuid == info.uuid) for d in ours)

@@ -52,17 +52,17 @@ def build(config: Config) -> dict[str, Any]:
     stop_body = {"required": False, "content": {kind: {"schema": _ref(StopRequest)} for kind in BODY_TYPES}}
     start_query = [{"name": name, "in": "query", "required": False, "schema": schema}
                    for name, schema in components["StartRequest"]["properties"].items()]
-    start_op = {"summary": "Start casting a url, a dashboard or a playlist (same quality, mode and devices as "
-                           "the running session: a page switch in it)",
-                "security": security,
-                "responses": {"200": _json(_ref(StartResponse), "started or switched"),
-                              **_errors(400, *auth_errors, 403, 404, 405, 409, 413, 415, 429, 503)}}
-    stop_op = {"summary": "End the current session (idempotent)", "security": security,
-               "responses": {"200": _json(_ref(StopResponse), "stopped, or nothing was running"),
-                             **_errors(400, *auth_errors, 403, 405, 413, 415, 503)}}
-    step_op = {"security": security,
-               "responses": {"200": _json(_ref(StepResponse), "the item now on screen"),
-                             **_errors(400, *auth_errors, 403, 405, 409, 413, 415, 429, 503)}}
+    start_op: dict[str, Any] = {"summary": "Start casting a url, a dashboard or a playlist (same quality, mode "
+                                           "and devices as the running session: a page switch in it)",
+                                "security": security,
+                                "responses": {"200": _json(_ref(StartResponse), "started or switched"),
+                                              **_errors(400, *auth_errors, 403, 404, 405, 409, 413, 415, 429, 503)}}
+    stop_op: dict[str, Any] = {"summary": "End the current session (idempotent)", "security": security,
+                               "responses": {"200": _json(_ref(StopResponse), "stopped, or nothing was running"),
+                                             **_errors(400, *auth_errors, 403, 405, 413, 415, 503)}}
+    step_op: dict[str, Any] = {"security": security,
+                               "responses": {"200": _json(_ref(StepResponse), "the item now on screen"),
+                                             **_errors(400, *auth_errors, 403, 405, 409, 413, 415, 429, 503)}}
     get_note = " (GET: for one-URL senders, only when castd has a token, given as ?token=)"
     paths = {
         "/start": {"post": {**start_op, "requestBody": start_body},

@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 import msgspec
 
 from castd.cast.info import DeviceInfo
-from castd.cast.specs import MAX_DEVICES, MAX_SPEC_LENGTH
+from castd.specs import MAX_DEVICES, MAX_SPEC_LENGTH
 from castd.presets import PRESETS
 from castd.protocol import State, Status
 

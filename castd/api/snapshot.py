@@ -11,9 +11,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from castd.api.errors import error_response
-from castd.encoder.snapshot import SNAPSHOT_NAME
+from castd.paths import SNAPSHOT_NAME
+from castd.protocol import LIVE_STATES
 
-LIVE_STATES = ("starting", "streaming")
 
 
 async def snapshot(request: Request) -> Response:

@@ -59,7 +59,7 @@ class _ConnectionWatch(ConnectionStatusListener):
         self.owner = owner
 
     def new_connection_status(self, status) -> None:
-        self.owner._on_status(status.status)  # pylint: disable=protected-access
+        self.owner._on_status(status.status)
 
 
 def probe_error(host: str, port: int, timeout: float = 2.0) -> str | None:

@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from typing import Callable
 
 from pychromecast.models import CastInfo, HostServiceInfo
+from zeroconf import Zeroconf
 
 from castd.cast.mdns import Browser, Found, make_zeroconf
-from castd.cast.specs import DeviceSpec, parse_spec
+from castd.specs import DeviceSpec, parse_spec
 
 
 class NotFound(Exception):
@@ -50,7 +51,7 @@ def host_ip(host: str) -> str:
         infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
         raise NotFound(f"cannot resolve {host}: {exc.strerror}") from None
-    return infos[0][4][0]
+    return str(infos[0][4][0])
 
 
 class Resolver:
@@ -60,14 +61,14 @@ class Resolver:
         self.interfaces = interfaces
         self.timeout = timeout
         self._lock = threading.Lock()
-        self._zc = None
+        self._zc: Zeroconf | None = None
         self._browser: Browser | None = None
 
     def _get_browser(self) -> Browser:
         with self._lock:
             if self._browser is None:
-                self._zc = make_zeroconf(self.interfaces)
-                self._browser = Browser(self._zc)
+                zc = self._zc = make_zeroconf(self.interfaces)
+                self._browser = Browser(zc)
             return self._browser
 
     def resolve(self, text: str, interrupted: Callable[[], bool] = lambda: False) -> Resolved:

@@ -15,12 +15,11 @@ import msgspec
 from castd.cast import mdns
 from castd.cast.connection import CastConnection, CastError
 from castd.cast.devices import NotFound, Resolved, host_ip
-from castd.cast.info import DeviceInfo
+from castd.cast.info import PROBE_TIMEOUT, DeviceInfo
 from castd.cast.link import current_app
-from castd.cast.specs import parse_spec
+from castd.specs import parse_spec
 from castd.config import Config
 
-PROBE_TIMEOUT = 3.0
 
 
 def _candidates(config: Config, seconds: float) -> list[DeviceInfo]:
@@ -77,13 +76,13 @@ def discover(config: Config, seconds: float) -> list[DeviceInfo]:
 
 def child_main(conn, config_bytes: bytes, seconds: float) -> None:
     """Entry point of the discovery child: one answer on the pipe, then exit."""
-    from castd.procutil import set_pdeathsig  # pylint: disable=import-outside-toplevel
+    from castd.procutil import set_pdeathsig
 
     set_pdeathsig(signal.SIGKILL)
     config = msgspec.msgpack.decode(config_bytes, type=Config)
     try:
         result: object = discover(config, seconds)
-    except Exception as exc:  # pylint: disable=broad-except
+    except Exception as exc:
         result = f"{type(exc).__name__}: {exc}"
     try:
         conn.send_bytes(msgspec.msgpack.encode(result))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import msgspec
 
+PROBE_TIMEOUT = 3.0  # seconds discovery gives each device to answer its status
+
 
 class DeviceInfo(msgspec.Struct, kw_only=True):
     name: str | None

@@ -38,14 +38,14 @@ from castd.cast.media import (APP_MEDIA_RECEIVER, APP_NAMES, IDLE_APP, NS_DASHCA
 from castd.cast.streamurl import Unreachable, stream_base
 from castd.config import Config
 from castd.logs import log
-from castd.protocol import CastDevice
-from castd.supervisor.backoff import Backoff
+from castd.protocol import USER_STATES, CastDevice, CastState
+from castd.children.backoff import Backoff
 
 COMMAND_TIMEOUT = 8.0  # GET_STATUS, STOP: answered at once by a device that is there
 PLAYING_STATES = ("PLAYING", "BUFFERING", "PAUSED")
 USER_IDLE_REASONS = ("CANCELLED", "INTERRUPTED")
 HEALTHY_AFTER = 60.0  # playing this long forgives earlier failures
-TERMINAL = ("user_stopped", "other_app")
+TERMINAL = USER_STATES
 MEDIA_TIME_REPORT = 5.0  # /status's media time of a device that plays on is at most this old (one report each)
 
 
@@ -75,7 +75,7 @@ def content_id(entry: dict) -> str | None:
     return media.get("contentId")
 
 
-class Link:  # pylint: disable=too-many-instance-attributes
+class Link:
     def __init__(self, spec: str, plan: Plan, config: Config, resolver: Resolver,
                  report: Callable[["Link"], None], app_session: str | None = None) -> None:
         self.thread = threading.Thread(target=self.run, name=f"cast-link {spec}", daemon=True)
@@ -97,8 +97,10 @@ class Link:  # pylint: disable=too-many-instance-attributes
         self.owns_app = app_session is not None  # a restarted worker resumes a session castd had there
         # the session
         self.session = plan.session
-        self.state, self.reason = "connecting", None
-        self.failures, self.last_error = 0, None
+        self.state: CastState = "connecting"
+        self.reason: str | None = None
+        self.failures = 0
+        self.last_error: str | None = None
         self.terminal = self.given_up = False
         self.retry_at: float | None = None
         self.stopped_session: str | None = None
@@ -115,8 +117,11 @@ class Link:  # pylint: disable=too-many-instance-attributes
         # the TV's player: is it stuck? (cast_stall_seconds 0: never asked)
         stall = config.cast_stall_seconds
         self.watch = FreezeWatch(stall_seconds=stall, poll=min(1.0, stall / 4)) if stall > 0 else None
-        self.reloads, self.reload_reason = 0, None
+        self.reloads = 0
+        self.reload_reason: str | None = None
         self.reload_wanted = False  # LOAD again even though the device says it plays the stream
+        self.reload_backoff = Backoff(first=1.0, cap=30.0)  # a TV that freezes again within a minute waits 1, 2, 4.. s
+        self.reloaded_at: float | None = None
         self.media_time: float | None = None  # the receiver's currentTime last seen advancing ...
         self.media_time_at: float | None = None  # ... and when (wall clock)
 
@@ -205,6 +210,8 @@ class Link:  # pylint: disable=too-many-instance-attributes
             self.ended_by_us.add(self.media_session)
         self.media_session = self.loaded = self.stream_url = None
         self.reloads, self.reload_reason, self.reload_wanted = 0, None, False
+        self.reloaded_at = None
+        self.reload_backoff.reset()
         self.media_time = self.media_time_at = None
         if self.watch is not None:
             self.watch.reset()
@@ -449,19 +456,29 @@ class Link:  # pylint: disable=too-many-instance-attributes
                 self._report(self)
 
     def _reload(self, verdict: Verdict, still: float) -> None:
-        """The TV's player is stuck while castd's stream plays on: LOAD it again, now."""
+        """The TV's player is stuck while castd's stream plays on: LOAD it again, at once the first time;
+        a TV that is stuck again within a minute of its last reload waits 1 s, 2 s, 4 s... (up to 30 s)."""
+        now = time.monotonic()
         what = "stuck buffering" if verdict is Verdict.STUCK_BUFFERING else "playback stopped advancing"
+        if self.reloaded_at is None or now - self.reloaded_at >= HEALTHY_AFTER:
+            self.reload_backoff.reset()
+            delay = 0.0
+        else:
+            delay = self.reload_backoff.next_delay()
         self.reloads += 1
+        self.reloaded_at = now
         self.reload_reason = f"{what} for {still:.1f}s at media time {self.watch.media_time if self.watch else None}"
         self.log.warning("the cast device's player is stuck; loading the stream again", device=self.spec,
-                         verdict=verdict.value, seconds=round(still, 1), reloads=self.reloads)
+                         verdict=verdict.value, seconds=round(still, 1), reloads=self.reloads, delay=delay)
         self.reload_wanted = True
         self.loaded = None
-        self._set("loading", f"reloading: {what}")
+        if delay:
+            self.retry_at = now + delay
+        self._set("loading", f"reloading: {what}" + (f" (in {delay:g}s)" if delay else ""))
         raise Interrupted()
 
     # ---- outcomes -----------------------------------------------------------------------------
-    def _terminal(self, state: str, reason: str) -> None:
+    def _terminal(self, state: CastState, reason: str) -> None:
         self.terminal = True
         self.log.warning("the viewer took the cast device back; castd leaves it alone", device=self.spec,
                     state=state, reason=reason)
@@ -484,7 +501,7 @@ class Link:  # pylint: disable=too-many-instance-attributes
                     failures=self.failures)
         self._set("failed", f"{exc}; retrying in {delay:g}s")
 
-    def _set(self, state: str, reason: str | None, force: bool = False) -> None:
+    def _set(self, state: CastState, reason: str | None, force: bool = False) -> None:
         if force or (state, reason) != (self.state, self.reason):
             self.state, self.reason = state, reason
             self.updated_at = time.time()

@@ -42,10 +42,10 @@ class OneThreadSends:
         self._lock = threading.Lock()
         self._closed = False
         self._send = client.send_message
-        self._run_once = client._run_once  # pylint: disable=protected-access
+        self._run_once = client._run_once
         self._run = client.run
         client.send_message = self.send_message  # type: ignore[method-assign]
-        client._run_once = self.run_once  # type: ignore[method-assign]  # pylint: disable=protected-access
+        client._run_once = self.run_once  # type: ignore[method-assign]
         client.run = self.run  # type: ignore[method-assign]
 
     def send_message(self, *args: Any, **kwargs: Any) -> None:
@@ -92,7 +92,7 @@ class OneThreadSends:
                 job = self._jobs.popleft()
             try:
                 self._send(*job.args, **job.kwargs)
-            except BaseException as exc:  # handed to the caller  # pylint: disable=broad-except
+            except BaseException as exc:  # handed to the caller
                 job.error = exc
             job.done.set()
 

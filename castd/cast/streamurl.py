@@ -12,6 +12,7 @@ import ipaddress
 import socket
 
 from castd.config import Config
+from castd.paths import configured_stream_base
 
 
 class Unreachable(Exception):
@@ -36,9 +37,7 @@ def _is_loopback(host: str) -> bool:
 def stream_base(config: Config, device_ip: str) -> str:
     """`http://host:port` for a device at `device_ip`; Unreachable when it could not fetch from there."""
     if config.stream_host:
-        host = config.stream_host
-        has_port = "]:" in host if host.startswith("[") else host.count(":") == 1
-        return f"http://{host}" if has_port else f"http://{host}:{config.port}"
+        return configured_stream_base(config.stream_host, config.port)
     try:
         local = route_address(device_ip)
     except OSError as exc:

@@ -21,7 +21,9 @@ import msgspec
 from castd.cast.devices import Resolver
 from castd.cast.link import Link, Plan, replace
 from castd.cast.messages import CastQuit, CastStop, CastWant, DeviceReport, WorkerCommand, command_decoder, encode
+from castd.children import exits
 from castd.config import Config
+from castd.protocol import USER_STATES
 from castd.logs import log, register_secret, setup_logging
 from castd.procutil import set_pdeathsig
 
@@ -32,11 +34,11 @@ JOIN_SECONDS = 1.5  # then this long for the links to close their connections
 def tune_pychromecast(heartbeat_timeout: float) -> None:
     """pychromecast pings every 10 s and gives up 20 s after the last PONG, checked every 5 s: make
     that `cast_heartbeat_timeout` (these module constants are read at each use)."""
-    from pychromecast import socket_client  # pylint: disable=import-outside-toplevel
-    from pychromecast.controllers import heartbeat  # pylint: disable=import-outside-toplevel
+    from pychromecast import socket_client
+    from pychromecast.controllers import heartbeat
 
-    heartbeat.HB_PING_TIME = heartbeat_timeout / 2
-    heartbeat.HB_PONG_TIME = heartbeat_timeout / 2
+    setattr(heartbeat, "HB_PING_TIME", heartbeat_timeout / 2)  # declared int there; read as seconds
+    setattr(heartbeat, "HB_PONG_TIME", heartbeat_timeout / 2)
     socket_client.SELECT_TIMEOUT = min(5.0, heartbeat_timeout / 4)
 
 
@@ -118,7 +120,7 @@ class Worker:
             for link in links:
                 link.update(replace(link.plan, stop=True))
             deadline = time.monotonic() + ORPHAN_STOP_SECONDS
-            while time.monotonic() < deadline and any(link.state not in ("stopped", "user_stopped", "other_app")
+            while time.monotonic() < deadline and any(link.state not in ("stopped", *USER_STATES)
                                                       for link in links):
                 time.sleep(0.05)
         for link in links:
@@ -148,10 +150,10 @@ def main(conn, config_bytes: bytes) -> None:
 
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    code = 0
+    code = exits.OK
     try:
         worker.run()
-    except Exception:  # pylint: disable=broad-except
+    except Exception:  # a crash is reported by the exit code; the supervisor restarts the worker
         log.exception("cast worker crashed")
-        code = 1
+        code = exits.CRASHED
     os._exit(code)

@@ -12,6 +12,9 @@ import urllib.error
 import urllib.request
 from typing import Any
 
+import msgspec
+
+from castd.api.schemas import PublicStatus, StatusResponse
 from castd.config import Config
 
 WILDCARDS = {"", "0.0.0.0", "::", "[::]"}
@@ -47,6 +50,11 @@ class Client:
     def get(self, path: str) -> Any:
         return self.request("GET", path)
 
+    def status(self) -> StatusResponse | PublicStatus:
+        """/status decoded with the types the API encodes it with (castd/api/schemas.py): the full one
+        with the token (or when castd has none), else the public one."""
+        return decode_status(self.get("/status"))
+
     def post(self, path: str, body: dict[str, Any] | None = None) -> Any:
         return self.request("POST", path, body if body is not None else {})
 
@@ -75,6 +83,15 @@ class Client:
                               "(`castd serve`, or `systemctl status castd`)") from None
         except (TimeoutError, OSError) as exc:
             raise ClientError(f"castd at {self.base} did not answer ({exc})") from None
+
+
+def decode_status(raw: Any) -> StatusResponse | PublicStatus:
+    try:
+        if isinstance(raw, dict) and "session" not in raw and "auth_required" in raw:
+            return msgspec.convert(raw, PublicStatus)
+        return msgspec.convert(raw, StatusResponse)
+    except msgspec.ValidationError as exc:
+        raise ClientError(f"castd's /status does not match this client's version ({exc})") from None
 
 
 def _decode(raw: bytes, status: int, strict: bool = True) -> Any:

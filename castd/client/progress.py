@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
-
+from castd.api.schemas import PublicStatus, StatusResponse
 from castd.client.http import Client, ClientError
 from castd.client.render import cast_devices, device_label
+from castd.protocol import CAST_HELD
 
 STEPS = ("browser", "page loaded", "first segment", "casting", "playing")
 POLL = 0.25
-CASTING_STATES = {"connecting", "launching", "launched", "loading", "buffering", "casting"}
 DEVICE_GRACE = 5.0  # seconds to wait for device info after streaming, when a device was asked for
 
 
@@ -25,43 +24,41 @@ class WaitFailed(Exception):
     pass
 
 
-def _reached(status: dict[str, Any]) -> int:
+def _reached(status: StatusResponse) -> int:
     """How many STEPS this snapshot shows as done (raises WaitFailed on a failure)."""
-    state = status.get("state")
+    state = status.state
     if state == "failed":
-        raise WaitFailed(f"session failed: {_first_line(status.get('last_error')) or 'no reason given'}")
-    if status.get("page") == "error":
-        raise WaitFailed(f"the page did not load: {_first_line(status.get('last_error')) or '?'} "
+        raise WaitFailed(f"session failed: {_first_line(status.last_error) or 'no reason given'}")
+    if status.page == "error":
+        raise WaitFailed(f"the page did not load: {_first_line(status.last_error) or '?'} "
                          "(the session goes on showing it; `castd stop` ends it)")
     done = 0
-    if status.get("encoder_pid") or status.get("page") in ("loading", "loaded") or state == "streaming":
+    if status.encoder_pid or status.page in ("loading", "loaded") or state == "streaming":
         done = 1
-    if status.get("page") == "loaded" or state == "streaming":
+    if status.page == "loaded" or state == "streaming":
         done = 2
     if state == "streaming":
         done = 3
         devices = cast_devices(status)
-        states = {str(d.get("state") or d.get("cast_state") or "").lower() for d in devices}
-        final = [d for d in devices if str(d.get("state") or "").lower() in ("failed", "error")
-                 and d.get("retry_in") is None]  # a failed try with a retry planned is not the end
+        states = {d.state for d in devices}
+        final = [d for d in devices if d.state == "failed" and d.retry_in is None]  # a planned retry is no end
         if devices and len(final) == len(devices):
             raise WaitFailed("casting failed: " + ", ".join(device_label(d) for d in devices))
-        if states & (CASTING_STATES | {"playing"}):
+        if states & set(CAST_HELD):
             done = 4
         if "playing" in states:
             done = 5
     return done
 
 
-def _detail(step: str, status: dict[str, Any]) -> str:
+def _detail(step: str, status: StatusResponse) -> str:
     if step == "browser":
-        return f"Chromium starting (encoder pid {status.get('encoder_pid') or '?'})"
+        return f"Chromium starting (encoder pid {status.encoder_pid or '?'})"
     if step == "page loaded":
-        return status.get("url") or ""
+        return status.url or ""
     if step == "first segment":
-        return f"stream {status.get('stream_url') or '?'}"
-    devices = cast_devices(status)
-    return ", ".join(device_label(d) for d in devices)
+        return f"stream {status.stream_url or '?'}"
+    return ", ".join(device_label(d) for d in cast_devices(status))
 
 
 def _first_line(text: str | None) -> str:
@@ -74,18 +71,19 @@ def wait_for_session(client: Client, session: str, *, want_device: bool, timeout
     started = clock()
     printed = 0
     streaming_at: float | None = None
-    status: dict[str, Any] = {}
     while True:
         try:
-            status = client.get("/status")
+            status = client.status()
         except ClientError as exc:
             raise WaitFailed(exc.message) from None
-        if status.get("session") != session:
-            if status.get("session"):
-                raise WaitFailed(f"replaced by a newer start (session {status['session']})")
-            raise WaitFailed(f"the session ended: {_first_line(status.get('last_error')) or 'stopped'}")
-        if status.get("state") in ("idle", "stopping"):
-            raise WaitFailed(f"the session ended: {_first_line(status.get('last_error')) or 'stopped'}")
+        if isinstance(status, PublicStatus):
+            raise WaitFailed("castd has a token: set `token` in the config or CASTD_TOKEN to follow the session")
+        if status.session != session:
+            if status.session:
+                raise WaitFailed(f"replaced by a newer start (session {status.session})")
+            raise WaitFailed(f"the session ended: {_first_line(status.last_error) or 'stopped'}")
+        if status.state in ("idle", "stopping"):
+            raise WaitFailed(f"the session ended: {_first_line(status.last_error) or 'stopped'}")
         reached = _reached(status)
         now = clock()
         while printed < reached:
@@ -102,5 +100,5 @@ def wait_for_session(client: Client, session: str, *, want_device: bool, timeout
                 return "streaming, but castd reports no cast state for a device"
         if now - started > timeout:
             raise WaitFailed(f"timed out after {timeout:.0f}s at step {STEPS[min(reached, 4)]!r} "
-                             f"(state {status.get('state')})")
+                             f"(state {status.state})")
         time.sleep(POLL)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-LIVE_STATES = ("starting", "streaming")
+from castd.api.schemas import PublicStatus, StatusResponse
+from castd.protocol import LIVE_STATES, CastDevice
 
 
 def duration(seconds: float | None) -> str:
@@ -19,75 +20,70 @@ def duration(seconds: float | None) -> str:
     return f"{minutes}m {secs}s" if minutes else f"{secs}s"
 
 
-def cast_devices(status: dict[str, Any]) -> list[dict[str, Any]]:
-    """The per-device cast state in /status, whatever shape it has (a list, or one object), else []."""
-    found = status.get("devices", status.get("cast"))
-    if isinstance(found, dict):
-        found = found.get("devices", [found])
-    if not isinstance(found, list):
-        return []
-    return [d if isinstance(d, dict) else {"name": str(d)} for d in found]
+def cast_devices(status: StatusResponse | PublicStatus) -> list[CastDevice]:
+    """The session's devices as its cast links last reported them."""
+    return list(status.cast.devices) if isinstance(status, StatusResponse) else []
 
 
-def device_label(device: dict[str, Any]) -> str:
-    name = device.get("name") or device.get("host") or device.get("uuid") or "device"
-    state = device.get("state") or device.get("cast_state") or ""
-    reason = device.get("error") or device.get("reason") or ""
-    return " ".join(str(part) for part in (name, state, f"({reason})" if reason else "") if part)
+def device_label(device: CastDevice) -> str:
+    name = device.name or device.host or device.uuid or device.device
+    reason = device.last_error if device.state == "failed" and device.last_error else device.reason
+    return " ".join(part for part in (name, device.state, f"({reason})" if reason else "") if part)
 
 
-def showing(status: dict[str, Any], now: float) -> str:
+def showing(status: StatusResponse, now: float) -> str:
     """The programme in words: the dashboard or playlist item, why it is on, what comes next."""
     parts = []
-    if status.get("playlist"):
-        item, items = status.get("item"), status.get("items")
-        place = f" item {item + 1}/{items}" if isinstance(item, int) and items else ""
-        parts.append(f"playlist {status['playlist']}{place} ({status.get('dashboard') or '?'})")
-        if status.get("next_switch_at"):
-            parts.append(f"next in {duration(status['next_switch_at'] - now)}")
-    elif status.get("dashboard"):
-        parts.append(f"dashboard {status['dashboard']}")
-    if status.get("source") == "schedule":
-        parts.append(f"by schedule {status.get('schedule') or '?'}")
-    elif status.get("source") == "interrupt":
-        parts.append("interrupt, then back" + (f" in {duration(status['ends_at'] - now)}"
-                                               if status.get("ends_at") else ""))
+    if status.playlist:
+        item, items = status.item, status.items
+        place = f" item {item + 1}/{items}" if item is not None and items else ""
+        parts.append(f"playlist {status.playlist}{place} ({status.dashboard or '?'})")
+        if status.next_switch_at:
+            parts.append(f"next in {duration(status.next_switch_at - now)}")
+    elif status.dashboard:
+        parts.append(f"dashboard {status.dashboard}")
+    if status.source == "schedule":
+        parts.append(f"by schedule {status.schedule or '?'}")
+    elif status.source == "interrupt":
+        parts.append("interrupt, then back" + (f" in {duration(status.ends_at - now)}" if status.ends_at else ""))
     return ", ".join(parts) or "-"
 
 
-def status_table(status: dict[str, Any]) -> str:
-    live = status.get("state") in LIVE_STATES
-    now = status.get("updated_at") or time.time()  # the daemon's clock, not ours
-    started, ends = status.get("started_at"), status.get("ends_at")
+def status_table(status: StatusResponse | PublicStatus) -> str:
+    if isinstance(status, PublicStatus):
+        return (f"state  {status.state}\nok     {'yes' if status.ok else 'no'}\n"
+                "(castd has a token: set `token` in the config or CASTD_TOKEN to see the details)")
+    live = status.state in LIVE_STATES
+    now = status.updated_at or time.time()  # the daemon's clock, not ours
+    started, ends = status.started_at, status.ends_at
     devices = cast_devices(status)
     rows = [
-        ("state", status.get("state", "?")),
-        ("session", status.get("session") or "-"),
-        ("url", status.get("url") or "-"),
+        ("state", status.state),
+        ("session", status.session or "-"),
+        ("url", status.url or "-"),
         ("showing", showing(status, now) if live else "-"),
-        ("quality", status.get("quality") or "-"),
+        ("quality", status.quality or "-"),
         ("device", ", ".join(device_label(d) for d in devices) if devices else
-         (status.get("device") or ("none set" if live else "-"))),
+         (", ".join(status.devices) or ("none set" if live else "-"))),
         ("uptime", duration(now - started) if live and started else "-"),
         ("ends in", duration(ends - now) if live and ends else ("never (until stopped)" if live else "-")),
-        ("page", status.get("page") or "-"),
-        ("fps", f"{status.get('fps', 0):.1f}" if live else "-"),
-        ("frames", f"{status.get('frames', 0)} ({status.get('segments', 0)} segments)" if live else "-"),
-        ("restarts", str(status.get("restarts", 0))),
-        ("stream", status.get("stream_url") or "-"),
-        ("last error", (status.get("last_error") or "-").splitlines()[0] if status.get("last_error") else "-"),
+        ("page", status.page or "-"),
+        ("fps", f"{status.fps:.1f}" if live else "-"),
+        ("frames", f"{status.frames} ({status.segments} segments)" if live else "-"),
+        ("restarts", str(status.restarts)),
+        ("memory", f"{status.memory_reloads} page reloads, {status.memory_restarts} restarts (memory watchdog)"
+         if status.memory_reloads or status.memory_restarts else "-"),
+        ("stream", status.stream_url or "-"),
+        ("last error", status.last_error.splitlines()[0] if status.last_error else "-"),
     ]
-    mqtt = status.get("mqtt")
-    if isinstance(mqtt, dict):  # the broker link (castd/mqtt/), only when one is configured
-        text = f"{mqtt.get('state', '?')} to {mqtt.get('broker', '?')} as {mqtt.get('base_topic', '?')}"
-        if mqtt.get("state") != "connected" and mqtt.get("last_error"):
-            text += f" ({mqtt['last_error']})"
+    mqtt = status.mqtt
+    if mqtt is not None:  # the broker link (castd/mqtt/), only when one is configured
+        text = f"{mqtt.state} to {mqtt.broker} as {mqtt.base_topic}"
+        if mqtt.state != "connected" and mqtt.last_error:
+            text += f" ({mqtt.last_error})"
         rows.append(("mqtt", text))
     width = max(len(name) for name, _ in rows)
-    table = "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
-    if status.get("auth_required"):
-        table += "\n(castd has a token: set `token` in the config or CASTD_TOKEN to see the details)"
-    return table
+    return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
 
 
 DEVICE_COLUMNS = ("name", "model", "host", "port", "uuid", "status")

@@ -17,6 +17,7 @@ from pathlib import Path
 import av
 import msgspec
 
+from castd.children import exits
 from castd.encoder.hls import HlsOutput
 from castd.encoder.navguard import NavGuard
 from castd.encoder.page import PageThread
@@ -27,7 +28,8 @@ from castd.encoder.xvfb import Xvfb
 from castd.logs import log, register_secret, setup_logging
 from castd.presets import Preset
 from castd.procutil import group_members, kill_tree, set_child_subreaper, set_pdeathsig
-from castd.protocol import (Begin, ChildEvent, ChildParams, Navigate, Park, Progress, Quit, child_command_decoder,
+from castd.protocol import (Begin, ChildParams, Failed, Navigate, Park, Parked, Progress, Quit, Ready,
+                            child_command_decoder,
                             encode)
 
 REPORT_INTERVAL = 0.5
@@ -48,8 +50,14 @@ class Reporter:
                 pass
 
 
+def missing_programs(params: ChildParams) -> list[str]:
+    """The programs this child needs that are not there (or not executable): it cannot boot without them."""
+    return [path for path in (params.xvfb, params.chromium, params.chromedriver) if not os.access(path, os.X_OK)]
+
+
 def main(conn, params_bytes: bytes) -> None:
-    """Entry point of the spawned child; exits 0 on Quit, 1 on a fatal error."""
+    """Entry point of the spawned child; exits 0 on Quit, exits.CRASHED on a fatal error, exits.CANNOT_BOOT
+    when a program it needs is missing (the supervisor then fails the session at once)."""
     os.setpgrp()
     set_pdeathsig(signal.SIGTERM)
     set_child_subreaper()  # Chromium's crashpad handler double-forks; keep it below us
@@ -63,13 +71,19 @@ def main(conn, params_bytes: bytes) -> None:
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     report = Reporter(conn)
-    code = 0
+    missing = missing_programs(params)
+    if missing:
+        message = f"cannot boot: missing or not executable: {', '.join(missing)}"
+        log.error("encoder cannot boot", missing=", ".join(missing))
+        report(Failed(error=message))
+        os._exit(exits.CANNOT_BOOT)
+    code = exits.OK
     try:
         _run(conn, params, report, stopping)
     except Exception as exc:  # reported, then the supervisor decides about a restart
         log.exception("encoder failed")
-        report(ChildEvent(kind="error", message=f"{type(exc).__name__}: {exc}"[:500]))
-        code = 1
+        report(Failed(error=f"{type(exc).__name__}: {exc}"[:500]))
+        code = exits.CRASHED
     finally:
         _end_helpers()
     os._exit(code)
@@ -125,7 +139,7 @@ def _park(conn, page: PageThread, report: Reporter, stopping: threading.Event) -
     """Warm standby: Chromium at about:blank, no capture, no encoding; wait for a Begin."""
     page.navigate("about:blank", -1)
     log.configure(extra={})
-    report(ChildEvent(kind="parked"))
+    report(Parked())
     log.info("encoder parked")
     while not stopping.is_set():
         if page.failed:
@@ -173,7 +187,7 @@ def _stream(conn, display: str, preset: Preset, job: Begin, page: PageThread, re
                 output.write_video(frame, now, keyframe=action is Action.CUT)
                 snapshot.maybe_write(frame, now)
             if action is Action.CUT:  # the segment ending with this page is listed now
-                report(ChildEvent(kind="ready", nav=nav, url=url))
+                report(Ready(nav=nav, url=url))
             if now - last_report >= REPORT_INTERVAL:
                 # 0 until this encoder has written a frame: after a restart the playlist it appends
                 # to already lists segments, and the supervisor allows for a page load only at 0

@@ -257,6 +257,7 @@ class HlsOutput:
                 extradata = self.video.codec_context.extradata or b""
                 self.codec_string = h264_codec_string(extradata) or h264_codec_string(bytes(packet))
             opened, at = self._segment_pts, packet.pts  # (mux rescales the packet to 90 kHz)
+            assert at is not None  # libx264 stamps every packet
             if packet.is_keyframe:
                 self._segment_pts = at
             self.container.mux(packet)  # a keyframe closes the segment before it

@@ -14,6 +14,7 @@ supervisor restarts the child.
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Callable
@@ -29,8 +30,8 @@ from castd.encoder.navguard import BLOCKED_MESSAGE, NavGuard
 from castd.encoder.pageprep import PagePrep
 from castd.encoder.sites import settings_for
 from castd.logs import log
-from castd.protocol import ChildEvent, PageOverrides
-from castd.supervisor.backoff import Backoff
+from castd.protocol import ChildEvent, Failed, PageFailed, PageLoaded, PageOverrides
+from castd.children.backoff import Backoff
 
 RETRY_FIRST, RETRY_CAP = 1.0, 60.0  # a failed page is tried again after 1 s, 2 s, 4 s ... 60 s
 HEALTH_INTERVAL = 2.0
@@ -66,9 +67,10 @@ class PageThread(threading.Thread):
                  report: Callable[[ChildEvent], None], navguard: NavGuard | None = None,
                  extra_flags: list[str] | None = None, sites: list[Site] | None = None) -> None:
         super().__init__(name="page", daemon=True)
-        self._browser_args = dict(chromium=chromium, chromedriver=chromedriver, display=display,
-                                  width=width, height=height, page_load_timeout=page_load_timeout,
-                                  heap_mb=heap_mb, log_path=log_path, extra_flags=extra_flags)
+        self._new_browser = functools.partial(Browser, chromium=chromium, chromedriver=chromedriver,
+                                              display=display, width=width, height=height,
+                                              page_load_timeout=page_load_timeout, heap_mb=heap_mb,
+                                              log_path=log_path, extra_flags=extra_flags)
         self._guard = navguard
         self._page_load_timeout = page_load_timeout
         self._sites = sites or []
@@ -104,7 +106,7 @@ class PageThread(threading.Thread):
     def run(self) -> None:
         started = time.monotonic()
         try:
-            browser = Browser(**self._browser_args)
+            browser = self._new_browser()
         except BrowserError as exc:
             self._fail(str(exc))
             return
@@ -167,7 +169,7 @@ class PageThread(threading.Thread):
 
     def _fail(self, message: str) -> None:
         self.failed = message
-        self._report(ChildEvent(kind="error", message=message))
+        self._report(Failed(error=message))
 
     # ---- one navigation, reload or retry ---------------------------------------------------
     def _show(self, browser: Browser, prep: PagePrep, target: Target, fresh: bool) -> None:
@@ -190,8 +192,8 @@ class PageThread(threading.Thread):
             self._retry.reset()
             self._shown(target.token)
             if fresh or recovered:
-                self._report(ChildEvent(kind="page_loaded", url=target.url, nav=target.nav,
-                                        message=f"{time.monotonic() - started:.2f}s"))
+                self._report(PageLoaded(url=target.url, nav=target.nav,
+                                        seconds=round(time.monotonic() - started, 2)))
             else:
                 log.debug("page reloaded", url=target.url, seconds=round(time.monotonic() - started, 2))
             if site.reload_seconds:
@@ -206,7 +208,7 @@ class PageThread(threading.Thread):
         # the supervisor logs the failure as a warning; this line adds the retry schedule
         log.info("page failed; showing the error card", url=target.url, reason=problem, attempt=attempt,
                  retry_in=delay)
-        self._report(ChildEvent(kind="page_error", message=problem, url=target.url, nav=target.nav))
+        self._report(PageFailed(error=problem, url=target.url, nav=target.nav))
         self._next_at = time.monotonic() + delay
 
     def _shown(self, token: int) -> None:

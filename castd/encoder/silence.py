@@ -53,6 +53,7 @@ class SilentAac:
         self._frame.pts = self._samples
         self._frame.time_base = self.time_base
         for packet in self.stream.encode(self._frame):
+            assert packet.pts is not None  # an encoded audio packet always has one
             payload = bytes(packet)
             if payload == self._last:
                 self._repeat = payload

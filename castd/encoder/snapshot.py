@@ -12,12 +12,12 @@ from __future__ import annotations
 import os
 from fractions import Fraction
 from pathlib import Path
+from typing import cast
 
 import av
 
 from castd.logs import log
-
-SNAPSHOT_NAME = "snapshot.jpg"
+from castd.paths import SNAPSHOT_NAME
 INTERVAL = 1.0
 
 
@@ -26,7 +26,7 @@ class Snapshotter:
         self.path = folder / SNAPSHOT_NAME
         self.interval = interval
         self._next_at = 0.0
-        self._codec: av.CodecContext | None = None
+        self._codec: av.VideoCodecContext | None = None
         self._failed = False
         self.written = 0
 
@@ -50,7 +50,7 @@ class Snapshotter:
     def _encode(self, frame: av.VideoFrame) -> bytes:
         codec = self._codec
         if codec is None or (codec.width, codec.height) != (frame.width, frame.height):
-            codec = av.CodecContext.create("mjpeg", "w")
+            codec = cast(av.VideoCodecContext, av.CodecContext.create("mjpeg", "w"))
             codec.width, codec.height = frame.width, frame.height
             codec.pix_fmt = "yuvj420p"  # full-range 4:2:0, what JPEG viewers expect
             codec.time_base = Fraction(1, 1)

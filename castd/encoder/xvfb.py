@@ -10,6 +10,7 @@ import os
 import select
 import subprocess
 import time
+from typing import IO
 from pathlib import Path
 
 from castd.procutil import pdeathsig_preexec
@@ -30,10 +31,11 @@ class Xvfb:
         self.width, self.height = width, height
         self.log_path = log_path
         read_fd, write_fd = os.pipe()
-        log_file = log_path.open("ab") if log_path else subprocess.DEVNULL
+        log_file: IO[bytes] | int = log_path.open("ab") if log_path else subprocess.DEVNULL
         try:
             self.process = subprocess.Popen(
-                [binary, "-displayfd", str(write_fd), "-screen", "0", f"{width + SCREEN_MARGIN}x{height + SCREEN_MARGIN}x24",
+                [binary, "-displayfd", str(write_fd),
+                 "-screen", "0", f"{width + SCREEN_MARGIN}x{height + SCREEN_MARGIN}x24",
                  "-nolisten", "tcp", "-noreset", "-nocursor", "-dpi", "96"],
                 pass_fds=(write_fd,), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                 stderr=log_file, preexec_fn=pdeathsig_preexec,
@@ -43,7 +45,7 @@ class Xvfb:
             os.close(write_fd)
             raise XvfbError(f"cannot run {binary}: {exc}") from exc
         finally:
-            if log_path:
+            if not isinstance(log_file, int):
                 log_file.close()
         os.close(write_fd)
         try:

@@ -49,8 +49,8 @@ from castd.mqtt.state import StatePlan, state_payload
 from castd.mqtt.topics import Inbound, Topics
 from castd.programme.targets import Target
 from castd.protocol import Reload, Start, Status, Stop
-from castd.supervisor.backoff import Backoff
-from castd.supervisor.handle import SupervisorHandle, SupervisorUnavailable
+from castd.children.backoff import Backoff
+from castd.api.handle import SupervisorHandle, SupervisorUnavailable
 from castd.urls import Allowlist
 
 HISTORY = 10  # recent URLs offered by the select entity when no dashboards are configured
@@ -154,7 +154,11 @@ class MqttBridge:
         self.retry_at = time.monotonic() + RESTART_AFTER_BUG
         log.opt(exception=task.exception()).error("mqtt client ended unexpectedly; starting it again",
                                                    retry_in=RESTART_AFTER_BUG)
-        asyncio.get_running_loop().call_later(RESTART_AFTER_BUG, lambda: self._closing or self.start())
+        asyncio.get_running_loop().call_later(RESTART_AFTER_BUG, self._start_again)
+
+    def _start_again(self) -> None:
+        if not self._closing:
+            self.start()
 
     async def close(self) -> None:
         """Say `offline` (the will is only for an unclean end), disconnect, end the task; bounded."""
@@ -341,14 +345,14 @@ class MqttBridge:
         if kind is None:
             return
         if message.retain:
-            result: Start | Stop | Reload | Refusal = Refusal(
+            result: Start | Stop | Reload | Refusal | None = Refusal(
                 400, "retained control messages are ignored (they would act again at every reconnect); "
                      "publish without the retain flag, and clear this one with an empty retained message")
         else:
             result = interpret(kind, payload, self.config, self.allowlist, self.options())
         if isinstance(result, Start):
             result = self._limit(result)
-        if not isinstance(result, Refusal):
+        if result is not None and not isinstance(result, Refusal):
             result = await self._send(topic, kind, result)
         if isinstance(result, Refusal):
             self.rejected += 1

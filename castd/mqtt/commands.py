@@ -18,7 +18,7 @@ from castd.api.schemas import StartRequest, StopRequest
 from castd.config import Config
 from castd.mqtt.topics import Inbound
 from castd.protocol import Reload, Start, Stop
-from castd.supervisor.handle import new_command_id
+from castd.api.handle import new_command_id
 from castd.urls import Allowlist
 
 

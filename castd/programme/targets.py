@@ -11,9 +11,9 @@ from typing import Literal
 
 import msgspec
 
-from castd.cast.specs import split_specs
+from castd.specs import split_specs
 from castd.config import Config, Dashboard, Playlist
-from castd.protocol import PageOverrides
+from castd.protocol import Mode, PageOverrides
 
 Then = Literal["stop", "resume"]
 
@@ -24,7 +24,7 @@ class Target(msgspec.Struct, kw_only=True, frozen=True):
     url: str = ""  # a playlist: empty (its items' URLs come from their dashboards)
     quality: str
     devices: tuple[str, ...] = ()
-    mode: str = "hls"
+    mode: Mode = "hls"
     page: PageOverrides = msgspec.field(default_factory=PageOverrides)
     dashboard: str | None = None  # the named dashboard the page is
     playlist: str | None = None  # the named playlist

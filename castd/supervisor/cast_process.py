@@ -1,23 +1,24 @@
-"""The supervisor's handle on the cast worker process: spawn, talk, end (with its whole group)."""
+"""The real cast worker child: castd/cast/worker.py spawned on a Pipe (pychromecast is imported in the
+worker only: the supervisor process never loads it)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import msgspec
 
-from castd.cast.messages import CastQuit, event_decoder
+from castd.cast.messages import event_decoder
+from castd.children.piped import PipedChild
 from castd.config import Config
-from castd.supervisor.piped_child import PipedChild
 
 
-def _worker_main(conn, config_bytes: bytes) -> None:
-    """Imports pychromecast in the worker only (the supervisor stays without it)."""
-    from castd.cast import worker  # pylint: disable=import-outside-toplevel
+def _worker_main(conn: Any, config_bytes: bytes) -> None:
+    from castd.cast import worker  # pychromecast stays in the worker
 
     worker.main(conn, config_bytes)
 
 
 class CastProcess(PipedChild):
-    END_GRACE = 3.0  # stopping media on the TVs may take a round trip or two
-
-    def __init__(self, config: Config) -> None:
-        super().__init__(_worker_main, msgspec.msgpack.encode(config), "castd-cast", event_decoder, CastQuit())
+    def __init__(self, config: Config, clock: Callable[[], float]) -> None:
+        super().__init__(_worker_main, msgspec.msgpack.encode(config), "castd-cast", event_decoder, clock)

@@ -9,51 +9,64 @@ poll() every turn of its loop. poll() returns the reasons when the viewer took e
 
 from __future__ import annotations
 
-import time
+from collections.abc import Callable
+from typing import Any
 
 import msgspec
 
-from castd.cast.messages import CastStop, CastTarget, CastWant, DeviceReport
+from castd.cast.messages import CastQuit, CastStop, CastTarget, CastWant, DeviceReport, WorkerCommand
+from castd.children.piped import Child
+from castd.children.policy import RestartPolicy, Verdict
+from castd.children.supervised import Exited, Run, Supervised
 from castd.config import Config
 from castd.logs import log
-from castd.protocol import CastDevice, CastSection
-from castd.supervisor.backoff import Backoff
-from castd.supervisor.cast_process import CastProcess
+from castd.protocol import USER_STATES, CastDevice, CastSection, Mode
 
-USER_STATES = ("user_stopped", "other_app")
 STOP_WAIT = 30.0  # a stop not confirmed by then is forgotten (the worker tried; the device is away)
 WORKER_IDLE_EXIT = 60.0  # with nothing to cast or stop for this long, the worker exits
 MAX_WORKER_CRASHES = 10  # within CRASH_WINDOW: stop restarting it for this session
 CRASH_WINDOW = 300.0
+WORKER_GRACE = 3.0  # stopping media on the TVs may take a round trip or two
+
+WorkerFactory = Callable[[Config], Child]
 
 
 class _Cast(msgspec.Struct, kw_only=True):
     session: str
-    mode: str
+    mode: Mode
     title: str
     devices: list[str]
     stream_path: str | None = None
     page_url: str | None = None
 
 
-class Casting:  # pylint: disable=too-many-instance-attributes
-    def __init__(self, config: Config) -> None:
+class Casting:
+    """What the session wants from its devices, and the one cast worker that does it.
+
+    Invariants: at most one worker process (castd/children/supervised.py); the worker, when (re)started,
+    is sent the whole wanted state (the current session and every unconfirmed stop), so a restart loses
+    nothing; castd never casts again to a device the viewer took back during the session.
+    """
+
+    def __init__(self, config: Config, factory: WorkerFactory, clock: Callable[[], float],
+                 wall: Callable[[], float]) -> None:
         self.config = config
-        self.worker: CastProcess | None = None
+        self.clock, self.wall = clock, wall
+        policy = RestartPolicy(first=0.5, cap=30.0, healthy_after=60.0, max_crashes=MAX_WORKER_CRASHES,
+                               window=CRASH_WINDOW)
+        self.worker: Supervised[Child] = Supervised("cast worker", factory, policy, CastQuit(), clock, WORKER_GRACE)
         self.current: _Cast | None = None
         self.devices: dict[str, CastDevice] = {}
         self.app_sessions: dict[tuple[str, str], str | None] = {}  # (session, spec) -> castd's receiver session
         self.stopping: dict[str, tuple[list[str], float]] = {}  # session -> (specs not yet stopped, deadline)
-        self.backoff = Backoff(first=0.5, cap=30.0, healthy_after=60.0)
-        self.restart_at: float | None = None
-        self.crashes: list[float] = []
         self.worker_restarts = 0
-        self.idle_since = time.monotonic()
+        self.idle_since = clock()
         self.given_up: str | None = None  # session for which the worker crashed too often
-        self.changed = False  # a report changed the status: push a snapshot
+        self.spawned_at = 0.0
+        self.closed = False  # castd is shutting down: no new worker
 
     # ---- what the supervisor wants ----------------------------------------------------------
-    def begin(self, session: str, mode: str, devices: list[str], title: str, page_url: str | None = None) -> None:
+    def begin(self, session: str, mode: Mode, devices: list[str], title: str, page_url: str | None = None) -> None:
         if self.current is not None and self.current.session != session:
             self.end()
         taken = {spec.casefold() for spec in devices}
@@ -63,8 +76,9 @@ class Casting:  # pylint: disable=too-many-instance-attributes
             return
         self.current = _Cast(session=session, mode=mode, title=title, devices=list(devices),
                              page_url=page_url if mode == "direct" else None)
-        self.devices = {spec: CastDevice(device=spec, updated_at=time.time()) for spec in devices}
-        self.crashes, self.given_up = [], None
+        self.devices = {spec: CastDevice(device=spec, updated_at=self.wall()) for spec in devices}
+        self.given_up = None
+        self.worker.policy.crashes = []
         self._want()
 
     def stream_ready(self, session: str, stream_path: str) -> None:
@@ -89,18 +103,18 @@ class Casting:  # pylint: disable=too-many-instance-attributes
         self.devices = {}
         if cast is None:
             return
-        if self.worker is not None:
-            for report in self.worker.messages():  # an app launched a moment ago must be known
+        child = self.worker.child
+        if child is not None:
+            for report in child.messages():  # an app launched a moment ago must be known
                 self._on_report(report)
         targets = self._targets(cast.session, cast.devices)
-        if self.worker is None:  # a fresh worker needs to know what to quit; without a hint there is nothing
+        if child is None:  # a fresh worker needs to know what to quit; without a hint there is nothing
             targets = [t for t in targets if t.app_session]
         if not targets:
             self._forget(cast.session)
             return
-        self.stopping[cast.session] = ([t.spec for t in targets], time.monotonic() + STOP_WAIT)
+        self.stopping[cast.session] = ([t.spec for t in targets], self.clock() + STOP_WAIT)
         self.given_up = None
-        self.changed = True
         self._send(CastStop(session=cast.session, devices=targets))
 
     # ---- the worker ----------------------------------------------------------------------------
@@ -116,63 +130,71 @@ class Casting:  # pylint: disable=too-many-instance-attributes
 
     def _want(self) -> None:
         cast = self.current
-        if cast is None:
-            return
-        self._send(CastWant(session=cast.session, mode=cast.mode, title=cast.title,
-                            devices=self._targets(cast.session, self._wanted_devices(cast)),
-                            stream_path=cast.stream_path, page_url=cast.page_url))
+        if cast is not None:
+            self._send(self._want_message(cast))
 
-    def _send(self, command) -> None:
+    def _want_message(self, cast: _Cast) -> CastWant:
+        return CastWant(session=cast.session, mode=cast.mode, title=cast.title,
+                        devices=self._targets(cast.session, self._wanted_devices(cast)),
+                        stream_path=cast.stream_path, page_url=cast.page_url)
+
+    def _send(self, command: WorkerCommand) -> None:
         if self.given_up is not None and self.given_up == getattr(command, "session", None):
             return
-        if self.worker is None and self.restart_at is None:
-            self._spawn()
-            return  # _spawn sends the whole wanted state
-        if self.worker is not None:
-            self.worker.send(command)
+        child = self.worker.child
+        if child is None:
+            self._spawn_if_needed()  # a new worker is sent the whole wanted state
+        elif self.worker.state is Run.RUNNING:
+            child.send(command)
+        # ending (idle exit): once it is reaped, poll() starts a new one with the whole state
 
-    def _spawn(self) -> None:
-        self.restart_at = None
-        self.worker = CastProcess(self.config)
-        self.changed = True
-        log.info("cast worker started", pid=self.worker.pid)
+    def _spawn_if_needed(self) -> None:
+        if self.worker.child is not None or self.worker.restart_at is not None or self.closed:
+            return
+        if self.current is None and not self.stopping:
+            return
+        if self.current is not None and self.given_up == self.current.session and not self.stopping:
+            return
+        child = self.worker.spawn(self.config)
+        self.spawned_at = self.clock()
+        log.info("cast worker started", pid=child.pid)
         for session, (specs, _) in self.stopping.items():
-            self.worker.send(CastStop(session=session, devices=self._targets(session, specs)))
-        self._want_now()
-
-    def _want_now(self) -> None:
+            child.send(CastStop(session=session, devices=self._targets(session, specs)))
         cast = self.current
-        if cast is not None and self.worker is not None:
-            self.worker.send(CastWant(session=cast.session, mode=cast.mode, title=cast.title,
-                                      devices=self._targets(cast.session, self._wanted_devices(cast)),
-                                      stream_path=cast.stream_path, page_url=cast.page_url))
+        if cast is not None and self.given_up != cast.session:
+            child.send(self._want_message(cast))
 
-    def waitables(self) -> list:
-        return [self.worker.conn, self.worker.sentinel] if self.worker is not None else []
+    def waitables(self) -> list[Any]:
+        return self.worker.waitables()
 
     def poll(self) -> list[str] | None:
-        """Read the worker's reports, restart it if it died; the viewer's reasons when the session is over."""
-        now = time.monotonic()
-        worker = self.worker
-        if worker is not None:
-            for report in worker.messages():
+        """Read the worker's reports, reap and restart it; the viewer's reasons when the session is over."""
+        now = self.clock()
+        child = self.worker.child
+        if child is not None:
+            for report in child.messages():
                 self._on_report(report)
-            if not worker.alive():
-                self._worker_died(worker, now)
-        elif self.restart_at is not None and now >= self.restart_at:
+        exited = self.worker.poll()
+        if exited is not None and not exited.asked:
+            self._worker_died(exited, now)
+        if self.worker.restart_due():
             self.worker_restarts += 1
-            self._spawn()
+            self.worker.restart_at = None
+            self.worker.forget_restart()
+            self._spawn_if_needed()
+        elif exited is not None and exited.asked:
+            log.debug("cast worker ended", pid=exited.pid, how=exited.describe())
+            self._spawn_if_needed()  # something came up while it was ending
         for session, (specs, deadline) in list(self.stopping.items()):
             if not specs or now > deadline:
                 if specs:
                     log.warning("cast stop not confirmed; giving up on it", session=session, devices=", ".join(specs))
                 del self.stopping[session]
                 self._forget(session)
-                self.changed = True
         if self.current is not None or self.stopping:
             self.idle_since = now
-        elif self.worker is not None and now - self.idle_since > WORKER_IDLE_EXIT:
-            self._end_worker()
+        elif self.worker.child is not None and now - self.idle_since > WORKER_IDLE_EXIT:
+            self.end_worker()
         return self._viewer_verdict()
 
     def _on_report(self, report: DeviceReport) -> None:
@@ -181,45 +203,39 @@ class Casting:  # pylint: disable=too-many-instance-attributes
         cast = self.current
         if cast is not None and report.session == cast.session and spec in self.devices:
             self.devices[spec] = report.device
-            self.changed = True
         pending = self.stopping.get(report.session)
         if pending is not None and report.device.state == "stopped" and spec in pending[0]:
             pending[0].remove(spec)
-            self.changed = True
             log.info("cast stopped on the device", session=report.session, device=spec, note=report.device.reason)
 
     def _forget(self, session: str) -> None:
         for key in [k for k in self.app_sessions if k[0] == session]:
             del self.app_sessions[key]
 
-    def _worker_died(self, worker: CastProcess, now: float) -> None:
-        code = worker.end(grace=0)
-        self.worker = None
-        if now - worker.started_at > self.backoff.healthy_after:
-            self.backoff.reset()
-        self.crashes = [t for t in self.crashes if now - t < CRASH_WINDOW] + [now]
-        if not self.current and not self.stopping:
-            log.warning("cast worker exited", pid=worker.pid, exitcode=code)
+    def _worker_died(self, exited: Exited, now: float) -> None:
+        lived = now - self.spawned_at  # a worker has no "working" state of its own: a long life is one
+        if self.current is None and not self.stopping:
+            log.warning("cast worker exited", pid=exited.pid, how=exited.describe())
+            self.worker.forget_restart()
             return
-        if len(self.crashes) >= MAX_WORKER_CRASHES:
-            log.error("cast worker keeps crashing; casting given up for this session", exitcode=code,
-                      crashes=len(self.crashes))
+        decision = self.worker.failed(exited, lived if lived >= self.worker.policy.backoff.healthy_after else None)
+        if decision.verdict is Verdict.GIVE_UP:
+            crashes = len(self.worker.policy.crashes)
+            log.error("cast worker keeps crashing; casting given up for this session", how=exited.describe(),
+                      crashes=crashes)
             for spec, device in self.devices.items():
                 self.devices[spec] = msgspec.structs.replace(
-                    device, state="failed", retry_in=None, updated_at=time.time(),
-                    reason=f"the cast worker crashed {len(self.crashes)} times in {CRASH_WINDOW:g}s")
+                    device, state="failed", retry_in=None, updated_at=self.wall(),
+                    reason=f"the cast worker crashed {crashes} times in {CRASH_WINDOW:g}s")
             self.given_up = self.current.session if self.current is not None else None
             self.stopping.clear()
-            self.changed = True
             return
-        delay = self.backoff.next_delay()
-        self.restart_at = now + delay
-        log.warning("cast worker died; restarting it", pid=worker.pid, exitcode=code, restart_in=delay)
+        log.warning("cast worker died; restarting it", pid=exited.pid, how=exited.describe(),
+                    restart_in=decision.delay)
         for spec, device in self.devices.items():
             if device.state not in USER_STATES:
                 self.devices[spec] = msgspec.structs.replace(device, reason="cast worker restarting",
-                                                             updated_at=time.time())
-        self.changed = True
+                                                             updated_at=self.wall())
 
     def _viewer_verdict(self) -> list[str] | None:
         """Every device is out of castd's hands, and the viewer did it on at least one: their reasons."""
@@ -236,25 +252,29 @@ class Casting:  # pylint: disable=too-many-instance-attributes
 
     def section(self, note: str | None) -> CastSection:
         specs = self.current.devices if self.current is not None else []
+        child = self.worker.child
         return CastSection(devices=[self.devices[s] for s in specs if s in self.devices], note=note,
                            stopping=sum(len(specs) for specs, _ in self.stopping.values()),
-                           worker_pid=self.worker.pid if self.worker is not None else None,
+                           worker_pid=child.pid if child is not None else None,
                            worker_restarts=self.worker_restarts)
 
-    # ---- shutdown --------------------------------------------------------------------------------
-    def shutdown(self, timeout: float) -> None:
-        """End the session's cast, wait (up to `timeout`) until the devices confirm, then end the worker."""
-        self.end()
-        deadline = time.monotonic() + timeout
-        while self.stopping and self.worker is not None and time.monotonic() < deadline:
-            self.poll()
-            time.sleep(0.05)
-        self._end_worker()
+    # ---- shutdown (driven by the supervisor's loop; nothing here waits) ---------------------------
+    def settled(self) -> bool:
+        """No stop is waiting for a device's confirmation (or no worker could give one)."""
+        return not self.stopping or self.worker.child is None
 
-    def _end_worker(self) -> None:
-        worker, self.worker = self.worker, None
-        self.restart_at = None
-        self.changed = True
-        if worker is not None:
-            code = worker.end(grace=2.0)
-            log.debug("cast worker ended", pid=worker.pid, exitcode=code)
+    def end_worker(self) -> None:
+        self.worker.end()
+        self.worker.forget_restart()
+
+    def close(self) -> None:
+        """castd is shutting down: end the worker (it has been sent every stop), start no other."""
+        self.closed = True
+        self.end_worker()
+
+    def kill_worker(self) -> None:
+        if self.worker.child is not None and not self.worker.killed:
+            self.worker.kill("shutdown")
+
+    def done(self) -> bool:
+        return self.worker.child is None

@@ -1,38 +1,42 @@
-"""The supervisor's handle on its one encoder child: spawn, talk, end (with its whole group)."""
+"""The real encoder child: castd/encoder/child.py spawned on a Pipe (imports PyAV and selenium in the
+child only: the supervisor process never loads them)."""
 
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import msgspec
 
-from castd.encoder import child
-from castd.protocol import ChildParams, Quit, child_message_decoder
-from castd.supervisor.piped_child import PipedChild
+from castd.children.piped import PipedChild
+from castd.protocol import ChildParams, child_message_decoder
+
+
+def _encoder_main(conn: Any, params_bytes: bytes) -> None:
+    from castd.encoder import child  # the child's imports (av, selenium) stay in the child
+
+    child.main(conn, params_bytes)
 
 
 class EncoderProcess(PipedChild):
-    def __init__(self, params: ChildParams) -> None:
+    """An encoder child; its log folder (Chromium's and Xvfb's output) goes when it is closed."""
+
+    def __init__(self, params: ChildParams, clock: Callable[[], float]) -> None:
         self.params = params
-        super().__init__(child.main, msgspec.msgpack.encode(params), "castd-encoder", child_message_decoder, Quit())
-        self.quality = params.preset.name
-        self.parked = params.session is None  # in warm standby, streaming nothing
+        super().__init__(_encoder_main, msgspec.msgpack.encode(params), "castd-encoder", child_message_decoder,
+                         clock)
 
-    def end(self, grace: float | None = None) -> int | None:
-        """End the child and its group (see PipedChild.end), then drop its log folder."""
-        code = super().end(grace)
-        shutil.rmtree(self.logs_folder(), ignore_errors=True)
-        return code
-
-    def logs_folder(self) -> Path:
-        return Path(self.params.logs_dir)
+    def close(self) -> None:
+        super().close()
+        shutil.rmtree(self.params.logs_dir, ignore_errors=True)
 
     def log_tail(self, limit: int = 600) -> str:
         """The last lines Chromium/chromedriver and Xvfb printed, for a failure report."""
         parts = []
         for name in ("chromedriver.log", "xvfb.log"):
-            path = self.logs_folder() / name
+            path = Path(self.params.logs_dir) / name
             if path.exists():
                 text = path.read_bytes()[-limit:].decode(errors="replace").strip()
                 if text:
@@ -42,4 +46,3 @@ class EncoderProcess(PipedChild):
 
 def remove_session_files(folder: Path) -> None:
     shutil.rmtree(folder, ignore_errors=True)
-

@@ -1,10 +1,17 @@
-"""The supervisor's one loop (gunicorn-arbiter style): commands, child reports, child exits and
-timers all arrive as events in one place; every wait has a timeout; every child is reaped.
+"""The supervisor's one loop (gunicorn-arbiter style): commands, child reports, child exits, signals
+and timers all arrive as events in one place; every wait has a timeout; every child is reaped.
 
-Newest start wins: pending commands are drained and applied in order to the *wanted* session,
-then the running encoder is reconciled with it once, so a burst of 20 starts costs one browser
-start and some navigations, not 20 restarts. A start with the same quality as the running
-session is a switch: the encoder keeps running, the page changes, the stream URL stays.
+Each pass: queued signals, then commands (applied to the *wanted* session and acked at once), then the
+children's reports and exits, then timers; then one reconcile() compares the wanted session with the
+encoder slot (castd/supervisor/slot.py) and acts on the difference; then the status is built from that
+state and pushed. Nothing in a pass waits on a child: ending one is a request plus a deadline, and its
+exit is a later event. Measured with bench/loopblock.py: the longest pass went from 2.0 s (a stop of a
+hung encoder joined it) to a few milliseconds.
+
+Newest start wins: pending commands are drained and applied in order to the wanted session, then the
+slot is reconciled once, so a burst of 20 starts costs one browser start and some navigations, not 20
+restarts. A start with the same quality as the running session is a switch: the encoder keeps running,
+the page changes, the stream URL stays.
 """
 
 from __future__ import annotations
@@ -13,60 +20,45 @@ import os
 import secrets
 import signal
 import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from multiprocessing.connection import Connection, wait
-from pathlib import Path
+from typing import Any
 
 import msgspec
 
+from castd import paths
 from castd.cast.media import title_for
+from castd.children.policy import RestartPolicy, Verdict
+from castd.children.supervised import Exited
 from castd.config import Config
 from castd.encoder.xvfb import clean_stale_locks
 from castd.logs import log, register_secret, setup_logging
 from castd.presets import get_preset
-from castd.procutil import set_pdeathsig
-from castd.protocol import (Ack, Begin, ChildEvent, ChildParams, Command, Navigate, PageOverrides, Park, Progress,
-                            Reload, Shutdown, Snapshot, Start, Status, Stop, Timeline, command_decoder, encode)
-from castd.supervisor.backoff import Backoff
-from castd.supervisor.casting import Casting
+from castd.procutil import set_pdeathsig, tree_pss_mb
+from castd.protocol import (Ack, Begin, ChildEvent, ChildParams, Command, Failed, Navigate, PageFailed, PageLoaded,
+                            PageOverrides, Parked, Progress, Ready, Reload, Shutdown, Snapshot, Start, Status,
+                            Step, Stop, Timeline, command_decoder, encode)
+from castd.supervisor.director import Current, Director
+from castd.supervisor.casting import Casting, WorkerFactory
+from castd.supervisor.cast_process import CastProcess
 from castd.supervisor.encoder_process import EncoderProcess, remove_session_files
+from castd.supervisor.memory import Action, MemoryWatch
+from castd.supervisor.slot import WORKING, EncoderChild, EncoderSlot, Phase
+from castd.supervisor.status import Facts, Wanted, build_status
 from castd.urls import Allowlist
 
 SNAPSHOT_INTERVAL = 0.5
 TICK = 0.25
 CAST_STOP_WAIT = 1.5  # at shutdown, how long the devices may take to confirm the stop
+SHUTDOWN_LIMIT = 3.5  # at shutdown, every child is killed by then (the front end waits 4 s)
+SLOW_PASS = 0.1  # a loop pass longer than this is logged (DEBUG)
 # a child that had reached streaming and then died is restarted at once; this many such crashes
 # within CRASH_WINDOW seconds end the session as failed instead (it would otherwise loop forever)
 MAX_CRASHES_IN_WINDOW = 20
 CRASH_WINDOW = 300.0
 
-
-class Watch:
-    """When a counter last moved: the watchdog's view of frames and segments."""
-
-    def __init__(self) -> None:
-        self.value: int | None = None
-        self.changed_at = time.monotonic()
-
-    def update(self, value: int) -> None:
-        if value != self.value:
-            self.value, self.changed_at = value, time.monotonic()
-
-    def age(self) -> float:
-        return time.monotonic() - self.changed_at
-
-
-class Wanted(msgspec.Struct, kw_only=True):
-    """The session the commands ask for; the encoder is made to match it."""
-
-    session: str
-    url: str
-    quality: str
-    nav: int
-    started_at: float
-    ends_at: float | None
-    devices: list[str] = []  # Cast device specs; empty: stream only
-    mode: str = "hls"  # hls | direct (the device loads the page itself; no encoder)
-    page: PageOverrides = msgspec.field(default_factory=PageOverrides)
+EncoderFactory = Callable[[ChildParams], EncoderChild]
 
 
 def new_session_id() -> str:
@@ -75,93 +67,173 @@ def new_session_id() -> str:
 
 
 class Supervisor:
-    def __init__(self, conn: Connection, config: Config) -> None:
+    """castd's only decision maker.
+
+    Invariants: at most one encoder process alive at any time (the slot spawns only after the previous
+    child is reaped); a command is acked in the pass that reads it, before any child is touched; no pass
+    blocks on a child; Status is never read back for a decision.
+    """
+
+    def __init__(self, conn: Connection, config: Config, *, encoder_factory: EncoderFactory | None = None,
+                 worker_factory: WorkerFactory | None = None, clock: Callable[[], float] = time.monotonic,
+                 wall: Callable[[], float] = time.time, memory_probe: Callable[[int], float] = tree_pss_mb,
+                 probe_in_thread: bool = True) -> None:
         self.conn = conn
         self.config = config
-        self.sessions_dir = config.resolved_runtime_dir() / "sessions"
-        self.logs_dir = config.resolved_runtime_dir() / "logs"
-        self.folders_to_remove: list[Path] = []  # of sessions whose parked child may still write
-        self.status = Status(supervisor_pid=os.getpid())
+        self.clock, self.wall = clock, wall
+        self.sessions_dir = paths.sessions_dir(config.resolved_runtime_dir())
+        self.logs_dir = paths.logs_dir(config.resolved_runtime_dir())
         self.wanted: Wanted | None = None
-        self.encoder: EncoderProcess | None = None
-        self.encoder_session: str | None = None
-        self.encoder_nav = -1
-        self.backoff = Backoff()
-        self.restart_at: float | None = None
-        self.streaming_since: float | None = None
-        self.encoder_ready = False  # the current child has shown the page in a finished segment
-        self.child_error: str | None = None  # the current child's last reported error (its last words)
-        self.frames_watch = Watch()
-        self.segments_watch = Watch()
-        self.crash_times: list[float] = []
+        self.facts: Facts | None = None  # of the wanted session, or of the failed one (shown until a new start)
+        self.failed: Wanted | None = None
         self.media_end = 0.0  # the session clock: media time at the end of its last listed segment
-        self.casting = Casting(config)
-        self.running = True
+        policy = RestartPolicy(first=0.5, cap=30.0, healthy_after=60.0, max_failures=config.max_restarts,
+                               max_crashes=MAX_CRASHES_IN_WINDOW, window=CRASH_WINDOW)
+        self.encoder = EncoderSlot(encoder_factory or (lambda params: EncoderProcess(params, clock)), policy, clock)
+        self.casting = Casting(config, worker_factory or (lambda cfg: CastProcess(cfg, clock)), clock, wall)
+        self.memory = MemoryWatch(config.memory_limit_mb, config.memory_check_seconds)
+        self.memory_probe = memory_probe
+        # the probe walks /proc and reads smaps_rollup of Chromium's processes: measured 20-35 ms of CPU and
+        # up to 0.4 s of wall time on a loaded machine, so it runs in a thread and the loop takes its answer
+        self.memory_pool = ThreadPoolExecutor(1, "memory") if probe_in_thread else None
+        self._memory_sample: Future[float] | None = None
+        self.signals: list[int] = []  # queued by the signal handlers, handled by the loop
+        self.shutdown_at: float | None = None  # when shutting down began
+        self.front_end_gone = False
         self.applied = 0  # commands applied so far
+        self.longest_pass = 0.0
+        self.longest_pass_cpu = 0.0  # CPU time of this process in that pass
         self._last_push = 0.0
         self._pushed: Status | None = None
+        self._standby_booted = config.standby != "boot"
+        self.director = Director(config, now=wall())  # the programme: manual starts, playlists, schedules, interrupts
 
-    # ---- main loop ---------------------------------------------------------------------
-    def run(self) -> None:
+    # ---- the loop ---------------------------------------------------------------------------------
+    def run(self, wake_fd: int | None = None) -> None:
         self._clean_runtime()
-        if self.config.standby == "boot":
-            self._spawn(parked=True)
-        self._fill_status()
-        self.push(force=True)
         log.info("supervisor ready", pid=os.getpid(), runtime_dir=str(self.sessions_dir))
-        while self.running:
-            waitables: list = [self.conn]
-            if self.encoder:
-                waitables += [self.encoder.conn, self.encoder.sentinel]
-            waitables += self.casting.waitables()
-            try:
-                ready = wait(waitables, timeout=TICK)
-            except InterruptedError:
-                ready = []
-            if self.conn in ready:
-                self._read_commands()
-            if self.encoder is not None:
-                self._read_child()
-                if not self.encoder.alive():
-                    self._on_child_exit()
-            self._poll_cast()
-            self._timers()
-            self.push()
-        if self.status.session and self.status.state in ("starting", "streaming"):  # SIGTERM, not a command
-            log.info("session stop", session=self.status.session, reason="castd is shutting down")
-        self.casting.end()  # the devices stop while the encoder ends
-        self._end_session()
-        self._end_encoder()
-        self.casting.shutdown(CAST_STOP_WAIT)
-        self.status = Status(state="idle", supervisor_pid=os.getpid())
+        self.step()
         self.push(force=True)
-        log.info("supervisor exiting")
+        while not self.finished():
+            waitables: list[Any] = [] if self.front_end_gone else [self.conn]
+            waitables += self.encoder.run.waitables() + self.casting.waitables()
+            if wake_fd is not None:
+                waitables.append(wake_fd)
+            ready = wait(waitables, timeout=self._tick())
+            if wake_fd is not None and wake_fd in ready:
+                _drain(wake_fd)
+            started, cpu = time.monotonic(), time.process_time()
+            self.step()
+            took = time.monotonic() - started
+            if took > self.longest_pass:
+                self.longest_pass, self.longest_pass_cpu = took, time.process_time() - cpu
+        self.push(force=True)
+        log.info("supervisor exiting", longest_pass_ms=round(self.longest_pass * 1000, 1),
+                 its_cpu_ms=round(self.longest_pass_cpu * 1000, 1))
+
+    def step(self) -> None:
+        """One pass: take in every event, reconcile once, push. A pass longer than SLOW_PASS is logged with
+        the time of each part, wall clock and this process's CPU (a loaded machine stretches the first,
+        work that blocks shows in neither: it waits)."""
+        wall, cpu = time.monotonic(), time.process_time()
+        parts: list[tuple[str, float]] = []
+        for part in (self._take_signals, self._read_commands, self._read_encoder, self._reap_encoder,
+                     self._watch_encoder, self._watch_memory, self._poll_cast, self._timers, self.reconcile,
+                     self._shutdown_deadlines, self.push, self._keep):
+            started = time.monotonic()
+            part()
+            parts.append((part.__name__, time.monotonic() - started))
+        took = time.monotonic() - wall
+        if took > SLOW_PASS:
+            log.debug("slow loop pass", ms=round(took * 1000, 1), cpu_ms=round((time.process_time() - cpu) * 1000, 1),
+                      parts=" ".join(f"{name}={ms * 1000:.0f}" for name, ms in parts if ms >= 0.005))
+
+    def _tick(self) -> float:
+        """Wait at most TICK, less when the programme changes sooner (a playlist switch is punctual)."""
+        now = self.wall()
+        change = self.director.next_change(now)
+        return TICK if change is None else max(0.0, min(TICK, change - now))
+
+    def _keep(self) -> None:
+        """The resume file follows what is on screen; not at shutdown: that is what a restart resumes."""
+        if self.shutdown_at is not None:
+            return
+        wanted = self.wanted
+        if wanted is None:
+            self.director.keep(None, None, None)
+        else:
+            self.director.keep(wanted.session, wanted.started_at, (wanted.quality, wanted.mode, tuple(wanted.devices)))
+
+    def finished(self) -> bool:
+        return (self.shutdown_at is not None and self.encoder.phase is Phase.EMPTY and self.encoder.child is None
+                and self.casting.done())
+
+    def status(self) -> Status:
+        wanted = self.wanted or self.failed
+        child = self.encoder.child
+        return build_status(wanted, self.facts, self.encoder.phase, child.pid if child else None,
+                            self.casting.section(self._cast_note()), os.getpid(), 0.0,
+                            len(self.director.programme.state.interrupts))
 
     def push(self, force: bool = False) -> None:
-        now = time.monotonic()
-        if not force and self.status == self._pushed and now - self._last_push < SNAPSHOT_INTERVAL:
+        if self.front_end_gone:
             return
-        self.status.updated_at = time.time()
-        self.status.encoder_pid = self.encoder.pid if self.encoder else None
-        self._send(Snapshot(status=self.status))
-        self._pushed = msgspec.structs.replace(self.status)
+        now = self.clock()
+        status = self.status()
+        if not force and status == self._pushed and now - self._last_push < SNAPSHOT_INTERVAL:
+            return
+        self._pushed = status
         self._last_push = now
+        self._send(Snapshot(status=msgspec.structs.replace(status, updated_at=self.wall())))
 
     def _send(self, message: msgspec.Struct) -> None:
         try:
             self.conn.send_bytes(encode(message))
         except (BrokenPipeError, OSError):
-            self.running = False  # the front end is gone; shut down
+            self._front_end_lost()
 
-    # ---- commands ----------------------------------------------------------------------
+    def _front_end_lost(self) -> None:
+        if not self.front_end_gone:
+            log.warning("front end pipe closed; shutting down")
+            self.front_end_gone = True
+            self._begin_shutdown("castd is shutting down")
+
+    # ---- signals and shutdown ---------------------------------------------------------------------
+    def _take_signals(self) -> None:
+        while self.signals:
+            signum = self.signals.pop(0)
+            log.info("signal", name=signal.Signals(signum).name)
+            self._begin_shutdown("castd is shutting down")
+
+    def _begin_shutdown(self, reason: str) -> None:
+        if self.shutdown_at is not None:
+            return
+        self.shutdown_at = self.clock()
+        self._set_wanted(None, reason)
+
+    def _shutdown_deadlines(self) -> None:
+        """Shutting down: the worker ends once the devices confirm (or CAST_STOP_WAIT passed); past
+        SHUTDOWN_LIMIT whatever still runs is killed (and still reaped by a later pass)."""
+        if self.shutdown_at is None:
+            return
+        elapsed = self.clock() - self.shutdown_at
+        if self.casting.settled() or elapsed >= CAST_STOP_WAIT:
+            self.casting.close()
+        if elapsed >= SHUTDOWN_LIMIT:
+            if self.encoder.child is not None and not self.encoder.run.killed:
+                self.encoder.kill("shutdown")
+            self.casting.kill_worker()
+
+    # ---- commands ---------------------------------------------------------------------------------
     def _read_commands(self) -> None:
+        if self.front_end_gone:
+            return
         commands: list[Command] = []
         try:
             while self.conn.poll():
                 commands.append(command_decoder.decode(self.conn.recv_bytes()))
         except (EOFError, OSError):
-            log.warning("front end pipe closed; shutting down")
-            self.running = False
+            self._front_end_lost()
         except msgspec.DecodeError as exc:
             log.error("undecodable command", error=str(exc))
         acks = []
@@ -170,21 +242,34 @@ class Supervisor:
             ack = self._apply(command)
             ack.seq = self.applied
             acks.append(ack)
-        if commands:
-            self._reconcile()
+        if acks:  # the new state first, so /status agrees with an Ack the moment it arrives; both
+            self.push(force=True)  # before any slow work (reconcile runs later in this pass)
         for ack in acks:
             self._send(ack)
-        self.push(force=bool(commands))
 
     def _apply(self, command: Command) -> Ack:
+        now = self.wall()
         if isinstance(command, Start):
-            return self._apply_start(command)
+            if self.shutdown_at is not None:
+                return Ack(command_id=command.id, ok=False, error="castd is shutting down")
+            before = self.wanted.session if self.wanted else None
+            self.director.start(command, now)
+            self._follow(now, reload=True, reason="replaced by a new start")
+            if self.wanted is None:
+                return Ack(command_id=command.id, ok=False, error="nothing to show")
+            return self._on_screen(Ack(command_id=command.id, ok=True, session=self.wanted.session,
+                                       switched=self.wanted.session == before))
         if isinstance(command, Stop):
             stopped = self.wanted.session if self.wanted else None
-            if self.wanted:
-                log.info("session stop", session=stopped, reason=command.reason)
-            self.wanted = None
+            self.director.stop(now)
+            self._follow(now, reason=command.reason)
             return Ack(command_id=command.id, ok=True, stopped=stopped)
+        if isinstance(command, Step):
+            if self.shutdown_at is not None or not self.director.step(command.count, now):
+                return Ack(command_id=command.id, ok=False, error="no playlist is on screen")
+            self._follow(now)
+            return self._on_screen(Ack(command_id=command.id, ok=True, switched=True,
+                                       session=self.wanted.session if self.wanted else None))
         if isinstance(command, Reload):
             if self.wanted is None:
                 return Ack(command_id=command.id, ok=False, error="nothing is being cast")
@@ -192,142 +277,145 @@ class Supervisor:
             log.info("session reload", session=self.wanted.session, url=self.wanted.url)
             return Ack(command_id=command.id, ok=True, session=self.wanted.session, switched=True)
         if isinstance(command, Shutdown):
-            if self.wanted:
-                log.info("session stop", session=self.wanted.session, reason="castd is shutting down")
-            self.wanted = None
-            self.running = False
+            self._begin_shutdown("castd is shutting down")
             return Ack(command_id=command.id, ok=True)
         return Ack(command_id=getattr(command, "id", ""), ok=False, error="unknown command")
 
-    def _apply_start(self, command: Start) -> Ack:
-        now = time.time()
-        ends_at = now + command.duration if command.duration else None
-        wanted = self.wanted
-        if wanted and wanted.quality == command.quality and wanted.mode == command.mode \
-                and wanted.devices == command.devices and self.status.state != "failed":
-            wanted.url, wanted.nav, wanted.ends_at = command.url, wanted.nav + 1, ends_at
-            wanted.page = command.page
-            log.info("session switch", session=wanted.session, url=command.url, quality=command.quality)
-            return Ack(command_id=command.id, ok=True, session=wanted.session, switched=True)
-        if wanted:
-            log.info("session stop", session=wanted.session, reason="replaced by a new start")
-        self.wanted = Wanted(session=new_session_id(), url=command.url, quality=command.quality, nav=0,
-                             started_at=now, ends_at=ends_at, page=command.page,
-                             devices=list(command.devices), mode=command.mode)
-        log.info("session start", session=self.wanted.session, url=command.url, quality=command.quality,
-                 duration=command.duration, mode=command.mode, devices=", ".join(command.devices) or None)
-        return Ack(command_id=command.id, ok=True, session=self.wanted.session)
+    def _on_screen(self, ack: Ack) -> Ack:
+        """A start's or a step's Ack says what the programme put on screen."""
+        show = self.wanted.show if self.wanted is not None else None
+        if show is not None:
+            ack.url, ack.dashboard, ack.playlist, ack.item = show.url, show.dashboard, show.playlist, show.item
+        return ack
 
-    # ---- reconcile the encoder with the wanted session -----------------------------------
-    def _reconcile(self) -> None:
-        wanted = self.wanted
-        if wanted is None:
-            self.casting.end()  # first: the TVs stop while the encoder ends
-            if self.encoder_session is not None or self.status.state not in ("idle", "failed"):
-                self.status.state = "stopping"
-                self.push(force=True)
-                self._end_session()
-                self._reset_status("idle")
+    def _follow(self, now: float, reload: bool = False, reason: str = "") -> None:
+        """Make the wanted session what the programme says is on screen now (castd/programme/ through
+        director.py): keep it, switch its page (same quality, mode, devices: one LOAD, one stream URL),
+        replace it, or end it. `reload`: a start asked for this page again."""
+        if self.shutdown_at is not None:  # shutting down: nothing new starts (the resume file keeps what was on)
             return
-        if self.encoder_session != wanted.session:
-            # first: the worker connects and launches the app while the encoder starts
-            self.casting.begin(wanted.session, wanted.mode, wanted.devices, title_for(wanted.url), wanted.url)
-            if self.encoder_session is not None:
-                self.status.state = "stopping"
-                self.push(force=True)
-            self._end_session()
-            self._reset_status("starting")
-            self.media_end = 0.0  # a new session, a new timeline
-            self.backoff.reset()
-            self.crash_times = []
+        wanted = self.wanted
+        current = None
+        if wanted is not None:
+            current = Current(session=wanted.session, quality=wanted.quality, mode=wanted.mode,
+                              devices=tuple(wanted.devices), url=wanted.url, page=wanted.page)
+        change = self.director.follow(now, current, reload)
+        show = change.show
+        if change.action == "keep":
+            if wanted is not None and show is not None:
+                wanted.show, wanted.ends_at = show, show.ends_at
+            return
+        if change.action == "stop":
+            self._set_wanted(None, reason or change.reason)
+            return
+        assert show is not None
+        if change.action == "switch" and wanted is not None:
+            wanted.url, wanted.page, wanted.nav = show.url, show.page, wanted.nav + 1
+            wanted.show, wanted.ends_at = show, show.ends_at
             if wanted.mode == "direct":
-                self.encoder_session, self.encoder_nav = wanted.session, wanted.nav  # no encoder to start
-            else:
-                self._begin()
-        elif wanted.mode == "direct":
-            self.casting.switch_page(wanted.session, wanted.url)
-        elif self.encoder and self.encoder_nav != wanted.nav:
-            self.encoder.send(Navigate(url=wanted.url, nav=wanted.nav, page=wanted.page))
-            self.encoder_nav = wanted.nav
-            self.status.page = "loading"
-        self._fill_status()
-
-    def _fill_status(self) -> None:
-        wanted = self.wanted
-        self.status.standby = "warm" if self.encoder is not None and self.encoder.parked else None
-        self._fill_cast()
-        if wanted is None:
+                self.casting.switch_page(wanted.session, wanted.url)
+            log.info("session switch", session=wanted.session, url=show.url, quality=show.quality,
+                     dashboard=show.dashboard, playlist=show.playlist, item=show.item, source=show.source)
             return
-        self.status.session, self.status.url, self.status.quality = wanted.session, wanted.url, wanted.quality
-        self.status.started_at, self.status.ends_at = wanted.started_at, wanted.ends_at
-        self.status.mode, self.status.devices = wanted.mode, list(wanted.devices)
-        self.status.stream_path = f"/stream/{wanted.session}/index.m3u8" if wanted.mode == "hls" else None
+        started = change.started_at if change.started_at is not None else now
+        new = Wanted(session=change.session or new_session_id(), url=show.url, quality=show.quality, nav=0,
+                     started_at=started, ends_at=show.ends_at, page=show.page, devices=list(show.devices),
+                     mode=show.mode, show=show, media_start=max(0.0, now - started) if change.session else 0.0)
+        self._set_wanted(new, reason or "the programme changed the session")
+        log.info("session start" if change.session is None else "session resumed", session=new.session,
+                 url=show.url, quality=show.quality, dashboard=show.dashboard, playlist=show.playlist,
+                 source=show.source, mode=show.mode, devices=", ".join(show.devices) or None)
 
-    def _fill_cast(self) -> None:
-        devices = self.wanted.devices if self.wanted is not None else self.config.default_devices()
-        self.status.cast = self.casting.section("no device set" if not devices else None)
+    def _set_wanted(self, wanted: Wanted | None, reason: str) -> None:
+        """The one place the wanted session changes: logs, the session clock, casting."""
+        old = self.wanted
+        if old is not None:
+            log.info("session stop", session=old.session, reason=reason)
+        if old is None and wanted is None:
+            return  # a stop of nothing: a failed session stays shown until the next start
+        self.wanted, self.failed = wanted, None
+        self.facts = Facts() if wanted is not None else None
+        # a new session, a new timeline (a resumed one goes on where its media time would be)
+        self.media_end = wanted.media_start if wanted is not None else 0.0
+        self.encoder.policy.reset()
+        # first: the TVs stop, or the worker connects and launches the app, while the encoder starts
+        self.casting.end()
+        if wanted is not None:
+            self.casting.begin(wanted.session, wanted.mode, wanted.devices, title_for(wanted.url), wanted.url)
 
-    def _poll_cast(self) -> None:
-        """Cast news: device states into the status; the session ends when the viewer took the TVs back."""
-        verdict = self.casting.poll()
-        if self.casting.changed:
-            self.casting.changed = False
-            self._fill_cast()
-        wanted = self.wanted
-        if wanted is None:
+    # ---- reconcile the encoder slot with the wanted session ----------------------------------------
+    def reconcile(self) -> None:
+        """Compare the wanted session with the encoder slot and act on the difference (a few steps at
+        most: a working child of an old session parks, then begins the new one)."""
+        wanted = self.wanted if self.wanted is not None and self.wanted.mode == "hls" else None
+        slot = self.encoder
+        for _ in range(3):
+            phase = slot.phase
+            if phase is Phase.ENDING:
+                return  # its exit is the next event
+            if phase in WORKING:
+                if wanted is None or slot.session != wanted.session:
+                    self._release()
+                    continue
+                if slot.nav != wanted.nav:
+                    slot.navigate(Navigate(url=wanted.url, nav=wanted.nav, page=wanted.page))
+                    self._facts().page = "loading"
+                return
+            if phase is Phase.PARKED:
+                if self.shutdown_at is not None:
+                    slot.end()
+                elif wanted is not None and slot.quality == wanted.quality:
+                    self._begin_parked(wanted)
+                elif wanted is not None:
+                    slot.end()  # the wrong size: the new child starts once this one is reaped
+                return
+            if phase is Phase.RESTART_PENDING:
+                if wanted is None or slot.session != wanted.session:
+                    self._remove_folder(slot.session)
+                    slot.clear()
+                    continue
+                if slot.restart_due():
+                    self._facts().restarts += 1
+                    self._spawn(wanted)
+                return
+            # EMPTY
+            if wanted is not None:
+                self._spawn(wanted)
+            elif not self._standby_booted and self.shutdown_at is None:
+                self._standby_booted = True
+                self._spawn(None)
             return
-        if wanted.mode == "direct" and self.status.state == "starting" and self.casting.any_playing():
-            self.status.state = "streaming"
-            log.info("page on the device", session=wanted.session, url=wanted.url,
-                     seconds=round(time.time() - wanted.started_at, 2))
-        if verdict:
-            log.warning("session ended by the viewer; castd will not cast it again", session=wanted.session,
-                        devices="; ".join(verdict))
-            self.wanted = None
-            self._reconcile()
 
-    def _reset_status(self, state: str) -> None:
-        self.status = Status(state=state, supervisor_pid=os.getpid())  # type: ignore[arg-type]
-        self.streaming_since = None
-        self._fill_status()
-
-    def _begin(self) -> None:
-        """Stream the wanted session: in the parked child when it fits, else in a new child."""
-        wanted = self.wanted
-        assert wanted is not None
-        encoder = self.encoder
-        if encoder is not None and encoder.parked and encoder.quality == wanted.quality and encoder.alive():
-            folder = self.sessions_dir / wanted.session
-            encoder.send(Begin(session=wanted.session, folder=str(folder), url=wanted.url, nav=wanted.nav,
-                               page=wanted.page, timeline=self._timeline()))
-            encoder.parked = False
-            self._track(wanted)
-            log.info("encoder reused from standby", session=wanted.session, pid=encoder.pid, url=wanted.url)
+    def _release(self) -> None:
+        """The slot's session is no longer wanted: park the child (warm standby) or end it."""
+        slot = self.encoder
+        folder = self.sessions_dir / (slot.session or "")
+        if self.config.standby != "off" and self.shutdown_at is None:
+            slot.park(folder)
             return
-        if encoder is not None:
-            self._end_encoder()
-        self._spawn()
+        slot.leftover.append(folder)
+        slot.end()
+
+    def _begin_parked(self, wanted: Wanted) -> None:
+        slot = self.encoder
+        slot.begin(Begin(session=wanted.session, folder=str(self.sessions_dir / wanted.session), url=wanted.url,
+                         nav=wanted.nav, page=wanted.page, timeline=self._timeline()))
+        self._facts().page = "loading"
+        self.memory.reset(self.clock())
+        log.info("encoder reused from standby", session=wanted.session, pid=slot.child.pid if slot.child else None,
+                 url=wanted.url)
 
     def _timeline(self) -> Timeline:
         """Where the next child continues the wanted session: at the end of what its playlist
         already lists; a child after another one of the same session is a real break."""
         return Timeline(start=self.media_end, discontinuity=self.media_end > 0)
 
-    def _track(self, wanted: Wanted) -> None:
-        self.encoder_session, self.encoder_nav = wanted.session, wanted.nav
-        self.encoder_ready = False
-        self.frames_watch, self.segments_watch = Watch(), Watch()
-        self.status.page = "loading"
-        self.restart_at = None
-
-    def _spawn(self, parked: bool = False) -> None:
-        """Start a child: for the wanted session, or (parked=True) as a warm standby."""
-        wanted = None if parked else self.wanted
+    def _spawn(self, wanted: Wanted | None) -> None:
+        """Start a child: for the wanted session, or (None) as a warm standby."""
         config = self.config
         quality = wanted.quality if wanted else config.quality
         params = ChildParams(session=wanted.session if wanted else None, url=wanted.url if wanted else "",
-                             nav=wanted.nav if wanted else 0,
-                             preset=get_preset(quality),
+                             nav=wanted.nav if wanted else 0, preset=get_preset(quality),
                              folder=str(self.sessions_dir / wanted.session) if wanted else "",
                              logs_dir=str(self.logs_dir / secrets.token_hex(6)),
                              chromium=config.chromium, chromedriver=config.chromedriver, xvfb=config.xvfb,
@@ -337,188 +425,226 @@ class Supervisor:
                              log_secrets=[config.token] if config.token else [],
                              sites=config.sites, page=wanted.page if wanted else PageOverrides(),
                              timeline=self._timeline() if wanted else Timeline())
-        self.encoder = EncoderProcess(params)
-        self.child_error = None
+        child = self.encoder.start(params)
+        self._standby_booted = True  # `standby = "boot"` means one parked child at start-up, not one per idle
+        self.memory.reset(self.clock())
         if wanted:
-            self._track(wanted)
-            log.info("encoder started", session=wanted.session, pid=self.encoder.pid, url=wanted.url)
+            self._facts().page = "loading"
+            log.info("encoder started", session=wanted.session, pid=child.pid, url=wanted.url)
         else:
-            log.info("standby encoder started", pid=self.encoder.pid, quality=quality)
+            log.info("standby encoder started", pid=child.pid, quality=quality)
 
-    def _end_session(self) -> None:
-        """Stop streaming the current session: park the child (warm standby) or end it; the
-        session's files go (once the child has closed them, when it parks)."""
-        session, self.encoder_session = self.encoder_session, None
-        self.restart_at = None
-        encoder = self.encoder
-        if session is None:
+    def _facts(self) -> Facts:
+        if self.facts is None:
+            self.facts = Facts()
+        return self.facts
+
+    # ---- the encoder's reports and exit ------------------------------------------------------------
+    def _read_encoder(self) -> None:
+        slot = self.encoder
+        child = slot.child
+        if child is None:
             return
-        folder = self.sessions_dir / session
-        if encoder is not None and not encoder.parked and self.config.standby != "off" and encoder.alive():
-            encoder.send(Park())
-            encoder.parked = True
-            self.folders_to_remove.append(folder)
-            return
-        if encoder is not None and not encoder.parked:
-            self._end_encoder()
-        remove_session_files(folder)
-
-    def _end_encoder(self) -> None:
-        encoder, self.encoder = self.encoder, None
-        self.restart_at = None
-        if encoder is None:
-            return
-        code = encoder.end()
-        log.debug("encoder ended", pid=encoder.pid, exitcode=code)
-        self._remove_parked_folders()
-
-    def _remove_parked_folders(self) -> None:
-        for folder in self.folders_to_remove:
-            remove_session_files(folder)
-        self.folders_to_remove.clear()
-
-    # ---- child reports -----------------------------------------------------------------
-    def _read_child(self) -> None:
-        assert self.encoder is not None
-        for message in self.encoder.messages():
+        for message in child.messages():
+            current = slot.phase in WORKING and self.wanted is not None and slot.session == self.wanted.session
             if isinstance(message, Progress):
-                self.status.frames, self.status.fps = message.frames, message.fps
-                self.status.segments = message.segments
-                if not self.encoder.parked:
-                    self.media_end = max(self.media_end, message.media_end)
-                self.frames_watch.update(message.frames)
+                slot.frames.update(message.frames)
                 if message.segments:
-                    self.segments_watch.update(message.segments)
-            elif isinstance(message, ChildEvent):
-                self._on_child_event(message)
-
-    def _on_child_event(self, event: ChildEvent) -> None:
-        session = self.encoder_session
-        current = self.wanted is not None and event.nav == self.wanted.nav
-        if event.kind == "parked":
-            self._remove_parked_folders()
-            self._fill_status()
-            return
-        if event.kind == "ready":
-            self.encoder_ready = True
-        if event.kind == "ready" and current:
-            self.casting.stream_ready(session or "", f"/stream/{session}/index.m3u8")
-            if self.status.state == "starting":
-                self.streaming_since = time.monotonic()
-                log.info("first segment", session=session, url=event.url,
-                         seconds=round(time.time() - (self.status.started_at or time.time()), 2))
+                    slot.segments.update(message.segments)
+                if current:
+                    facts = self._facts()
+                    facts.frames, facts.fps, facts.segments = message.frames, message.fps, message.segments
+                    self.media_end = max(self.media_end, message.media_end)
             else:
-                log.info("page switched", session=session, url=event.url)
-            self.status.state = "streaming"
-        elif event.kind == "page_loaded":
-            if current:
-                self.status.page = "loaded"
-            log.info("page loaded", session=session, url=event.url, seconds=event.message)
-        elif event.kind == "page_error":
-            if current:
-                self.status.page = "error"
-                self.status.last_error = f"page: {event.message}"
-            log.warning("page failed to load", session=session, url=event.url, error=event.message)
-        elif event.kind == "error":
-            self.status.last_error = self.child_error = event.message
-            log.error("encoder error", session=session, error=event.message)
+                self._on_child_event(message, current)
 
-    def _on_child_exit(self) -> None:
-        encoder = self.encoder
-        assert encoder is not None
-        tail = encoder.log_tail()
-        code = encoder.end(grace=0)
-        if encoder.parked:
-            self.encoder = None  # a direct session may be running without it: keep encoder_session
-        else:
-            self._forget_encoder()
-        if self.wanted is None or encoder.parked:
-            if encoder.parked:
-                log.warning("standby encoder exited; the next start will be cold", exitcode=code,
-                            output=tail[-300:] or None)
-                self._remove_parked_folders()
-                self._fill_status()
-            return
-        last_words = f": {self.child_error}" if self.child_error else ""
-        self._encoder_failed(f"encoder exited with code {code}{last_words}", tail)
-
-    def _forget_encoder(self) -> None:
-        self.encoder = None
-        self.encoder_session = None
-
-    def _encoder_failed(self, reason: str, tail: str = "") -> None:
-        """Restart the child (the stream URL stays), paced; give up as `failed` on a crash loop.
-
-        A child that never showed the page counts towards `max_restarts` with doubling delays;
-        one that had been streaming is restarted after the first delay (the TV is watching), unless
-        such crashes pile up within CRASH_WINDOW.
-        """
+    def _on_child_event(self, event: ChildEvent, current: bool) -> None:
+        """`current`: the child works on the wanted session; the page events count for its status only
+        when they are about the wanted navigation (an older one may still report)."""
+        slot = self.encoder
+        session = slot.session
         wanted = self.wanted
-        assert wanted is not None
-        now = time.monotonic()
-        self.status.last_error = reason
-        if self.encoder_ready:
-            self.crash_times = [t for t in self.crash_times if now - t < CRASH_WINDOW] + [now]
-            give_up = len(self.crash_times) >= MAX_CRASHES_IN_WINDOW
-            delay = self.backoff.first
+        on_nav = current and wanted is not None and not isinstance(event, (Parked, Failed)) \
+            and event.nav == wanted.nav
+        if isinstance(event, Parked):
+            for folder in slot.take_leftover():
+                remove_session_files(folder)
+        elif isinstance(event, Failed):
+            slot.last_words = event.error
+            if current:
+                self._facts().last_error = event.error
+            log.error("encoder error", session=session, error=event.error)
+        elif isinstance(event, Ready):
+            if current:
+                slot.ready()
+            if on_nav and wanted is not None:
+                facts = self._facts()
+                self.casting.stream_ready(wanted.session, paths.stream_path(wanted.session))
+                if facts.phase == "starting":
+                    log.info("first segment", session=session, url=event.url,
+                             seconds=round(self.wall() - wanted.started_at, 2))
+                else:
+                    log.info("page switched", session=session, url=event.url)
+                facts.phase = "streaming"
+        elif isinstance(event, PageLoaded):
+            if on_nav:
+                self._facts().page = "loaded"
+            log.info("page loaded", session=session, url=event.url, seconds=event.seconds)
+        elif isinstance(event, PageFailed):
+            if on_nav:
+                facts = self._facts()
+                facts.page, facts.last_error = "error", f"page: {event.error}"
+            log.warning("page failed to load", session=session, url=event.url, error=event.error)
+
+    def _reap_encoder(self) -> None:
+        slot = self.encoder
+        child = slot.child
+        tail = child.log_tail() if child is not None and child.exitcode() is not None else ""
+        reaped = slot.reap()
+        if reaped is None:
+            return
+        exited, phase = reaped
+        log.debug("encoder ended", pid=exited.pid, exitcode=exited.code, how=exited.describe())
+        if exited.asked and exited.reason is None or phase is Phase.PARKED or slot.session is None:
+            if phase is Phase.PARKED and not exited.asked:
+                log.warning("standby encoder exited; the next start will be cold", pid=exited.pid,
+                            how=exited.describe(), output=tail[-300:] or None)
+            for folder in slot.take_leftover():
+                remove_session_files(folder)
+            slot.clear()
+            return
+        self._encoder_failed(exited, tail)
+
+    def _encoder_failed(self, exited: Exited, tail: str) -> None:
+        """Restart the child (the stream URL stays), paced; give up as `failed` on a crash loop
+        (castd/children/policy.py has the rules)."""
+        slot = self.encoder
+        wanted = self.wanted
+        if exited.reason is not None:
+            reason = f"stalled: {exited.reason}"
         else:
-            give_up = self.backoff.failures + 1 >= self.config.max_restarts
-            delay = self.backoff.next_delay()
-        self.streaming_since = None
-        if give_up:
-            self.status.state = "failed"
-            self.status.last_error = f"{reason}; gave up after {self.status.restarts} restarts" + \
+            last_words = f": {slot.last_words}" if slot.last_words else ""
+            reason = f"encoder {exited.describe()}{last_words}"
+        decision = slot.plan_restart(exited)
+        if wanted is None or wanted.session != (slot.session or wanted.session):
+            self._remove_folder(slot.session)  # its session ended while it was being killed
+            slot.clear()
+            return
+        facts = self._facts()
+        facts.last_error = reason
+        facts.phase = "starting"
+        if decision.verdict is Verdict.GIVE_UP:
+            facts.phase = "failed"
+            facts.last_error = f"{reason}; gave up after {facts.restarts} restarts ({decision.why})" + \
                 (f"\n{tail}" if tail else "")
             log.error("session failed", session=wanted.session, url=wanted.url, error=reason,
-                      restarts=self.status.restarts, output=tail[-300:] or None)
-            self.wanted = None
-            self.casting.end()
+                      restarts=facts.restarts, why=decision.why, output=tail[-300:] or None)
             remove_session_files(self.sessions_dir / wanted.session)
+            facts_kept = facts
+            self.director.stop(self.wall())  # as a stop: no restart loop through the programme
+            self._set_wanted(None, "failed")
+            self.failed, self.facts = wanted, facts_kept
+            slot.clear()
             return
-        self.restart_at = now + delay
-        self.status.state = "starting"
         log.warning("encoder failed; restarting", session=wanted.session, url=wanted.url, error=reason,
-                    restart_in=delay, restarts=self.status.restarts)
+                    restart_in=decision.delay, restarts=facts.restarts,
+                    hint="out of memory?" if exited.code == -signal.SIGKILL and exited.reason is None else None)
 
-    # ---- timers ------------------------------------------------------------------------
-    def _timers(self) -> None:
-        now = time.monotonic()
-        wanted = self.wanted
-        if wanted and wanted.ends_at and time.time() >= wanted.ends_at:
-            log.info("session duration reached", session=wanted.session)
-            self.wanted = None
-            self._reconcile()
+    def _watch_encoder(self) -> None:
+        """The stall watchdog: a working child silent, or without new frames or segments, is killed."""
+        slot = self.encoder
+        child = slot.child
+        if child is None or slot.phase not in WORKING:
             return
-        if wanted and self.encoder is None and self.restart_at is not None and now >= self.restart_at:
-            self.encoder_session = None
-            self.status.restarts += 1
-            self._spawn()
-            return
-        encoder = self.encoder
-        if encoder is None or wanted is None or encoder.parked:  # parked: warm standby during a direct session
-            return
-        if self.streaming_since is not None:
-            self.backoff.healthy_since(now - self.streaming_since)
+        if slot.working_since is not None:
+            slot.policy.working(self.clock() - slot.working_since)
         config = self.config
-        silent = now - encoder.last_message_at
-        if silent > config.frame_stall_seconds:
-            self._kill_stalled(f"no report from the encoder for {silent:.1f}s")
-        elif self.frames_watch.age() > config.frame_stall_seconds:
-            self._kill_stalled(f"no new frame for {self.frames_watch.age():.1f}s")
-        elif self.segments_watch.age() > config.segment_stall_seconds + (
-                0 if self.segments_watch.value else config.page_load_timeout):
-            self._kill_stalled(f"no new segment for {self.segments_watch.age():.1f}s")
+        silent = self.clock() - child.last_message_at
+        # not one report yet: Xvfb, PyAV and Chromium are starting (measured 1-2 s idle, over 3 s on a loaded
+        # 2-core machine); the frame and segment rules start with the first report
+        booting = child.last_message_at == child.started_at
+        if silent > config.frame_stall_seconds + (config.page_load_timeout if booting else 0):
+            reason = f"no report from the encoder for {silent:.1f}s"
+        elif slot.frames.value is not None and slot.frames.age() > config.frame_stall_seconds:
+            reason = f"no new frame for {slot.frames.age():.1f}s"
+        elif slot.segments.age() > config.segment_stall_seconds + (
+                0 if slot.segments.value else config.page_load_timeout):
+            reason = f"no new segment for {slot.segments.age():.1f}s"
+        else:
+            return
+        log.warning("encoder stalled; killing it", session=slot.session, reason=reason)
+        slot.kill(reason)
 
-    def _kill_stalled(self, reason: str) -> None:
-        encoder = self.encoder
-        assert encoder is not None
-        log.warning("encoder stalled; killing it", session=encoder.params.session, reason=reason)
-        tail = encoder.log_tail()
-        encoder.end(grace=0)
-        self._forget_encoder()
-        self._encoder_failed(f"stalled: {reason}", tail)
+    def _watch_memory(self) -> None:
+        """The memory watchdog (castd/supervisor/memory.py): reload the page, then restart the encoder."""
+        slot, wanted = self.encoder, self.wanted
+        child = slot.child
+        now = self.clock()
+        if child is None or slot.phase is not Phase.STREAMING or wanted is None:
+            self._memory_sample = None  # a sample of a child that no longer streams is not used
+            return
+        sample = self._memory_sample
+        if sample is None:
+            if not self.memory.due(now):
+                return
+            if self.memory_pool is None:
+                pss = self.memory_probe(child.pid)
+            else:
+                self._memory_sample = self.memory_pool.submit(self.memory_probe, child.pid)
+                return
+        elif not sample.done():
+            return
+        else:
+            self._memory_sample = None
+            try:
+                pss = sample.result()
+            except OSError:
+                return
+        action = self.memory.decide(now, pss)
+        if action is Action.NONE:
+            return
+        facts = self._facts()
+        if action is Action.RELOAD:
+            facts.memory_reloads += 1
+            log.warning("browser memory over the limit; reloading the page", session=wanted.session,
+                        pss_mb=round(pss), limit_mb=self.config.memory_limit_mb)
+            wanted.nav += 1  # reconcile sends the Navigate; the encoder holds its last picture meanwhile
+            return
+        facts.memory_restarts += 1
+        log.warning("browser memory still over the limit after a reload; restarting the encoder",
+                    session=wanted.session, pss_mb=round(pss), limit_mb=self.config.memory_limit_mb)
+        slot.end()  # once reaped, reconcile starts a new child that continues the session's timeline
 
-    # ---- start-up ----------------------------------------------------------------------
+    # ---- cast news and timers ------------------------------------------------------------------------
+    def _cast_note(self) -> str | None:
+        devices = self.wanted.devices if self.wanted is not None else self.config.default_devices()
+        return "no device set" if not devices else None
+
+    def _poll_cast(self) -> None:
+        """Cast news: the session ends when the viewer took the TVs back."""
+        verdict = self.casting.poll()
+        wanted = self.wanted
+        if wanted is None:
+            return
+        facts = self._facts()
+        if wanted.mode == "direct" and facts.phase == "starting" and self.casting.any_playing():
+            facts.phase = "streaming"
+            log.info("page on the device", session=wanted.session, url=wanted.url,
+                     seconds=round(self.wall() - wanted.started_at, 2))
+        if verdict:
+            log.warning("session ended by the viewer; castd will not cast it again", session=wanted.session,
+                        devices="; ".join(verdict))
+            self.director.stop(self.wall())  # as a stop: a schedule window stays off until it ends
+            self._set_wanted(None, "the viewer took the TV back")
+
+    def _timers(self) -> None:
+        self._follow(self.wall())  # a duration, a playlist item, an interrupt's end, a schedule window
+
+    def _remove_folder(self, session: str | None) -> None:
+        if session:
+            remove_session_files(self.sessions_dir / session)
+
+    # ---- start-up ------------------------------------------------------------------------------------
     def _clean_runtime(self) -> None:
         """Remove session folders and X locks left by an earlier crash."""
         if self.sessions_dir.exists():
@@ -532,6 +658,14 @@ class Supervisor:
             log.info("removed stale X lock", path=lock)
 
 
+def _drain(fd: int) -> None:
+    try:
+        while os.read(fd, 512):
+            pass
+    except (BlockingIOError, OSError):
+        pass
+
+
 def main(conn: Connection, config_bytes: bytes) -> None:
     """Entry point of the spawned supervisor process."""
     config = msgspec.msgpack.decode(config_bytes, type=Config)
@@ -539,16 +673,17 @@ def main(conn: Connection, config_bytes: bytes) -> None:
     setup_logging(config.log_level)
     register_secret(config.token)
     supervisor = Supervisor(conn, config)
-
-    def on_term(*_):
-        supervisor.wanted = None
-        supervisor.running = False
-
-    signal.signal(signal.SIGTERM, on_term)
+    wake_read, wake_write = os.pipe()
+    os.set_blocking(wake_read, False)
+    os.set_blocking(wake_write, False)
+    signal.set_wakeup_fd(wake_write)  # a signal wakes the loop's wait(); the handler only queues it
+    signal.signal(signal.SIGTERM, lambda signum, _frame: supervisor.signals.append(signum))
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        supervisor.run()
+        supervisor.run(wake_read)
     except Exception:
         log.exception("supervisor crashed")
-        supervisor._end_encoder()
+        for child in (supervisor.encoder.child, supervisor.casting.worker.child):
+            if child is not None:
+                child.kill()
         raise

@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, TypeVar
 
 from . import protocol as P
-from .engine import Freeze, LoadOutcome, Reading, ShakaEngine
+from .engine import LoadOutcome, Reading, ShakaEngine
 from .hlscheck import Fetch, MediaCheck, check_media
 from .tlscert import server_context
 
@@ -101,11 +101,12 @@ class _Media:
     volume: dict = field(default_factory=lambda: {"level": 1.0, "muted": False})
     generation: int = 0
     engine_time: float | None = None  # the Shaka engine's currentTime, when an engine plays it
+    clock_stopped: bool = False  # the fast engine's "clock" freeze: PLAYING, currentTime still
 
     def current_time(self) -> float:
         if self.engine_time is not None:
             return self.engine_time
-        if self.state == "PLAYING":
+        if self.state == "PLAYING" and not self.clock_stopped:
             return self.position + (time.monotonic() - self.since)
         return self.position
 
@@ -119,7 +120,7 @@ class _PendingLoad:
     request_id: int
 
 
-class FakeCastDevice:  # pylint: disable=too-many-instance-attributes,too-many-public-methods
+class FakeCastDevice:
     """A fake Cast device. Use as a context manager, or call start() and stop()."""
 
     def __init__(
@@ -235,7 +236,7 @@ class FakeCastDevice:  # pylint: disable=too-many-instance-attributes,too-many-p
         if loop is not None and thread is not None and thread.is_alive():
             try:
                 asyncio.run_coroutine_threadsafe(self._shutdown(), loop).result(10)
-            except Exception:  # pylint: disable=broad-except
+            except Exception:
                 _LOGGER.exception("fakecast shutdown")
             loop.call_soon_threadsafe(loop.stop)
             thread.join(10)
@@ -338,7 +339,7 @@ class FakeCastDevice:  # pylint: disable=too-many-instance-attributes,too-many-p
         Presetting cast_type skips pychromecast's get_cast_type(), which would call this a group
         (port != 8009) or, on port 8009, try https://<host>:8443/setup/eureka_info.
         """
-        from pychromecast.models import CastInfo, HostServiceInfo  # pylint: disable=import-outside-toplevel
+        from pychromecast.models import CastInfo, HostServiceInfo
 
         return CastInfo(
             {HostServiceInfo(self.host, self.port)},
@@ -355,7 +356,7 @@ class FakeCastDevice:  # pylint: disable=too-many-instance-attributes,too-many-p
 
     def advertise(self, zeroconf_instance=None):
         """Announce this device as _googlecast._tcp.local. on 127.0.0.1 (own Zeroconf unless given)."""
-        from .mdns import Advertiser, service_info  # pylint: disable=import-outside-toplevel
+        from .mdns import Advertiser, service_info
 
         if self._thread is None:
             raise RuntimeError("start() the device before advertise()")
@@ -463,7 +464,8 @@ class FakeCastDevice:  # pylint: disable=too-many-instance-attributes,too-many-p
 
         def seen():
             state = self._engine.last if self._engine is not None else None
-            return next((c for c in (state.colours if state else []) if c.t >= after and close_to(c.rgb, rgb, tolerance)), None)
+            return next((c for c in (state.colours if state else [])
+                         if c.t >= after and close_to(c.rgb, rgb, tolerance)), None)
 
         try:
             return self.wait_for(seen, timeout, what=f"the player presents {rgb}")
@@ -531,7 +533,7 @@ class FakeCastDevice:  # pylint: disable=too-many-instance-attributes,too-many-p
         def run() -> None:
             try:
                 fut.set_result(self._locked(fn, *args))
-            except BaseException as exc:  # pylint: disable=broad-except
+            except BaseException as exc:
                 fut.set_exception(exc)
 
         loop.call_soon_threadsafe(run)
@@ -615,17 +617,34 @@ class FakeCastDevice:  # pylint: disable=too-many-instance-attributes,too-many-p
 
         return self._call(run)
 
-    def freeze_player(self, how: Freeze | None = "segments") -> None:
-        """The receiver's player freezes (Shaka engine only) until the next LOAD: "segments" makes every
-        segment fetch hang, so the buffer runs dry and the player sits in BUFFERING with nothing
-        buffered, as Shaka 4.16 did after an encoder restart (issue 11). None thaws it.
+    def freeze_player(self, how: str | None = "segments") -> None:
+        """The receiver's player freezes until the next LOAD. "segments": with the Shaka engine every
+        segment fetch hangs, so the buffer runs dry and the player sits in BUFFERING with nothing buffered,
+        as Shaka 4.16 did after an encoder restart (issue 11); the fast engine goes BUFFERING at once.
+        "clock" (fast engine only): the player says PLAYING while its currentTime stands still. A
+        Shaka player cannot be held that way: playbackRate 0 is Shaka's own buffering switch, which it
+        resets at its next buffering event. None thaws it."""
+        if how not in ("segments", "clock", None):
+            raise ValueError(f"freeze_player: 'segments', 'clock' or None, not {how!r}")
+        if self._engine is not None:
+            if how == "clock":
+                raise ValueError("a Shaka player cannot be frozen with a still clock; use 'segments'")
+            self._engine.freeze(how)
+            return
 
-        (A "PLAYING with a still clock" freeze cannot be made reliably in Shaka: playbackRate 0 is its own
-        buffering mechanism, and it restores the rate at its next buffering event; castd's verdict for
-        that case is tested directly in test_cast_freeze.py.)"""
-        if self._engine is None:
-            raise RuntimeError("freeze_player needs a Shaka engine")
-        self._engine.freeze(how)
+        def run() -> None:
+            media = self._media
+            if media is None or media.state == "IDLE":
+                return
+            now = time.monotonic()
+            media.position, media.since = media.current_time(), now
+            media.clock_stopped = how == "clock"
+            state = "BUFFERING" if how == "segments" else "PLAYING" if media.state == "BUFFERING" else media.state
+            if state != media.state:
+                media.state = state
+                self._send_media_status(None, None, 0)
+
+        self._call(run)
 
     def viewer_pause(self, paused: bool = True) -> bool:
         """The viewer presses pause (or play) on the remote: the player pauses and every sender hears
@@ -761,7 +780,7 @@ class FakeCastDevice:  # pylint: disable=too-many-instance-attributes,too-many-p
     def _dispatch(self, conn: _Conn, body: bytes) -> None:
         try:
             msg, payload = P.decode(body)
-        except Exception:  # pylint: disable=broad-except
+        except Exception:
             _LOGGER.warning("conn %d: undecodable CastMessage", conn.id)
             return
         ns, src, dst = msg.namespace, msg.source_id, msg.destination_id
@@ -866,10 +885,12 @@ class FakeCastDevice:  # pylint: disable=too-many-instance-attributes,too-many-p
             app_id = data.get("appId")
             if self._fail_next_launch is not None:
                 reason, self._fail_next_launch = self._fail_next_launch, None
-                self._send(conn, P.PLATFORM_ID, src, P.NS_RECEIVER, {"type": "LAUNCH_ERROR", "reason": reason, "requestId": rid})
+                self._send(conn, P.PLATFORM_ID, src, P.NS_RECEIVER,
+                           {"type": "LAUNCH_ERROR", "reason": reason, "requestId": rid})
                 return
             if not isinstance(app_id, str) or not app_id:
-                self._send(conn, P.PLATFORM_ID, src, P.NS_RECEIVER, {"type": "INVALID_REQUEST", "reason": "INVALID_COMMAND", "requestId": rid})
+                self._send(conn, P.PLATFORM_ID, src, P.NS_RECEIVER,
+                           {"type": "INVALID_REQUEST", "reason": "INVALID_COMMAND", "requestId": rid})
                 return
             if self._app is None or self._app.app_id != app_id:
                 self._stop_app()
@@ -878,7 +899,8 @@ class FakeCastDevice:  # pylint: disable=too-many-instance-attributes,too-many-p
         elif mtype == "STOP":
             session = data.get("sessionId")
             if session is not None and (self._app is None or session != self._app.session_id):
-                self._send(conn, P.PLATFORM_ID, src, P.NS_RECEIVER, {"type": "INVALID_REQUEST", "reason": "INVALID_SESSION_ID", "requestId": rid})
+                self._send(conn, P.PLATFORM_ID, src, P.NS_RECEIVER,
+                           {"type": "INVALID_REQUEST", "reason": "INVALID_SESSION_ID", "requestId": rid})
                 return
             self._stop_app()
             self._reply_receiver_status(conn, src, rid, broadcast=True)
@@ -891,14 +913,17 @@ class FakeCastDevice:  # pylint: disable=too-many-instance-attributes,too-many-p
             self._reply_receiver_status(conn, src, rid, broadcast=True)
         elif mtype == "GET_APP_AVAILABILITY":
             avail = {a: "APP_AVAILABLE" for a in data.get("appId") or []}
-            self._send(conn, P.PLATFORM_ID, src, P.NS_RECEIVER, {"responseType": "GET_APP_AVAILABILITY", "availability": avail, "requestId": rid})
+            self._send(conn, P.PLATFORM_ID, src, P.NS_RECEIVER,
+                       {"responseType": "GET_APP_AVAILABILITY", "availability": avail, "requestId": rid})
         else:
-            self._send(conn, P.PLATFORM_ID, src, P.NS_RECEIVER, {"type": "INVALID_REQUEST", "reason": "INVALID_COMMAND", "requestId": rid})
+            self._send(conn, P.PLATFORM_ID, src, P.NS_RECEIVER,
+                       {"type": "INVALID_REQUEST", "reason": "INVALID_COMMAND", "requestId": rid})
 
     def _start_app(self, app_id: str, display_name: str | None = None, namespaces: list[str] | None = None) -> _App:
         known_name, known_ns = P.APP_INFO.get(app_id, (app_id, [P.NS_MEDIA]))
         session = str(uuid_mod.uuid4())
-        self._app = _App(app_id, display_name or known_name, list(namespaces if namespaces is not None else known_ns), session, session)
+        self._app = _App(app_id, display_name or known_name,
+                         list(namespaces if namespaces is not None else known_ns), session, session)
         return self._app
 
     def _stop_app(self) -> None:
@@ -945,7 +970,8 @@ class FakeCastDevice:  # pylint: disable=too-many-instance-attributes,too-many-p
             "status": [self._media_status_entry(media)] if media is not None else [],
         }
 
-    def _send_media_status(self, conn: _Conn | None, src: str | None, request_id: int, media: _Media | None = None) -> None:
+    def _send_media_status(self, conn: _Conn | None, src: str | None, request_id: int,
+                           media: _Media | None = None) -> None:
         """Reply to (conn, src) with request_id; broadcast the same status to everyone else on the transport."""
         app = self._app
         if app is None:
@@ -954,13 +980,15 @@ class FakeCastDevice:  # pylint: disable=too-many-instance-attributes,too-many-p
         for other in list(self._conns.values()):
             if conn is not None and other is conn:
                 if (src, app.transport_id) in other.virtual or not self.strict_connections:
-                    self._send(other, app.transport_id, src or P.BROADCAST_ID, P.NS_MEDIA, self._media_status(request_id, media))
+                    self._send(other, app.transport_id, src or P.BROADCAST_ID, P.NS_MEDIA,
+                               self._media_status(request_id, media))
             elif any(d == app.transport_id for _, d in other.virtual):
                 self._send(other, app.transport_id, P.BROADCAST_ID, P.NS_MEDIA, self._media_status(0, media))
 
     def _media_error(self, conn: _Conn, src: str, rid: int, mtype: str, reason: str, **extra: Any) -> None:
         assert self._app is not None
-        self._send(conn, self._app.transport_id, src, P.NS_MEDIA, {"type": mtype, "reason": reason, "requestId": rid, **extra})
+        self._send(conn, self._app.transport_id, src, P.NS_MEDIA,
+                   {"type": mtype, "reason": reason, "requestId": rid, **extra})
 
     def _on_media(self, conn: _Conn, src: str, data: dict) -> None:
         rid = data.get("requestId", 0)
@@ -1028,7 +1056,8 @@ class FakeCastDevice:  # pylint: disable=too-many-instance-attributes,too-many-p
         if pending is None or self._app is None:
             return
         if (pending.sender, self._app.transport_id) in pending.conn.virtual:
-            self._send(pending.conn, self._app.transport_id, pending.sender, P.NS_MEDIA, {"type": "LOAD_CANCELLED", "requestId": pending.request_id, "itemId": pending.session.item_id})
+            self._send(pending.conn, self._app.transport_id, pending.sender, P.NS_MEDIA,
+                       {"type": "LOAD_CANCELLED", "requestId": pending.request_id, "itemId": pending.session.item_id})
 
     def _on_load(self, conn: _Conn, src: str, data: dict) -> None:
         self._loads.append(copy.deepcopy(data))

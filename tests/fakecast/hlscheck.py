@@ -184,7 +184,8 @@ def _decode(data: bytes, result: MediaCheck, code: int) -> None:
     except LoadError:
         raise
     except Exception as exc:  # PyAV raises a zoo of FFmpeg errors
-        raise LoadError(f"{result.segment_url or result.url}: cannot decode: {type(exc).__name__}: {exc}", code) from None
+        raise LoadError(f"{result.segment_url or result.url}: cannot decode: {type(exc).__name__}: {exc}",
+                        code) from None
 
 
 def _check_hls(lines: list[str], url: str, media: dict, result: MediaCheck, get: Callable) -> None:
@@ -195,7 +196,7 @@ def _check_hls(lines: list[str], url: str, media: dict, result: MediaCheck, get:
         for i, line in enumerate(lines):
             if line.startswith("#EXT-X-STREAM-INF:"):
                 result.codecs = _attrs(line.split(":", 1)[1]).get("CODECS")
-                variant = next((l for l in lines[i + 1:] if not l.startswith("#")), None)
+                variant = next((line for line in lines[i + 1:] if not line.startswith("#")), None)
                 break
         if not variant:
             raise LoadError(f"{url}: master playlist without a variant URI", HLS_MANIFEST_MASTER)
@@ -257,7 +258,8 @@ def _check_hls(lines: list[str], url: str, media: dict, result: MediaCheck, get:
                 MEDIA_SRC_NOT_SUPPORTED,
             )
         if "avc1" not in codecs and result.video_codec == "h264":
-            raise LoadError(f"master playlist CODECS={result.codecs!r} does not declare the H.264 video", MEDIA_SRC_NOT_SUPPORTED)
+            raise LoadError(f"master playlist CODECS={result.codecs!r} does not declare the H.264 video",
+                            MEDIA_SRC_NOT_SUPPORTED)
 
 
 def check_media(
@@ -285,7 +287,8 @@ def check_media(
     try:
         content_type = (media.get("contentType") or "").lower()
         looks_hls = "mpegurl" in content_type or urlsplit(url).path.endswith(".m3u8")
-        body, _ = get(url, MAX_SEGMENT if not looks_hls else MAX_PLAYLIST, HLS_NETWORK_MASTER_PLAYLIST if looks_hls else MEDIA_NETWORK)
+        body, _ = get(url, MAX_SEGMENT if not looks_hls else MAX_PLAYLIST,
+                      HLS_NETWORK_MASTER_PLAYLIST if looks_hls else MEDIA_NETWORK)
         if body.lstrip(b"\xef\xbb\xbf \r\n\t").startswith(b"#EXTM3U"):
             _check_hls(_playlist_lines(body, url, HLS_MANIFEST_MASTER), url, media, result, get)
         elif looks_hls:
@@ -294,7 +297,8 @@ def check_media(
             result.kind = "progressive"
             _decode(body, result, MEDIA_SRC_NOT_SUPPORTED)
         if require_audio and not result.has_audio:
-            raise LoadError("stream has no audio track (receivers have refused video-only HLS)", MEDIA_SRC_NOT_SUPPORTED)
+            raise LoadError("stream has no audio track (receivers have refused video-only HLS)",
+                            MEDIA_SRC_NOT_SUPPORTED)
         result.ok = True
     except LoadError as exc:
         result.error, result.error_code, result.hangs = str(exc), exc.code, exc.hangs

@@ -66,7 +66,7 @@ class Advertiser:
             return
         try:
             zc.unregister_service(self.info)
-        except Exception:  # pylint: disable=broad-except
+        except Exception:
             pass
         if self._own:
             zc.close()

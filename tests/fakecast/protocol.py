@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import struct
 
-from pychromecast.generated.cast_channel_pb2 import CastMessage  # pylint: disable=no-name-in-module
+from pychromecast.generated.cast_channel_pb2 import CastMessage
 
 NS_CONNECTION = "urn:x-cast:com.google.cast.tp.connection"
 NS_HEARTBEAT = "urn:x-cast:com.google.cast.tp.heartbeat"

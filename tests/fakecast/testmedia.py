@@ -133,7 +133,7 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
     def log_request(self, code="-", size="-") -> None:
         self.server.requests.append(self.path)  # type: ignore[attr-defined]
 
-    def log_message(self, format: str, *args) -> None:  # noqa: A002  pylint: disable=redefined-builtin
+    def log_message(self, format: str, *args) -> None:  # noqa: A002 (the stdlib names it so)
         pass
 
 
@@ -150,7 +150,8 @@ class StaticHTTPServer:
         self._httpd.cors = cors  # type: ignore[attr-defined]
         self._httpd.requests = []  # type: ignore[attr-defined]
         self.port = self._httpd.server_address[1]
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="fakecast-http", daemon=True)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="fakecast-http", daemon=True)
         self._thread.start()
 
     @property

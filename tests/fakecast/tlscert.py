@@ -72,7 +72,7 @@ def _with_openssl(cert: Path, key: Path) -> None:
 
 def cert_paths() -> tuple[str, str]:
     """(certfile, keyfile), created on first use and deleted at interpreter exit."""
-    global _paths  # pylint: disable=global-statement
+    global _paths
     with _lock:
         if _paths is None:
             tmp = Path(tempfile.mkdtemp(prefix="fakecast-tls-"))

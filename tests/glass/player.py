@@ -68,7 +68,8 @@ class PageServer:
     """The harness page on a loopback port, served from a thread; `close()` ends it."""
 
     def __init__(self) -> None:
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Handler, directory=str(HERE)))
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
+                                                      functools.partial(_Handler, directory=str(HERE)))
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, name="glass-http", daemon=True)
         self.thread.start()

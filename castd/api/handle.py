@@ -1,0 +1,195 @@
+"""The front end's side of the supervisor: spawn it, send commands, keep its latest snapshot.
+
+Runs inside uvicorn's event loop: the pipe is watched with `add_reader`, so /status answers from
+the last snapshot without waiting on anything, and a command waits only for its Ack (which the
+supervisor sends in the pass that reads the command, before any child is touched). If the supervisor
+dies, the death is remembered for /health, what it left behind is ended, and a new one is started with
+the same restart policy every castd parent uses (castd/children/).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+
+from castd.children.piped import Child, PipedChild
+from castd.children.policy import RestartPolicy
+from castd.children.supervised import Run, Supervised
+from castd.config import Config
+from castd.logs import log
+from castd.procutil import adopted_children, kill_group, kill_tree, reap_adopted, set_child_subreaper
+from castd.protocol import Ack, Command, Shutdown, Snapshot, Status, SupervisorEvent, event_decoder
+
+HEALTHY_AFTER = 60.0  # a supervisor that ran this long before dying is restarted at once
+
+
+class SupervisorUnavailable(RuntimeError):
+    pass
+
+
+def _supervisor_main(conn: Any, config_bytes: bytes) -> None:
+    from castd.supervisor import loop  # the supervisor's modules load in its own process only
+
+    loop.main(conn, config_bytes)
+
+
+def spawn_supervisor(config: Config) -> Child:
+    return PipedChild(_supervisor_main, msgspec.msgpack.encode(config), "castd-supervisor", event_decoder)
+
+
+class SupervisorHandle:
+    """The front end's one supervisor.
+
+    Invariants: at most one supervisor process (castd/children/supervised.py); a dead one's leftovers
+    (the encoder and cast worker groups, adopted because the front end is a subreaper) are ended before
+    a new one starts; every command's future ends (Ack, timeout, or the supervisor's death).
+    """
+
+    def __init__(self, config: Config, factory: Callable[[Config], Child] = spawn_supervisor) -> None:
+        self.config = config
+        self.status = Status()
+        self.snapshot_at = 0.0  # monotonic time of the last snapshot
+        self.started_at = 0.0
+        self.restarts = 0
+        self.last_death: str | None = None
+        self.slot: Supervised[Child] = Supervised("supervisor", factory, RestartPolicy(first=0.2),
+                                                  Shutdown(id="close"), time.monotonic, grace=4.0)
+        self._reading: int | None = None  # the pipe's fd watched by the event loop
+        self._pending: dict[str, asyncio.Future[Ack]] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._closing = False
+        self.on_status: list[Callable[[Status], None]] = []
+
+    # ---- lifecycle ---------------------------------------------------------------------
+    def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        set_child_subreaper()  # orphans of a dead supervisor come to us, not to init
+        child = self.slot.spawn(self.config)
+        self.started_at = time.monotonic()
+        conn = child.waitables()[0]
+        self._reading = conn.fileno()
+        self._loop.add_reader(self._reading, self._on_readable)
+        log.info("supervisor started", pid=child.pid)
+
+    def alive(self) -> bool:
+        child = self.slot.child
+        return child is not None and self.slot.state is Run.RUNNING and child.exitcode() is None
+
+    async def close(self, timeout: float = 4.0) -> None:
+        """Ask the supervisor to end its session and exit; its group is killed if it does not in time."""
+        self._closing = True
+        if self.slot.child is None:
+            return
+        if self.alive():
+            try:
+                await self.command(Shutdown(id=_new_id()), timeout=1.0)
+            except SupervisorUnavailable:
+                pass
+        self.slot.end(timeout)
+        while self.slot.child is not None:
+            exited = self.slot.poll()
+            if exited is None:
+                await asyncio.sleep(0.05)
+            elif exited.code != 0:
+                log.warning("supervisor ended", pid=exited.pid, how=exited.describe())
+        self._detach()
+        self._sweep(self.status)
+
+    def _detach(self) -> None:
+        if self._reading is not None and self._loop is not None:
+            try:
+                self._loop.remove_reader(self._reading)
+            except (ValueError, OSError):
+                pass
+            self._reading = None
+        for future in self._pending.values():
+            if not future.done():
+                future.set_exception(SupervisorUnavailable("supervisor exited"))
+        self._pending.clear()
+
+    def check(self) -> bool:
+        """Called periodically: if the supervisor died, note why, clean up after it, start a new one."""
+        reap_adopted()
+        if self._closing:
+            return False
+        now = time.monotonic()
+        exited = self.slot.poll()
+        if exited is not None:  # just died: clean up, then restart after a paced delay
+            self.last_death = f"supervisor exited ({exited.describe()}) at {time.strftime('%H:%M:%S')}"
+            self._detach()
+            self._sweep(self.status)
+            self.status = Status()
+            lived = now - self.started_at
+            decision = self.slot.failed(exited, lived if lived >= HEALTHY_AFTER else None)
+            log.error("supervisor died; starting a new one", pid=exited.pid, how=exited.describe(),
+                      restart_in=decision.delay)
+        if not self.slot.restart_due():
+            return False
+        self.slot.forget_restart()
+        self.restarts += 1
+        self.start()
+        return True
+
+    def _sweep(self, status: Status) -> None:
+        """End everything a dead supervisor left behind: the encoder's and the cast worker's groups and
+        trees (re-parented to us: we are a subreaper), then collect them."""
+        leaders = set(adopted_children())
+        for pid in (status.encoder_pid, status.cast.worker_pid):
+            if pid:
+                leaders.add(pid)
+        killed = []
+        for pid in leaders:
+            kill_group(pid)
+            killed += kill_tree(pid, include_root=True)
+        if killed:
+            log.warning("ended processes left by the supervisor", pids=",".join(map(str, sorted(set(killed)))))
+        time.sleep(0.05)
+        reap_adopted()
+
+    # ---- messages ----------------------------------------------------------------------
+    def _on_readable(self) -> None:
+        child = self.slot.child
+        if child is None:
+            return
+        for event in child.messages():
+            self._handle(event)
+        if child.eof:  # an EOF stays readable: stop watching (check() notes the death)
+            self._detach()
+
+    def _handle(self, event: SupervisorEvent) -> None:
+        if isinstance(event, Snapshot):
+            self.status = event.status
+            self.snapshot_at = time.monotonic()
+            for callback in self.on_status:
+                callback(event.status)
+        elif isinstance(event, Ack):
+            future = self._pending.pop(event.command_id, None)
+            if future is not None and not future.done():
+                future.set_result(event)
+
+    async def command(self, command: Command, timeout: float = 5.0) -> Ack:
+        child = self.slot.child
+        if child is None or self._reading is None or not self.alive():
+            raise SupervisorUnavailable("supervisor is not running")
+        future: asyncio.Future[Ack] = asyncio.get_running_loop().create_future()
+        self._pending[command.id] = future
+        try:
+            if not child.send(command):
+                raise SupervisorUnavailable("supervisor pipe closed")
+            return await asyncio.wait_for(future, timeout)
+        except asyncio.TimeoutError:
+            raise SupervisorUnavailable("supervisor did not answer in time") from None
+        finally:
+            self._pending.pop(command.id, None)
+
+
+def _new_id() -> str:
+    return uuid.uuid4().hex
+
+
+new_command_id = _new_id

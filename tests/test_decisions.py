@@ -1,0 +1,589 @@
+"""The deciding code on its own: the supervisor, casting, the restart policy, exit codes, the rate limiter,
+driven with fake children (tests/fakechild.py) and a fake clock. Milliseconds each, no Chromium; the
+end-to-end tests hold the same behaviour against the real children."""
+
+from __future__ import annotations
+
+import multiprocessing
+import signal
+
+import msgspec
+import pytest
+
+from castd.api.ratelimit import TokenBucket
+from castd.cast.messages import CastStop, CastWant, DeviceReport
+from castd.children import exits
+from castd.children.policy import RestartPolicy, Verdict
+from castd.config import Config
+from castd.protocol import (Ack, Begin, CastDevice, Failed, Navigate, Park, Progress, Quit, Ready, Shutdown,
+                            Snapshot, Start, Stop, Timeline, event_decoder, encode)
+from castd.supervisor.loop import Supervisor
+from castd.supervisor.slot import Phase
+from fakechild import FakeChild, FakeClock
+
+
+class Rig:
+    """A Supervisor with fake children, a fake clock and a real Pipe standing in for the front end."""
+
+    def __init__(self, tmp_path, **config) -> None:
+        self.clock = FakeClock()
+        self.encoders: list[FakeChild] = []
+        self.workers: list[FakeChild] = []
+        self.front, conn = multiprocessing.Pipe()
+        self.config = Config(runtime_dir=str(tmp_path / "run"), **config)
+        self.sup = Supervisor(conn, self.config, clock=self.clock, wall=self.clock.wall,
+                              encoder_factory=lambda params: FakeChild(params, self.clock, self.encoders),
+                              worker_factory=lambda cfg: FakeChild(cfg, self.clock, self.workers),
+                              probe_in_thread=False)
+        self.acks: list[Ack] = []
+        self.status = None
+        self.seq = 0
+
+    def send(self, *commands) -> None:
+        for command in commands:
+            self.front.send_bytes(encode(command))
+
+    def start(self, url: str = "http://a.example/", quality: str = "720p", **fields) -> str:
+        self.seq += 1
+        command_id = f"c{self.seq}"
+        self.send(Start(id=command_id, url=url, quality=quality, **fields))
+        return command_id
+
+    def step(self, seconds: float = 0.0, passes: int = 1) -> None:
+        for _ in range(passes):
+            self.clock.advance(seconds)
+            self.sup.step()
+            while self.front.poll():
+                message = event_decoder.decode(self.front.recv_bytes())
+                if isinstance(message, Ack):
+                    self.acks.append(message)
+                elif isinstance(message, Snapshot):
+                    self.status = message.status
+
+    @property
+    def encoder(self) -> FakeChild:
+        return self.encoders[-1]
+
+    def alive(self) -> list[FakeChild]:
+        return [c for c in self.encoders if c.alive]
+
+    def stream(self, child: FakeChild | None = None, segments: int = 3) -> None:
+        """The child shows its page in a finished segment and keeps reporting."""
+        child = child or self.encoder
+        nav = self.sup.wanted.nav if self.sup.wanted else 0
+        child.say(Progress(frames=10, fps=10.0, segments=segments, last_frame_at=0, last_segment_at=0,
+                           media_end=float(segments)),
+                  Ready(nav=nav, url=self.sup.wanted.url if self.sup.wanted else ""))
+        self.step()
+
+    def pulse(self, child: FakeChild, frames: int, segments: int, media_end: float = 0.0) -> None:
+        child.say(Progress(frames=frames, fps=10.0, segments=segments, last_frame_at=0, last_segment_at=0,
+                           media_end=media_end))
+
+
+# ---- the supervisor -------------------------------------------------------------------------------
+def test_newest_of_twenty_starts_wins_with_one_encoder(tmp_path):
+    rig = Rig(tmp_path)
+    for i in range(20):
+        rig.start(url=f"http://a.example/{i}", quality=("720p", "low-latency")[i % 2])
+    rig.step()
+    assert len(rig.acks) == 20 and [a.seq for a in rig.acks] == list(range(1, 21))
+    last = rig.acks[-1]
+    assert len(rig.encoders) == 1, "one browser start for a burst"
+    assert rig.encoder.params.session == last.session and rig.encoder.params.url == "http://a.example/19"
+    assert rig.status.session == last.session and rig.status.state == "starting"
+    assert rig.status.quality == "low-latency"
+
+
+def test_acks_come_before_the_encoder_is_touched(tmp_path):
+    rig = Rig(tmp_path)
+    rig.start()
+    rig.step()
+    rig.encoder.frozen = True
+    rig.start(quality="low-latency")  # a new size: the old child must end first
+    rig.step()
+    assert rig.acks[-1].ok and rig.sup.encoder.phase is Phase.ENDING
+    assert len(rig.alive()) == 1 and len(rig.encoders) == 1, "the next child waits until the old one is reaped"
+
+
+def test_a_start_with_the_same_quality_is_a_switch(tmp_path):
+    rig = Rig(tmp_path)
+    rig.start(url="http://a.example/1")
+    rig.step()
+    rig.stream()
+    rig.start(url="http://a.example/2")
+    rig.step()
+    assert rig.acks[-1].switched and rig.acks[-1].session == rig.acks[0].session
+    assert len(rig.encoders) == 1
+    assert rig.encoder.of(Navigate)[-1].url == "http://a.example/2" and rig.status.page == "loading"
+    assert rig.status.state == "streaming"
+
+
+def test_a_new_quality_waits_for_the_old_child_then_starts_at_zero(tmp_path):
+    rig = Rig(tmp_path)
+    rig.start()
+    rig.step()
+    rig.stream()
+    first = rig.encoder
+    rig.start(quality="low-latency")
+    rig.step()
+    assert first.of(Quit) and not first.alive  # the fake quits at once
+    rig.step()  # reaped, then the new one
+    assert len(rig.encoders) == 2 and len(rig.alive()) == 1 and first.closed
+    assert rig.encoder.params.timeline == Timeline(start=0.0, discontinuity=False)
+
+
+def test_a_hung_child_is_killed_at_its_deadline_without_blocking(tmp_path):
+    rig = Rig(tmp_path)
+    rig.start()
+    rig.step()
+    rig.stream()
+    child = rig.encoder
+    child.frozen = True
+    rig.send(Stop(id="s"))
+    rig.step()
+    assert rig.acks[-1].stopped and rig.status.state == "stopping" and child.alive
+    rig.step(seconds=1.0)
+    assert child.alive and not child.killed
+    rig.step(seconds=1.1)  # past the 2 s grace
+    assert child.killed
+    rig.step()
+    assert rig.status.state == "idle" and rig.status.encoder_pid is None and child.closed
+
+
+def test_stop_with_standby_parks_and_the_next_start_reuses_the_child(tmp_path):
+    rig = Rig(tmp_path, standby="after-use")
+    rig.start()
+    rig.step()
+    rig.stream()
+    child = rig.encoder
+    rig.send(Stop(id="s"))
+    rig.step()
+    assert child.of(Park) and child.alive and rig.status.state == "idle" and rig.status.standby == "warm"
+    rig.start(url="http://b.example/")
+    rig.step()
+    begin = child.of(Begin)[-1]
+    assert len(rig.encoders) == 1 and begin.url == "http://b.example/"
+    assert begin.timeline == Timeline(start=0.0, discontinuity=False), "a new session starts a new timeline"
+    assert rig.status.state == "starting" and rig.status.standby is None
+    rig.start(url="http://c.example/", quality="low-latency")  # the parked size does not fit: a new child
+    rig.step(passes=3)
+    assert len(rig.encoders) == 2 and len(rig.alive()) == 1
+
+
+def test_boot_standby_starts_parked(tmp_path):
+    rig = Rig(tmp_path, standby="boot")
+    rig.step()
+    assert rig.encoder.params.session is None and rig.status.standby == "warm" and rig.status.state == "idle"
+
+
+def test_boot_standby_is_one_child_at_start_up_not_one_per_idle(tmp_path):
+    rig = Rig(tmp_path, standby="boot")
+    rig.start()  # a start before the first pass: no parked child first
+    rig.step()
+    rig.stream()
+    rig.encoder.exit(exits.CANNOT_BOOT)
+    rig.step(passes=3)
+    assert rig.status.state == "failed" and len(rig.encoders) == 1 and rig.status.standby is None
+
+
+def test_a_restart_continues_the_session_timeline_after_a_break(tmp_path):
+    rig = Rig(tmp_path)
+    rig.start()
+    rig.step()
+    rig.stream(segments=12)
+    rig.encoder.exit(-signal.SIGKILL)
+    rig.step()
+    assert rig.status.state == "starting" and "SIGKILL" in rig.status.last_error
+    assert "perhaps out of memory" in rig.status.last_error
+    rig.step(seconds=0.5)
+    assert len(rig.encoders) == 2 and rig.status.restarts == 1
+    assert rig.encoder.params.timeline == Timeline(start=12.0, discontinuity=True)
+    assert rig.status.session == rig.acks[0].session
+
+
+def test_failed_starts_back_off_then_give_up(tmp_path):
+    rig = Rig(tmp_path, max_restarts=4)
+    rig.start()
+    rig.step()
+    delays = []
+    for _ in range(3):
+        rig.encoder.say(Failed(error="page crashed"))
+        rig.encoder.exit(exits.CRASHED)
+        rig.step()
+        before = len(rig.encoders)
+        waited = 0.0
+        while len(rig.encoders) == before and waited < 60:
+            rig.step(seconds=0.25)
+            waited += 0.25
+        delays.append(waited)
+    assert delays == [0.5, 1.0, 2.0]
+    rig.encoder.exit(exits.CRASHED)
+    rig.step()
+    assert rig.status.state == "failed" and rig.status.restarts == 3
+    assert "gave up" in rig.status.last_error and "crashed" in rig.status.last_error
+    assert not rig.alive() and rig.sup.wanted is None
+    rig.send(Stop(id="s"))
+    rig.step()
+    assert rig.status.state == "failed", "a stop of nothing keeps the failure shown"
+    rig.start()
+    rig.step()
+    assert rig.status.state == "starting" and rig.status.restarts == 0 and rig.status.last_error is None
+
+
+def test_a_child_that_cannot_boot_fails_the_session_at_once(tmp_path):
+    rig = Rig(tmp_path)
+    rig.start()
+    rig.step()
+    rig.encoder.say(Failed(error="no such file: /usr/bin/Xvfb"))
+    rig.encoder.exit(exits.CANNOT_BOOT)
+    rig.step()
+    assert rig.status.state == "failed" and "cannot boot" in rig.status.last_error
+    assert len(rig.encoders) == 1
+
+
+def test_crashes_while_streaming_restart_at_once_until_the_window_fills(tmp_path):
+    rig = Rig(tmp_path)
+    rig.start()
+    rig.step()
+    for i in range(19):
+        rig.stream()
+        rig.step(seconds=5.0)
+        rig.encoder.exit(exits.CRASHED)
+        rig.step()
+        rig.step(seconds=0.5)
+        assert len(rig.encoders) == i + 2, f"crash {i + 1}: restarted after 0.5 s"
+    rig.stream()
+    rig.encoder.exit(exits.CRASHED)
+    rig.step()
+    assert rig.status.state == "failed" and "20 crashes in 300s" in rig.status.last_error
+
+
+def test_crashes_spread_beyond_the_window_never_give_up(tmp_path):
+    rig = Rig(tmp_path)
+    rig.start()
+    rig.step()
+    for _ in range(21):  # more than 20 crashes in all
+        rig.stream()
+        for _ in range(4):  # 16 s between crashes, reporting: the window holds fewer than 20
+            rig.pulse(rig.encoder, frames=int(rig.clock.now * 10), segments=int(rig.clock.now), media_end=1)
+            rig.step(seconds=4.0)
+        rig.encoder.exit(exits.CRASHED)
+        rig.step()
+        rig.step(seconds=0.5)
+    assert rig.status.state in ("starting", "streaming") and rig.status.restarts == 21
+
+
+def test_a_stalled_child_is_killed_and_restarted(tmp_path):
+    rig = Rig(tmp_path, frame_stall_seconds=3.0)
+    rig.start()
+    rig.step()
+    rig.stream()
+    child = rig.encoder
+    child.frozen = True
+    for _ in range(4):
+        rig.step(seconds=1.0)
+    assert child.killed
+    rig.step()
+    assert "stalled" in rig.status.last_error
+    rig.step(seconds=0.5)
+    assert len(rig.encoders) == 2 and rig.status.restarts == 1
+
+
+def test_duration_ends_the_session(tmp_path):
+    rig = Rig(tmp_path)
+    rig.start(duration=10.0)
+    rig.step()
+    rig.stream()
+    rig.step(seconds=9.0)
+    assert rig.status.state == "streaming"
+    rig.step(seconds=1.5)
+    rig.step()
+    assert rig.status.state == "idle" and not rig.alive()
+
+
+def _shutdown_in(rig: Rig, how: str) -> None:
+    if how == "signal":
+        rig.sup.signals.append(signal.SIGTERM)
+    else:
+        rig.send(Shutdown(id="bye"))
+    for _ in range(40):
+        rig.step(seconds=0.25)
+        if rig.sup.finished():
+            return
+    raise AssertionError("shutdown did not finish within 10 s of loop time")
+
+
+@pytest.mark.parametrize("state", ["empty", "starting", "streaming", "parked", "ending", "restart_pending",
+                                   "hung"])
+@pytest.mark.parametrize("how", ["signal", "command"])
+def test_shutdown_from_every_state_ends_every_child(tmp_path, state, how):
+    rig = Rig(tmp_path, standby="after-use" if state == "parked" else "off", device="tv.example")
+    if state != "empty":
+        rig.start()
+        rig.step()
+    if state in ("streaming", "parked", "ending", "hung"):
+        rig.stream()
+    if state == "parked":
+        rig.send(Stop(id="s"))
+    if state == "ending":
+        rig.encoder.frozen = True
+        rig.start(quality="low-latency")
+    if state == "restart_pending":
+        rig.encoder.exit(exits.CRASHED)
+    if state == "hung":
+        rig.encoder.frozen = True
+    rig.step()
+    assert rig.sup.encoder.phase.value == {"hung": "streaming", "empty": "empty"}.get(state, state)
+    _shutdown_in(rig, how)
+    assert not rig.alive() and all(c.closed for c in rig.encoders)
+    assert not [w for w in rig.workers if w.alive]
+    assert rig.status.state == "idle"
+    for worker in rig.workers:
+        assert worker.of(CastStop) or state == "empty"
+
+
+def test_a_start_during_shutdown_is_refused(tmp_path):
+    rig = Rig(tmp_path)
+    rig.sup.signals.append(signal.SIGTERM)
+    rig.step()
+    rig.start()
+    rig.step()
+    assert rig.acks[-1].ok is False and not rig.encoders
+
+
+def test_status_is_built_from_the_state_not_kept(tmp_path):
+    rig = Rig(tmp_path)
+    rig.start(url="http://a.example/x")
+    rig.step()
+    assert rig.status == msgspec.structs.replace(rig.sup.status(), updated_at=rig.status.updated_at)
+    assert rig.status.stream_path == f"/stream/{rig.acks[0].session}/index.m3u8"
+    assert rig.status.encoder_pid == rig.encoder.pid
+
+
+# ---- casting --------------------------------------------------------------------------------------
+def _report(session: str, spec: str, state: str, reason: str | None = None) -> DeviceReport:
+    return DeviceReport(session=session, device=CastDevice(device=spec, state=state, reason=reason),
+                        app_session="app-1")
+
+
+def test_the_viewer_taking_every_tv_back_ends_the_session(tmp_path):
+    rig = Rig(tmp_path)
+    rig.start(devices=["tv1", "tv2"])
+    rig.step()
+    session = rig.acks[0].session
+    worker = rig.workers[-1]
+    assert worker.of(CastWant)[-1].devices[0].spec == "tv1"
+    rig.stream()
+    assert worker.of(CastWant)[-1].stream_path == f"/stream/{session}/index.m3u8"
+    worker.say(_report(session, "tv1", "user_stopped", "stopped on the TV"), _report(session, "tv2", "playing"))
+    rig.step()
+    assert rig.status.state == "streaming", "one TV still plays castd's stream"
+    worker.say(_report(session, "tv2", "other_app", "YouTube took over"))
+    rig.step(passes=2)  # the verdict ends the encoder; the next pass reaps it
+    assert rig.status.state == "idle" and not rig.alive()
+    stop = worker.of(CastStop)[-1]
+    assert stop.session == session and {t.spec for t in stop.devices} == {"tv1", "tv2"}
+
+
+def test_a_failed_device_alone_is_no_viewer_verdict(tmp_path):
+    rig = Rig(tmp_path)
+    rig.start(devices=["tv1"])
+    rig.step()
+    session = rig.acks[0].session
+    rig.workers[-1].say(DeviceReport(session=session, device=CastDevice(device="tv1", state="failed",
+                                                                      retry_in=None)))
+    rig.step()
+    assert rig.status.state == "starting" and rig.status.cast.devices[0].state == "failed"
+
+
+def test_a_dying_cast_worker_is_restarted_with_the_whole_state_then_given_up(tmp_path):
+    rig = Rig(tmp_path)
+    rig.start(devices=["tv1"])
+    rig.step()
+    rig.stream()
+    delays = []
+    for _ in range(9):
+        rig.workers[-1].exit(-signal.SIGSEGV)
+        rig.step()
+        before, waited = len(rig.workers), 0.0
+        while len(rig.workers) == before and waited < 60:
+            rig.pulse(rig.encoder, frames=int(rig.clock.now * 10), segments=int(rig.clock.now))
+            rig.step(seconds=0.5)
+            waited += 0.5
+        delays.append(waited)
+        assert rig.workers[-1].of(CastWant)[-1].stream_path, "the new worker is told to LOAD at once"
+    assert delays[:4] == [0.5, 1.0, 2.0, 4.0] and max(delays) == 30.0
+    assert rig.status.cast.worker_restarts == 9
+    rig.workers[-1].exit(-signal.SIGSEGV)
+    for _ in range(70):
+        rig.pulse(rig.encoder, frames=int(rig.clock.now * 10), segments=int(rig.clock.now))
+        rig.step(seconds=0.5)
+    assert len(rig.workers) == 10, "ten crashes within 300 s: no more workers for this session"
+    assert rig.status.cast.devices[0].state == "failed"
+    assert rig.status.state == "streaming", "the stream itself goes on"
+
+
+def test_an_idle_cast_worker_ends_and_a_new_session_starts_another(tmp_path):
+    rig = Rig(tmp_path)
+    rig.start(devices=["tv1"])
+    rig.step()
+    session = rig.acks[0].session
+    worker = rig.workers[-1]
+    rig.send(Stop(id="s"))
+    rig.step()
+    worker.say(_report(session, "tv1", "stopped"))
+    rig.step()
+    assert rig.status.cast.stopping == 0
+    rig.step(seconds=61.0)
+    rig.step()
+    assert not worker.alive and worker.closed and rig.status.cast.worker_pid is None
+    rig.start(devices=["tv1"])
+    rig.step()
+    assert len(rig.workers) == 2 and rig.workers[-1].of(CastWant)
+
+
+# ---- the building blocks --------------------------------------------------------------------------
+def test_restart_policy_paces_forgives_and_gives_up():
+    policy = RestartPolicy(first=0.5, cap=4.0, healthy_after=60.0, max_failures=5)
+    decisions = [policy.exited(t, exits.CRASHED, None) for t in range(5)]
+    assert [d.delay for d in decisions[:4]] == [0.5, 1.0, 2.0, 4.0]
+    assert decisions[4].verdict is Verdict.GIVE_UP and "5 failed starts" in decisions[4].why
+    policy.reset()
+    policy.exited(0, exits.CRASHED, None)
+    policy.working(60.0)
+    assert policy.exited(100, exits.CRASHED, None).delay == 0.5, "a healthy minute forgives"
+    assert policy.exited(101, exits.CRASHED, 5.0).delay == 0.5, "a working child restarts at once"
+    assert policy.exited(102, exits.CANNOT_BOOT, None).verdict is Verdict.GIVE_UP
+
+
+def test_exit_codes_say_why():
+    assert exits.describe(-signal.SIGKILL) == "killed by SIGKILL (perhaps out of memory?)"
+    assert exits.describe(-signal.SIGSEGV) == "killed by SIGSEGV"
+    assert exits.describe(exits.CANNOT_BOOT) == "exited with code 3 (cannot boot)"
+    assert exits.describe(exits.CRASHED) == "exited with code 1 (crashed)"
+    assert exits.classify(7) is exits.Exit.UNKNOWN
+
+
+def test_token_bucket_allows_a_burst_then_the_rate():
+    clock = FakeClock()
+    bucket = TokenBucket(burst=3, per_minute=6.0, clock=clock)
+    assert [bucket.take() for _ in range(3)] == [0.0, 0.0, 0.0]
+    assert bucket.take() == pytest.approx(10.0)
+    clock.advance(5.0)
+    assert bucket.take() == pytest.approx(5.0)
+    clock.advance(5.0)
+    assert bucket.take() == 0.0
+    clock.advance(3600.0)
+    assert [bucket.take() for _ in range(4)][:3] == [0.0, 0.0, 0.0], "never more than the burst"
+
+
+def test_memory_over_the_limit_reloads_then_restarts_and_the_session_goes_on(tmp_path):
+    pss = {"mb": 400.0}
+    rig = Rig(tmp_path, memory_limit_mb=650, memory_check_seconds=10.0)
+    rig.sup.memory_probe = lambda pid: pss["mb"]
+    rig.start()
+    rig.step()
+    rig.stream()
+    session, first = rig.status.session, rig.encoder
+
+    def run(seconds: float) -> None:
+        for _ in range(int(seconds)):
+            rig.pulse(rig.encoder, frames=int(rig.clock.now * 10), segments=int(rig.clock.now), media_end=20.0)
+            rig.step(seconds=1.0)
+
+    run(12)
+    assert rig.status.memory_reloads == 0
+    pss["mb"] = 900.0
+    run(10)
+    assert rig.status.memory_reloads == 1 and first.of(Navigate)[-1].url == rig.sup.wanted.url
+    run(35)  # three more samples over the limit: the reload did not help
+    assert rig.status.memory_restarts == 1 and first.of(Quit) and not first.alive
+    run(2)
+    assert len(rig.encoders) == 2 and rig.status.session == session and rig.status.state == "streaming"
+    assert rig.encoder.params.timeline == Timeline(start=20.0, discontinuity=True)
+    assert rig.status.restarts == 0, "a planned restart is no failure"
+
+
+def test_memory_back_under_the_limit_after_a_reload_needs_no_restart(tmp_path):
+    pss = {"mb": 900.0}
+    rig = Rig(tmp_path, memory_limit_mb=650, memory_check_seconds=10.0)
+    rig.sup.memory_probe = lambda pid: pss["mb"]
+    rig.start()
+    rig.step()
+    rig.stream()
+    for i in range(60):
+        if i == 15:
+            pss["mb"] = 500.0
+        rig.pulse(rig.encoder, frames=i * 10, segments=i, media_end=float(i))
+        rig.step(seconds=1.0)
+    assert rig.status.memory_reloads == 1 and rig.status.memory_restarts == 0 and len(rig.encoders) == 1
+
+
+def test_a_booting_child_gets_the_page_load_timeout_before_its_first_report(tmp_path):
+    rig = Rig(tmp_path, frame_stall_seconds=3.0, page_load_timeout=20.0)
+    rig.start()
+    rig.step()
+    child = rig.encoder
+    for _ in range(22):  # a loaded machine: no report for 22 s, not yet a stall
+        rig.step(seconds=1.0)
+    assert child.alive
+    rig.step(seconds=2.0)
+    assert child.killed, "silent past frame_stall + page_load_timeout"
+
+
+# ---- a cast link's reading of the device's messages -------------------------------------------------
+def _link(state: str = "playing"):
+    from castd.cast.link import Link, Plan
+
+    reports = []
+    link = Link("tv", Plan(session="s", mode="hls", title="t", stream_path="/stream/s/index.m3u8"), Config(),
+                resolver=None, report=lambda lk: reports.append(lk.snapshot()))  # type: ignore[arg-type]
+    link.state, link.media_session, link.loaded = state, 7, "http://castd/stream/s/index.m3u8"
+    return link, reports
+
+
+@pytest.mark.parametrize("reason", ["CANCELLED", "INTERRUPTED"])
+def test_link_reads_a_stop_on_the_tv_as_the_viewers_choice(reason):
+    link, reports = _link()
+    link._on_media({"mediaSessionId": 7, "playerState": "IDLE", "idleReason": reason})
+    assert link.terminal and link.state == "user_stopped" and reason in (link.reason or "")
+    assert reports[-1].state == "user_stopped"
+
+
+@pytest.mark.parametrize("reason", ["ERROR", "FINISHED", None])
+def test_link_reads_a_receiver_error_as_a_fault_to_retry(reason):
+    from castd.cast.connection import CastError
+
+    link, _ = _link()
+    with pytest.raises(CastError, match="stopped playing"):
+        link._on_media({"mediaSessionId": 7, "playerState": "IDLE", "idleReason": reason})
+    assert not link.terminal and link.media_session is None and 7 in link.ended_by_us
+
+
+def test_link_ignores_what_castd_itself_ended_and_a_quiet_idle_while_loading():
+    link, reports = _link(state="loading")
+    link._on_media({"mediaSessionId": 7, "playerState": "IDLE"})  # some receivers pass through IDLE
+    assert link.state == "loading" and not reports
+    link.ended_by_us.add(3)
+    link._on_media({"mediaSessionId": 3, "playerState": "PLAYING", "media": {"contentId": "other"}})
+    assert not link.terminal
+
+
+def test_link_reads_pause_play_and_another_senders_media():
+    link, _ = _link()
+    link._on_media({"mediaSessionId": 7, "playerState": "PAUSED"})
+    assert link.state == "paused"
+    link._on_media({"mediaSessionId": 7, "playerState": "PLAYING"})
+    assert link.state == "playing"
+    link._on_media({"mediaSessionId": 9, "playerState": "PLAYING", "media": {"contentId": "http://youtube/x"}})
+    assert link.terminal and link.state == "user_stopped" and "another sender" in (link.reason or "")
+
+
+def test_link_reads_castds_app_closed_or_replaced():
+    link, _ = _link()
+    link._viewer_left(None)
+    assert link.state == "user_stopped"
+    link, _ = _link()
+    link._viewer_left({"appId": "233637DE", "displayName": "YouTube"})
+    assert link.state == "other_app" and "YouTube" in (link.reason or "")
