@@ -59,7 +59,7 @@ HOLD_BACK: float | None = 3.0 * TARGET_DURATION
 # listed a frame after the page is on screen): a player LOADed then starts HOLD-BACK behind the edge
 # at once, showing the page, with that much buffered, instead of starting at the edge and stalling.
 FIRST_HOLD = HOLD_BACK or 0.6
-MAX_FILL = 12.0  # seconds of an outage filled at most (a restart takes 2-8 s here)
+MAX_FILL = 60.0  # seconds of an outage filled at most (a restart takes 2-3 s on a quiet machine, 17 s at load 30)
 CATCH_UP = 1  # seconds of missed time filled per frame captured
 
 
