@@ -5,7 +5,11 @@
 PYTHON ?= python3
 VENV   ?= .venv
 PORT   ?= 8765
-DEB_PACKAGES = chromium chromium-driver xvfb
+# Debian packages castd needs at run time, without their recommends (with them, chromium brings cups, samba
+# libraries, avahi-daemon, upower...). The fonts a dashboard needs are named, not left to chance: DejaVu (the
+# default sans/serif/mono), Liberation (metric-compatible Arial, Helvetica, Times, Courier), colour emoji.
+DEB_PACKAGES = chromium chromium-driver xvfb fonts-dejavu-core fonts-liberation fonts-noto-color-emoji
+APT_INSTALL = $(SUDO) apt-get update -q && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # the service: castd in its own venv, PREFIX/.venv (readable by the service user, unlike a home
 # folder: the unit has ProtectHome), its config in SYSCONFDIR, the unit in UNITDIR. DESTDIR stages the files elsewhere
@@ -18,12 +22,13 @@ SERVICE_USER ?= castd
 DESTDIR    ?=
 PYTEST_ARGS ?=
 
-.PHONY: install system-deps glass-deps venv run test lint bench bench-quick clean install-service uninstall-service \
+.PHONY: install system-deps glass-deps venv run test lint test-debian13 bench bench-quick clean install-service \
+        uninstall-service \
         service-root service-user service-venv service-config service-unit
 
 install: system-deps venv
 
-# Debian packages castd needs at run time; only what is missing is installed.
+# only what is missing is installed
 system-deps:
 	@missing=""; for p in $(DEB_PACKAGES) $(EXTRA_DEB); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
@@ -32,8 +37,8 @@ system-deps:
 	if [ -n "$$missing" ]; then \
 	  echo "castd: installing Debian packages:$$missing"; \
 	  if [ -n "$(SUDO)" ] && ! command -v sudo >/dev/null; then \
-	    echo "castd: not root and no sudo; run as root: apt-get install -y$$missing" >&2; exit 1; fi; \
-	  $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $$missing; \
+	    echo "castd: not root and no sudo; run as root: apt-get install -y --no-install-recommends$$missing" >&2; exit 1; fi; \
+	  $(APT_INSTALL) $$missing; \
 	fi
 
 # Shaka Player (the Cast receiver's HLS engine) for the tests at the glass: npm packages pinned in
@@ -46,8 +51,8 @@ $(GLASS)/node_modules/.package-lock.json: $(GLASS)/package-lock.json $(GLASS)/pa
 	@command -v npm >/dev/null || { \
 	  echo "castd: installing Debian packages: nodejs npm"; \
 	  if [ -n "$(SUDO)" ] && ! command -v sudo >/dev/null; then \
-	    echo "castd: not root and no sudo; run as root: apt-get install -y nodejs npm" >&2; exit 1; fi; \
-	  $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q nodejs npm; }
+	    echo "castd: not root and no sudo; run as root: apt-get install -y --no-install-recommends nodejs npm" >&2; exit 1; fi; \
+	  $(APT_INSTALL) nodejs npm; }
 	cd $(GLASS) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 	@touch $@
 
@@ -70,8 +75,12 @@ test: install glass-deps lint
 
 # ruff (pycodestyle + pyflakes) and mypy, configured in pyproject.toml; part of `make test`
 lint: install
-	$(VENV)/bin/ruff check castd tests bench
+	$(VENV)/bin/ruff check castd tests bench platforms
 	$(VENV)/bin/mypy
+
+# the README's two commands in a fresh Debian 13 made with debootstrap (root; ~10 min; removed afterwards)
+test-debian13:
+	$(SUDO) platforms/debian.sh trixie
 
 # `sudo make install-service`: the castd user, castd in PREFIX (linked from BINDIR), a commented config (an existing one is
 # never overwritten), the systemd unit; then enable and start it.

@@ -9,6 +9,9 @@ solid colour, a new colour each time; a segment counts when its last decoded fra
 and the time is when it was first listed in the media playlist (bench/hlswatch.py), counted from just
 before the HTTP request was sent or the MQTT message was published.
 
+- command: during a stream, a page switch over HTTP or MQTT, alternating, 2 x `rounds` each; the time
+  from the request to the state message showing the new page (the transport alone: both paths end at
+  the same observation).
 - cold: castd idle (standby off), then a start over HTTP or MQTT, alternating, `rounds` each.
 - switch: during a stream, a start of another colour (same session), HTTP and MQTT alternating.
 - group: three castd in group "shop"; one message on castd/group/shop/start; per round the spread
@@ -33,7 +36,7 @@ import httpx
 from bench.testhelpers import Daemon, Mosquitto, PageServer, Watcher, wait_for
 
 PALETTE = ["ff0000", "0000ff", "00ff00", "ffff00", "ff00ff", "00ffff", "ff8000", "8000ff"]
-TIMEOUT = 30.0
+TIMEOUT = 90.0  # generous: a loaded 2-core machine starts three Chromiums slowly
 
 
 def rgb(hexa: str) -> tuple[int, int, int]:
@@ -88,6 +91,12 @@ def switch(d: Daemon, ha: Watcher, node: str, how: str, hexa: str, pages: PageSe
     return seconds
 
 
+def first_message(watcher: Watcher, topic: str, predicate, after: float, timeout: float = TIMEOUT) -> float:
+    """When the earliest message on `topic` since `after` (monotonic) that passes `predicate` arrived."""
+    watcher.wait(topic, predicate, timeout=timeout, after=after)
+    return min(m.at for m in watcher.on(topic) if m.at >= after and predicate(m))
+
+
 def medians(label: str, samples: dict[str, list[float]]) -> None:
     http, mqtt = statistics.median(samples["http"]), statistics.median(samples["mqtt"])
     print(f"{label:<8} HTTP median {http:.3f} s   MQTT median {mqtt:.3f} s   MQTT - HTTP {mqtt - http:+.3f} s"
@@ -101,7 +110,7 @@ def main() -> int:
     parser.add_argument("--group-rounds", type=int, default=5)
     parser.add_argument("--idle-seconds", type=float, default=30.0)
     parser.add_argument("--idle-windows", type=int, default=3)
-    parser.add_argument("--only", default="cold,switch,group,idle")
+    parser.add_argument("--only", default="command,cold,switch,group,idle")
     args = parser.parse_args()
     only = set(args.only.split(","))
     tmp = Path(tempfile.mkdtemp(prefix="castd-bench-mqtt-"))
@@ -137,6 +146,29 @@ def main() -> int:
                 samples[how].append(round(switch(one, ha, "one", how, PALETTE[colour % 8], pages, watcher), 3))
             idle(one)
             medians("switch", samples)
+        if "command" in only:
+            # the transport alone: from the request (POST or publish) to the state message that shows the
+            # new page; both paths end at the same observation, so their difference is HTTP vs the broker
+            states = Watcher(broker, "castd/one/state")
+            samples = {"http": [], "mqtt": []}
+            one.post("/start", json={"url": pages.url(f"/color/{PALETTE[colour % 8]}"), "device": ""})
+            one.wait_state("streaming", 60)
+            for i in range(args.rounds * 4):
+                colour += 1
+                how = ("http", "mqtt")[i % 2] if (i // 2) % 2 == 0 else ("mqtt", "http")[i % 2]
+                url = pages.url(f"/color/{PALETTE[colour % 8]}?n={i}")
+                body = json.dumps({"url": url, "device": ""})
+                time.sleep(0.3)
+                sent = time.monotonic()
+                if how == "http":
+                    one.post("/start", content=body, headers={"Content-Type": "application/json"})
+                else:
+                    states.publish("castd/one/start", body)
+                seen = first_message(states, "castd/one/state", lambda m, url=url: m.json()["url"] == url, sent)
+                samples[how].append(round(seen - sent, 4))
+            states.close()
+            idle(one)
+            medians("command", samples)
         if "group" in only:
             fleet = {}
             for node in ("g1", "g2", "g3"):
@@ -144,14 +176,15 @@ def main() -> int:
                 daemons.append(fleet[node])
             for d in fleet.values():
                 wait_for(lambda d=d: d.status()["mqtt"]["state"] == "connected", 20, message="MQTT")
-            spreads, latest = [], []
+            spreads, latest, acted = [], [], []
+            states = Watcher(broker, "castd/+/state")
             for _ in range(args.group_rounds):
                 colour += 1
                 hexa = PALETTE[colour % 8]
                 for d in fleet.values():
                     idle(d)
                 before = {node: d.status()["session"] for node, d in fleet.items()}
-                started = time.time()
+                started, started_mono = time.time(), time.monotonic()
                 ha.publish("castd/group/shop/start", json.dumps({"url": pages.url(f"/color/{hexa}"), "device": ""}))
                 watchers = {node: watcher_for(d, before[node], started) for node, d in fleet.items()}
                 firsts = {}
@@ -168,12 +201,19 @@ def main() -> int:
                     time.sleep(0.02)
                 if len(firsts) < 3:
                     raise RuntimeError(f"group start: only {sorted(firsts)} streamed")
+                url = pages.url(f"/color/{hexa}")
+                taken = [first_message(states, f"castd/{node}/state", lambda m: m.json()["url"] == url, started_mono)
+                         for node in fleet]
+                acted.append(round(max(taken) - min(taken), 4))
                 spreads.append(round(max(firsts.values()) - min(firsts.values()), 3))
                 latest.append(round(max(firsts.values()), 3))
                 print(f"group    round: first segments {dict(sorted((k, round(v, 3)) for k, v in firsts.items()))}",
                       flush=True)
+            states.close()
             for d in fleet.values():
                 idle(d)
+            print(f"group    the three took the start (state message with the page): spread median "
+                  f"{statistics.median(acted) * 1000:.1f} ms, max {max(acted) * 1000:.1f} ms", flush=True)
             print(f"group    spread of the three first segments: median {statistics.median(spreads):.3f} s, "
                   f"max {max(spreads):.3f} s; last of the three: median {statistics.median(latest):.3f} s "
                   f"(n={len(spreads)})", flush=True)

@@ -15,8 +15,7 @@ from broker import Mosquitto, Watcher  # noqa: E402
 from fakecast import FakeCastDevice  # noqa: E402
 from glass import LINES, ShakaPlayer  # noqa: E402
 from helpers import (Daemon, PageHandler, PageServer, close_to, fetch_segment, free_port, open_segment,  # noqa: E402
-                     segment_urls, wait_for)
+                     segment_urls, still_alive, wait_for)
 
 __all__ = ["LINES", "FakeCastDevice", "ShakaPlayer", "Mosquitto", "Watcher", "Daemon", "PageHandler", "PageServer",
-           "close_to", "fetch_segment", "free_port", "open_segment",
-           "segment_urls", "wait_for"]
+           "close_to", "fetch_segment", "free_port", "open_segment", "segment_urls", "still_alive", "wait_for"]

@@ -8,7 +8,8 @@ Layout (one room per job; processes from the top down, imports only downward):
   supervisor/  the one process that decides: the wanted session, the encoder slot (slot.py), casting,
                the /status snapshot (status.py); loop.py is its one loop
   encoder/     the encoder child process: renders (Xvfb + Chromium) and encodes (PyAV -> HLS)
-  cast/        the cast worker child process: pychromecast, one link thread per device
+  cast/        the cast worker child process: pychromecast, one link thread per device; freeze.py decides
+               (pure) when the TV's player is stuck and needs a new LOAD
   client/      the CLI client (`castd status|start|stop ...`): HTTP to a running castd
   programme/   what should be on screen at `now` (schedules, playlists, interrupts): pure decisions
                the supervisor asks once per pass; the front end shares its name lookups

@@ -152,6 +152,11 @@ class Ack(msgspec.Struct, tag=True):
     switched: bool = False
     stopped: str | None = None
     error: str | None = None
+    # a start or a step: what the programme put on screen (the snapshot may come a moment later)
+    url: str | None = None
+    dashboard: str | None = None
+    playlist: str | None = None
+    item: int | None = None
 
 
 class Snapshot(msgspec.Struct, tag=True):

@@ -25,6 +25,7 @@ CAST_ENV = {
     "CASTD_CAST_CONNECT_TIMEOUT": "3",
     "CASTD_CAST_LOAD_TIMEOUT": "10",
     "CASTD_STANDBY": "after-use",  # a warm encoder: each start after the first costs ~0.6 s, not ~2 s
+    "CASTD_CAST_STALL_SECONDS": "2",  # the playback watch's window, short for the freeze test (default 5)
 }
 
 
@@ -183,6 +184,28 @@ def test_receiver_error_is_reloaded(tv, cd, pages):
     tv.wait_for(lambda: len(tv.loads) == 2 and tv.player_state == "PLAYING", timeout=20, what="re-LOAD")
     dev = wait_device(cd, spec(tv), "playing")
     assert dev["failures"] == 1 and "stopped playing the stream (ERROR)" in dev["last_error"]
+
+
+@pytest.mark.parametrize("how, verdict", [("segments", "stuck buffering"), ("clock", "playback stopped advancing")])
+def test_a_frozen_receiver_is_loaded_again_and_a_pause_is_left_alone(tv, cd, pages, how, verdict):
+    """The fast engine's freezes: BUFFERING for good, or PLAYING with a still currentTime. The receiver-grade
+    version (the real Shaka Player frozen on purpose) is in test_glass_cast.py."""
+    cast_and_play(cd, tv, pages.url("/color/ff0000"))
+    assert tv.viewer_pause(True)  # a pause on the remote is not a freeze
+    wait_device(cd, spec(tv), "paused")
+    time.sleep(5)  # 2.5 stall windows
+    assert len(tv.loads) == 1 and device(cd, spec(tv))["reloads"] == 0
+    assert tv.viewer_pause(False)
+    wait_device(cd, spec(tv), "playing")
+    time.sleep(1.5)
+    assert len(tv.loads) == 1
+    tv.freeze_player(how)
+    tv.wait_for(lambda: len(tv.loads) == 2 and tv.player_state == "PLAYING", timeout=15, what="castd's new LOAD")
+    dev = wait_for(lambda: (d := device(cd, spec(tv)))["reloads"] == 1 and d, 10, message="the reload in /status")
+    assert dev["reload_reason"].startswith(verdict), dev["reload_reason"]
+    assert dev["failures"] == 0 and dev["media_time"] is not None and dev["media_time_at"] is not None
+    asked = [p for ns, p in tv.messages if ns == NS_MEDIA and p.get("type") == "GET_STATUS"]
+    assert asked, "castd reads the media status to see a freeze"
 
 
 def test_heartbeat_timeout_reconnects(tv, cd, pages):

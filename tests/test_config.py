@@ -25,6 +25,8 @@ def test_precedence_defaults_file_env(tmp_path):
     ({"CASTD_QUALITY": "4k"}, "quality"),
     ({"CASTD_MAX_DURATION": "-5"}, "max_duration"),
     ({"CASTD_LOG_LEVEL": "LOUD"}, "log_level"),
+    ({"CASTD_CAST_STALL_SECONDS": "-1"}, "cast_stall_seconds"),
+    ({"CASTD_CAST_STALL_SECONDS": "601"}, "cast_stall_seconds"),
 ])
 def test_invalid_values_name_the_key(tmp_path, environ, key):
     empty = tmp_path / "empty.toml"

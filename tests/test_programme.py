@@ -129,8 +129,8 @@ def test_a_playlist_rotates_in_one_session_and_loops():
     c, t0 = config(), 1_000_000.0
     programme = Programme(c)
     programme.start(playlist_target(c, "rgb"), t0)
-    seen = [(s.dashboard, s.item, s.next_switch_at)
-            for s in (programme.decide(t0 + dt) for dt in (0, 9.9, 10, 30, 59.9, 60))]
+    shows = [programme.decide(t0 + dt) for dt in (0, 9.9, 10, 30, 59.9, 60)]
+    seen = [(s.dashboard, s.item, s.next_switch_at) for s in shows]
     assert seen == [("red", 0, t0 + 10), ("red", 0, t0 + 10), ("green", 1, t0 + 30), ("blue", 2, t0 + 60),
                     ("blue", 2, t0 + 60), ("red", 0, t0 + 70)]
     keys = {programme.decide(t0 + dt).session_key for dt in range(0, 200, 5)}
@@ -227,6 +227,8 @@ def test_a_manual_session_that_ends_gives_the_screen_back_to_the_schedule():
     programme.start(dashboard_target(c, "green"), at(BERLIN, 2026, 6, 1, 8, 30), duration=600)
     assert programme.decide(at(BERLIN, 2026, 6, 1, 8, 39)).dashboard == "green"
     assert programme.decide(at(BERLIN, 2026, 6, 1, 8, 40)).dashboard == "red"
+    assert programme.ended == "session duration reached"
+    assert programme.decide(at(BERLIN, 2026, 6, 1, 10, 0)) is None and programme.ended == "schedule window ended"
 
 
 def test_a_stop_keeps_the_current_window_off_until_the_next_boundary():

@@ -407,6 +407,12 @@ HOSTILE = [
     ("encoded CRLF off the list", "POST", "/start", None, _start("http://evil.example/%0d%0aSet-Cookie:%20a=b"), 403),
     # -- browser-forged
     ("cross-site origin", "POST", "/stop", {**AUTH, "Origin": "http://evil.example"}, b"", 403),
+    ("cross-site form post", "POST", "/start", {**AUTH, "Origin": "http://evil.example",
+                                               "content-type": "application/x-www-form-urlencoded"},
+     b"url=http://{HOSTPORT}/color/hostile", 403),
+    ("form post from a page, no token", "POST", "/start", {"Origin": "null",
+                                                          "content-type": "application/x-www-form-urlencoded"},
+     b"url=http://{HOSTPORT}/color/hostile", 403),
     ("sec-fetch-site cross-site", "POST", "/start", {**AUTH, "Sec-Fetch-Site": "cross-site"}, _start(ALLOWED), 403),
 ]
 RAW_HOSTILE = [

@@ -7,6 +7,7 @@ import secrets
 import subprocess
 import sys
 
+import httpx
 import pytest
 from helpers import ROOT, Daemon, wait_for
 
@@ -41,7 +42,7 @@ def hooks(tmp_path_factory, pages):
 
 def shows(daemon, name):
     status = daemon.status()
-    return status["url"] is not None and status["url"].endswith(COLOURS[name]) and status
+    return status["dashboard"] == name and status["url"].endswith(COLOURS[name]) and status
 
 
 def test_dashboards_are_listed_by_the_api_and_the_cli(hooks, pages):
@@ -86,6 +87,8 @@ def test_every_content_type_and_the_get_form_start_a_dashboard(hooks):
     assert response.status_code == 200 and response.json()["session"] == session, response.text
     wait_for(lambda: shows(hooks, "black"), 20, message="black on screen")
     assert hooks.get("/start", params={"dashboard": "red"}, headers={}).status_code == 401
+    head = httpx.head(hooks.base + "/start", params={"dashboard": "red", "token": TOKEN}, timeout=10)
+    assert head.status_code == 405  # link checkers send HEAD by themselves: never an action
     assert hooks.get("/stop", headers={}).status_code == 401
     assert shows(hooks, "black")["session"] == session
     assert hooks.get("/stop", params={"token": TOKEN}, headers={}).json()["stopped"] == session

@@ -63,6 +63,9 @@ GET_NEEDS_TOKEN = ("GET {path} changes state only when castd has a token (config
 
 def refuse_tokenless_get(request: Request) -> None:
     """GET /start, /stop, /next, /previous: for one-URL senders, and only with a token (see GET_NEEDS_TOKEN)."""
+    if request.method == "HEAD":  # link checkers and previews send HEAD by themselves: never an action
+        raise ApiError(405, f"HEAD {request.url.path} does nothing; use POST (or GET with the token)",
+                       {"Allow": "POST, GET"})
     if request.method == "GET" and not _config(request).token:
         raise ApiError(405, GET_NEEDS_TOKEN.format(path=request.url.path), {"Allow": "POST"})
 
@@ -141,12 +144,12 @@ async def start(request: Request) -> Response:
     if not ack.ok or ack.session is None:
         raise ApiError(409, ack.error or "start refused")
     status = _supervisor(request).status
-    url = target.url or (status.url if status.session == ack.session and status.url else "")
+    url = ack.url or target.url
     return json_response(StartResponse(
         session=ack.session, state="streaming" if ack.switched and status.state == "streaming" else "starting",
         url=url, quality=target.quality, duration=body.duration, switched=ack.switched,
         stream_url=stream_base(request) + stream_path(ack.session) if target.mode == "hls" else None,
-        mode=target.mode, devices=list(target.devices), seq=ack.seq, dashboard=target.dashboard,
+        mode=target.mode, devices=list(target.devices), seq=ack.seq, dashboard=ack.dashboard or target.dashboard,
         playlist=target.playlist, then=then))
 
 
@@ -161,9 +164,6 @@ def start_command(body: StartRequest, target: Target, config: Config) -> Start:
     then = body.then or "stop"
     if then == "resume" and body.duration is None:
         raise ApiError(400, "then: \"resume\" needs a duration (how long to show this before going back)")
-    if target.playlist is not None or then == "resume":  # removed with the supervisor's programme (next merge)
-        raise ApiError(409, "playlists and interrupts need the supervisor's programme, which is not in this "
-                            "build yet")
     if target.mode == "direct" and not target.devices:
         raise ApiError(400, "mode: direct needs a device (a `device` field, or `device` in the config)")
     return Start(id=new_command_id(), url=target.url, quality=target.quality, duration=body.duration,
@@ -209,7 +209,6 @@ async def step(request: Request) -> Response:
     refuse_tokenless_get(request)
     await decode_body(request, StopRequest, optional=True)
     take_limit(request, switch=True)
-    raise ApiError(409, "playlists need the supervisor's programme, which is not in this build yet")
     count = -1 if request.url.path == "/previous" else 1
     try:
         ack = await _supervisor(request).command(Step(id=new_command_id(), count=count))
@@ -217,10 +216,9 @@ async def step(request: Request) -> Response:
         raise ApiError(503, f"castd is not ready: {exc}") from None
     if not ack.ok:
         raise ApiError(409, ack.error or "no playlist is on screen")
-    status = _supervisor(request).status
     log.info("webhook step", client=_client(request), count=count)
-    return json_response(StepResponse(session=ack.session, playlist=status.playlist, item=status.item,
-                                      dashboard=status.dashboard, seq=ack.seq))
+    return json_response(StepResponse(session=ack.session, playlist=ack.playlist, item=ack.item,
+                                      dashboard=ack.dashboard, seq=ack.seq))
 
 
 async def status(request: Request) -> Response:

@@ -120,6 +120,8 @@ class Link:
         self.reloads = 0
         self.reload_reason: str | None = None
         self.reload_wanted = False  # LOAD again even though the device says it plays the stream
+        self.reload_backoff = Backoff(first=1.0, cap=30.0)  # a TV that freezes again within a minute waits 1, 2, 4.. s
+        self.reloaded_at: float | None = None
         self.media_time: float | None = None  # the receiver's currentTime last seen advancing ...
         self.media_time_at: float | None = None  # ... and when (wall clock)
 
@@ -208,6 +210,8 @@ class Link:
             self.ended_by_us.add(self.media_session)
         self.media_session = self.loaded = self.stream_url = None
         self.reloads, self.reload_reason, self.reload_wanted = 0, None, False
+        self.reloaded_at = None
+        self.reload_backoff.reset()
         self.media_time = self.media_time_at = None
         if self.watch is not None:
             self.watch.reset()
@@ -452,15 +456,25 @@ class Link:
                 self._report(self)
 
     def _reload(self, verdict: Verdict, still: float) -> None:
-        """The TV's player is stuck while castd's stream plays on: LOAD it again, now."""
+        """The TV's player is stuck while castd's stream plays on: LOAD it again, at once the first time;
+        a TV that is stuck again within a minute of its last reload waits 1 s, 2 s, 4 s... (up to 30 s)."""
+        now = time.monotonic()
         what = "stuck buffering" if verdict is Verdict.STUCK_BUFFERING else "playback stopped advancing"
+        if self.reloaded_at is None or now - self.reloaded_at >= HEALTHY_AFTER:
+            self.reload_backoff.reset()
+            delay = 0.0
+        else:
+            delay = self.reload_backoff.next_delay()
         self.reloads += 1
+        self.reloaded_at = now
         self.reload_reason = f"{what} for {still:.1f}s at media time {self.watch.media_time if self.watch else None}"
         self.log.warning("the cast device's player is stuck; loading the stream again", device=self.spec,
-                         verdict=verdict.value, seconds=round(still, 1), reloads=self.reloads)
+                         verdict=verdict.value, seconds=round(still, 1), reloads=self.reloads, delay=delay)
         self.reload_wanted = True
         self.loaded = None
-        self._set("loading", f"reloading: {what}")
+        if delay:
+            self.retry_at = now + delay
+        self._set("loading", f"reloading: {what}" + (f" (in {delay:g}s)" if delay else ""))
         raise Interrupted()
 
     # ---- outcomes -----------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The client subcommands: start, stop, status, devices, dashboards.
+"""The client subcommands: start, stop, next, previous, status, devices, dashboards.
 
 Each loads the config for the daemon's address and token (same file and CASTD_* variables as
 `castd serve`), makes its request, and returns an exit code: 0 ok, 1 failure, 2 usage (a bad
@@ -26,9 +26,13 @@ def add_client_commands(sub: argparse._SubParsersAction) -> None:
     common.add_argument("--host", help="castd's address (config: host)")
     common.add_argument("--port", type=int, help="castd's port (config: port)")
 
-    start = sub.add_parser("start", parents=[common], help="cast a web page (POST /start)",
-                           description="Ask the running castd to cast URL.")
-    start.add_argument("url", metavar="URL", help="http(s) page to cast")
+    start = sub.add_parser("start", parents=[common], help="cast a web page, a dashboard or a playlist (POST /start)",
+                           description="Ask the running castd to cast URL, or a configured --dashboard or --playlist.")
+    start.add_argument("url", metavar="URL", nargs="?", help="http(s) page to cast")
+    start.add_argument("--dashboard", metavar="NAME", help="a [[dashboards]] name instead of a URL")
+    start.add_argument("--playlist", metavar="NAME", help="a [[playlists]] name instead of a URL")
+    start.add_argument("--then", choices=("stop", "resume"),
+                       help="after --duration: stop (default), or resume what was on screen before")
     start.add_argument("--quality", choices=list(PRESETS), help="preset (default: config quality)")
     start.add_argument("--duration", type=float, metavar="SECONDS", help="end by itself after this long")
     start.add_argument("--device", action="append", metavar="DEVICE",
@@ -42,6 +46,11 @@ def add_client_commands(sub: argparse._SubParsersAction) -> None:
     stop = sub.add_parser("stop", parents=[common], help="stop casting (POST /stop)",
                           description="End the current session, if any.")
     stop.set_defaults(func=cmd_stop)
+
+    for name, verb in (("next", "next"), ("previous", "previous")):
+        step = sub.add_parser(name, parents=[common], help=f"the playlist on screen: {verb} item (POST /{name})",
+                              description=f"Move the playlist on screen to its {verb} item.")
+        step.set_defaults(func=cmd_step, path=f"/{name}")
 
     status = sub.add_parser("status", parents=[common], help="what castd is doing (GET /status)",
                             description="Show the state of the running castd.")
@@ -82,7 +91,13 @@ def run(func, args: argparse.Namespace) -> int:
 
 
 def cmd_start(client: Client, args: argparse.Namespace) -> int:
-    body: dict = {"url": args.url}
+    given = {k: v for k, v in (("url", args.url), ("dashboard", args.dashboard), ("playlist", args.playlist)) if v}
+    if len(given) != 1:
+        print("castd: give a URL, --dashboard NAME or --playlist NAME (exactly one)", file=sys.stderr)
+        return 2
+    body: dict = dict(given)
+    if args.then:
+        body["then"] = args.then
     if args.quality:
         body["quality"] = args.quality
     if args.duration is not None:
@@ -91,12 +106,22 @@ def cmd_start(client: Client, args: argparse.Namespace) -> int:
         body["device"] = args.device[0] if len(args.device) == 1 else args.device
     answer = client.post("/start", body)
     verb = "switched to" if answer.get("switched") else "casting"
-    print(f"castd: {verb} {answer.get('url', args.url)} ({answer.get('quality')}), session {answer.get('session')}")
+    what = " ".join(f"{kind} {answer[kind]}" for kind in ("playlist", "dashboard") if answer.get(kind))
+    shown = f"{what}: {answer.get('url')}" if what else answer.get("url", args.url)
+    print(f"castd: {verb} {shown} ({answer.get('quality')}), session {answer.get('session')}")
     print(f"  stream: {answer.get('stream_url')}")
     if not args.wait:
         return 0
     result = wait_for_session(client, answer["session"], want_device=bool(args.device), timeout=args.timeout)
     print(f"castd: {result}")
+    return 0
+
+
+def cmd_step(client: Client, args: argparse.Namespace) -> int:
+    answer = client.post(args.path)
+    item = answer.get("item")
+    print(f"castd: playlist {answer.get('playlist')} item {item + 1 if isinstance(item, int) else '?'} "
+          f"({answer.get('dashboard')})")
     return 0
 
 

@@ -18,7 +18,7 @@ The whole state is `State`, a msgspec Struct the resume file keeps.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 import msgspec
 
@@ -28,7 +28,7 @@ from castd.programme import schedule
 from castd.programme.playlist import Cursor
 from castd.programme.targets import (Target, Then, UnknownName, dashboard_page, dashboard_target, find_dashboard,
                                      find_playlist, playlist_target)
-from castd.protocol import PageOverrides
+from castd.protocol import Mode, PageOverrides
 
 Source = Literal["manual", "schedule", "interrupt"]
 
@@ -60,7 +60,7 @@ class Show(msgspec.Struct, kw_only=True, frozen=True):
     url: str
     quality: str
     devices: tuple[str, ...]
-    mode: str
+    mode: Mode
     page: PageOverrides
     dashboard: str | None = None
     playlist: str | None = None
@@ -80,6 +80,7 @@ class Programme:
         self.config = config
         self.state = state if state is not None else State()
         self.revision = 0  # bumped by every change worth keeping in the state file
+        self.ended = ""  # why the last layer ended by itself (for the log's stop reason)
 
     # ---- commands -------------------------------------------------------------------------
     def start(self, target: Target, now: float, duration: float | None = None, then: Then = "stop") -> None:
@@ -137,6 +138,7 @@ class Programme:
             durations = self._durations(top)
             cursor_ops.advance(top.cursor, durations, self._loops(top), now)
             if top.cursor.finished:  # a once-through playlist is over: that layer ends
+                self.ended = "playlist finished"
                 self._drop(top)
                 return self.decide(now)
         return self._show(top)
@@ -174,10 +176,14 @@ class Programme:
     def _expire(self, now: float) -> None:
         state = self.state
         for layer in [i for i in state.interrupts if i.until is not None and now >= i.until]:
+            self.ended = "interrupt over"
             self._drop(layer)
         base = state.base
-        if base is not None and ((base.until is not None and now >= base.until)
-                                 or (base.boundary is not None and now >= base.boundary)):
+        if base is not None and base.until is not None and now >= base.until:
+            self.ended = "session duration reached"
+            self._drop(base)
+        elif base is not None and base.boundary is not None and now >= base.boundary:
+            self.ended = "schedule boundary: the schedule takes over"
             self._drop(base)
         window = schedule.active(self.config.schedules, now)
         key = window.key if window else None
@@ -186,6 +192,7 @@ class Programme:
             self.revision += 1
         if window is None or key == state.suppressed:
             if state.scheduled is not None:
+                self.ended = "schedule window ended"
                 state.scheduled = None
                 self.revision += 1
             return
@@ -216,16 +223,16 @@ class Programme:
         if layer.window is not None:
             entry = self.config.schedules[layer.window[0]]
             name = entry.name or f"schedule {layer.window[0] + 1}"
-        common: dict[str, Any] = dict(source=layer.source, quality=target.quality, devices=target.devices,
-                                      mode=target.mode, ends_at=ends_at, schedule=name)
+        show = Show(source=layer.source, url=target.url, quality=target.quality, devices=target.devices,
+                    mode=target.mode, page=target.page, dashboard=target.dashboard, ends_at=ends_at, schedule=name)
         if target.playlist is None or layer.cursor is None:
-            return Show(url=target.url, page=target.page, dashboard=target.dashboard, **common)
+            return show
         playlist = find_playlist(self.config, target.playlist)
         index = layer.cursor.index % len(playlist.items)
         board = find_dashboard(self.config, playlist.items[index].dashboard)
-        return Show(url=board.url, page=dashboard_page(board), dashboard=board.name, playlist=playlist.name,
-                    item=index, items=len(playlist.items),
-                    next_switch_at=cursor_ops.next_switch(layer.cursor, self._durations(layer)), **common)
+        return msgspec.structs.replace(show, url=board.url, page=dashboard_page(board), dashboard=board.name,
+                                       playlist=playlist.name, item=index, items=len(playlist.items),
+                                       next_switch_at=cursor_ops.next_switch(layer.cursor, self._durations(layer)))
 
 
 def _split(device: str | list[str]) -> list[str]:

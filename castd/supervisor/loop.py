@@ -37,8 +37,9 @@ from castd.logs import log, register_secret, setup_logging
 from castd.presets import get_preset
 from castd.procutil import set_pdeathsig, tree_pss_mb
 from castd.protocol import (Ack, Begin, ChildEvent, ChildParams, Command, Failed, Navigate, PageFailed, PageLoaded,
-                            PageOverrides, Parked, Progress, Ready, Reload, Shutdown, Snapshot, Start, Status, Stop,
-                            Timeline, command_decoder, encode)
+                            PageOverrides, Parked, Progress, Ready, Reload, Shutdown, Snapshot, Start, Status,
+                            Step, Stop, Timeline, command_decoder, encode)
+from castd.supervisor.director import Current, Director
 from castd.supervisor.casting import Casting, WorkerFactory
 from castd.supervisor.cast_process import CastProcess
 from castd.supervisor.encoder_process import EncoderProcess, remove_session_files
@@ -105,6 +106,7 @@ class Supervisor:
         self._last_push = 0.0
         self._pushed: Status | None = None
         self._standby_booted = config.standby != "boot"
+        self.director = Director(config, now=wall())  # the programme: manual starts, playlists, schedules, interrupts
 
     # ---- the loop ---------------------------------------------------------------------------------
     def run(self, wake_fd: int | None = None) -> None:
@@ -117,7 +119,7 @@ class Supervisor:
             waitables += self.encoder.run.waitables() + self.casting.waitables()
             if wake_fd is not None:
                 waitables.append(wake_fd)
-            ready = wait(waitables, timeout=TICK)
+            ready = wait(waitables, timeout=self._tick())
             if wake_fd is not None and wake_fd in ready:
                 _drain(wake_fd)
             started, cpu = time.monotonic(), time.process_time()
@@ -137,7 +139,7 @@ class Supervisor:
         parts: list[tuple[str, float]] = []
         for part in (self._take_signals, self._read_commands, self._read_encoder, self._reap_encoder,
                      self._watch_encoder, self._watch_memory, self._poll_cast, self._timers, self.reconcile,
-                     self._shutdown_deadlines, self.push):
+                     self._shutdown_deadlines, self.push, self._keep):
             started = time.monotonic()
             part()
             parts.append((part.__name__, time.monotonic() - started))
@@ -145,6 +147,22 @@ class Supervisor:
         if took > SLOW_PASS:
             log.debug("slow loop pass", ms=round(took * 1000, 1), cpu_ms=round((time.process_time() - cpu) * 1000, 1),
                       parts=" ".join(f"{name}={ms * 1000:.0f}" for name, ms in parts if ms >= 0.005))
+
+    def _tick(self) -> float:
+        """Wait at most TICK, less when the programme changes sooner (a playlist switch is punctual)."""
+        now = self.wall()
+        change = self.director.next_change(now)
+        return TICK if change is None else max(0.0, min(TICK, change - now))
+
+    def _keep(self) -> None:
+        """The resume file follows what is on screen; not at shutdown: that is what a restart resumes."""
+        if self.shutdown_at is not None:
+            return
+        wanted = self.wanted
+        if wanted is None:
+            self.director.keep(None, None, None)
+        else:
+            self.director.keep(wanted.session, wanted.started_at, (wanted.quality, wanted.mode, tuple(wanted.devices)))
 
     def finished(self) -> bool:
         return (self.shutdown_at is not None and self.encoder.phase is Phase.EMPTY and self.encoder.child is None
@@ -154,7 +172,8 @@ class Supervisor:
         wanted = self.wanted or self.failed
         child = self.encoder.child
         return build_status(wanted, self.facts, self.encoder.phase, child.pid if child else None,
-                            self.casting.section(self._cast_note()), os.getpid(), 0.0)
+                            self.casting.section(self._cast_note()), os.getpid(), 0.0,
+                            len(self.director.programme.state.interrupts))
 
     def push(self, force: bool = False) -> None:
         if self.front_end_gone:
@@ -229,14 +248,28 @@ class Supervisor:
             self._send(ack)
 
     def _apply(self, command: Command) -> Ack:
+        now = self.wall()
         if isinstance(command, Start):
             if self.shutdown_at is not None:
                 return Ack(command_id=command.id, ok=False, error="castd is shutting down")
-            return self._apply_start(command)
+            before = self.wanted.session if self.wanted else None
+            self.director.start(command, now)
+            self._follow(now, reload=True, reason="replaced by a new start")
+            if self.wanted is None:
+                return Ack(command_id=command.id, ok=False, error="nothing to show")
+            return self._on_screen(Ack(command_id=command.id, ok=True, session=self.wanted.session,
+                                       switched=self.wanted.session == before))
         if isinstance(command, Stop):
             stopped = self.wanted.session if self.wanted else None
-            self._set_wanted(None, command.reason)
+            self.director.stop(now)
+            self._follow(now, reason=command.reason)
             return Ack(command_id=command.id, ok=True, stopped=stopped)
+        if isinstance(command, Step):
+            if self.shutdown_at is not None or not self.director.step(command.count, now):
+                return Ack(command_id=command.id, ok=False, error="no playlist is on screen")
+            self._follow(now)
+            return self._on_screen(Ack(command_id=command.id, ok=True, switched=True,
+                                       session=self.wanted.session if self.wanted else None))
         if isinstance(command, Reload):
             if self.wanted is None:
                 return Ack(command_id=command.id, ok=False, error="nothing is being cast")
@@ -248,24 +281,50 @@ class Supervisor:
             return Ack(command_id=command.id, ok=True)
         return Ack(command_id=getattr(command, "id", ""), ok=False, error="unknown command")
 
-    def _apply_start(self, command: Start) -> Ack:
-        now = self.wall()
-        ends_at = now + command.duration if command.duration else None
+    def _on_screen(self, ack: Ack) -> Ack:
+        """A start's or a step's Ack says what the programme put on screen."""
+        show = self.wanted.show if self.wanted is not None else None
+        if show is not None:
+            ack.url, ack.dashboard, ack.playlist, ack.item = show.url, show.dashboard, show.playlist, show.item
+        return ack
+
+    def _follow(self, now: float, reload: bool = False, reason: str = "") -> None:
+        """Make the wanted session what the programme says is on screen now (castd/programme/ through
+        director.py): keep it, switch its page (same quality, mode, devices: one LOAD, one stream URL),
+        replace it, or end it. `reload`: a start asked for this page again."""
+        if self.shutdown_at is not None:  # shutting down: nothing new starts (the resume file keeps what was on)
+            return
         wanted = self.wanted
-        if wanted and wanted.quality == command.quality and wanted.mode == command.mode \
-                and wanted.devices == command.devices:
-            wanted.url, wanted.nav, wanted.ends_at = command.url, wanted.nav + 1, ends_at
-            wanted.page = command.page
+        current = None
+        if wanted is not None:
+            current = Current(session=wanted.session, quality=wanted.quality, mode=wanted.mode,
+                              devices=tuple(wanted.devices), url=wanted.url, page=wanted.page)
+        change = self.director.follow(now, current, reload)
+        show = change.show
+        if change.action == "keep":
+            if wanted is not None and show is not None:
+                wanted.show, wanted.ends_at = show, show.ends_at
+            return
+        if change.action == "stop":
+            self._set_wanted(None, reason or change.reason)
+            return
+        assert show is not None
+        if change.action == "switch" and wanted is not None:
+            wanted.url, wanted.page, wanted.nav = show.url, show.page, wanted.nav + 1
+            wanted.show, wanted.ends_at = show, show.ends_at
             if wanted.mode == "direct":
                 self.casting.switch_page(wanted.session, wanted.url)
-            log.info("session switch", session=wanted.session, url=command.url, quality=command.quality)
-            return Ack(command_id=command.id, ok=True, session=wanted.session, switched=True)
-        new = Wanted(session=new_session_id(), url=command.url, quality=command.quality, nav=0, started_at=now,
-                     ends_at=ends_at, page=command.page, devices=list(command.devices), mode=command.mode)
-        self._set_wanted(new, "replaced by a new start")
-        log.info("session start", session=new.session, url=command.url, quality=command.quality,
-                 duration=command.duration, mode=command.mode, devices=", ".join(command.devices) or None)
-        return Ack(command_id=command.id, ok=True, session=new.session)
+            log.info("session switch", session=wanted.session, url=show.url, quality=show.quality,
+                     dashboard=show.dashboard, playlist=show.playlist, item=show.item, source=show.source)
+            return
+        started = change.started_at if change.started_at is not None else now
+        new = Wanted(session=change.session or new_session_id(), url=show.url, quality=show.quality, nav=0,
+                     started_at=started, ends_at=show.ends_at, page=show.page, devices=list(show.devices),
+                     mode=show.mode, show=show, media_start=max(0.0, now - started) if change.session else 0.0)
+        self._set_wanted(new, reason or "the programme changed the session")
+        log.info("session start" if change.session is None else "session resumed", session=new.session,
+                 url=show.url, quality=show.quality, dashboard=show.dashboard, playlist=show.playlist,
+                 source=show.source, mode=show.mode, devices=", ".join(show.devices) or None)
 
     def _set_wanted(self, wanted: Wanted | None, reason: str) -> None:
         """The one place the wanted session changes: logs, the session clock, casting."""
@@ -276,7 +335,8 @@ class Supervisor:
             return  # a stop of nothing: a failed session stays shown until the next start
         self.wanted, self.failed = wanted, None
         self.facts = Facts() if wanted is not None else None
-        self.media_end = 0.0  # a new session, a new timeline
+        # a new session, a new timeline (a resumed one goes on where its media time would be)
+        self.media_end = wanted.media_start if wanted is not None else 0.0
         self.encoder.policy.reset()
         # first: the TVs stop, or the worker connects and launches the app, while the encoder starts
         self.casting.end()
@@ -481,6 +541,7 @@ class Supervisor:
                       restarts=facts.restarts, why=decision.why, output=tail[-300:] or None)
             remove_session_files(self.sessions_dir / wanted.session)
             facts_kept = facts
+            self.director.stop(self.wall())  # as a stop: no restart loop through the programme
             self._set_wanted(None, "failed")
             self.failed, self.facts = wanted, facts_kept
             slot.clear()
@@ -573,13 +634,11 @@ class Supervisor:
         if verdict:
             log.warning("session ended by the viewer; castd will not cast it again", session=wanted.session,
                         devices="; ".join(verdict))
+            self.director.stop(self.wall())  # as a stop: a schedule window stays off until it ends
             self._set_wanted(None, "the viewer took the TV back")
 
     def _timers(self) -> None:
-        wanted = self.wanted
-        if wanted and wanted.ends_at and self.wall() >= wanted.ends_at:
-            log.info("session duration reached", session=wanted.session)
-            self._set_wanted(None, "duration reached")
+        self._follow(self.wall())  # a duration, a playlist item, an interrupt's end, a schedule window
 
     def _remove_folder(self, session: str | None) -> None:
         if session:

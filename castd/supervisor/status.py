@@ -7,11 +7,12 @@ back from the snapshot, and a snapshot cannot disagree with the state it describ
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import msgspec
 
 from castd.paths import stream_path
+from castd.programme.programme import Show
 from castd.protocol import CastSection, Mode, PageOverrides, PageState, Standby, State, Status
 from castd.supervisor.slot import Phase
 
@@ -28,6 +29,8 @@ class Wanted(msgspec.Struct, kw_only=True):
     devices: list[str] = []  # Cast device specs; empty: stream only
     mode: Mode = "hls"  # direct: the device loads the page itself; no encoder
     page: PageOverrides = msgspec.field(default_factory=PageOverrides)
+    show: Show | None = None  # what the programme put on screen (dashboard, playlist item, why)
+    media_start: float = 0.0  # where its timeline begins: 0, or (resumed) the seconds since it began
 
 
 class Facts(msgspec.Struct, kw_only=True):
@@ -45,7 +48,7 @@ class Facts(msgspec.Struct, kw_only=True):
 
 
 def build_status(session: Wanted | None, facts: Facts | None, phase: Phase, encoder_pid: int | None,
-                 cast: CastSection, supervisor_pid: int, updated_at: float) -> Status:
+                 cast: CastSection, supervisor_pid: int, updated_at: float, interrupts: int = 0) -> Status:
     """`session`: the wanted session, or the failed one still shown; `phase`: the encoder slot's."""
     standby: Standby | None = "warm" if phase is Phase.PARKED else None
     if session is None or facts is None:
@@ -58,4 +61,13 @@ def build_status(session: Wanted | None, facts: Facts | None, phase: Phase, enco
                   page=facts.page, frames=facts.frames, fps=facts.fps, segments=facts.segments,
                   restarts=facts.restarts, last_error=facts.last_error, encoder_pid=encoder_pid, standby=standby,
                   mode=session.mode, devices=list(session.devices), cast=cast, supervisor_pid=supervisor_pid,
-                  updated_at=updated_at, memory_reloads=facts.memory_reloads, memory_restarts=facts.memory_restarts)
+                  updated_at=updated_at, memory_reloads=facts.memory_reloads, memory_restarts=facts.memory_restarts,
+                  interrupts=interrupts, **_programme(session.show))
+
+
+def _programme(show: Show | None) -> dict[str, Any]:
+    """The programme's part of /status: why this is on screen and what comes next."""
+    if show is None:
+        return {}
+    return {"source": show.source, "dashboard": show.dashboard, "playlist": show.playlist, "item": show.item,
+            "items": show.items, "next_switch_at": show.next_switch_at, "schedule": show.schedule}

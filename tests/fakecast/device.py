@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, TypeVar
 
 from . import protocol as P
-from .engine import Freeze, LoadOutcome, Reading, ShakaEngine
+from .engine import LoadOutcome, Reading, ShakaEngine
 from .hlscheck import Fetch, MediaCheck, check_media
 from .tlscert import server_context
 
@@ -101,11 +101,12 @@ class _Media:
     volume: dict = field(default_factory=lambda: {"level": 1.0, "muted": False})
     generation: int = 0
     engine_time: float | None = None  # the Shaka engine's currentTime, when an engine plays it
+    clock_stopped: bool = False  # the fast engine's "clock" freeze: PLAYING, currentTime still
 
     def current_time(self) -> float:
         if self.engine_time is not None:
             return self.engine_time
-        if self.state == "PLAYING":
+        if self.state == "PLAYING" and not self.clock_stopped:
             return self.position + (time.monotonic() - self.since)
         return self.position
 
@@ -616,17 +617,34 @@ class FakeCastDevice:
 
         return self._call(run)
 
-    def freeze_player(self, how: Freeze | None = "segments") -> None:
-        """The receiver's player freezes (Shaka engine only) until the next LOAD: "segments" makes every
-        segment fetch hang, so the buffer runs dry and the player sits in BUFFERING with nothing
-        buffered, as Shaka 4.16 did after an encoder restart (issue 11). None thaws it.
+    def freeze_player(self, how: str | None = "segments") -> None:
+        """The receiver's player freezes until the next LOAD. "segments": with the Shaka engine every
+        segment fetch hangs, so the buffer runs dry and the player sits in BUFFERING with nothing buffered,
+        as Shaka 4.16 did after an encoder restart (issue 11); the fast engine goes BUFFERING at once.
+        "clock" (fast engine only): the player says PLAYING while its currentTime stands still. A
+        Shaka player cannot be held that way: playbackRate 0 is Shaka's own buffering switch, which it
+        resets at its next buffering event. None thaws it."""
+        if how not in ("segments", "clock", None):
+            raise ValueError(f"freeze_player: 'segments', 'clock' or None, not {how!r}")
+        if self._engine is not None:
+            if how == "clock":
+                raise ValueError("a Shaka player cannot be frozen with a still clock; use 'segments'")
+            self._engine.freeze(how)
+            return
 
-        (A "PLAYING with a still clock" freeze cannot be made reliably in Shaka: playbackRate 0 is its own
-        buffering mechanism, and it restores the rate at its next buffering event; castd's verdict for
-        that case is tested directly in test_cast_freeze.py.)"""
-        if self._engine is None:
-            raise RuntimeError("freeze_player needs a Shaka engine")
-        self._engine.freeze(how)
+        def run() -> None:
+            media = self._media
+            if media is None or media.state == "IDLE":
+                return
+            now = time.monotonic()
+            media.position, media.since = media.current_time(), now
+            media.clock_stopped = how == "clock"
+            state = "BUFFERING" if how == "segments" else "PLAYING" if media.state == "BUFFERING" else media.state
+            if state != media.state:
+                media.state = state
+                self._send_media_status(None, None, 0)
+
+        self._call(run)
 
     def viewer_pause(self, paused: bool = True) -> bool:
         """The viewer presses pause (or play) on the remote: the player pauses and every sender hears

@@ -20,13 +20,11 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
 
 _LOGGER = logging.getLogger("fakecast")
 
 POLL = 0.25  # seconds between two readings of the player (a real receiver's status is as fresh as asked)
 LOAD_TIMEOUT = 20.0  # Shaka's load() resolves once the manifest is parsed and streaming started
-Freeze = Literal["segments"]
 
 
 @dataclass(frozen=True)
@@ -87,7 +85,7 @@ class ShakaEngine:
     def unload(self) -> None:
         self._commands.put(("unload", ()))
 
-    def freeze(self, how: Freeze | None) -> None:
+    def freeze(self, how: str | None) -> None:
         """Freeze the player on purpose until the next LOAD (None: thaw now)."""
         self._commands.put(("freeze", (how,)))
 

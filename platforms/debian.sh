@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# The README's two commands on a fresh Debian: platforms/debian.sh [SUITE], trixie (Debian 13, the base of
+# today's Raspberry Pi OS: Python 3.13, where pip takes PyAV 19) unless told otherwise (bookworm: Debian 12).
+# A minimal system made with debootstrap, with what a fresh Pi OS has and castd's README assumes (python3,
+# make), this repository copied in (as a fresh clone has it), then inside it, as root:
+#   make run    until the demo streams (a finished TS segment fetched from the stream URL), then Ctrl-C,
+#               and nothing it started may be left running;
+#   make test   the whole suite (it installs what it needs itself: apt packages, npm packages, the venv);
+#               the frames it saves are copied to artifacts/<suite>/.
+# Needs root on a Debian/Ubuntu machine (debootstrap is installed when missing). Nothing is kept: the
+# system is built in a fresh temp folder and removed afterwards (CASTD_CHROOT_KEEP=1 keeps it).
+# `make test-debian13` runs it for trixie; .ci/run runs that after the Debian 12 suite. Prints each step's duration.
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+REPO=$(dirname "$HERE")
+. "$HERE/chroot.sh"
+
+SUITE=${1:-trixie}
+MIRROR=${DEBIAN_MIRROR:-$(host_mirror)}
+MIRROR=${MIRROR:-http://deb.debian.org/debian}
+[ "$(id -u)" = 0 ] || { echo "platforms/debian.sh: run it as root (debootstrap, chroot, mounts)" >&2; exit 1; }
+command -v debootstrap >/dev/null || {
+    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends debootstrap; }
+
+WORK=$(mktemp -d "${TMPDIR:-/var/tmp}/castd-$SUITE.XXXXXX")
+ROOT=$WORK/root
+trap chroot_cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+say "Debian $SUITE from $MIRROR in $ROOT"
+
+bootstrap() {
+    debootstrap --variant=minbase --include=python3,make,ca-certificates "$SUITE" "$ROOT" "$MIRROR" \
+        >"$WORK/debootstrap.log" 2>&1 || { tail -n 30 "$WORK/debootstrap.log" >&2; return 1; }
+}
+step "debootstrap $SUITE (minbase + python3 make)" bootstrap
+chroot_sources "$SUITE" "$MIRROR"
+chroot_prepare
+chroot_mount
+copy_repo "$REPO" "$ROOT/root/castd"
+say "inside: $(chroot_run python3 --version), $(chroot_run sh -c '. /etc/os-release; echo $PRETTY_NAME')"
+
+demo() {
+    local port pid rc=0
+    port=$(free_port)
+    # its own session, like a terminal's foreground job, so that Ctrl-C (SIGINT) reaches the whole group
+    setsid env -i PATH="$CHROOT_PATH" HOME=/root LANG=C.UTF-8 TERM=dumb USER=root LOGNAME=root \
+        chroot "$ROOT" sh -c "cd /root/castd && exec make run PORT=$port" >"$WORK/make-run.log" 2>&1 &
+    pid=$!
+    python3 "$HERE/demo_check.py" "$port" 600 || rc=1
+    kill -INT -- -"$pid" 2>/dev/null || true
+    for _ in $(seq 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+    if kill -0 "$pid" 2>/dev/null; then
+        echo "make run did not end 30 s after Ctrl-C" >&2; rc=1
+    fi
+    wait "$pid" 2>/dev/null || true
+    sleep 1
+    if [ -n "$(chroot_pids)" ]; then
+        echo "left running after make run ended:" >&2; ps -o pid,args -p "$(chroot_pids | paste -sd,)" >&2; rc=1
+    fi
+    grep -q "castd stopped" "$WORK/make-run.log" || { echo "no 'castd stopped' from make run" >&2; rc=1; }
+    [ $rc = 0 ] || tail -n 40 "$WORK/make-run.log" >&2
+    grep -E "castd: installing Debian packages|warning|WARNING|Deprecat" "$WORK/make-run.log" >&2 || true
+    return $rc
+}
+step "make run: install, demo streams, Ctrl-C" demo
+tests() {
+    local rc=0
+    chroot_run sh -c 'cd /root/castd && make test' || rc=$?
+    # the decoded frames the suite saved (the demo, error cards...), to look at: artifacts/<suite>/
+    if [ -d "$ROOT/root/castd/artifacts" ]; then
+        rm -rf "$REPO/artifacts/$SUITE" && mkdir -p "$REPO/artifacts/$SUITE"
+        cp -r "$ROOT/root/castd/artifacts/." "$REPO/artifacts/$SUITE/"
+    fi
+    return $rc
+}
+step "make test" tests
+say "Debian $SUITE: make run and make test passed"
