@@ -150,8 +150,9 @@ def stalls(castd: Castd, player: ShakaPlayer, pages, page: str, minutes: float) 
             behind.append(state.behind_live_edge)
     state = player.state()
     played = (time.time() - loaded) / 60
-    return {"page": page, "minutes": round(played, 2), "stalls": len(state.stalls),
-            "per_10_min": round(len(state.stalls) * 10 / played, 2), "stall_seconds": state.stall_seconds(),
+    mine = [s for s in state.stalls if s.start >= loaded]  # (the harness keeps stalls across loads)
+    return {"page": page, "minutes": round(played, 2), "stalls": len(mine),
+            "per_10_min": round(len(mine) * 10 / played, 2), "stall_seconds": [s.seconds(state.now) for s in mine],
             "errors": [e.code for e in state.errors if e.t >= loaded], "behind_live_edge": summary(behind)}
 
 

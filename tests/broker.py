@@ -2,8 +2,9 @@
 
 `Mosquitto` writes its own config (a free loopback port; optionally a password file made with
 mosquitto_passwd, or TLS with a throwaway CA and server certificate made with openssl), starts the
-broker, and stops it by PID. `Watcher` is a paho-mqtt client that records every message on the
-topics it subscribes to and publishes like Home Assistant does.
+broker, and stops it by PID (the kernel stops it too if the test process is killed: PR_SET_PDEATHSIG).
+`Watcher` is a paho-mqtt client that records every message on the topics it subscribes to and
+publishes like Home Assistant does.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from pathlib import Path
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
+
+from castd.procutil import set_pdeathsig
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 MOSQUITTO_PASSWD = shutil.which("mosquitto_passwd") or "/usr/bin/mosquitto_passwd"
@@ -99,8 +102,9 @@ class Mosquitto:
     def start(self) -> "Mosquitto":
         conf = self.write_config()
         log = self.log_path.open("ab")
+        # the broker dies with the test process even when that is killed (no fixture teardown then)
         self.process = subprocess.Popen([MOSQUITTO, "-c", str(conf)], stdout=log, stderr=subprocess.STDOUT,
-                                        stdin=subprocess.DEVNULL)
+                                        stdin=subprocess.DEVNULL, preexec_fn=lambda: set_pdeathsig(signal.SIGTERM))
         log.close()
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:

@@ -158,7 +158,10 @@ def test_home_assistant_presses_and_sets_and_castd_acts(castd, ha, pages):
     t2 = time.monotonic()
     ha.publish(stop["command_topic"], stop["payload_press"])
     wait_state(ha, lambda s: s["state"] == "idle" and s["casting"] is False, after=t2)
-    assert castd.status()["state"] == "idle"
+    castd.wait_state("idle", 30)
+    seen = [m.json()["state"] for m in ha.on(f"{BASE}/state") if m.at >= t2]
+    wait_for(lambda: ha.last(f"{BASE}/state").json()["state"] == "idle", 30,
+             message=f"the last state message to say idle (seen since the press: {seen})")
 
 
 BAD_STARTS = [

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import math
-import multiprocessing
 import time
+from multiprocessing.connection import wait
+from typing import Any
 
 import anyio.to_thread
 import msgspec
@@ -19,20 +20,21 @@ from starlette.responses import Response
 
 from castd.api.errors import ApiError, json_response
 from castd.api.schemas import DevicesResponse
-from castd.cast.info import PROBE_TIMEOUT, DeviceInfo
+from castd.cast.info import PROBE_TIMEOUT, DeviceInfo, DiscoveryJob
+from castd.children.piped import PipedChild
 from castd.cast.media import APP_DASHCAST, APP_MEDIA_RECEIVER
 from castd.config import Config
 from castd.protocol import CAST_HELD, CastSection
 
 CACHE_SECONDS = 5.0
 MAX_SECONDS = 10.0
-_ctx = multiprocessing.get_context("spawn")
+_answer = msgspec.msgpack.Decoder(list[DeviceInfo] | str)
 
 
-def _child(conn, config_bytes: bytes, seconds: float) -> None:
-    from castd.cast import discovery
+def _child(conn: Any, payload: bytes) -> None:
+    from castd.cast import discovery  # pychromecast in the child only
 
-    discovery.child_main(conn, config_bytes, seconds)
+    discovery.child_main(conn, payload)
 
 
 class Discovery:
@@ -51,26 +53,29 @@ class Discovery:
             return devices
 
     def _run_child(self, seconds: float) -> list[DeviceInfo]:
-        parent, child = _ctx.Pipe(duplex=False)
-        process = _ctx.Process(target=_child, args=(child, self.config_bytes, seconds), name="castd-discovery",
-                               daemon=True)
-        process.start()
-        child.close()
+        """In a worker thread: one discovery child (castd's one spawn path, castd/children/piped.py), its
+        one answer, then it is killed if still there and reaped."""
+        job = DiscoveryJob(config_bytes=self.config_bytes, seconds=seconds)
+        child = PipedChild(_child, msgspec.msgpack.encode(job), "castd-discovery", _answer)
+        deadline = time.monotonic() + seconds + 2 * PROBE_TIMEOUT + 10
         try:
-            if not parent.poll(seconds + 2 * PROBE_TIMEOUT + 10):
-                raise ApiError(503, "device discovery did not finish in time")
-            try:
-                result = msgspec.msgpack.decode(parent.recv_bytes(), type=list[DeviceInfo] | str)
-            except (EOFError, OSError, msgspec.DecodeError):
-                raise ApiError(503, "device discovery failed (its process died)") from None
+            while True:
+                answers = child.messages()
+                if answers:
+                    result = answers[0]
+                    break
+                if child.eof or child.exitcode() is not None:
+                    raise ApiError(503, "device discovery failed (its process died)")
+                if time.monotonic() > deadline:
+                    raise ApiError(503, "device discovery did not finish in time")
+                wait(child.waitables(), timeout=0.2)
             if isinstance(result, str):
                 raise ApiError(503, f"device discovery failed: {result}")
             return result
         finally:
-            if process.is_alive():
-                process.kill()
-            process.join(2)
-            parent.close()
+            child.kill()
+            child.process.join(2)
+            child.close()
 
 
 def _seconds(request: Request, config: Config) -> float:

@@ -15,7 +15,7 @@ import msgspec
 from castd.cast import mdns
 from castd.cast.connection import CastConnection, CastError
 from castd.cast.devices import NotFound, Resolved, host_ip
-from castd.cast.info import PROBE_TIMEOUT, DeviceInfo
+from castd.cast.info import PROBE_TIMEOUT, DeviceInfo, DiscoveryJob
 from castd.cast.link import current_app
 from castd.specs import parse_spec
 from castd.config import Config
@@ -74,14 +74,15 @@ def discover(config: Config, seconds: float) -> list[DeviceInfo]:
         return list(pool.map(lambda info: _probe(info, timeout), infos))
 
 
-def child_main(conn, config_bytes: bytes, seconds: float) -> None:
+def child_main(conn, payload: bytes) -> None:
     """Entry point of the discovery child: one answer on the pipe, then exit."""
     from castd.procutil import set_pdeathsig
 
     set_pdeathsig(signal.SIGKILL)
-    config = msgspec.msgpack.decode(config_bytes, type=Config)
+    job = msgspec.msgpack.decode(payload, type=DiscoveryJob)
+    config = msgspec.msgpack.decode(job.config_bytes, type=Config)
     try:
-        result: object = discover(config, seconds)
+        result: object = discover(config, job.seconds)
     except Exception as exc:
         result = f"{type(exc).__name__}: {exc}"
     try:

@@ -7,6 +7,13 @@ import msgspec
 PROBE_TIMEOUT = 3.0  # seconds discovery gives each device to answer its status
 
 
+class DiscoveryJob(msgspec.Struct, kw_only=True):
+    """What the front end hands a discovery child (its answer: list[DeviceInfo], or an error string)."""
+
+    config_bytes: bytes  # castd's Config, msgpack (cast/ does not import the config's types here)
+    seconds: float
+
+
 class DeviceInfo(msgspec.Struct, kw_only=True):
     name: str | None
     model: str | None = None

@@ -48,7 +48,7 @@ from castd.mqtt.settings import MqttSettings
 from castd.mqtt.state import StatePlan, state_payload
 from castd.mqtt.topics import Inbound, Topics
 from castd.programme.targets import Target
-from castd.protocol import Reload, Start, Status, Stop
+from castd.protocol import LIVE_STATES, Reload, Start, Status, Stop
 from castd.children.backoff import Backoff
 from castd.api.handle import SupervisorHandle, SupervisorUnavailable
 from castd.urls import Allowlist
@@ -178,7 +178,7 @@ class MqttBridge:
         """Called with every supervisor snapshot (in the event loop): decide what goes out, wake the sender."""
         self._status = status
         now = time.monotonic()
-        if status.url and status.state in ("starting", "streaming") and status.url not in self.history \
+        if status.url and status.state in LIVE_STATES and status.url not in self.history \
                 and scrub(status.url) == status.url:  # a URL with a secret in it is never offered to others
             self.history = [status.url, *self.history][:HISTORY]
             if not self.config.dashboards:  # the select offers the history
@@ -208,7 +208,7 @@ class MqttBridge:
 
     def selected(self) -> str | None:
         status = self._status
-        if status.state not in ("starting", "streaming"):
+        if status.state not in LIVE_STATES:
             return None
         chosen = status.dashboard if self.config.dashboards else status.url
         return chosen if chosen in self.options() else None

@@ -14,12 +14,13 @@ so a fleet of castd instances on one broker appears as one device each.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, get_args
 
 from castd.mqtt.settings import MqttSettings
+from castd.protocol import State
 from castd.mqtt.topics import Topics
 
-STATES = ["idle", "starting", "streaming", "stopping", "failed"]
+STATES = list(get_args(State))  # the states /status reports, defined once in castd/protocol.py
 TEXT_MAX = 255  # Home Assistant's text entity holds at most 255 characters
 
 
