@@ -4,8 +4,8 @@ instead of grabbed): unchanged pictures, silent audio, and segments cut at page 
 import av
 
 from castd.encoder.convert import Yuv420Converter
-from castd.encoder.hls import HlsOutput
-from castd.encoder.pagecut import FIRST_HOLD, SETTLE, Action, PageCut
+from castd.encoder.hls import FIRST_HOLD, HlsOutput
+from castd.encoder.pagecut import SETTLE, Action, PageCut
 from castd.presets import get_preset
 from helpers import close_to, rgb_at
 
@@ -82,14 +82,16 @@ def test_page_changes_cut_segments_and_the_playlist_stays_valid(tmp_path):
         if action is Action.SKIP:
             skipped += 1
             continue
-        output.write_video(on_screen, now, keyframe=action is Action.CUT)
+        if output.write_video(on_screen, now, keyframe=action is Action.CUT) and action is Action.WRITE:
+            cut.segment_started()
         if action is Action.CUT:
             cuts.append((nav, output.segments()))
             assert target_duration(tmp_path) >= 1
     output.close()
     # the frames before the first page was shown (at 0.73 s) and had settled were not encoded
     assert skipped == sum(1 for i in range(75) if i / PRESET.fps + 0.001 < loads[0] + SETTLE)
-    assert [nav for nav, _ in cuts][0] == 0 and cuts[0][1] == 1  # listed one frame after the page
+    # the held first picture, FIRST_HOLD s in whole segments, is listed one frame after the page
+    assert [nav for nav, _ in cuts][0] == 0 and cuts[0][1] == round(FIRST_HOLD / PRESET.segment_seconds)
     # navs 1-3 were replaced by newer ones before their pages were on screen: newest wins
     assert [nav for nav, _ in cuts] == [0, 4, 5]
     found = segments(tmp_path)
@@ -115,7 +117,8 @@ def test_rapid_page_changes_never_make_two_short_segments_in_a_row(tmp_path):
         nav = min(i // 3, 15)
         action = cut.decide(now, nav, nav, 100 + (nav * 3) / PRESET.fps - 0.15)
         if action is not Action.SKIP:
-            output.write_video(grey, now, keyframe=action is Action.CUT)
+            if output.write_video(grey, now, keyframe=action is Action.CUT) and action is Action.WRITE:
+                cut.segment_started()
         if action is Action.CUT:
             shown.append(nav)
             assert target_duration(tmp_path) >= 1

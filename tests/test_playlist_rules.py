@@ -7,12 +7,14 @@ prove they catch the defects castd's stream used to have."""
 
 import os
 import signal
+import time
 
 import av
 import m3u8
+import msgspec
 import pytest
 
-from castd.encoder.hls import MediaPlaylist, PlaylistState, HlsOutput
+from castd.encoder.hls import STATE_FILE, HlsOutput, MediaPlaylist, PlaylistState
 from castd.presets import get_preset
 from castd.protocol import Timeline
 from helpers import Daemon, media_playlist_url, wait_for
@@ -67,6 +69,19 @@ def test_the_timeline_check_sees_a_segment_that_holds_less_than_its_extinf(tmp_p
     assert any("jump" in p for p in timeline_problems(stretched, PRESET.fps))
 
 
+def test_a_frame_captured_late_leaves_no_hole_and_no_long_segment(tmp_path):
+    """The capture loop held up 2.7 s (seen at load 30): the previous picture fills the time."""
+    output = HlsOutput(tmp_path, PRESET, first_hold=0.6)
+    times = [100 + i / PRESET.fps for i in range(12)] + [103.9 + i / PRESET.fps for i in range(25)]
+    for i, at in enumerate(times):
+        output.write_video(picture(i * 6), at, keyframe=i == 1)
+    segments = listed_segments((tmp_path / "stream.m3u8").read_text())
+    for s in segments:
+        s.data = (tmp_path / s.uri).read_bytes()
+    assert timeline_problems(segments, PRESET.fps) == []
+    assert all(s.duration <= 1.0 for s in segments) and output.media_end > 5.0  # the 2.7 s are in
+
+
 def test_the_window_counts_discontinuities_and_keeps_three_target_durations():
     playlist = MediaPlaylist(PlaylistState(size=4))
     for _ in range(3):
@@ -117,6 +132,26 @@ def test_a_child_that_died_is_continued_on_the_same_timeline(tmp_path):
     tagged = [s.msn for s in segments.values() if s.discontinuity]
     assert len(tagged) == 1 and tagged[0] > 0
     assert m3u8.loads(snapshots[-1]).discontinuity_sequence == 1
+
+
+def test_after_an_outage_media_time_catches_up_with_the_wall_clock(tmp_path):
+    """A player's live edge moves with the wall clock: a child restarted 4 s later fills those
+    4 s with its first picture (one timeline, no hole), so the stream is live again at once."""
+    first = HlsOutput(tmp_path, PRESET, first_hold=0.6)
+    for i in range(25):
+        first.write_video(picture(60), 100 + i / PRESET.fps, keyframe=i == 1)
+    state = msgspec.json.decode((tmp_path / STATE_FILE).read_bytes(), type=PlaylistState)
+    state.origin = time.time() - state.end - 4.0  # as if the last segment had been listed 4 s ago
+    (tmp_path / STATE_FILE).write_bytes(msgspec.json.encode(state))
+    second = HlsOutput(tmp_path, PRESET, first_hold=0.6)
+    for i in range(12):
+        second.write_video(picture(200), 500 + i / PRESET.fps, keyframe=i == 1)
+    listed = listed_segments((tmp_path / "stream.m3u8").read_text())
+    for s in listed:
+        s.data = (tmp_path / s.uri).read_bytes()
+    assert timeline_problems(listed, PRESET.fps) == []
+    assert any(s.discontinuity for s in listed)
+    assert second.media_end - state.end >= 4.0  # the outage is filled (timeline_problems: without a hole)
 
 
 # ---- through the real daemon ------------------------------------------------------------

@@ -1,8 +1,11 @@
 """What castd asks a receiver to do: the apps, the LOAD of the live HLS stream, the DashCast page load.
 
 The LOAD states what castd serves (castd/encoder/hls.py): an HLS master playlist of MPEG-TS segments
-with H.264 + AAC, live (no ENDLIST). A receiver guesses badly without the segment format: fMP4 segments
-that are not declared make the Default Media Receiver wait forever, so the format is always given.
+with H.264 + AAC, live (no ENDLIST), and nothing a player does not need. MPEG-TS is what every receiver
+assumes when no segment format is given (the old MPL player did); declaring it is not harmless: a
+receiver project saw Shaka Player, the receiver's HLS engine now, end playback at 0 ms without fetching
+a segment when the LOAD carried hlsSegmentFormat/hlsVideoSegmentFormat (jellyfin-chromecast PR 953).
+Only fMP4 segments must be declared (undeclared, the Default Media Receiver waits forever).
 """
 
 from __future__ import annotations
@@ -19,9 +22,9 @@ IDLE_APP = "E8C28D3C"  # Backdrop (the ambient screen): counts as no app
 APP_NAMES = {APP_MEDIA_RECEIVER: "Default Media Receiver", APP_DASHCAST: "DashCast"}
 
 HLS_CONTENT_TYPE = "application/vnd.apple.mpegurl"
-SEGMENT_FORMATS = {  # castd segment type -> (hlsSegmentFormat, hlsVideoSegmentFormat)
-    "ts": ("ts", "mpeg2_ts"),
-    "fmp4": ("fmp4", "fmp4"),
+SEGMENT_FORMATS: dict[str, dict[str, str]] = {  # castd segment type -> what the LOAD declares about it
+    "ts": {},
+    "fmp4": {"hlsSegmentFormat": "fmp4", "hlsVideoSegmentFormat": "fmp4"},
 }
 
 
@@ -37,14 +40,12 @@ def title_for(page_url: str) -> str:
 
 def hls_media(url: str, title: str, segment_type: str = "ts") -> dict:
     """MediaInformation for castd's live HLS stream."""
-    audio_format, video_format = SEGMENT_FORMATS[segment_type]
     return {
         "contentId": url,
         "contentUrl": url,
         "contentType": HLS_CONTENT_TYPE,
         "streamType": "LIVE",
-        "hlsSegmentFormat": audio_format,
-        "hlsVideoSegmentFormat": video_format,
+        **SEGMENT_FORMATS[segment_type],
         "metadata": {"metadataType": 0, "title": title},
     }
 

@@ -18,10 +18,10 @@ import av
 import msgspec
 
 from castd.children import exits
-from castd.encoder.hls import HlsOutput
+from castd.encoder.hls import FIRST_HOLD, HlsOutput
 from castd.encoder.navguard import NavGuard
 from castd.encoder.page import PageThread
-from castd.encoder.pagecut import FIRST_HOLD, Action, PageCut
+from castd.encoder.pagecut import Action, PageCut
 from castd.encoder.sites import site_secrets
 from castd.encoder.snapshot import Snapshotter
 from castd.encoder.xvfb import Xvfb
@@ -184,7 +184,8 @@ def _stream(conn, display: str, preset: Preset, job: Begin, page: PageThread, re
                 held = frame
             action = cut.decide(now, token, page.loaded_token, page.loaded_at)
             if action is not Action.SKIP:
-                output.write_video(frame, now, keyframe=action is Action.CUT)
+                if output.write_video(frame, now, keyframe=action is Action.CUT) and action is Action.WRITE:
+                    cut.segment_started()
                 snapshot.maybe_write(frame, now)
             if action is Action.CUT:  # the segment ending with this page is listed now
                 report(Ready(nav=nav, url=url))

@@ -28,6 +28,7 @@ nearest second must not exceed it, and the target must never change).
 from __future__ import annotations
 
 import os
+import time
 from fractions import Fraction
 from pathlib import Path
 
@@ -47,6 +48,19 @@ SEGMENT_PATTERN = "seg%05d.ts"
 TARGET_DURATION = 1  # seconds; segments are cut at most 1 s (+ one frame after a hiccup) apart
 KEEP_REMOVED = 3  # segments kept on disk after they leave the list (a player may still fetch them)
 AUDIO_AHEAD = 0.2  # seconds of silence muxed ahead of the video, so interleaving never waits on audio
+# Where a player starts and stays: EXT-X-SERVER-CONTROL HOLD-BACK, RFC 8216's minimum of three target
+# durations. Shaka Player (4.16 and 5.x) keeps its playhead HOLD-BACK behind a live edge that moves
+# with the wall clock, and sees a new segment up to one refresh (a target duration) after it is
+# listed, which itself ends up to a segment after the edge: it needs more than ~2.3 s. Without the
+# tag it takes the last three EXTINFs at load (0.7 s when castd LOADed at its first segment): it
+# stalled 4 to 13 times a minute. Measured trade-off: bench/README.md ("At the glass").
+HOLD_BACK: float | None = 3.0 * TARGET_DURATION
+# The new page's first picture fills HOLD_BACK seconds at the start of a session (whole segments,
+# listed a frame after the page is on screen): a player LOADed then starts HOLD-BACK behind the edge
+# at once, showing the page, with that much buffered, instead of starting at the edge and stalling.
+FIRST_HOLD = HOLD_BACK or 0.6
+MAX_FILL = 60.0  # seconds of an outage filled at most (a restart takes 2-3 s on a quiet machine, 17 s at load 30)
+CATCH_UP = 1  # seconds of missed time filled per frame captured
 
 
 def x264_options(preset: Preset) -> dict[str, str]:
@@ -120,6 +134,7 @@ class PlaylistState(msgspec.Struct):
     discontinuity_sequence: int = 0  # DISCONTINUITY tags that have left the window
     next_number: int = 0
     end: float = 0.0  # session media time at the end of the last listed segment
+    origin: float | None = None  # wall-clock time (time.time()) of media time 0: media runs with the wall
     segments: list[Segment] = []
     removed: list[int] = []  # numbers that left the list, files not deleted yet
 
@@ -198,7 +213,6 @@ class HlsOutput:
         self.folder = folder
         self.preset = preset
         self.fps = preset.fps
-        self.hold_frames = round(first_hold * preset.fps)
         self.time_base = Fraction(1, preset.fps)
         self.playlist_path = folder / MEDIA_PLAYLIST
         self.playlist = MediaPlaylist.load(folder, preset.playlist_size)
@@ -206,6 +220,7 @@ class HlsOutput:
         # continue where the playlist ends (the supervisor's clock may lag the last listed segment)
         start = max(timeline.start, state.end)
         self._start_pts = round(start * preset.fps)
+        self._hold = first_hold
         # a playlist that already lists segments was left by a child that died: a real break
         self._discontinuity = bool(state.segments)
         self._drop_unlisted_segments()
@@ -219,7 +234,10 @@ class HlsOutput:
         self.silence = SilentAac(self.container, start=start)
         self.audio = self.silence.stream
         self._last_pts = self._start_pts - 1
-        self._origin: float | None = None
+        self._clock: float | None = None  # the monotonic time of session media time 0
+        self._fresh = True  # this child starts the session's timeline (no origin to keep pace with)
+        self._previous: av.VideoFrame | None = None  # the last picture encoded
+        self._finished: list[float] = []  # durations of segments cut but maybe not yet closed
         self._segment_pts: int | None = None  # pts of the keyframe that opened the current segment
         self._to_yuv = Yuv420Converter()
         self.codec_string: str | None = None
@@ -230,21 +248,66 @@ class HlsOutput:
     def media_end(self) -> float:
         return self.playlist.state.end
 
-    def write_video(self, frame: av.VideoFrame, seconds: float, keyframe: bool = False) -> None:
-        """Encode one frame captured at `seconds` (any clock); `keyframe` starts a new segment
-        with it. The first frame is repeated to fill `first_hold`."""
+    def write_video(self, frame: av.VideoFrame, seconds: float, keyframe: bool = False) -> bool:
+        """Encode one frame captured at `seconds` (monotonic clock); `keyframe` starts a new
+        segment with it. Frames go on one timeline that keeps pace with the wall clock (see
+        _start_clock); time the loop missed is filled with the previous picture. Returns whether
+        a segment began (asked for, or by the 1 s rule)."""
         frame = self._to_yuv(frame)
-        if self._origin is None:
-            self._origin = seconds - self.hold_frames / self.fps
-            for _ in range(self.hold_frames):
-                self._encode(frame, self._last_pts + 1, False)
-            pts = self._last_pts + 1
+        started = False
+        if self._clock is None or self._previous is None:
+            began = time.monotonic()
+            pts, clock = self._start_clock(seconds, time.time())
+            for held in range(self._last_pts + 1, pts):
+                started |= self._encode(frame, held, False)
+            if self._fresh:  # the clock starts once the held picture is out, or the next frame
+                clock += time.monotonic() - began  # would find that time missing (a short segment)
+                self.playlist.state.origin = time.time() - pts / self.fps
+            self._clock = clock
         else:
-            pts = max(self._last_pts + 1, self._start_pts + round((seconds - self._origin) * self.fps))
-        self._encode(frame, pts, keyframe)
+            # a frame captured late (the loop was held up: a busy machine, a long encode, a
+            # restart) leaves the previous picture on screen meanwhile, as a player would: it is
+            # encoded for that time, so no segment holds less than its EXTINF (seen at load 30: a
+            # 1.2 s and a 2.7 s hole). At most CATCH_UP frames per frame captured, so the loop
+            # keeps reporting (the supervisor's frame watchdog) while a restart's outage is filled.
+            live = round((seconds - self._clock) * self.fps)
+            pts = max(self._last_pts + 1, min(live, self._last_pts + 1 + self.preset.gop * CATCH_UP))
+            if keyframe:  # a cut for a new page comes first; filling before it could end a segment
+                pts = self._last_pts + 1  # just before it (a 0.1 s one, seen); the next frames catch up
+            for held in range(self._last_pts + 1, pts):
+                started |= self._encode(self._previous, held, False)
+        started |= self._encode(frame, pts, keyframe)
+        self._previous = frame
         self.frames += 1
+        return started
 
-    def _encode(self, frame: av.VideoFrame, pts: int, keyframe: bool) -> None:
+    def _start_clock(self, seconds: float, wall: float) -> tuple[int, float]:
+        """Tie the session timeline to the clocks at the child's first frame: returns its pts
+        and the monotonic time of media time 0.
+
+        A new session: the first picture is held `first_hold` seconds (frames before it repeat
+        it), so its first segments are listed a frame after the page is on screen (and a player
+        LOADed then finds HOLD-BACK seconds of the page to start from). A child after a crash:
+        media time keeps pace with the wall clock (PlaylistState.origin), because a player's live
+        edge does: Shaka moves its seek range with the wall clock, and a timeline resumed where
+        the dead child stopped sat as far behind it as the restart took, forever (measured: Shaka
+        4.16 stuck at "cannot find segment", jumping 3 s every 3 s). The outage is filled over
+        the next frames (write_video), up to MAX_FILL; a longer one jumps (after the
+        DISCONTINUITY that starts every child after a crash)."""
+        state = self.playlist.state
+        pts = self._start_pts + max(0, round(self._hold * self.fps) - 1)
+        self._fresh = state.origin is None
+        origin = wall - pts / self.fps if state.origin is None else state.origin
+        state.origin = origin
+        live = round((wall - origin) * self.fps)
+        if live - self._start_pts > round(MAX_FILL * self.fps):
+            self._start_pts = live - round(MAX_FILL * self.fps)
+            self._last_pts = self._start_pts - 1
+            self.silence.skip_to(self._start_pts / self.fps)
+            pts = self._start_pts + max(0, round(self._hold * self.fps) - 1)
+        return pts, seconds - (wall - origin)
+
+    def _encode(self, frame: av.VideoFrame, pts: int, keyframe: bool) -> bool:
         if self._segment_pts is not None and pts - self._segment_pts >= self.preset.gop:
             keyframe = True  # a segment never spans more than gop frames of media time
         self._last_pts = pts
@@ -252,7 +315,8 @@ class HlsOutput:
         frame.time_base = self.time_base
         # x11grab marks every frame I, and x264 makes an IDR of every I: only ask for one on purpose
         frame.pict_type = PictureType.I if keyframe else PictureType.NONE
-        for packet in self.video.encode(frame):
+        started = False
+        for packet in self.video.encode(frame):  # (zerolatency: this frame's packet comes out now)
             if self.codec_string is None:
                 extradata = self.video.codec_context.extradata or b""
                 self.codec_string = h264_codec_string(extradata) or h264_codec_string(bytes(packet))
@@ -260,17 +324,32 @@ class HlsOutput:
             assert at is not None  # libx264 stamps every packet
             if packet.is_keyframe:
                 self._segment_pts = at
-            self.container.mux(packet)  # a keyframe closes the segment before it
+                started = True
+            self.container.mux(packet)  # a keyframe closes the segment before it...
             if packet.is_keyframe and opened is not None:
-                self._list((at - opened) / self.fps)
+                self._finished.append((at - opened) / self.fps)
         self.silence.write_until(pts / self.fps + AUDIO_AHEAD)
+        self._list_closed()
+        return started
+
+    def _list_closed(self) -> None:
+        """...once the muxer really processed that keyframe: it closes a segment's file and opens
+        the next one in one step, so the next file's existence says the segment is complete. (A
+        packet can wait in the interleaving queue; listing at mux() time once served a segment
+        whose file was still being written: 1880 bytes of audio, "no video stream".)"""
+        while self._finished:
+            following = self.folder / (SEGMENT_PATTERN % (self.playlist.state.next_number + 1))
+            if not following.exists():
+                return
+            self._list(self._finished.pop(0))
 
     def _list(self, duration: float) -> None:
         """The segment before the keyframe just muxed is complete: list it."""
         expired = self.playlist.add(duration, discontinuity=self._discontinuity)
         self._discontinuity = False
         self.playlist.save(self.folder)
-        write_atomic(self.playlist_path, self.playlist.render())
+        control = f"#EXT-X-SERVER-CONTROL:HOLD-BACK={HOLD_BACK:.3f}" if HOLD_BACK else ""
+        write_atomic(self.playlist_path, self.playlist.render(control))
         for number in expired:
             (self.folder / (SEGMENT_PATTERN % number)).unlink(missing_ok=True)
         if not self.master_written and self.codec_string:

@@ -5,14 +5,14 @@ next whole second: 0.5 s after the page was drawn on average, up to a full secon
 frame after the first one captured SETTLE seconds after the page thread marked the page shown
 (ready and painted, two animation frames after its load) is made a keyframe,
 and the HLS muxer cuts a segment at every keyframe (see hls.py), so the segment that ends with
-the new page is finished and listed right then. Between page changes x264's own keyframe
-interval (one per `gop` frames) keeps segments at 1 s.
+the new page is finished and listed right then. Between page changes the encoder cuts every second
+of media by itself and says so (segment_started), so the count here follows the real segments.
 
 Before the session's first page has loaded nothing is encoded at all: the stream starts with the
 page, never with a blank screen. (Those frames are still captured and counted, so the supervisor's
-frame watchdog sees a live loop during a slow first load.) The first segment is that one picture,
-held for FIRST_HOLD seconds (hls.py encodes it repeatedly, so the time is really filled: a player
-sees no hole), so it is listed one frame after the page is on screen and still has a normal length.
+frame watchdog sees a live loop during a slow first load.) The first picture is held for
+hls.FIRST_HOLD seconds (hls.py encodes it repeatedly, so the time is really filled: a player sees
+no hole), cut into whole segments, so they are listed one frame after the page is on screen.
 
 The muxer's EXT-X-TARGETDURATION is the largest segment length in the playlist rounded to whole
 seconds, so a playlist of only short segments would say 0. A cut therefore never makes two short
@@ -26,7 +26,6 @@ import math
 
 SETTLE = 0.04       # seconds from "shown" (painted: two animation frames) until the X screen surely has it
 MIN_SEGMENT = 0.6   # a segment this long rounds to 1 s
-FIRST_HOLD = MIN_SEGMENT
 
 
 class Action(enum.Enum):
@@ -59,19 +58,21 @@ class PageCut:
                 return Action.SKIP
             self.started = True
             self._shown_nav = wanted
-            self._new_segment(long=True)  # the held first picture
+            self._new_segment(long=True)  # the held first picture (whole segments)
             return Action.WRITE
         if self._shown_nav == wanted and self._cut_nav != wanted and (self._long_enough() or self._previous_long):
             self._cut_nav = wanted
             self._new_segment()
             return Action.CUT
-        if self._in_segment >= self.gop:  # x264 makes this frame a keyframe by itself
-            self._new_segment()
-        else:
-            self._in_segment += 1
+        self._in_segment += 1  # (segment_started() restarts the count where the encoder cut by itself)
         if page_on_screen and self._shown_nav != wanted:
             self._shown_nav = wanted
         return Action.WRITE
+
+    def segment_started(self) -> None:
+        """The frame just written (a WRITE) began a segment by the encoder's own rule: 1 s of media
+        since the last keyframe (hls.py), which after late frames comes sooner than `gop` frames."""
+        self._new_segment()
 
     def _long_enough(self) -> bool:
         return self._current_long or self._in_segment >= self.min_frames

@@ -49,6 +49,13 @@ class SilentAac:
                 self._mux_repeat()
             self._samples += AUDIO_FRAME
 
+    def skip_to(self, seconds: float) -> None:
+        """Go on at `seconds` (a timeline jump after an outage): no silence for the time between."""
+        samples = round(seconds * AUDIO_RATE)
+        if samples > self._samples:
+            self._next_pts += samples - self._samples
+            self._samples = self._start = samples
+
     def _encode_one(self) -> None:
         self._frame.pts = self._samples
         self._frame.time_base = self.time_base

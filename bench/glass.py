@@ -1,0 +1,325 @@
+"""`python -m bench.glass`: castd's stream at the glass, in Shaka Player (the Cast Web Receiver's HLS
+engine, 4.16 and 5.x, tests/glass), beside the server-side numbers.
+
+The player is loaded the moment castd would LOAD a Chromecast: when /status turns `streaming` (the
+supervisor does that and casting.stream_ready() on the same `ready` event). Times are wall-clock:
+the harness page stamps every presented frame whose colour changed with requestVideoFrameCallback's
+expectedDisplayTime, on the clock time.time() reads.
+
+- cold / warm: POST /start of a solid colour page (standby off / a warm standby) -> castd ready
+  (server) -> the first frame of that colour presented by the player (glass).
+- switch: POST /start of another colour during the stream -> the first listed segment ending on it
+  (server, bench/hlswatch.py) -> its first frame presented (glass). One switch at a time: the next
+  one is posted after the colour showed, 1-2 s later.
+- stalls: a new session, the player loaded at ready, then N minutes of play: every buffering after
+  the first frame is a stall (static page, and /clock, which changes every frame), per 10 minutes.
+- kill: SIGKILL of the encoder child while the player plays (4 s apart): kill -> the player plays
+  again by itself (the end of the stall that followed, 0 when its buffer covered the restart); a
+  player still stalled 20 s after the kill counts as frozen.
+
+    .venv/bin/python -m bench.glass                       # this tree, both Shaka lines
+    .venv/bin/python -m bench.glass --compare 36f7555      # that commit and this tree, interleaved
+    .venv/bin/python -m bench.glass --minutes 10 --only stalls
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.compare import ROOT, export
+from bench.control import Castd
+from bench.hlswatch import BenchError, SegmentWatcher, media_url_of, shows_colour
+from bench.pages import serve
+from bench.stats import summary
+from bench.testhelpers import LINES, Daemon, ShakaPlayer, wait_for
+
+PALETTE = ["c02020", "2020c0", "20c020", "c0c020", "c020c0", "20c0c0", "e08040", "4080e0"]
+SECTIONS = ("cold", "warm", "switch", "stalls", "kill")
+FROZEN_AFTER = 20.0
+
+
+def rgb(hexa: str) -> tuple[int, int, int]:
+    return int(hexa[0:2], 16), int(hexa[2:4], 16), int(hexa[4:6], 16)
+
+
+class Side:
+    """One castd tree with its two daemons (standby off for cold starts, after-use for the rest)."""
+
+    def __init__(self, label: str, tree: Path, tmp: Path) -> None:
+        self.label, self.tree = label, tree
+        self.daemons = {}
+        for standby in ("off", "after-use"):
+            run = tmp / label / standby
+            run.mkdir(parents=True, exist_ok=True)
+            self.daemons[standby] = Daemon(runtime_dir=run / "run", cwd=tree,
+                                           env_extra={"CASTD_LOG_LEVEL": "INFO", "CASTD_STANDBY": standby}).start()
+        self.castd = {k: Castd(d) for k, d in self.daemons.items()}
+
+    def close(self) -> None:
+        for standby, daemon in self.daemons.items():
+            self.castd[standby].close()
+            daemon.stop()
+            daemon.kill_leftovers()
+
+
+def _ready(castd: Castd, timeout: float = 90) -> float:
+    wait_for(lambda: castd.status()["state"] == "streaming", timeout, interval=0.02, message="castd ready")
+    return time.time()
+
+
+def _make_standby(castd: Castd, pages) -> None:
+    """A daemon with standby after-use gets its warm standby from one session, stopped."""
+    if castd.status().get("standby") != "warm":
+        castd.start(pages.url("/color/101010"), "720p")
+        _ready(castd)
+        _idle(castd, True)
+
+
+def _idle(castd: Castd, standby: bool) -> None:
+    castd.stop()
+    wait_for(lambda: (s := castd.status())["state"] == "idle" and (not standby or s.get("standby") == "warm"),
+             60, interval=0.1, message="castd idle" + (" with a warm standby" if standby else ""))
+    time.sleep(1.0)
+
+
+def _playing(player: ShakaPlayer, since: float, timeout: float = 90) -> None:
+    """The player plays the stream loaded at `since` (errors of an earlier, ended stream do not count)."""
+    def check():
+        state = player.state()
+        if state.load_error or any(e.severity == 2 and e.t >= since for e in state.errors):
+            raise BenchError(f"Shaka stopped with an error: {state.load_error or state.errors[-1]}")
+        return state.started and not state.paused and not state.buffering and state.current_time > 0
+    wait_for(check, timeout, message=f"{player.line} playing")
+
+
+def start(castd: Castd, player: ShakaPlayer, pages, hexa: str, standby: bool) -> dict:
+    """One start from idle: server ready and glass first frame, seconds from the POST."""
+    player.unload()  # as a TV whose castd session ended: nothing loaded, no requests to a gone stream
+    _idle(castd, standby)
+    posted = time.time()
+    body = castd.start(pages.url(f"/color/{hexa}"), "720p")
+    ready = _ready(castd)
+    player.load(body["stream_url"])
+    seen = player.wait_colour(rgb(hexa), 90, after=posted)
+    return {"server": ready - posted, "glass": seen.t - posted, "body": body}
+
+
+def switches(castd: Castd, player: ShakaPlayer, pages, runs: int, first: int) -> dict:
+    body = castd.status()
+    watcher = SegmentWatcher(castd.client, media_url_of(f"{castd.daemon.base}{body['stream_path']}"))
+    server: list[float] = []
+    glass: list[float] = []
+    missed = 0
+    for run in range(runs):
+        time.sleep(1.0 + (run * 0.37) % 1.0)  # lands at every phase of the segment clock
+        hexa = PALETTE[(first + run) % len(PALETTE)]
+        watcher.prime()
+        posted = time.time()
+        castd.start(pages.url(f"/color/{hexa}"), "720p")
+        try:
+            listed, _ = watcher.first_matching(lambda data, c=rgb(hexa): shows_colour(data, c), posted, 60)
+            server.append(listed)
+            glass.append(player.wait_colour(rgb(hexa), 60, after=posted).t - posted)
+        except (BenchError, AssertionError):  # the player (or castd) never showed it: counted, go on
+            missed += 1
+    return {"server": server, "glass": glass, "missed": missed}
+
+
+def stalls(castd: Castd, player: ShakaPlayer, pages, page: str, minutes: float) -> dict:
+    player.unload()
+    _idle(castd, True)
+    body = castd.start(pages.url(page), "720p")
+    _ready(castd)
+    loaded = time.time()
+    player.load(body["stream_url"])
+    _playing(player, loaded)
+    behind = []
+    while time.time() - loaded < minutes * 60:
+        time.sleep(1.0)
+        state = player.state()
+        if state.load_error or any(e.severity == 2 and e.t >= loaded for e in state.errors):
+            break
+        if state.behind_live_edge is not None:
+            behind.append(state.behind_live_edge)
+    state = player.state()
+    played = (time.time() - loaded) / 60
+    mine = [s for s in state.stalls if s.start >= loaded]  # (the harness keeps stalls across loads)
+    return {"page": page, "minutes": round(played, 2), "stalls": len(mine),
+            "per_10_min": round(len(mine) * 10 / played, 2), "stall_seconds": [s.seconds(state.now) for s in mine],
+            "errors": [e.code for e in state.errors if e.t >= loaded], "behind_live_edge": summary(behind)}
+
+
+def kills(castd: Castd, player: ShakaPlayer, count: int) -> dict:
+    """SIGKILL the encoder `count` times while the player plays; kill -> playing again."""
+    resumed, frozen = [], 0
+    for _ in range(count):
+        time.sleep(4.0)
+        before = len(player.state().stalls)
+        pid = castd.status()["encoder_pid"]
+        killed = time.time()
+        os.kill(pid, signal.SIGKILL)
+        at_kill = player.state().current_time
+        result = None
+        while time.time() - killed < FROZEN_AFTER and result is None:
+            time.sleep(0.1)
+            state = player.state()
+            new = state.stalls[before:]
+            if new and new[-1].end is not None and state.current_time > new[-1].at + 1.0:
+                result = new[-1].end - killed
+            elif not new and state.current_time > at_kill + 8.0:
+                result = 0.0  # the buffer covered the restart
+        if result is None:
+            frozen += 1
+            wait_for(lambda: castd.status()["state"] == "streaming", 30, message="castd streaming again")
+        else:
+            resumed.append(result)
+    return {"kill_to_playing": resumed, "frozen": frozen, "kills": count}
+
+
+def measure(side: Side, line: str, pages, plan: dict, sections: list[str], colour: int) -> dict:
+    """Every section on one tree and line; a section that fails is recorded, the others still run."""
+    out: dict = {}
+    for section in sections:
+        try:
+            out.update(_measure(side, line, pages, plan, [section], colour))
+        except (BenchError, AssertionError, RuntimeError) as exc:
+            out[section] = {"error": f"{type(exc).__name__}: {exc}"[:300]}
+    return out
+
+
+def _measure(side: Side, line: str, pages, plan: dict, sections: list[str], colour: int) -> dict:
+    out: dict = {}
+    with ShakaPlayer(line) as player:
+        for kind, standby in (("cold", False), ("warm", True)):
+            if kind not in sections:
+                continue
+            castd = side.castd["after-use" if standby else "off"]
+            if standby:
+                _make_standby(castd, pages)
+            runs = [start(castd, player, pages, PALETTE[(colour + i) % len(PALETTE)], standby)
+                    for i in range(plan["starts"])]
+            out[kind] = {"server": [r["server"] for r in runs], "glass": [r["glass"] for r in runs]}
+            _idle(castd, standby)
+        castd = side.castd["after-use"]
+        _make_standby(castd, pages)
+        if "switch" in sections or "kill" in sections:
+            began = time.time()
+            start(castd, player, pages, PALETTE[colour % len(PALETTE)], True)
+            _playing(player, began)
+            if "switch" in sections:
+                out["switch"] = switches(castd, player, pages, plan["switches"], colour + 1)
+            if "kill" in sections:
+                out["kill"] = kills(castd, player, plan["kills"])
+        if "stalls" in sections:
+            out["stalls"] = [stalls(castd, player, pages, page, plan["minutes"])
+                             for page in ("/color/3060a0", "/clock")]
+        player.unload()
+        _idle(castd, True)
+    return out
+
+
+def run(trees: dict[str, Path], lines: list[str], plan: dict, sections: list[str]) -> dict:
+    pages = serve()
+    results: dict = {"plan": plan, "lines": lines, "trees": {k: str(v) for k, v in trees.items()}, "runs": {}}
+    with tempfile.TemporaryDirectory(prefix="castd-glass-") as tmp:
+        sides = []
+        try:
+            for label, tree in trees.items():
+                sides.append(Side(label, tree, Path(tmp)))
+            for n, line in enumerate(lines):
+                for side in sides:  # interleaved: both trees under the same machine load
+                    try:
+                        found = measure(side, line, pages, plan, sections, colour=n * 3)
+                    except (BenchError, AssertionError) as exc:
+                        found = {"error": f"{type(exc).__name__}: {exc}"}
+                    results["runs"].setdefault(line, {})[side.label] = found
+                    print(json.dumps({"line": line, "tree": side.label, **found}), flush=True)
+        finally:
+            for side in sides:
+                side.close()
+            pages.close()
+    return results
+
+
+def _fmt(values: list[float]) -> str:
+    s = summary(values)
+    if s["median"] is None:
+        return "-"
+    return f"{s['median']:.2f} (p95 {s['p95']:.2f}, n={s['n']})"
+
+
+def report(results: dict) -> None:
+    labels = list(results["trees"])
+    print("\nAt the glass (Shaka Player in headless Chromium), seconds from the webhook; medians")
+    for line, by_tree in results["runs"].items():
+        print(f"\n{line}:")
+        rows = []
+        def row(name, get):
+            cells = []
+            for label in labels:
+                try:
+                    cells.append(get(by_tree[label]))
+                except (KeyError, TypeError):
+                    cells.append("-")
+            rows.append([name, *cells])
+        row("cold start, server (ready)", lambda r: _fmt(r["cold"]["server"]))
+        row("cold start, glass (first frame)", lambda r: _fmt(r["cold"]["glass"]))
+        row("warm standby, server (ready)", lambda r: _fmt(r["warm"]["server"]))
+        row("warm standby, glass", lambda r: _fmt(r["warm"]["glass"]))
+        row("switch, server (segment listed)", lambda r: _fmt(r["switch"]["server"]))
+        row("switch, glass", lambda r: _fmt(r["switch"]["glass"]) + (f", {r['switch']['missed']} never shown"
+                                                                  if r["switch"].get("missed") else ""))
+        for i, page in enumerate(("static", "busy")):
+            row(f"stalls per 10 min, {page} page", lambda r, i=i: f"{r['stalls'][i]['per_10_min']} "
+                f"({r['stalls'][i]['stalls']} in {r['stalls'][i]['minutes']} min)")
+            row(f"behind live edge, {page} page", lambda r, i=i: f"{r['stalls'][i]['behind_live_edge']['median']:.2f}")
+        row("encoder SIGKILL -> playing again", lambda r: _fmt(r["kill"]["kill_to_playing"]))
+        row("  frozen (no resume within 20 s)", lambda r: f"{r['kill']['frozen']} of {r['kill']['kills']}")
+        for label in labels:
+            for section, found in by_tree.get(label, {}).items():
+                if isinstance(found, dict) and "error" in found:
+                    rows.append([f"{section} error ({label})", *[found["error"][:90] if x == label else ""
+                                                                 for x in labels]])
+        from bench.report import _table
+
+        print(_table(rows, ["", *labels]))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--compare", metavar="REV", help="also measure castd at git REV, interleaved")
+    parser.add_argument("--tree", action="append", default=[], metavar="LABEL=PATH",
+                        help="also measure the castd package under PATH (a folder holding castd/)")
+    parser.add_argument("--lines", default=",".join(LINES), help="Shaka lines (default: all)")
+    parser.add_argument("--only", default=",".join(SECTIONS), help=f"sections: {', '.join(SECTIONS)}")
+    parser.add_argument("--starts", type=int, default=3, help="cold and warm starts per tree and line")
+    parser.add_argument("--switches", type=int, default=6)
+    parser.add_argument("--kills", type=int, default=3)
+    parser.add_argument("--minutes", type=float, default=2.0, help="play time per page for the stall count")
+    parser.add_argument("--json", type=Path, help="write every sample here")
+    args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # end the daemons and players on the way out
+    plan = {"starts": args.starts, "switches": args.switches, "kills": args.kills, "minutes": args.minutes}
+    with tempfile.TemporaryDirectory(prefix="castd-glass-rev-") as tmp:
+        trees: dict[str, Path] = {}
+        if args.compare:
+            trees[args.compare] = export(args.compare, Path(tmp) / "rev")
+        for item in args.tree:
+            label, _, path = item.partition("=")
+            trees[label] = Path(path)
+        trees["worktree"] = ROOT
+        results = run(trees, args.lines.split(","), plan, args.only.split(","))
+    report(results)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()
