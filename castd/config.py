@@ -30,6 +30,17 @@ ENV_PREFIX = "CASTD_"
 MIN_TOKEN_LENGTH = 16  # a guessable token is no token; 16 URL-safe characters are ~96 bits
 
 
+
+def _check_quality_and_device(quality: str | None, device) -> None:
+    """One check for the quality and device of a dashboard and of a playlist (a named preset, Cast specs)."""
+    if quality and quality not in PRESETS:
+        raise ValueError(f"quality: unknown preset {quality!r}; valid: {', '.join(PRESETS)}")
+    if device is not None:
+        try:
+            check_specs(split_specs(device))
+        except ValueError as exc:
+            raise ValueError(f"device: {exc}") from None
+
 class ConfigError(Exception):
     """A configuration problem a person can fix; the message names the key."""
 
@@ -150,13 +161,7 @@ class Dashboard(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
             parse_target(self.url)
         except UrlRejected as exc:
             raise ValueError(str(exc)) from None
-        if self.quality and self.quality not in PRESETS:
-            raise ValueError(f"quality: unknown preset {self.quality!r}; valid: {', '.join(PRESETS)}")
-        if self.device is not None:
-            try:
-                check_specs(split_specs(self.device))
-            except ValueError as exc:
-                raise ValueError(f"device: {exc}") from None
+        _check_quality_and_device(self.quality, self.device)
         validate_page_values(self.zoom, self.reload_seconds)
 
 
@@ -184,13 +189,7 @@ class Playlist(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
         check_name(self.name)
         if not self.items:
             raise ValueError("items: a playlist needs at least one item")
-        if self.quality and self.quality not in PRESETS:
-            raise ValueError(f"quality: unknown preset {self.quality!r}; valid: {', '.join(PRESETS)}")
-        if self.device is not None:
-            try:
-                check_specs(split_specs(self.device))
-            except ValueError as exc:
-                raise ValueError(f"device: {exc}") from None
+        _check_quality_and_device(self.quality, self.device)
 
 
 class ScheduleEntry(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
