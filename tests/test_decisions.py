@@ -455,6 +455,9 @@ def test_restart_policy_paces_forgives_and_gives_up():
     assert policy.exited(100, exits.CRASHED, None).delay == 0.5, "a healthy minute forgives"
     assert policy.exited(101, exits.CRASHED, 5.0).delay == 0.5, "a working child restarts at once"
     assert policy.exited(102, exits.CANNOT_BOOT, None).verdict is Verdict.GIVE_UP
+    encoder_like = RestartPolicy(first=0.5, after_work=0.0)  # the encoder's: its crash bridge must be quick
+    assert encoder_like.exited(0, exits.CRASHED, 5.0).delay == 0.0
+    assert encoder_like.exited(1, exits.CRASHED, None).delay == 0.5, "a start that failed is still paced"
 
 
 def test_exit_codes_say_why():
