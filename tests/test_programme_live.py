@@ -67,13 +67,14 @@ def colour_of(data: bytes) -> str | None:
     return next((name for name, rgb in COLOURS.items() if close_to(pixel, rgb)), None)
 
 
-def watch_colours(stream_url: str, seconds: float) -> list[str]:
-    """The colours of the segments the stream lists, in order, for `seconds` (repeats collapsed)."""
+def watch_colours(stream_url: str, seconds: float, enough: int = 0) -> list[str]:
+    """The colours of the segments the stream lists, in order, for `seconds` or until `enough` colours
+    were seen (repeats collapsed)."""
     media = media_playlist_url(stream_url)
     seen_urls: set[str] = set()
     colours: list[str] = []
     deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and not (enough and len(colours) >= enough):
         for url in segment_urls(media):
             if url in seen_urls:
                 continue
@@ -98,7 +99,7 @@ def test_a_playlist_rotates_in_one_session_with_one_stream_url_and_one_load(live
         body = started.json()
         assert body["playlist"] == "rgb" and body["url"].endswith("/color/ff0000")
         tv.wait_for(lambda: tv.player_state == "PLAYING", timeout=40, what="the fake plays the playlist")
-        colours = watch_colours(body["stream_url"], 15)
+        colours = watch_colours(body["stream_url"], 30, enough=4)  # red, green, blue, red: ~12 s
         status = d.status()
         assert status["session"] == body["session"] and status["stream_url"] == body["stream_url"]
         assert status["playlist"] == "rgb" and status["items"] == 3 and status["source"] == "manual"
