@@ -139,6 +139,13 @@ class Rig:
         self.send(Start(id=command_id, url=url, quality=quality, **fields))
         return command_id
 
+    def streaming(self, **start: Any) -> str:
+        """A session started (`start` as for start()) whose child shows its page: most tests' first steps."""
+        command_id = self.start(**start)
+        self.step()
+        self.stream()
+        return command_id
+
     def step(self, seconds: float = 0.0, passes: int = 1) -> None:
         for _ in range(passes):
             self.clock.advance(seconds)

@@ -46,9 +46,7 @@ def test_acks_come_before_the_encoder_is_touched(tmp_path):
 
 def test_a_start_with_the_same_quality_is_a_switch(tmp_path):
     rig = Rig(tmp_path)
-    rig.start(url="http://a.example/1")
-    rig.step()
-    rig.stream()
+    rig.streaming(url="http://a.example/1")
     rig.start(url="http://a.example/2")
     rig.step()
     assert rig.acks[-1].switched and rig.acks[-1].session == rig.acks[0].session
@@ -59,9 +57,7 @@ def test_a_start_with_the_same_quality_is_a_switch(tmp_path):
 
 def test_a_new_quality_waits_for_the_old_child_then_starts_at_zero(tmp_path):
     rig = Rig(tmp_path)
-    rig.start()
-    rig.step()
-    rig.stream()
+    rig.streaming()
     first = rig.encoder
     rig.start(quality="low-latency")
     rig.step()
@@ -73,9 +69,7 @@ def test_a_new_quality_waits_for_the_old_child_then_starts_at_zero(tmp_path):
 
 def test_a_hung_child_is_killed_at_its_deadline_without_blocking(tmp_path):
     rig = Rig(tmp_path)
-    rig.start()
-    rig.step()
-    rig.stream()
+    rig.streaming()
     child = rig.encoder
     child.frozen = True
     rig.send(Stop(id="s"))
@@ -91,9 +85,7 @@ def test_a_hung_child_is_killed_at_its_deadline_without_blocking(tmp_path):
 
 def test_stop_with_standby_parks_and_the_next_start_reuses_the_child(tmp_path):
     rig = Rig(tmp_path, standby="after-use")
-    rig.start()
-    rig.step()
-    rig.stream()
+    rig.streaming()
     child = rig.encoder
     rig.send(Stop(id="s"))
     rig.step()
@@ -214,9 +206,7 @@ def test_crashes_spread_beyond_the_window_never_give_up(tmp_path):
 
 def test_a_stalled_child_is_killed_and_restarted(tmp_path):
     rig = Rig(tmp_path, frame_stall_seconds=3.0)
-    rig.start()
-    rig.step()
-    rig.stream()
+    rig.streaming()
     child = rig.encoder
     child.frozen = True
     for _ in range(4):
@@ -230,9 +220,7 @@ def test_a_stalled_child_is_killed_and_restarted(tmp_path):
 
 def test_duration_ends_the_session(tmp_path):
     rig = Rig(tmp_path)
-    rig.start(duration=10.0)
-    rig.step()
-    rig.stream()
+    rig.streaming(duration=10.0)
     rig.step(seconds=9.0)
     assert rig.status.state == "streaming"
     rig.step(seconds=1.5)
@@ -337,9 +325,7 @@ def test_a_failed_device_alone_is_no_viewer_verdict(tmp_path):
 
 def test_a_dying_cast_worker_is_restarted_with_the_whole_state_then_given_up(tmp_path):
     rig = Rig(tmp_path)
-    rig.start(devices=["tv1"])
-    rig.step()
-    rig.stream()
+    rig.streaming(devices=["tv1"])
     delays = []
     for _ in range(9):
         rig.workers[-1].exit(-signal.SIGSEGV)
@@ -423,9 +409,7 @@ def memory_rig(tmp_path, pss: dict[str, float]) -> Rig:
     """A streaming session (limit 650 MB, checked every 10 s) whose child uses `pss["mb"]` MB (PSS)."""
     rig = Rig(tmp_path, memory_limit_mb=650, memory_check_seconds=10.0)
     rig.sup.memory_probe = lambda pid: pss["mb"]
-    rig.start()
-    rig.step()
-    rig.stream()
+    rig.streaming()
     return rig
 
 
