@@ -12,6 +12,7 @@ import struct
 import subprocess
 import sys
 import time
+import zoneinfo
 
 import pytest
 from fakecast import FakeCastDevice
@@ -184,7 +185,7 @@ def zone_with_a_minute_boundary_at(folder, at: int) -> tuple[dict[str, str], str
     block += abbr
     (folder / "Test").mkdir(parents=True, exist_ok=True)
     (folder / "Test" / "Shifted").write_bytes(block + block + f"\n<TST>-0:00:{offset:02d}\n".encode())
-    return {"PYTHONTZPATH": str(folder)}, "Test/Shifted"
+    return {"PYTHONTZPATH": os.pathsep.join((str(folder), *zoneinfo.TZPATH))}, "Test/Shifted"  # + the system's
 
 
 def test_a_schedule_starts_and_stops_castd_by_itself(tmp_path, pages):
