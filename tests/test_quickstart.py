@@ -90,7 +90,14 @@ def test_make_run_casts_the_demo_and_ctrl_c_ends_everything(prefix, tmp_path):
         os.killpg(make.pid, signal.SIGINT)
         make.wait(timeout=30)
         wait_for(lambda: not still_alive(seen), 5, message="every process of make run gone")
-        assert "castd stopped" in out.read_text()
+        printed = out.read_text()
+        assert "castd stopped" in printed
+        # castd ended everything itself: its front end found nothing the supervisor had left behind
+        assert "left by the supervisor" not in printed, printed[-3000:]
+        # a new user's first command shows no packaging warnings (pip's "WARNING: ...", setuptools' banners)
+        noise = [line for line in printed.splitlines()
+                 if line.startswith("WARNING:") or "deprecat" in line.lower() or "Editable installation" in line]
+        assert not noise, noise
     finally:
         if make.poll() is None:
             os.killpg(make.pid, signal.SIGKILL)
