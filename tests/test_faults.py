@@ -256,6 +256,38 @@ def test_an_end_during_a_stream_ends_and_reaps_everything_castd_started(tmp_path
         d.finish()
 
 
+ORPHANS_SCRIPT = """
+import os, subprocess, sys, time
+from castd.procutil import end_orphans, pid_alive, set_child_subreaper
+set_child_subreaper()  # as the supervisor's main() does
+ours = subprocess.Popen(["sleep", "60"], start_new_session=True)  # a child of ours leading a group (an encoder)
+# what a killed encoder leaves: a helper in a session of its own whose parent has gone (a crashpad handler)
+orphan = int(subprocess.run(["sh", "-c", "setsid sleep 60 >/dev/null 2>&1 & echo $!"], capture_output=True,
+                            text=True).stdout)
+time.sleep(0.2)
+adopted = open(f"/proc/{orphan}/stat").read().rsplit(")", 1)[1].split()[1] == str(os.getpid())
+left, rounds = end_orphans(keep={ours.pid}), 1
+while left and rounds < 50:
+    time.sleep(0.02)
+    left, rounds = end_orphans(keep={ours.pid}), rounds + 1
+print(adopted, os.path.exists(f"/proc/{orphan}"), pid_alive(ours.pid), rounds)
+ours.kill()
+ours.wait()
+"""
+
+
+def test_a_subreaper_ends_and_reaps_the_orphans_it_adopts_and_keeps_its_own_children():
+    """castd/procutil.end_orphans, as the supervisor uses it once an encoder has gone: the orphan is killed
+    and reaped (no zombie left), the child it was told to keep still runs."""
+    result = subprocess.run([os.sys.executable, "-c", ORPHANS_SCRIPT], capture_output=True, text=True, timeout=30,
+                            cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    adopted, orphan_exists, ours_alive, rounds = result.stdout.split()
+    assert adopted == "True"  # it really was an orphan we had adopted
+    assert orphan_exists == "False" and ours_alive == "True", result.stdout
+    print(f"\norphan ended and reaped after {rounds} call(s)")
+
+
 def test_systemd_unit_verifies(tmp_path):
     if not shutil.which("systemd-analyze"):
         pytest.skip("systemd-analyze not installed")
