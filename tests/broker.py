@@ -200,6 +200,14 @@ class Watcher:
         self.client.loop_stop()
 
 
+def mqtt_env(broker: Mosquitto, node: str, **extra: str) -> dict[str, str]:
+    """The environment that points a castd at `broker` as node `node`; `extra` adds CASTD_MQTT_<KEY> values
+    (groups="shop", keepalive="10", ...)."""
+    env = {"CASTD_MQTT_HOST": "127.0.0.1", "CASTD_MQTT_PORT": str(broker.port), "CASTD_MQTT_NODE_ID": node}
+    env.update({f"CASTD_MQTT_{k.upper()}": v for k, v in extra.items()})
+    return env
+
+
 def retained(broker: Mosquitto, topic: str, timeout: float = 10.0) -> Received:
     """What the broker keeps retained on `topic`, as a new subscriber (Home Assistant starting) gets it."""
     watcher = Watcher(broker, topic)

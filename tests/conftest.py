@@ -5,6 +5,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from broker import Mosquitto, Watcher  # noqa: E402
 from helpers import Daemon, PageServer  # noqa: E402
 
 
@@ -29,3 +30,20 @@ def idle_daemon(daemon):
     daemon.post("/stop")
     daemon.wait_state("idle")
     return daemon
+
+
+@pytest.fixture(scope="module")
+def broker(tmp_path_factory):
+    """One real Mosquitto for a test module (anonymous logins, no persistence); stopped at its end."""
+    b = Mosquitto(tmp_path_factory.mktemp("mosquitto")).start()
+    yield b
+    b.stop()
+
+
+@pytest.fixture(scope="module")
+def ha(broker):
+    """The module's Home Assistant: a paho client on the module's broker, subscribed to every topic from
+    before any castd starts, so it holds every message castd ever sent there."""
+    w = Watcher(broker, "#")
+    yield w
+    w.close()

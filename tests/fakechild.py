@@ -1,4 +1,5 @@
-"""Fake children and a fake clock for the decision tests (tests/test_decisions.py).
+"""Fake children, a fake clock and the Rig that drives a real Supervisor with them, for the decision tests
+(tests/test_decisions.py, tests/test_programme_decisions.py).
 
 The supervisor and the cast side take their child factories as parameters (as uvicorn's supervisor takes
 its target), so their decisions can be driven in milliseconds: a FakeChild records what it is sent,
@@ -9,11 +10,17 @@ real Chromium can show stays in the end-to-end tests.
 from __future__ import annotations
 
 import itertools
+import multiprocessing
 import signal
+from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from castd.cast.messages import CastQuit
-from castd.protocol import Quit
+from castd.config import Config
+from castd.protocol import Ack, Progress, Quit, Ready, Snapshot, Start, encode, event_decoder
+from castd.supervisor.loop import Supervisor
 
 _pids = itertools.count(900_000)
 
@@ -99,3 +106,84 @@ class FakeChild:
 
     def of(self, kind: type) -> list[Any]:
         return [m for m in self.sent if isinstance(m, kind)]
+
+
+class Rig:
+    """A real Supervisor with fake children, a fake clock and a real Pipe standing in for the front end.
+
+    `config` is what castd.toml would hold (dashboards and playlists as plain dicts too); the memory probe
+    runs inline, so each step() is deterministic. Nothing runs between steps: the test moves the clock."""
+
+    def __init__(self, tmp_path: Path, **config: Any) -> None:
+        self.clock = FakeClock()
+        self.encoders: list[FakeChild] = []
+        self.workers: list[FakeChild] = []
+        self.front, conn = multiprocessing.Pipe()
+        self.config = msgspec.convert({"runtime_dir": str(tmp_path / "run"), **config}, Config)
+        self.sup = Supervisor(conn, self.config, clock=self.clock, wall=self.clock.wall,
+                              encoder_factory=lambda params: FakeChild(params, self.clock, self.encoders),
+                              worker_factory=lambda cfg: FakeChild(cfg, self.clock, self.workers),
+                              probe_in_thread=False)
+        self.acks: list[Ack] = []
+        self.status: Any = None
+        self.seq = 0
+        self.frames = 10
+
+    def send(self, *commands: Any) -> None:
+        for command in commands:
+            self.front.send_bytes(encode(command))
+
+    def start(self, url: str = "http://a.example/", quality: str = "720p", **fields: Any) -> str:
+        self.seq += 1
+        command_id = f"c{self.seq}"
+        self.send(Start(id=command_id, url=url, quality=quality, **fields))
+        return command_id
+
+    def streaming(self, **start: Any) -> str:
+        """A session started (`start` as for start()) whose child shows its page: most tests' first steps."""
+        command_id = self.start(**start)
+        self.step()
+        self.stream()
+        return command_id
+
+    def step(self, seconds: float = 0.0, passes: int = 1) -> None:
+        for _ in range(passes):
+            self.clock.advance(seconds)
+            self.sup.step()
+            while self.front.poll():
+                message = event_decoder.decode(self.front.recv_bytes())
+                if isinstance(message, Ack):
+                    self.acks.append(message)
+                elif isinstance(message, Snapshot):
+                    self.status = message.status
+
+    @property
+    def encoder(self) -> FakeChild:
+        return self.encoders[-1]
+
+    def alive(self) -> list[FakeChild]:
+        return [c for c in self.encoders if c.alive]
+
+    def stream(self, child: FakeChild | None = None, segments: int = 3) -> None:
+        """The child shows its page in a finished segment and keeps reporting."""
+        child = child or self.encoder
+        nav = self.sup.wanted.nav if self.sup.wanted else 0
+        child.say(Progress(frames=10, fps=10.0, segments=segments, last_frame_at=0, last_segment_at=0,
+                           media_end=float(segments)),
+                  Ready(nav=nav, url=self.sup.wanted.url if self.sup.wanted else ""))
+        self.step()
+
+    def pulse(self, child: FakeChild, frames: int, segments: int, media_end: float = 0.0) -> None:
+        child.say(Progress(frames=frames, fps=10.0, segments=segments, last_frame_at=0, last_segment_at=0,
+                           media_end=media_end))
+
+    def run(self, seconds: float) -> None:
+        """Let `seconds` pass in 0.5 s steps with the child reporting as a healthy one does (frames,
+        segments, and Ready for the page it is asked to show)."""
+        for _ in range(int(round(seconds / 0.5))):
+            self.frames += 5
+            wanted = self.sup.wanted
+            self.pulse(self.encoder, frames=self.frames, segments=self.frames // 10, media_end=self.frames / 10)
+            if wanted is not None:
+                self.encoder.say(Ready(nav=wanted.nav, url=wanted.url))
+            self.step(seconds=0.5)

@@ -84,6 +84,15 @@ def expand(mapping: dict, table: dict[str, str], where: str, problems: list[str]
     return out
 
 
+def required_block(root: dict, key: str, short: str, table: dict[str, str], problems: list[str]) -> dict:
+    """The root's `key` block (abbreviated `short`) with full names; its absence is a problem."""
+    block = root.get(key)
+    if not isinstance(block, dict):
+        problems.append(f"root: {key} ({short}) is required")
+        block = {}
+    return expand(block, table, key, problems)
+
+
 def check(topic: str, payload: dict, prefix: str = "homeassistant") -> tuple[list[str], dict]:
     """Problems with one device-discovery message (empty when it is valid), and the expanded payload."""
     problems: list[str] = []
@@ -96,21 +105,13 @@ def check(topic: str, payload: dict, prefix: str = "homeassistant") -> tuple[lis
     for key in root:
         if key not in SHARED and key in root_full:
             problems.append(f"root: {key!r} is not a shared option")
-    device = root.get("device")
-    if not isinstance(device, dict):
-        problems.append("root: device (dev) is required")
-        device = {}
-    device = expand(device, DEVICE_ABBREVIATIONS, "device", problems)
+    device = required_block(root, "device", "dev", DEVICE_ABBREVIATIONS, problems)
     if not device.get("identifiers") and not device.get("connections"):
         problems.append("device: identifiers or connections required")
     url = device.get("configuration_url")
     if url is not None and not re.match(r"^(https?|homeassistant)://", url):
         problems.append(f"device: configuration_url {url!r} is not an http(s) URL")
-    origin = root.get("origin")
-    if not isinstance(origin, dict):
-        problems.append("root: origin (o) is required")
-        origin = {}
-    origin = expand(origin, ORIGIN_ABBREVIATIONS, "origin", problems)
+    origin = required_block(root, "origin", "o", ORIGIN_ABBREVIATIONS, problems)
     if not origin.get("name"):
         problems.append("origin: name required")
     components = root.get("components")

@@ -27,6 +27,15 @@ def test_precedence_defaults_file_env(tmp_path):
     ({"CASTD_LOG_LEVEL": "LOUD"}, "log_level"),
     ({"CASTD_CAST_STALL_SECONDS": "-1"}, "cast_stall_seconds"),
     ({"CASTD_CAST_STALL_SECONDS": "601"}, "cast_stall_seconds"),
+    # the security settings (test_security.py holds what they do)
+    ({"CASTD_TOKEN": "short"}, "token"),
+    ({"CASTD_TOKEN": "has spaces in it, sixteen+"}, "token"),
+    ({"CASTD_ALLOWLIST": "https://ok.example/,javascript:x"}, "allowlist"),
+    ({"CASTD_ALLOWLIST": "https://*.example/"}, "allowlist"),
+    ({"CASTD_RATE_LIMIT_BURST": "0"}, "rate_limit_burst"),
+    ({"CASTD_RATE_LIMIT_PER_MINUTE": "0"}, "rate_limit_per_minute"),
+    ({"CASTD_MAX_BODY_BYTES": "1000000"}, "max_body_bytes"),
+    ({"CASTD_MAX_JSON_DEPTH": "1"}, "max_json_depth"),
 ])
 def test_invalid_values_name_the_key(tmp_path, environ, key):
     empty = tmp_path / "empty.toml"
@@ -34,6 +43,8 @@ def test_invalid_values_name_the_key(tmp_path, environ, key):
     with pytest.raises(ConfigError) as info:
         load_config(empty, environ=environ)
     assert str(info.value).startswith(f"{key}:")
+    if key == "token":
+        assert environ["CASTD_TOKEN"] not in str(info.value)  # a rejected token is still not printed
 
 
 def test_unknown_key_and_bad_toml(tmp_path):

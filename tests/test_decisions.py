@@ -4,7 +4,6 @@ end-to-end tests hold the same behaviour against the real children."""
 
 from __future__ import annotations
 
-import multiprocessing
 import signal
 
 import msgspec
@@ -15,70 +14,9 @@ from castd.cast.messages import CastStop, CastWant, DeviceReport
 from castd.children import exits
 from castd.children.policy import RestartPolicy, Verdict
 from castd.config import Config
-from castd.protocol import (Ack, Begin, CastDevice, Failed, Navigate, Park, Progress, Quit, Ready, Shutdown,
-                            Snapshot, Start, Stop, Timeline, event_decoder, encode)
-from castd.supervisor.loop import Supervisor
+from castd.protocol import Begin, CastDevice, Failed, Navigate, Park, Quit, Shutdown, Stop, Timeline
 from castd.supervisor.slot import Phase
-from fakechild import FakeChild, FakeClock
-
-
-class Rig:
-    """A Supervisor with fake children, a fake clock and a real Pipe standing in for the front end."""
-
-    def __init__(self, tmp_path, **config) -> None:
-        self.clock = FakeClock()
-        self.encoders: list[FakeChild] = []
-        self.workers: list[FakeChild] = []
-        self.front, conn = multiprocessing.Pipe()
-        self.config = Config(runtime_dir=str(tmp_path / "run"), **config)
-        self.sup = Supervisor(conn, self.config, clock=self.clock, wall=self.clock.wall,
-                              encoder_factory=lambda params: FakeChild(params, self.clock, self.encoders),
-                              worker_factory=lambda cfg: FakeChild(cfg, self.clock, self.workers),
-                              probe_in_thread=False)
-        self.acks: list[Ack] = []
-        self.status = None
-        self.seq = 0
-
-    def send(self, *commands) -> None:
-        for command in commands:
-            self.front.send_bytes(encode(command))
-
-    def start(self, url: str = "http://a.example/", quality: str = "720p", **fields) -> str:
-        self.seq += 1
-        command_id = f"c{self.seq}"
-        self.send(Start(id=command_id, url=url, quality=quality, **fields))
-        return command_id
-
-    def step(self, seconds: float = 0.0, passes: int = 1) -> None:
-        for _ in range(passes):
-            self.clock.advance(seconds)
-            self.sup.step()
-            while self.front.poll():
-                message = event_decoder.decode(self.front.recv_bytes())
-                if isinstance(message, Ack):
-                    self.acks.append(message)
-                elif isinstance(message, Snapshot):
-                    self.status = message.status
-
-    @property
-    def encoder(self) -> FakeChild:
-        return self.encoders[-1]
-
-    def alive(self) -> list[FakeChild]:
-        return [c for c in self.encoders if c.alive]
-
-    def stream(self, child: FakeChild | None = None, segments: int = 3) -> None:
-        """The child shows its page in a finished segment and keeps reporting."""
-        child = child or self.encoder
-        nav = self.sup.wanted.nav if self.sup.wanted else 0
-        child.say(Progress(frames=10, fps=10.0, segments=segments, last_frame_at=0, last_segment_at=0,
-                           media_end=float(segments)),
-                  Ready(nav=nav, url=self.sup.wanted.url if self.sup.wanted else ""))
-        self.step()
-
-    def pulse(self, child: FakeChild, frames: int, segments: int, media_end: float = 0.0) -> None:
-        child.say(Progress(frames=frames, fps=10.0, segments=segments, last_frame_at=0, last_segment_at=0,
-                           media_end=media_end))
+from fakechild import FakeClock, Rig
 
 
 # ---- the supervisor -------------------------------------------------------------------------------
@@ -108,9 +46,7 @@ def test_acks_come_before_the_encoder_is_touched(tmp_path):
 
 def test_a_start_with_the_same_quality_is_a_switch(tmp_path):
     rig = Rig(tmp_path)
-    rig.start(url="http://a.example/1")
-    rig.step()
-    rig.stream()
+    rig.streaming(url="http://a.example/1")
     rig.start(url="http://a.example/2")
     rig.step()
     assert rig.acks[-1].switched and rig.acks[-1].session == rig.acks[0].session
@@ -121,9 +57,7 @@ def test_a_start_with_the_same_quality_is_a_switch(tmp_path):
 
 def test_a_new_quality_waits_for_the_old_child_then_starts_at_zero(tmp_path):
     rig = Rig(tmp_path)
-    rig.start()
-    rig.step()
-    rig.stream()
+    rig.streaming()
     first = rig.encoder
     rig.start(quality="low-latency")
     rig.step()
@@ -135,9 +69,7 @@ def test_a_new_quality_waits_for_the_old_child_then_starts_at_zero(tmp_path):
 
 def test_a_hung_child_is_killed_at_its_deadline_without_blocking(tmp_path):
     rig = Rig(tmp_path)
-    rig.start()
-    rig.step()
-    rig.stream()
+    rig.streaming()
     child = rig.encoder
     child.frozen = True
     rig.send(Stop(id="s"))
@@ -153,9 +85,7 @@ def test_a_hung_child_is_killed_at_its_deadline_without_blocking(tmp_path):
 
 def test_stop_with_standby_parks_and_the_next_start_reuses_the_child(tmp_path):
     rig = Rig(tmp_path, standby="after-use")
-    rig.start()
-    rig.step()
-    rig.stream()
+    rig.streaming()
     child = rig.encoder
     rig.send(Stop(id="s"))
     rig.step()
@@ -276,9 +206,7 @@ def test_crashes_spread_beyond_the_window_never_give_up(tmp_path):
 
 def test_a_stalled_child_is_killed_and_restarted(tmp_path):
     rig = Rig(tmp_path, frame_stall_seconds=3.0)
-    rig.start()
-    rig.step()
-    rig.stream()
+    rig.streaming()
     child = rig.encoder
     child.frozen = True
     for _ in range(4):
@@ -292,9 +220,7 @@ def test_a_stalled_child_is_killed_and_restarted(tmp_path):
 
 def test_duration_ends_the_session(tmp_path):
     rig = Rig(tmp_path)
-    rig.start(duration=10.0)
-    rig.step()
-    rig.stream()
+    rig.streaming(duration=10.0)
     rig.step(seconds=9.0)
     assert rig.status.state == "streaming"
     rig.step(seconds=1.5)
@@ -399,9 +325,7 @@ def test_a_failed_device_alone_is_no_viewer_verdict(tmp_path):
 
 def test_a_dying_cast_worker_is_restarted_with_the_whole_state_then_given_up(tmp_path):
     rig = Rig(tmp_path)
-    rig.start(devices=["tv1"])
-    rig.step()
-    rig.stream()
+    rig.streaming(devices=["tv1"])
     delays = []
     for _ in range(9):
         rig.workers[-1].exit(-signal.SIGSEGV)
@@ -455,6 +379,9 @@ def test_restart_policy_paces_forgives_and_gives_up():
     assert policy.exited(100, exits.CRASHED, None).delay == 0.5, "a healthy minute forgives"
     assert policy.exited(101, exits.CRASHED, 5.0).delay == 0.5, "a working child restarts at once"
     assert policy.exited(102, exits.CANNOT_BOOT, None).verdict is Verdict.GIVE_UP
+    encoder_like = RestartPolicy(first=0.5, after_work=0.0)  # the encoder's: its crash bridge must be quick
+    assert encoder_like.exited(0, exits.CRASHED, 5.0).delay == 0.0
+    assert encoder_like.exited(1, exits.CRASHED, None).delay == 0.5, "a start that failed is still paced"
 
 
 def test_exit_codes_say_why():
@@ -478,13 +405,17 @@ def test_token_bucket_allows_a_burst_then_the_rate():
     assert [bucket.take() for _ in range(4)][:3] == [0.0, 0.0, 0.0], "never more than the burst"
 
 
-def test_memory_over_the_limit_reloads_then_restarts_and_the_session_goes_on(tmp_path):
-    pss = {"mb": 400.0}
+def memory_rig(tmp_path, pss: dict[str, float]) -> Rig:
+    """A streaming session (limit 650 MB, checked every 10 s) whose child uses `pss["mb"]` MB (PSS)."""
     rig = Rig(tmp_path, memory_limit_mb=650, memory_check_seconds=10.0)
     rig.sup.memory_probe = lambda pid: pss["mb"]
-    rig.start()
-    rig.step()
-    rig.stream()
+    rig.streaming()
+    return rig
+
+
+def test_memory_over_the_limit_reloads_then_restarts_and_the_session_goes_on(tmp_path):
+    pss = {"mb": 400.0}
+    rig = memory_rig(tmp_path, pss)
     session, first = rig.status.session, rig.encoder
 
     def run(seconds: float) -> None:
@@ -507,11 +438,7 @@ def test_memory_over_the_limit_reloads_then_restarts_and_the_session_goes_on(tmp
 
 def test_memory_back_under_the_limit_after_a_reload_needs_no_restart(tmp_path):
     pss = {"mb": 900.0}
-    rig = Rig(tmp_path, memory_limit_mb=650, memory_check_seconds=10.0)
-    rig.sup.memory_probe = lambda pid: pss["mb"]
-    rig.start()
-    rig.step()
-    rig.stream()
+    rig = memory_rig(tmp_path, pss)
     for i in range(60):
         if i == 15:
             pss["mb"] = 500.0

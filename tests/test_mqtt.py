@@ -2,7 +2,7 @@
 Home Assistant (reads the discovery message, checks it against the documented schema, renders the
 templates, presses the buttons, sets the text and the select, and sees castd act).
 
-One broker and one castd for the module; sessions are stream-only (no Cast device).
+One broker (tests/conftest.py) and one castd for the module; sessions are stream-only (no Cast device).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import time
 
 import httpx
 import pytest
-from broker import Mosquitto, Watcher, retained
+from broker import Watcher, mqtt_env, retained
 from hadiscovery import check, topics_of
 from helpers import Daemon, wait_for
 from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -24,26 +24,10 @@ DISCOVERY = f"homeassistant/device/{NODE}/config"
 
 
 @pytest.fixture(scope="module")
-def broker(tmp_path_factory):
-    b = Mosquitto(tmp_path_factory.mktemp("mosquitto")).start()
-    yield b
-    b.stop()
-
-
-@pytest.fixture(scope="module")
-def ha(broker):
-    """The test's Home Assistant: subscribed to everything, from before castd starts."""
-    w = Watcher(broker, "#")
-    yield w
-    w.close()
-
-
-@pytest.fixture(scope="module")
 def castd(broker, ha, tmp_path_factory):
     d = Daemon(runtime_dir=tmp_path_factory.mktemp("castd-mqtt") / "run",
-               env_extra={"CASTD_MQTT_HOST": "127.0.0.1", "CASTD_MQTT_PORT": str(broker.port),
-                          "CASTD_MQTT_NODE_ID": NODE, "CASTD_MQTT_GROUPS": "shop",
-                          "CASTD_MQTT_SNAPSHOT_SECONDS": "2", "CASTD_MAX_DURATION": "3600"}).start()
+               env_extra={**mqtt_env(broker, NODE, groups="shop", snapshot_seconds="2"),
+                          "CASTD_MAX_DURATION": "3600"}).start()
     ha.wait(f"{BASE}/availability", lambda m: m.payload == b"online")
     yield d
     d.finish()
@@ -197,8 +181,7 @@ def test_a_retained_control_message_is_refused_not_replayed(broker, ha, tmp_path
     node = "retained"
     ha.publish(f"castd/{node}/start", json.dumps({"url": "http://127.0.0.1:1/x", "device": ""}), retain=True)
     t0 = time.monotonic()
-    d = Daemon(runtime_dir=tmp_path / "run", env_extra={
-        "CASTD_MQTT_HOST": "127.0.0.1", "CASTD_MQTT_PORT": str(broker.port), "CASTD_MQTT_NODE_ID": node})
+    d = Daemon(runtime_dir=tmp_path / "run", env_extra=mqtt_env(broker, node))
     try:
         d.start()
         error = ha.wait(f"castd/{node}/error", after=t0).json()

@@ -11,17 +11,11 @@ import time
 
 import httpx
 import pytest
-from broker import Mosquitto, Watcher, retained
+from broker import Mosquitto, Watcher, mqtt_env, retained
 from helpers import ROOT, Daemon, wait_for
 
 PASSWORD = "right-horse-battery-9"
 WRONG = "wrong-staple-7730"
-
-
-def mqtt_env(broker: Mosquitto, node: str, **extra: str) -> dict[str, str]:
-    env = {"CASTD_MQTT_HOST": "127.0.0.1", "CASTD_MQTT_PORT": str(broker.port), "CASTD_MQTT_NODE_ID": node}
-    env.update({f"CASTD_MQTT_{k.upper()}": v for k, v in extra.items()})
-    return env
 
 
 @pytest.fixture(scope="module")

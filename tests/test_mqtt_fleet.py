@@ -12,7 +12,7 @@ import signal
 import time
 
 import pytest
-from broker import Mosquitto, Watcher
+from broker import Mosquitto, Watcher, mqtt_env
 from helpers import Daemon, wait_for
 
 NODES = ("tv_a", "tv_b", "tv_c")
@@ -22,24 +22,9 @@ def base(node: str) -> str:
     return f"castd/{node}"
 
 
-@pytest.fixture(scope="module")
-def broker(tmp_path_factory):
-    b = Mosquitto(tmp_path_factory.mktemp("mosquitto-fleet")).start()
-    yield b
-    b.stop()
-
-
-@pytest.fixture(scope="module")
-def ha(broker):
-    w = Watcher(broker, "castd/#", "homeassistant/#")
-    yield w
-    w.close()
-
-
 def member(broker: Mosquitto, node: str, runtime_dir) -> Daemon:
-    return Daemon(runtime_dir=runtime_dir, env_extra={
-        "CASTD_MQTT_HOST": "127.0.0.1", "CASTD_MQTT_PORT": str(broker.port), "CASTD_MQTT_NODE_ID": node,
-        "CASTD_MQTT_GROUPS": "shop", "CASTD_MQTT_KEEPALIVE": "10", "CASTD_MQTT_SNAPSHOT_SECONDS": "0"})
+    return Daemon(runtime_dir=runtime_dir, env_extra=mqtt_env(broker, node, groups="shop", keepalive="10",
+                                                               snapshot_seconds="0"))
 
 
 @pytest.fixture(scope="module")

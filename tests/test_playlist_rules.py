@@ -17,7 +17,8 @@ import pytest
 from castd.encoder.hls import STATE_FILE, HlsOutput, MediaPlaylist, PlaylistState
 from castd.presets import get_preset
 from castd.protocol import Timeline
-from helpers import Daemon, media_playlist_url, wait_for
+from castd.encoder.bridge import Bridge
+from helpers import Daemon, close_to, last_frame_of, media_playlist_url, rgb_at, wait_for
 from hlsrules import Listed, PlaylistWatch, listed_segments, playlist_problems, reload_problems, timeline_problems
 
 PRESET = get_preset("720p")
@@ -154,6 +155,38 @@ def test_after_an_outage_media_time_catches_up_with_the_wall_clock(tmp_path):
     assert second.media_end - state.end >= 4.0  # the outage is filled (timeline_problems: without a hole)
 
 
+def test_a_restarted_child_holds_the_last_picture_until_its_page_is_back(tmp_path):
+    """The crash bridge: a child continuing a session after a break lists the last picture the
+    session had (decoded from its last segment) on the same timeline, at once, with one DISCONTINUITY;
+    then its capture takes the output over."""
+    first = HlsOutput(tmp_path, PRESET, first_hold=0.6)
+    for i in range(25):
+        first.write_video(picture(90), time.monotonic(), keyframe=i == 1)
+        time.sleep(0.01)
+    listed_before = first.segments()
+    bridge = Bridge.begin(tmp_path, PRESET, Timeline(start=first.media_end, discontinuity=True))
+    assert bridge is not None
+    wait_for(lambda: bridge.output.segments() >= listed_before + 2, 10, message="the bridge lists segments")
+    held = bridge.end()
+    output = bridge.output
+    for i in range(12):  # the capture loop: the page's first picture, then on
+        output.write_video(picture(200), time.monotonic(), keyframe=i == 1)
+    output.close()
+    listed = listed_segments((tmp_path / "stream.m3u8").read_text())
+    for s in listed:
+        s.data = (tmp_path / s.uri).read_bytes()
+    assert timeline_problems(listed, PRESET.fps) == []
+    after = [s for s in listed if s.msn >= listed_before]
+    assert after[0].discontinuity and sum(s.discontinuity for s in listed) == 1
+    assert rgb_at(held.reformat(format="rgb24"), 10, 10)[0] in range(80, 101)
+    shown = rgb_at(last_frame_of(after[0].data), PRESET.width // 2, PRESET.height // 2)
+    assert close_to(shown, (90, 90, 90), 12), shown  # the old picture, not black and not the new page
+
+
+def test_no_bridge_without_a_picture_to_hold(tmp_path):
+    assert Bridge.begin(tmp_path, PRESET, Timeline(start=3.0, discontinuity=True)) is None
+
+
 # ---- through the real daemon ------------------------------------------------------------
 @pytest.fixture(scope="module")
 def daemon(tmp_path_factory):
@@ -186,6 +219,9 @@ def test_every_playlist_served_through_start_switches_and_a_sigkill_obeys_the_ru
     assert segments[0].msn == 0 and not segments[0].discontinuity
     tagged = [s.msn for s in segments if s.discontinuity]
     assert len(tagged) == 1, tagged
+    # the restarted encoder's first segment shows the page's picture, never black (the bridge's own check is above)
+    bridged = rgb_at(last_frame_of(watch.segments[tagged[0]].data), PRESET.width // 2, PRESET.height // 2)
+    assert close_to(bridged, (0xc0, 0xc0, 0x20), 40), bridged
     last = m3u8.loads(watch.snapshots[-1])
     assert last.discontinuity_sequence == 1 and not any(s.discontinuity for s in last.segments)
     assert len(watch.snapshots) >= 10  # it saw the playlist grow, version by version

@@ -3,68 +3,18 @@ clock (tests/fakechild.py): playlists as page switches of one child in one sessi
 return, a schedule window starting and ending a session, a resumed session keeping its id. Milliseconds;
 test_programme_live.py shows the same with Chromium."""
 
-import multiprocessing
-
-import msgspec
 from datetime import datetime, timezone
 
-from castd.config import Config
-from castd.protocol import Ack, Navigate, Progress, Ready, Snapshot, Start, Stop, encode, event_decoder
-from castd.supervisor.loop import Supervisor
-from fakechild import FakeChild, FakeClock
+from castd.protocol import Navigate, Start, Stop
+from fakechild import FakeClock, Rig
 
 BOARDS = [{"name": n, "url": f"http://a.example/{n}"} for n in ("red", "green", "blue", "cam")]
 PLAYLIST = [{"name": "rgb", "items": [{"dashboard": n, "seconds": 10} for n in ("red", "green", "blue")]}]
 
 
-class Rig:
-    def __init__(self, tmp_path, **config) -> None:
-        self.clock = FakeClock()
-        self.encoders: list[FakeChild] = []
-        self.workers: list[FakeChild] = []
-        self.front, conn = multiprocessing.Pipe()
-        self.config = msgspec.convert({"runtime_dir": str(tmp_path / "run"), **config}, Config)
-        self.sup = Supervisor(conn, self.config, clock=self.clock, wall=self.clock.wall,
-                              encoder_factory=lambda params: FakeChild(params, self.clock, self.encoders),
-                              worker_factory=lambda cfg: FakeChild(cfg, self.clock, self.workers))
-        self.acks: list[Ack] = []
-        self.status = None
-        self.frames = 10
-
-    def send(self, command) -> None:
-        self.front.send_bytes(encode(command))
-
-    def step(self, seconds: float = 0.0) -> None:
-        self.clock.advance(seconds)
-        self.sup.step()
-        while self.front.poll():
-            message = event_decoder.decode(self.front.recv_bytes())
-            if isinstance(message, Ack):
-                self.acks.append(message)
-            elif isinstance(message, Snapshot):
-                self.status = message.status
-
-    def stream(self) -> None:
-        wanted = self.sup.wanted
-        self.encoders[-1].say(Progress(frames=10, fps=10.0, segments=3, last_frame_at=0, last_segment_at=0,
-                                       media_end=3.0), Ready(nav=wanted.nav, url=wanted.url))
-        self.step()
-
-    def run(self, seconds: float) -> None:
-        """Let `seconds` pass with the child reporting as a healthy one does (frames, segments)."""
-        steps = int(round(seconds / 0.5))
-        for _ in range(steps):
-            self.frames += 5
-            child = self.encoders[-1]
-            wanted = self.sup.wanted
-            child.say(Progress(frames=self.frames, fps=10.0, segments=self.frames // 10, last_frame_at=0,
-                               last_segment_at=0, media_end=self.frames / 10))
-            if wanted is not None:
-                child.say(Ready(nav=wanted.nav, url=wanted.url))
-            self.step(seconds=0.5)
-
-    def navigated(self) -> list[str]:
-        return [n.url.rsplit("/", 1)[1] for n in self.encoders[-1].of(Navigate)]
+def navigated(rig: Rig) -> list[str]:
+    """The page names the child was told to switch to, in order."""
+    return [n.url.rsplit("/", 1)[1] for n in rig.encoder.of(Navigate)]
 
 
 def config(**more):
@@ -79,7 +29,7 @@ def test_a_playlist_is_page_switches_of_one_child_in_one_session(tmp_path):
     session = rig.acks[0].session
     assert rig.encoders[0].params.url.endswith("/red") and rig.status.item == 0
     rig.run(40.0)
-    assert rig.navigated() == ["green", "blue", "red", "green"]
+    assert navigated(rig) == ["green", "blue", "red", "green"]
     assert len(rig.encoders) == 1 and rig.status.session == session and rig.status.playlist == "rgb"
     assert rig.status.next_switch_at == rig.clock.wall() + 10.0
 
@@ -95,7 +45,7 @@ def test_an_interrupt_switches_back_to_the_same_item(tmp_path):
     rig.step()
     assert rig.acks[-1].switched and rig.acks[-1].dashboard == "cam" and rig.status.interrupts == 1
     rig.run(30.0)
-    assert rig.navigated() == ["green", "cam", "green"]
+    assert navigated(rig) == ["green", "cam", "green"]
     assert rig.status.dashboard == "green" and rig.status.interrupts == 0
     assert rig.status.next_switch_at == rig.clock.wall() + 8.0
     assert len(rig.encoders) == 1

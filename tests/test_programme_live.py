@@ -8,9 +8,11 @@ once, by the restart) for the module."""
 
 import os
 import signal
+import struct
 import subprocess
 import sys
 import time
+import zoneinfo
 
 import pytest
 from fakecast import FakeCastDevice
@@ -66,13 +68,14 @@ def colour_of(data: bytes) -> str | None:
     return next((name for name, rgb in COLOURS.items() if close_to(pixel, rgb)), None)
 
 
-def watch_colours(stream_url: str, seconds: float) -> list[str]:
-    """The colours of the segments the stream lists, in order, for `seconds` (repeats collapsed)."""
+def watch_colours(stream_url: str, seconds: float, enough: int = 0) -> list[str]:
+    """The colours of the segments the stream lists, in order, for `seconds` or until `enough` colours
+    were seen (repeats collapsed)."""
     media = media_playlist_url(stream_url)
     seen_urls: set[str] = set()
     colours: list[str] = []
     deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and not (enough and len(colours) >= enough):
         for url in segment_urls(media):
             if url in seen_urls:
                 continue
@@ -97,7 +100,7 @@ def test_a_playlist_rotates_in_one_session_with_one_stream_url_and_one_load(live
         body = started.json()
         assert body["playlist"] == "rgb" and body["url"].endswith("/color/ff0000")
         tv.wait_for(lambda: tv.player_state == "PLAYING", timeout=40, what="the fake plays the playlist")
-        colours = watch_colours(body["stream_url"], 15)
+        colours = watch_colours(body["stream_url"], 30, enough=4)  # red, green, blue, red: ~12 s
         status = d.status()
         assert status["session"] == body["session"] and status["stream_url"] == body["stream_url"]
         assert status["playlist"] == "rgb" and status["items"] == 3 and status["source"] == "manual"
@@ -169,27 +172,45 @@ def test_kill_9_and_a_restart_bring_the_same_playlist_back(live):
     assert descendants(again.process.pid)  # the module's daemon is still the restarted one
 
 
+def zone_with_a_minute_boundary_at(folder, at: int) -> tuple[dict[str, str], str]:
+    """A time zone (a TZif file on PYTHONTZPATH) whose UTC offset of 0-59 s puts a minute boundary at the
+    epoch second `at`: (the environment that makes zoneinfo find it, its name). Schedules are written in
+    whole minutes; in UTC the window's end is the next minute boundary at least 25 s away, 25-85 s (55 s on
+    average, 61 s measured under load) of waiting; in this zone it is exactly as far as the test needs."""
+    offset = -at % 60
+    abbr = b"TST\0"
+    # TZif version 2 (RFC 8536): no transitions, one local time type, the same block for 32- and 64-bit
+    # times, then the POSIX TZ string for every time after (its offset is west of UTC, so negated)
+    block = b"TZif2" + bytes(15) + struct.pack(">6l", 0, 0, 0, 0, 1, len(abbr)) + struct.pack(">lBB", offset, 0, 0)
+    block += abbr
+    (folder / "Test").mkdir(parents=True, exist_ok=True)
+    (folder / "Test" / "Shifted").write_bytes(block + block + f"\n<TST>-0:00:{offset:02d}\n".encode())
+    return {"PYTHONTZPATH": os.pathsep.join((str(folder), *zoneinfo.TZPATH))}, "Test/Shifted"  # + the system's
+
+
 def test_a_schedule_starts_and_stops_castd_by_itself(tmp_path, pages):
-    """Real clock: a window on when castd starts, ending at the next minute boundary (at most ~85 s on)."""
+    """Real clock: a window on when castd starts, ending at a minute boundary of its time zone 30 s on."""
     from datetime import datetime, timedelta, timezone
 
-    now = datetime.now(timezone.utc)
-    end = (now + timedelta(seconds=25)).replace(second=0, microsecond=0) + timedelta(minutes=1)
-    start = end - timedelta(minutes=3)
+    end_at = int(time.time()) + 30
+    env, zone = zone_with_a_minute_boundary_at(tmp_path / "zoneinfo", end_at)
+    local_end = datetime.fromtimestamp(end_at + (-end_at % 60), timezone.utc)  # the wall clock there
+    assert local_end.second == 0
+    start = local_end - timedelta(minutes=3)
     (tmp_path / "castd.toml").write_text(config_text(pages) + (
-        f'[[schedules]]\nname = "test window"\nstart = "{start:%H:%M}"\nend = "{end:%H:%M}"\n'
-        'timezone = "UTC"\ndashboard = "green"\n'))
-    d = Daemon(runtime_dir=tmp_path / "run", args=["--config", str(tmp_path / "castd.toml")]).start()
+        f'[[schedules]]\nname = "test window"\nstart = "{start:%H:%M}"\nend = "{local_end:%H:%M}"\n'
+        f'timezone = "{zone}"\ndashboard = "green"\n'))
+    d = Daemon(runtime_dir=tmp_path / "run", env_extra=env, args=["--config", str(tmp_path / "castd.toml")]).start()
     try:
         status = wait_for(lambda: (s := d.status())["state"] == "streaming" and s, 60, message="the window on")
         assert (status["source"], status["schedule"], status["dashboard"]) == ("schedule", "test window", "green")
-        assert status["ends_at"] == end.timestamp()
+        assert status["ends_at"] == end_at
         listing = d.get("/dashboards").json()["schedules"]
         assert listing[0]["active"] is True and listing[0]["name"] == "test window"
         wait_for(lambda: newest_colour(status["stream_url"]) == "green", 20, message="green in the stream")
-        wait_for(lambda: d.status()["state"] == "idle", end.timestamp() - time.time() + 20, interval=0.2,
+        wait_for(lambda: d.status()["state"] == "idle", end_at - time.time() + 20, interval=0.2,
                  message="the window's end")
-        assert time.time() >= end.timestamp() - 0.3  # not before its end
+        assert time.time() >= end_at - 0.3  # not before its end
         assert "session stop" in d.log()
     finally:
         d.finish()

@@ -239,26 +239,6 @@ def test_site_secrets_are_found_wherever_they_sit(tmp_path):
         load_config(file, environ={})
 
 
-@pytest.mark.parametrize("environ, key", [
-    ({"CASTD_TOKEN": "short"}, "token"),
-    ({"CASTD_TOKEN": "has spaces in it, sixteen+"}, "token"),
-    ({"CASTD_ALLOWLIST": "https://ok.example/,javascript:x"}, "allowlist"),
-    ({"CASTD_ALLOWLIST": "https://*.example/"}, "allowlist"),
-    ({"CASTD_RATE_LIMIT_BURST": "0"}, "rate_limit_burst"),
-    ({"CASTD_RATE_LIMIT_PER_MINUTE": "0"}, "rate_limit_per_minute"),
-    ({"CASTD_MAX_BODY_BYTES": "1000000"}, "max_body_bytes"),
-    ({"CASTD_MAX_JSON_DEPTH": "1"}, "max_json_depth"),
-])
-def test_security_config_values_name_the_key(tmp_path, environ, key):
-    empty = tmp_path / "empty.toml"
-    empty.write_text("")
-    with pytest.raises(ConfigError) as info:
-        load_config(empty, environ=environ)
-    assert str(info.value).startswith(f"{key}:")
-    if key == "token":
-        assert environ["CASTD_TOKEN"] not in str(info.value)  # a rejected token is still not printed
-
-
 def test_allowlist_from_environment_is_a_list(tmp_path):
     empty = tmp_path / "empty.toml"
     empty.write_text("")

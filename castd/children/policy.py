@@ -5,7 +5,8 @@ Rules (each parent sets the numbers; the rules are written once, here):
   less than `healthy_after`) failed to start: the delay doubles from `first` to `cap`, and after
   `max_failures` such failures in a row the parent gives up (the encoder's `max_restarts`, default 5:
   0.5 + 1 + 2 + 4 s, about 8 s of a broken page before `failed`).
-- A child that had been working is restarted after `first` only (a TV is watching), unless
+- A child that had been working is restarted after `first` only (a TV is watching; the encoder's is
+  0: its crash bridge (encoder/bridge.py) has to list new media within the ~3 s a player has buffered), unless
   `max_crashes` exits fall within `window` seconds (20 in 300 s for the encoder: a page that crashes
   every 15 s would otherwise loop forever).
 - Working for `healthy_after` seconds (60) forgives earlier start failures.
@@ -41,8 +42,10 @@ class RestartPolicy:
     """
 
     def __init__(self, first: float = 0.5, cap: float = 30.0, healthy_after: float = 60.0,
-                 max_failures: int | None = None, max_crashes: int | None = None, window: float = 300.0) -> None:
+                 max_failures: int | None = None, max_crashes: int | None = None, window: float = 300.0,
+                 after_work: float | None = None) -> None:
         self.backoff = Backoff(first=first, cap=cap, healthy_after=healthy_after)
+        self.after_work = first if after_work is None else after_work  # the delay after a working child's exit
         self.max_failures, self.max_crashes, self.window = max_failures, max_crashes, window
         self.crashes: list[float] = []  # times of exits within `window`
 
@@ -61,7 +64,7 @@ class RestartPolicy:
         if self.max_crashes is not None and len(self.crashes) >= self.max_crashes:
             return Decision(Verdict.GIVE_UP, why=f"{len(self.crashes)} crashes in {self.window:g}s")
         if working_for is not None:
-            return Decision(Verdict.RESTART, delay=self.backoff.first)
+            return Decision(Verdict.RESTART, delay=self.after_work)
         if self.max_failures is not None and self.backoff.failures + 1 >= self.max_failures:
             self.backoff.failures += 1
             return Decision(Verdict.GIVE_UP, why=f"{self.backoff.failures} failed starts in a row")

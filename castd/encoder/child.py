@@ -18,6 +18,7 @@ import av
 import msgspec
 
 from castd.children import exits
+from castd.encoder.bridge import Bridge
 from castd.encoder.hls import FIRST_HOLD, HlsOutput
 from castd.encoder.navguard import NavGuard
 from castd.encoder.page import PageThread
@@ -104,25 +105,38 @@ def _run(conn, params: ChildParams, report: Reporter, stopping: threading.Event)
     preset = params.preset
     logs_dir = Path(params.logs_dir)
     logs_dir.mkdir(parents=True, exist_ok=True)
-    guard = NavGuard(params.allowlist)
-    xvfb = Xvfb(params.xvfb, preset.width, preset.height, log_path=logs_dir / "xvfb.log")
-    page = PageThread(chromium=params.chromium, chromedriver=params.chromedriver, display=xvfb.display,
-                      width=preset.width, height=preset.height, page_load_timeout=params.page_load_timeout,
-                      heap_mb=params.renderer_heap_mb, log_path=logs_dir / "chromedriver.log", report=report,
-                      navguard=guard, extra_flags=guard.chromium_flags(logs_dir / "navguard"), sites=params.sites)
-    page.start()
     job = Begin(session=params.session, folder=params.folder, url=params.url, nav=params.nav,
                 page=params.page, timeline=params.timeline) if params.session else None
+    # a child that continues a session after a break holds the last picture until its page is back
+    bridge = Bridge.begin(Path(job.folder), preset, job.timeline) \
+        if job is not None and job.timeline.discontinuity else None
+    xvfb = page = None
     try:
+        guard = NavGuard(params.allowlist)
+        xvfb = Xvfb(params.xvfb, preset.width, preset.height, log_path=logs_dir / "xvfb.log")
+        page = PageThread(chromium=params.chromium, chromedriver=params.chromedriver, display=xvfb.display,
+                          width=preset.width, height=preset.height, page_load_timeout=params.page_load_timeout,
+                          heap_mb=params.renderer_heap_mb, log_path=logs_dir / "chromedriver.log", report=report,
+                          navguard=guard, extra_flags=guard.chromium_flags(logs_dir / "navguard"),
+                          sites=params.sites)
+        page.start()
         while not stopping.is_set():
             if job is None:
                 job = _park(conn, page, report, stopping)
             else:
                 log.configure(extra={"session": job.session})
-                job = _stream(conn, xvfb.display, preset, job, page, report, stopping)
+                handed, bridge = bridge, None  # _stream takes the output over (and closes it)
+                job = _stream(conn, xvfb.display, preset, job, page, report, stopping, handed)
     finally:
-        page.stop()
-        xvfb.stop()
+        if bridge is not None:  # the display or the browser failed before the page could take over
+            try:
+                bridge.end()
+            finally:
+                bridge.output.close()
+        if page is not None:
+            page.stop()
+        if xvfb is not None:
+            xvfb.stop()
 
 
 def _next_command(conn):
@@ -152,18 +166,24 @@ def _park(conn, page: PageThread, report: Reporter, stopping: threading.Event) -
 
 
 def _stream(conn, display: str, preset: Preset, job: Begin, page: PageThread, report: Reporter,
-            stopping: threading.Event) -> Begin | None:
-    """Capture and encode one session into job.folder until Park (returns None), Quit, or a fault."""
+            stopping: threading.Event, bridge: Bridge | None = None) -> Begin | None:
+    """Capture and encode one session into job.folder until Park (returns None), Quit, or a fault.
+    With a `bridge` (a restart), its held picture fills the stream until the page is on screen."""
     folder = Path(job.folder)
     folder.mkdir(parents=True, exist_ok=True)
     nav, url = job.nav, job.url
     token = page.navigate(url, nav, job.page)
-    capture = output = None
+    capture = None
+    output: HlsOutput | None = bridge.output if bridge is not None else None
+    bridged: av.VideoFrame | None = None
     try:
         capture = av.open(f"{display}.0", format="x11grab", options={
             "video_size": f"{preset.width}x{preset.height}", "framerate": str(preset.fps),
             "draw_mouse": "0"})
-        output = HlsOutput(folder, preset, first_hold=FIRST_HOLD, timeline=job.timeline)
+        if bridge is not None:
+            bridged = bridge.end()
+            log.info("capture takes over from the held picture", frames=bridge.frames)
+        out = output = output or HlsOutput(folder, preset, first_hold=FIRST_HOLD, timeline=job.timeline)
         snapshot = Snapshotter(folder)
         log.info("encoder running", display=display, quality=preset.name, pid=os.getpid())
         started = time.monotonic()
@@ -173,15 +193,21 @@ def _stream(conn, display: str, preset: Preset, job: Begin, page: PageThread, re
         cut = PageCut(preset.fps, preset.gop)
         frames_at_report, time_at_report = 0, started
         held = None  # the last picture shown; repeated while the page thread holds (a page loading)
+        captured = 0
         for frame in capture.decode(video=0):
             now = time.monotonic()
+            captured += 1
             if page.holding and held is not None:
                 frame = held
             else:
                 held = frame
             action = cut.decide(now, token, page.loaded_token, page.loaded_at)
+            if action is Action.SKIP and bridged is not None:
+                out.write_video(bridged, now)  # the page is not back yet: the TV keeps its picture
+            elif bridged is not None:
+                bridged = None
             if action is not Action.SKIP:
-                if output.write_video(frame, now, keyframe=action is Action.CUT) and action is Action.WRITE:
+                if out.write_video(frame, now, keyframe=action is Action.CUT) and action is Action.WRITE:
                     cut.segment_started()
                 snapshot.maybe_write(frame, now)
             if action is Action.CUT:  # the segment ending with this page is listed now
@@ -189,15 +215,15 @@ def _stream(conn, display: str, preset: Preset, job: Begin, page: PageThread, re
             if now - last_report >= REPORT_INTERVAL:
                 # 0 until this encoder has written a frame: after a restart the playlist it appends
                 # to already lists segments, and the supervisor allows for a page load only at 0
-                segments = output.segments() if output.frames else 0
+                segments = out.segments() if out.frames else 0
                 if segments != last_segments:
                     last_segments, last_segment_at = segments, time.time()
-                frames = output.frames + cut.skipped  # the loop's pulse: captured, even before the page
+                frames = captured  # the loop's pulse: captured, even before the page
                 fps = (frames - frames_at_report) / max(1e-6, now - time_at_report)
                 frames_at_report, time_at_report = frames, now
                 report(Progress(frames=frames, fps=round(fps, 2), segments=segments,
                                 last_frame_at=time.time(), last_segment_at=last_segment_at,
-                                media_end=output.media_end))
+                                media_end=out.media_end))
                 last_report = now
             while not stopping.is_set() and conn.poll():
                 command = _next_command(conn)

@@ -90,7 +90,8 @@ class Supervisor:
         self.failed: Wanted | None = None
         self.media_end = 0.0  # the session clock: media time at the end of its last listed segment
         policy = RestartPolicy(first=0.5, cap=30.0, healthy_after=60.0, max_failures=config.max_restarts,
-                               max_crashes=MAX_CRASHES_IN_WINDOW, window=CRASH_WINDOW)
+                               max_crashes=MAX_CRASHES_IN_WINDOW, window=CRASH_WINDOW,
+                               after_work=0.0)  # a TV is watching: the crash bridge must be quick
         self.encoder = EncoderSlot(encoder_factory or (lambda params: EncoderProcess(params, clock)), policy, clock)
         self.casting = Casting(config, worker_factory or (lambda cfg: CastProcess(cfg, clock)), clock, wall)
         self.memory = MemoryWatch(config.memory_limit_mb, config.memory_check_seconds)
