@@ -24,7 +24,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.testhelpers import Daemon, Mosquitto, PageServer, free_port, wait_for
+from bench.testhelpers import Daemon, Mosquitto, PageServer, free_port, mqtt_env, wait_for
 
 NODE = "ha_tv"
 CONFIG = """homeassistant:
@@ -137,9 +137,7 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="castd-ha-check-"))
     pages = PageServer()
     broker = Mosquitto(tmp / "mosquitto").start()
-    castd = Daemon(runtime_dir=tmp / "castd", env_extra={
-        "CASTD_MQTT_HOST": "127.0.0.1", "CASTD_MQTT_PORT": str(broker.port), "CASTD_MQTT_NODE_ID": NODE,
-        "CASTD_MQTT_SNAPSHOT_SECONDS": "3"}).start()
+    castd = Daemon(runtime_dir=tmp / "castd", env_extra=mqtt_env(broker, NODE, snapshot_seconds="3")).start()
     ha = HomeAssistant(args.hass, tmp / "ha")
     failures: list[str] = []
 

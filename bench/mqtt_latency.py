@@ -33,7 +33,7 @@ from bench.hlswatch import SegmentWatcher, media_url_of, shows_colour
 from bench.proc import cpu_delta, cpu_snapshot, tree
 import httpx
 
-from bench.testhelpers import Daemon, Mosquitto, PageServer, Watcher, wait_for
+from bench.testhelpers import Daemon, Mosquitto, PageServer, Watcher, mqtt_env, wait_for
 
 PALETTE = ["ff0000", "0000ff", "00ff00", "ffff00", "ff00ff", "00ffff", "ff8000", "8000ff"]
 TIMEOUT = 90.0  # generous: a loaded 2-core machine starts three Chromiums slowly
@@ -43,12 +43,9 @@ def rgb(hexa: str) -> tuple[int, int, int]:
     return int(hexa[0:2], 16), int(hexa[2:4], 16), int(hexa[4:6], 16)
 
 
-def mqtt_env(broker: Mosquitto, node: str, groups: str = "") -> dict[str, str]:
-    env = {"CASTD_MQTT_HOST": "127.0.0.1", "CASTD_MQTT_PORT": str(broker.port), "CASTD_MQTT_NODE_ID": node,
-           "CASTD_MQTT_SNAPSHOT_SECONDS": "0", "CASTD_LOG_LEVEL": "INFO"}
-    if groups:
-        env["CASTD_MQTT_GROUPS"] = groups
-    return env
+def castd_env(broker: Mosquitto, node: str, **mqtt: str) -> dict[str, str]:
+    """A castd on `broker` as `node`, no snapshots (they would add load to what is measured), INFO logs."""
+    return {**mqtt_env(broker, node, snapshot_seconds="0", **mqtt), "CASTD_LOG_LEVEL": "INFO"}
 
 
 def idle(d: Daemon) -> None:
@@ -119,7 +116,7 @@ def main() -> int:
     ha = Watcher(broker, "castd/+/error")
     daemons: list[Daemon] = []
     try:
-        one = Daemon(runtime_dir=tmp / "one", env_extra=mqtt_env(broker, "one"))
+        one = Daemon(runtime_dir=tmp / "one", env_extra=castd_env(broker, "one"))
         daemons.append(one.start())
         wait_for(lambda: one.status()["mqtt"]["state"] == "connected", 20, message="MQTT")
         colour = 0
@@ -172,7 +169,7 @@ def main() -> int:
         if "group" in only:
             fleet = {}
             for node in ("g1", "g2", "g3"):
-                fleet[node] = Daemon(runtime_dir=tmp / node, env_extra=mqtt_env(broker, node, groups="shop")).start()
+                fleet[node] = Daemon(runtime_dir=tmp / node, env_extra=castd_env(broker, node, groups="shop")).start()
                 daemons.append(fleet[node])
             for d in fleet.values():
                 wait_for(lambda d=d: d.status()["mqtt"]["state"] == "connected", 20, message="MQTT")

@@ -3,7 +3,8 @@
 
 One daemon and one device (one headless Chromium) for the whole module, in order: the first LOAD, ten page
 switches, three minutes from the LOAD without a stall, a player frozen on purpose (castd LOADs again), a
-viewer's pause (left alone), and last three encoder SIGKILLs the player rides through without a new LOAD.
+viewer's pause (left alone), three encoder SIGKILLs the player rides through without a new LOAD, and last
+RFC 8216's rules and EXTINF-vs-content on every playlist and segment served meanwhile.
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ import signal
 import time
 
 import pytest
-from helpers import Daemon, wait_for
+from helpers import Daemon, media_playlist_url, wait_for
+from hlsrules import PlaylistWatch
 
+from castd.presets import get_preset
 from fakecast import FakeCastDevice
 
 STALL_SECONDS = 5.0  # castd's default cast_stall_seconds
@@ -50,11 +53,15 @@ def tv():
 
 @pytest.fixture(scope="module")
 def session(castd, tv, pages):
-    """The module's one cast: started once, on the first colour; the tests below go on with it."""
+    """The module's one cast: started once, on the first colour; the tests below go on with it. Every
+    version of the media playlist served meanwhile, and every segment, is kept for the last check."""
     started_at = time.time()
     response = castd.post("/start", json={"url": pages.url(f"/color/{PALETTE[0]}"), "device": spec(tv)})
     assert response.status_code == 200, response.text
-    return {"started_at": started_at, "session": response.json()["session"]}
+    master = response.json()["stream_url"]
+    wait_for(lambda: castd.get(master.removeprefix(castd.base)).status_code == 200, 40, message="master playlist")
+    with PlaylistWatch(media_playlist_url(master), interval=0.2) as watch:
+        yield {"started_at": started_at, "session": response.json()["session"], "watch": watch}
 
 
 def spec(tv: FakeCastDevice) -> str:
@@ -150,3 +157,14 @@ def test_three_encoder_sigkills_the_player_resumes_without_a_new_load(castd, tv,
         assert not after.critical, after.errors
     assert len(tv.loads) == loads, f"castd LOADed again: {device(castd, tv).get('reload_reason')}"
     assert device(castd, tv)["reloads"] == reloads
+
+
+def test_every_playlist_served_during_the_cast_obeys_the_rules(castd, session):
+    """RFC 8216's rules on every version of the playlist the player was served through all of the above,
+    and every segment's media against its EXTINF: one timeline, a DISCONTINUITY for each SIGKILL only."""
+    watch = session["watch"]
+    watch.stop()
+    problems = watch.problems(get_preset(castd.status()["quality"]).fps)
+    assert problems == [], "\n".join(problems[:30])
+    assert sum(s.discontinuity for s in watch.segments.values()) == 3
+    assert len(watch.segments) >= 200  # about four minutes of 1 s segments were seen

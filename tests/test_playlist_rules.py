@@ -12,13 +12,12 @@ import time
 import av
 import m3u8
 import msgspec
-import pytest
 
 from castd.encoder.hls import STATE_FILE, HlsOutput, MediaPlaylist, PlaylistState
 from castd.presets import get_preset
 from castd.protocol import Timeline
 from castd.encoder.bridge import Bridge
-from helpers import Daemon, close_to, last_frame_of, media_playlist_url, rgb_at, wait_for
+from helpers import close_to, last_frame_of, media_playlist_url, rgb_at, wait_for
 from hlsrules import Listed, PlaylistWatch, listed_segments, playlist_problems, reload_problems, timeline_problems
 
 PRESET = get_preset("720p")
@@ -187,14 +186,7 @@ def test_no_bridge_without_a_picture_to_hold(tmp_path):
     assert Bridge.begin(tmp_path, PRESET, Timeline(start=3.0, discontinuity=True)) is None
 
 
-# ---- through the real daemon ------------------------------------------------------------
-@pytest.fixture(scope="module")
-def daemon(tmp_path_factory):
-    d = Daemon(runtime_dir=tmp_path_factory.mktemp("rules") / "run").start()
-    yield d
-    d.finish()
-
-
+# ---- through the real daemon (the module's, from conftest.py) -------------------------------
 def test_every_playlist_served_through_start_switches_and_a_sigkill_obeys_the_rules(daemon, pages):
     d = daemon
     body = d.post("/start", json={"url": pages.url("/color/c02020")}).json()
