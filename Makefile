@@ -78,7 +78,8 @@ lint: install
 	$(VENV)/bin/ruff check castd tests bench platforms
 	$(VENV)/bin/mypy
 
-# the README's two commands in a fresh Debian 13 made with debootstrap (root; ~10 min; removed afterwards)
+# the README's two commands in a fresh Debian 13 made with debootstrap (root; ~15 min on 2 cores; removed
+# afterwards); the second part of .ci/run
 test-debian13:
 	$(SUDO) platforms/debian.sh trixie
 

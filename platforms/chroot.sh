@@ -1,4 +1,4 @@
-# Shared by platforms/debian13.sh and platforms/arm64.sh (sourced, bash): a throw-away Debian system in a
+# Shared by platforms/debian.sh and platforms/arm64.sh (sourced, bash): a throw-away Debian system in a
 # folder, made with debootstrap from the mirror this machine's apt already uses, with the mounts a browser
 # needs, every step timed, and everything (processes, mounts, the folder) removed on every way out.
 #

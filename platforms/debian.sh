@@ -6,7 +6,7 @@
 #   make run    until the demo streams (a finished TS segment fetched from the stream URL), then Ctrl-C,
 #               and nothing it started may be left running;
 #   make test   the whole suite (it installs what it needs itself: apt packages, npm packages, the venv);
-#               the frames it saves are copied to artifacts/<suite>/.
+#               the frames it saves are copied to artifacts/<suite>/ (make run's output too).
 # Needs root on a Debian/Ubuntu machine (debootstrap is installed when missing). Nothing is kept: the
 # system is built in a fresh temp folder and removed afterwards (CASTD_CHROOT_KEEP=1 keeps it).
 # `make test-debian13` runs it for trixie; .ci/run runs that after the Debian 12 suite. Prints each step's duration.
@@ -24,6 +24,8 @@ command -v debootstrap >/dev/null || {
 
 WORK=$(mktemp -d "${TMPDIR:-/var/tmp}/castd-$SUITE.XXXXXX")
 ROOT=$WORK/root
+ART=$REPO/artifacts/$SUITE  # what the run leaves to look at: make run's output, the frames the suite saved
+rm -rf "$ART" && mkdir -p "$ART"
 trap chroot_cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
@@ -59,6 +61,7 @@ demo() {
         echo "left running after make run ended:" >&2; ps -o pid,args -p "$(chroot_pids | paste -sd,)" >&2; rc=1
     fi
     grep -q "castd stopped" "$WORK/make-run.log" || { echo "no 'castd stopped' from make run" >&2; rc=1; }
+    cp "$WORK/make-run.log" "$ART/make-run.log"
     [ $rc = 0 ] || tail -n 40 "$WORK/make-run.log" >&2
     grep -E "castd: installing Debian packages|warning|WARNING|Deprecat" "$WORK/make-run.log" >&2 || true
     return $rc
@@ -69,8 +72,7 @@ tests() {
     chroot_run sh -c 'cd /root/castd && make test' || rc=$?
     # the decoded frames the suite saved (the demo, error cards...), to look at: artifacts/<suite>/
     if [ -d "$ROOT/root/castd/artifacts" ]; then
-        rm -rf "$REPO/artifacts/$SUITE" && mkdir -p "$REPO/artifacts/$SUITE"
-        cp -r "$ROOT/root/castd/artifacts/." "$REPO/artifacts/$SUITE/"
+        cp -r "$ROOT/root/castd/artifacts/." "$ART/"
     fi
     return $rc
 }

@@ -117,6 +117,7 @@ class Daemon:
     leftover_cmdlines: dict = field(default_factory=dict)
     journal: bool = False  # set JOURNAL_STREAM to the log file, as systemd does: lines get <N> prefixes
     token: str = ""  # CASTD_TOKEN; get/post/status then send it as a Bearer header unless given headers
+    own_group: bool = False  # a session and process group of its own, as a terminal's foreground job has
 
     def auth(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"} if self.token else {}
@@ -142,7 +143,7 @@ class Daemon:
             env["JOURNAL_STREAM"] = f"{st.st_dev}:{st.st_ino}"
         self.process = subprocess.Popen([sys.executable, "-m", "castd", "serve", "--port", str(self.port),
                                          *self.args], env=env, stdout=self._log, stderr=subprocess.STDOUT,
-                                        cwd=self.cwd)
+                                        cwd=self.cwd, start_new_session=self.own_group)
         if wait_healthy:
             try:
                 wait_for(lambda: self._healthy(), 20, message="castd /health")

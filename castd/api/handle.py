@@ -10,6 +10,7 @@ the same restart policy every castd parent uses (castd/children/).
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 import uuid
 from collections.abc import Callable
@@ -22,7 +23,8 @@ from castd.children.policy import RestartPolicy
 from castd.children.supervised import Run, Supervised
 from castd.config import Config
 from castd.logs import log
-from castd.procutil import adopted_children, kill_group, kill_tree, reap_adopted, set_child_subreaper
+from castd.procutil import (adopted_children, descendants, group_members, kill_group, kill_tree, pid_alive,
+                            reap_adopted, set_child_subreaper)
 from castd.protocol import Ack, Command, Shutdown, Snapshot, Status, SupervisorEvent, event_decoder
 
 HEALTHY_AFTER = 60.0  # a supervisor that ran this long before dying is restarted at once
@@ -139,15 +141,19 @@ class SupervisorHandle:
         """End everything a dead supervisor left behind: the encoder's and the cast worker's groups and
         trees (re-parented to us: we are a subreaper), then collect them."""
         leaders = set(adopted_children())
+        ours = set(descendants(os.getpid()))  # a PID from an old snapshot may be another program's by now
         for pid in (status.encoder_pid, status.cast.worker_pid):
-            if pid:
+            if pid and pid in ours:
                 leaders.add(pid)
-        killed = []
+        # only what still runs counts as left: a dead but unreaped orphan (a zombie) is collected below, and
+        # the last snapshot's encoder and worker PIDs are usually long gone after a clean exit
+        alive = {pid for leader in leaders
+                 for pid in (leader, *group_members(leader), *descendants(leader)) if pid_alive(pid)}
         for pid in leaders:
             kill_group(pid)
-            killed += kill_tree(pid, include_root=True)
-        if killed:
-            log.warning("ended processes left by the supervisor", pids=",".join(map(str, sorted(set(killed)))))
+            kill_tree(pid, include_root=True)
+        if alive:
+            log.warning("ended processes left by the supervisor", pids=",".join(map(str, sorted(alive))))
         time.sleep(0.05)
         reap_adopted()
 

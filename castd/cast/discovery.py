@@ -79,6 +79,10 @@ def child_main(conn, payload: bytes) -> None:
     from castd.procutil import set_pdeathsig
 
     set_pdeathsig(signal.SIGKILL)
+    # Ctrl-C reaches every process of the terminal's group, this one too (it shares the front end's group):
+    # the front end ends it (a kill once it answered or its deadline passed; SIGKILL if the front end dies),
+    # not a KeyboardInterrupt traceback in the middle of a scan, as for every other castd child
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     job = msgspec.msgpack.decode(payload, type=DiscoveryJob)
     config = msgspec.msgpack.decode(job.config_bytes, type=Config)
     try:

@@ -28,12 +28,13 @@ from castd.encoder.snapshot import Snapshotter
 from castd.encoder.xvfb import Xvfb
 from castd.logs import log, register_secret, setup_logging
 from castd.presets import Preset
-from castd.procutil import group_members, kill_tree, set_child_subreaper, set_pdeathsig
+from castd.procutil import end_everything_below, set_child_subreaper, set_pdeathsig
 from castd.protocol import (Begin, ChildParams, Failed, Navigate, Park, Parked, Progress, Quit, Ready,
                             child_command_decoder,
                             encode)
 
 REPORT_INTERVAL = 0.5
+END_HELPERS_WAIT = 1.0  # SIGKILLed helpers are reaped in ms; the supervisor kills our group at 3.5 s anyway
 
 
 class Reporter:
@@ -92,15 +93,11 @@ def main(conn, params_bytes: bytes) -> None:
 
 def _end_helpers() -> None:
     """Kill whatever is left below us or in our group (Chromium helpers that outlived chromedriver,
-    crashpad handlers that left the group but were re-parented to us)."""
-    me = os.getpid()
-    kill_tree(me)
-    for pid in group_members(os.getpgrp()):
-        if pid != me:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+    crashpad handlers that left the group but were re-parented to us), and reap them before we exit:
+    unreaped, they would pass to the front end (the next subreaper up) as leftovers."""
+    left = end_everything_below(grace=END_HELPERS_WAIT)
+    if left:
+        log.debug("ended helpers", pids=",".join(map(str, sorted(left))))
 
 
 def _run(conn, params: ChildParams, report: Reporter, stopping: threading.Event) -> None:

@@ -35,7 +35,7 @@ from castd.config import Config
 from castd.encoder.xvfb import clean_stale_locks
 from castd.logs import log, register_secret, setup_logging
 from castd.presets import get_preset
-from castd.procutil import set_pdeathsig, tree_pss_mb
+from castd.procutil import end_orphans, set_child_subreaper, set_pdeathsig, tree_pss_mb
 from castd.protocol import (Ack, Begin, ChildEvent, ChildParams, Command, Failed, Navigate, PageFailed, PageLoaded,
                             PageOverrides, Parked, Progress, Ready, Reload, Shutdown, Snapshot, Start, Status,
                             Step, Stop, Timeline, command_decoder, encode)
@@ -52,6 +52,7 @@ SNAPSHOT_INTERVAL = 0.5
 TICK = 0.25
 CAST_STOP_WAIT = 1.5  # at shutdown, how long the devices may take to confirm the stop
 SHUTDOWN_LIMIT = 3.5  # at shutdown, every child is killed by then (the front end waits 4 s)
+ORPHAN_WAIT = 0.3  # then how long an orphan it adopted may take to die (SIGKILLed: a few ms)
 SLOW_PASS = 0.1  # a loop pass longer than this is logged (DEBUG)
 # a child that had reached streaming and then died is restarted at once; this many such crashes
 # within CRASH_WINDOW seconds end the session as failed instead (it would otherwise loop forever)
@@ -77,8 +78,9 @@ class Supervisor:
     def __init__(self, conn: Connection, config: Config, *, encoder_factory: EncoderFactory | None = None,
                  worker_factory: WorkerFactory | None = None, clock: Callable[[], float] = time.monotonic,
                  wall: Callable[[], float] = time.time, memory_probe: Callable[[int], float] = tree_pss_mb,
-                 probe_in_thread: bool = True) -> None:
+                 probe_in_thread: bool = True, subreaper: bool = False) -> None:
         self.conn = conn
+        self.subreaper = subreaper  # main() made this process one: adopted orphans are ours to end
         self.config = config
         self.clock, self.wall = clock, wall
         self.sessions_dir = paths.sessions_dir(config.resolved_runtime_dir())
@@ -100,6 +102,8 @@ class Supervisor:
         self._memory_sample: Future[float] | None = None
         self.signals: list[int] = []  # queued by the signal handlers, handled by the loop
         self.shutdown_at: float | None = None  # when shutting down began
+        self.orphans: list[int] = []  # adopted processes (we are a subreaper) ended but not yet reaped
+        self._children: set[int] = set()  # PIDs of the encoder and the cast worker at the last pass
         self.front_end_gone = False
         self.applied = 0  # commands applied so far
         self.longest_pass = 0.0
@@ -140,7 +144,7 @@ class Supervisor:
         parts: list[tuple[str, float]] = []
         for part in (self._take_signals, self._read_commands, self._read_encoder, self._reap_encoder,
                      self._watch_encoder, self._watch_memory, self._poll_cast, self._timers, self.reconcile,
-                     self._shutdown_deadlines, self.push, self._keep):
+                     self._end_orphans, self._shutdown_deadlines, self.push, self._keep):
             started = time.monotonic()
             part()
             parts.append((part.__name__, time.monotonic() - started))
@@ -166,8 +170,11 @@ class Supervisor:
             self.director.keep(wanted.session, wanted.started_at, (wanted.quality, wanted.mode, tuple(wanted.devices)))
 
     def finished(self) -> bool:
+        """Shut down: no encoder, no cast worker, and nothing they left behind (bounded: past
+        SHUTDOWN_LIMIT an orphan that will not die is left to the front end, which reports it)."""
         return (self.shutdown_at is not None and self.encoder.phase is Phase.EMPTY and self.encoder.child is None
-                and self.casting.done())
+                and self.casting.done()
+                and (not self.orphans or self.clock() - self.shutdown_at >= SHUTDOWN_LIMIT + ORPHAN_WAIT))
 
     def status(self) -> Status:
         wanted = self.wanted or self.failed
@@ -211,6 +218,19 @@ class Supervisor:
             return
         self.shutdown_at = self.clock()
         self._set_wanted(None, reason)
+
+    def _end_orphans(self) -> None:
+        """End and reap what an ended child left behind. The supervisor is a subreaper: Chromium helpers
+        that outlive a killed encoder (its crashpad handlers live in sessions of their own, so a kill of
+        the encoder's group misses them) come to us, not to the front end. Looked for only when a child
+        has gone and while some are still unreaped: a walk of /proc costs a few ms."""
+        if not self.subreaper:  # in a test's own process: its other children are none of our business
+            return
+        children = {child.pid for child in (self.encoder.child, self.casting.worker.child) if child is not None}
+        gone = bool(self._children - children)
+        self._children = children
+        if gone or self.orphans:
+            self.orphans = end_orphans(keep=children)
 
     def _shutdown_deadlines(self) -> None:
         """Shutting down: the worker ends once the devices confirm (or CAST_STOP_WAIT passed); past
@@ -671,9 +691,10 @@ def main(conn: Connection, config_bytes: bytes) -> None:
     """Entry point of the spawned supervisor process."""
     config = msgspec.msgpack.decode(config_bytes, type=Config)
     set_pdeathsig(signal.SIGTERM)
+    set_child_subreaper()  # what a killed encoder leaves comes to us (see Supervisor._end_orphans)
     setup_logging(config.log_level)
     register_secret(config.token)
-    supervisor = Supervisor(conn, config)
+    supervisor = Supervisor(conn, config, subreaper=True)
     wake_read, wake_write = os.pipe()
     os.set_blocking(wake_read, False)
     os.set_blocking(wake_write, False)
