@@ -287,24 +287,30 @@ class HlsOutput:
 
         A new session: the first picture is held `first_hold` seconds (frames before it repeat
         it), so its first segments are listed a frame after the page is on screen (and a player
-        LOADed then finds HOLD-BACK seconds of the page to start from). A child after a crash:
-        media time keeps pace with the wall clock (PlaylistState.origin), because a player's live
-        edge does: Shaka moves its seek range with the wall clock, and a timeline resumed where
-        the dead child stopped sat as far behind it as the restart took, forever (measured: Shaka
-        4.16 stuck at "cannot find segment", jumping 3 s every 3 s). The outage is filled over
-        the next frames (write_video), up to MAX_FILL; a longer one jumps (after the
-        DISCONTINUITY that starts every child after a crash)."""
+        LOADed then finds HOLD-BACK seconds of the page to start from). A child after a crash
+        (first_hold is not used): media time keeps pace with the wall clock
+        (PlaylistState.origin), because a player's live edge does: Shaka moves its seek range
+        with the wall clock, and a timeline resumed where the dead child stopped sat as far
+        behind it as the restart took, forever (measured: Shaka 4.16 stuck at "cannot find
+        segment", jumping 3 s every 3 s). The outage is filled with the first picture at once
+        (write_video), up to MAX_FILL; a longer one jumps (after the DISCONTINUITY that starts
+        every child after a crash)."""
         state = self.playlist.state
-        pts = self._start_pts + max(0, round(self._hold * self.fps) - 1)
-        self._fresh = state.origin is None
-        origin = wall - pts / self.fps if state.origin is None else state.origin
-        state.origin = origin
+        origin = state.origin
+        self._fresh = origin is None
+        if origin is None:
+            pts = self._start_pts + max(0, round(self._hold * self.fps) - 1)
+            state.origin = wall - pts / self.fps
+            return pts, seconds - pts / self.fps
         live = round((wall - origin) * self.fps)
         if live - self._start_pts > round(MAX_FILL * self.fps):
             self._start_pts = live - round(MAX_FILL * self.fps)
             self._last_pts = self._start_pts - 1
             self.silence.skip_to(self._start_pts / self.fps)
-            pts = self._start_pts + max(0, round(self._hold * self.fps) - 1)
+        # a continuation fills the outage up to the wall clock and no further: holding FIRST_HOLD more
+        # put media 2.5 s ahead of the wall clock per restart, and after six SIGKILLs Shaka 4.16 re-anchored
+        # its timeline 15 s ahead of its playhead and stalled for good (bench.glass kill, 3 of 10)
+        pts = max(self._start_pts, live)
         return pts, seconds - (wall - origin)
 
     def _encode(self, frame: av.VideoFrame, pts: int, keyframe: bool) -> bool:
