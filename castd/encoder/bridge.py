@@ -7,8 +7,8 @@ BUFFERING; castd's own freeze watch re-LOADs a TV stuck for `cast_stall_seconds`
 restart turned into a blank TV and a new LOAD. The stream need not wait for the page: the child
 opens its HLS output first (PyAV is imported by then: ~0.5 s after the spawn on a quiet machine)
 and encodes the last picture the session listed, decoded from its last segment, on the session's
-timeline, so media time keeps pace with the wall clock (hls.py fills the outage, then one frame per
-1/fps) while Xvfb, Chromium and the page come up. The player sees the picture it had, still, and
+timeline, so media time keeps pace with the wall clock (hls.py fills the outage up to it, then one
+frame per 1/fps) while Xvfb, Chromium and the page come up. The player sees the picture it had, still, and
 never runs dry; the new page replaces it at the page's first frame (encoder/child.py).
 
 No bridge when there is no picture to hold (the session listed nothing yet, the segment does not
@@ -23,7 +23,7 @@ from pathlib import Path
 
 import av
 
-from castd.encoder.hls import FIRST_HOLD, HlsOutput, MediaPlaylist
+from castd.encoder.hls import HlsOutput, MediaPlaylist
 from castd.logs import log
 from castd.presets import Preset
 from castd.protocol import Timeline
@@ -66,7 +66,7 @@ class Bridge:
         picture = last_picture(folder, preset.playlist_size)
         if picture is None:
             return None
-        output = HlsOutput(folder, preset, first_hold=FIRST_HOLD, timeline=timeline)
+        output = HlsOutput(folder, preset, timeline=timeline)  # a continuation: no first hold (hls._start_clock)
         log.info("holding the last picture until the page is back", segments=output.segments())
         return cls(output, picture, preset.fps)
 
