@@ -13,7 +13,8 @@ import msgspec
 from castd.config import Site
 from castd.presets import Preset
 
-State = Literal["idle", "starting", "streaming", "stopping", "failed"]
+# retrying: a round of restarts gave up, the session is still wanted and is tried again at `retry_at`
+State = Literal["idle", "starting", "streaming", "stopping", "failed", "retrying"]
 LIVE_STATES: tuple[State, ...] = ("starting", "streaming")  # a session is on
 Then = Literal["stop", "resume"]
 Mode = Literal["hls", "direct"]  # hls: castd encodes and casts the stream; direct: the device loads the page
@@ -124,6 +125,8 @@ class Status(msgspec.Struct, kw_only=True, omit_defaults=False):
     segments: int = 0
     restarts: int = 0
     last_error: str | None = None
+    retry_at: float | None = None  # state retrying: epoch seconds of the next round of starts
+    retries: int = 0  # rounds given up and retried later this session (castd/children/policy.py RetryLater)
     encoder_pid: int | None = None
     standby: Standby | None = None
     mode: Mode | None = None

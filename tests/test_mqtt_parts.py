@@ -37,6 +37,21 @@ def test_the_state_payload_has_no_session_no_stream_path_and_scrubbed_urls():
     assert payload["cast_states"] == {"Living Room TV": "playing"}
 
 
+def test_a_retrying_session_says_so_and_why_on_the_state_topic():
+    status = streaming(state="retrying", fps=0.0, retry_at=1_700_000_060.0, retries=2,
+                       last_error="encoder exited with code 1 (crashed): net::ERR_CONNECTION_REFUSED at "
+                                  "http://ha.local/?token=abc; gave up after 4 restarts; retrying in 120s")
+    payload = state_payload(status)
+    assert payload["state"] == "retrying" and payload["retry_at"] == 1_700_000_060.0 and payload["retries"] == 2
+    assert "ERR_CONNECTION_REFUSED" in payload["last_error"] and "abc" not in json.dumps(payload)
+    assert StatePlan().decide(0.0, payload)
+    settings = MqttSettings(host="b")
+    component = discovery_payload(settings, Topics.of(settings), version="0", configuration_url="http://pi/",
+                                  options=[], select_name="Recent page", devices=[])
+    state = next(c for c in component["cmps"].values() if c.get("dev_cla") == "enum")
+    assert "retrying" in state["ops"], "Home Assistant's enum sensor knows the state"
+
+
 def test_state_goes_out_when_something_a_person_sees_changes_and_counters_only_every_refresh():
     plan = StatePlan()
     first = state_payload(streaming())

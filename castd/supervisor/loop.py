@@ -29,7 +29,7 @@ import msgspec
 
 from castd import paths
 from castd.cast.media import title_for
-from castd.children.policy import RestartPolicy, Verdict
+from castd.children.policy import RestartPolicy, RetryLater, Verdict
 from castd.children.supervised import Exited
 from castd.config import Config
 from castd.encoder.xvfb import clean_stale_locks
@@ -93,6 +93,9 @@ class Supervisor:
                                max_crashes=MAX_CRASHES_IN_WINDOW, window=CRASH_WINDOW,
                                after_work=0.0)  # a TV is watching: the crash bridge must be quick
         self.encoder = EncoderSlot(encoder_factory or (lambda params: EncoderProcess(params, clock)), policy, clock)
+        # after a give-up, the wanted session's next round of starts (castd/children/policy.py RetryLater)
+        self.retry = RetryLater(first=config.retry_seconds)
+        self.retry_at: float | None = None  # monotonic time of the next round; None: no round is waited for
         self.casting = Casting(config, worker_factory or (lambda cfg: CastProcess(cfg, clock)), clock, wall)
         self.memory = MemoryWatch(config.memory_limit_mb, config.memory_check_seconds)
         self.memory_probe = memory_probe
@@ -296,6 +299,7 @@ class Supervisor:
                 return Ack(command_id=command.id, ok=False, error="nothing is being cast")
             self.wanted.nav += 1  # the reconcile step navigates to the same URL again
             log.info("session reload", session=self.wanted.session, url=self.wanted.url)
+            self._retry_now("a reload")
             return Ack(command_id=command.id, ok=True, session=self.wanted.session, switched=True)
         if isinstance(command, Shutdown):
             self._begin_shutdown("castd is shutting down")
@@ -333,6 +337,7 @@ class Supervisor:
         if change.action == "switch" and wanted is not None:
             wanted.url, wanted.page, wanted.nav = show.url, show.page, wanted.nav + 1
             wanted.show, wanted.ends_at = show, show.ends_at
+            self._retry_now("a new page")
             if wanted.mode == "direct":
                 self.casting.switch_page(wanted.session, wanted.url)
             log.info("session switch", session=wanted.session, url=show.url, quality=show.quality,
@@ -359,6 +364,8 @@ class Supervisor:
         # a new session, a new timeline (a resumed one goes on where its media time would be)
         self.media_end = wanted.media_start if wanted is not None else 0.0
         self.encoder.policy.reset()
+        self.retry.reset()
+        self.retry_at = None
         # first: the TVs stop, or the worker connects and launches the app, while the encoder starts
         self.casting.end()
         if wanted is not None:
@@ -400,6 +407,11 @@ class Supervisor:
                     self._spawn(wanted)
                 return
             # EMPTY
+            if wanted is not None and self.retry_at is not None:
+                if self.clock() >= self.retry_at:
+                    self._retry_now("its time came")
+                    self._spawn(wanted)
+                return
             if wanted is not None:
                 self._spawn(wanted)
             elif not self._standby_booted and self.shutdown_at is None:
@@ -555,21 +567,52 @@ class Supervisor:
         facts.last_error = reason
         facts.phase = "starting"
         if decision.verdict is Verdict.GIVE_UP:
+            gave_up = f"{reason}; gave up after {facts.restarts} restarts ({decision.why})"
+            remove_session_files(self.sessions_dir / wanted.session)
+            slot.clear()
+            delay = self.retry.gave_up(exited.code) if self.shutdown_at is None else None
+            if delay is not None:
+                self._retry_later(wanted, facts, gave_up, delay, tail)
+                return
             facts.phase = "failed"
-            facts.last_error = f"{reason}; gave up after {facts.restarts} restarts ({decision.why})" + \
-                (f"\n{tail}" if tail else "")
+            facts.last_error = gave_up + (f"\n{tail}" if tail else "")
             log.error("session failed", session=wanted.session, url=wanted.url, error=reason,
                       restarts=facts.restarts, why=decision.why, output=tail[-300:] or None)
-            remove_session_files(self.sessions_dir / wanted.session)
             facts_kept = facts
             self.director.stop(self.wall())  # as a stop: no restart loop through the programme
             self._set_wanted(None, "failed")
             self.failed, self.facts = wanted, facts_kept
-            slot.clear()
             return
         log.warning("encoder failed; restarting", session=wanted.session, url=wanted.url, error=reason,
                     restart_in=decision.delay, restarts=facts.restarts,
                     hint="out of memory?" if exited.code == -signal.SIGKILL and exited.reason is None else None)
+
+    def _retry_later(self, wanted: Wanted, facts: Facts, gave_up: str, delay: float, tail: str) -> None:
+        """A round of restarts gave up but the session is still wanted (the programme still shows it: a
+        schedule window, an unlimited dashboard, a duration not over): the TVs are released, and the
+        next round starts in `delay` seconds (reconcile). A stop, a new start, the programme's end all
+        go through _set_wanted, which forgets the plan."""
+        facts.phase, facts.retries = "retrying", facts.retries + 1
+        facts.retry_at = self.wall() + delay
+        facts.last_error = f"{gave_up}; retrying in {delay:.0f}s" + (f"\n{tail}" if tail else "")
+        self.retry_at = self.clock() + delay
+        log.warning("session retrying later", session=wanted.session, url=wanted.url, error=gave_up,
+                    retry_in=round(delay), retries=facts.retries, output=tail[-300:] or None)
+        self.casting.end()  # no TV waits on a stream that is not there; the next round casts again
+
+    def _retry_now(self, why: str) -> None:
+        """Start the next round of the retrying session now: a fresh set of quick restarts, the TVs again,
+        and a timeline that follows the wall clock (the player gets a new LOAD)."""
+        wanted = self.wanted
+        if self.retry_at is None or wanted is None:
+            return
+        self.retry_at = None
+        self.encoder.policy.reset()
+        facts = self._facts()
+        facts.phase, facts.retry_at, facts.restarts = "starting", None, 0
+        self.media_end = max(self.media_end, self.wall() - wanted.started_at)
+        log.info("session retry", session=wanted.session, url=wanted.url, why=why, retries=facts.retries)
+        self.casting.begin(wanted.session, wanted.mode, wanted.devices, title_for(wanted.url), wanted.url)
 
     def _watch_encoder(self) -> None:
         """The stall watchdog: a working child silent, or without new frames or segments, is killed."""
@@ -579,6 +622,7 @@ class Supervisor:
             return
         if slot.working_since is not None:
             slot.policy.working(self.clock() - slot.working_since)
+            self.retry.working(self.clock() - slot.working_since)
         config = self.config
         silent = self.clock() - child.last_message_at
         # not one report yet: Xvfb, PyAV and Chromium are starting (measured 1-2 s idle, over 3 s on a loaded
