@@ -66,7 +66,13 @@ class Reload(msgspec.Struct, tag=True):
     id: str
 
 
-Command = Start | Stop | Shutdown | Step | Reload
+class Ping(msgspec.Struct, tag=True):
+    """Are you there? The supervisor answers with an Ack in the pass that reads it (castd/children/liveness.py)."""
+
+    id: str
+
+
+Command = Start | Stop | Shutdown | Step | Reload | Ping
 
 
 # ---- supervisor -> front end -------------------------------------------------------------

@@ -10,6 +10,7 @@ from castd import __version__
 from castd.api.app import create_app
 from castd.api.auth import is_loopback_host
 from castd.config import Config
+from castd.encoder.sites import site_secrets  # plain code (msgspec, config): no PyAV or selenium
 from castd.logs import intercept_stdlib, log, register_secret, setup_logging
 from castd.sdnotify import notify
 
@@ -26,8 +27,8 @@ class NotifyingServer(uvicorn.Server):
 def run(config: Config, demo: bool = False) -> int:
     setup_logging(config.log_level)
     intercept_stdlib("WARNING")
-    register_secret(config.token)
-    register_secret(config.mqtt.password)
+    for secret in (config.token, config.mqtt.password, *site_secrets(config.sites)):
+        register_secret(secret)  # the supervisor and the encoder register the same (their logs, /status, MQTT)
     app = create_app(config, demo=demo)
     log.info("castd starting", version=__version__, host=config.host, port=config.port,
              runtime_dir=str(app.state.sessions_dir.parent), auth_required=bool(config.token),

@@ -12,9 +12,10 @@ import pytest
 from castd.api.ratelimit import TokenBucket
 from castd.cast.messages import CastStop, CastWant, DeviceReport
 from castd.children import exits
+from castd.children.liveness import Liveness
 from castd.children.policy import RestartPolicy, RetryLater, Verdict
 from castd.config import Config
-from castd.protocol import Begin, CastDevice, Failed, Navigate, Park, Quit, Shutdown, Stop, Timeline
+from castd.protocol import Begin, CastDevice, Failed, PageFailed, Navigate, Park, Quit, Shutdown, Stop, Timeline
 from castd.supervisor.slot import Phase
 from fakechild import FakeClock, Rig
 
@@ -247,6 +248,22 @@ def test_retry_later_doubles_to_fifteen_minutes_and_never_retries_a_version_mism
     assert RetryLater(first=2, cap=900).gave_up(-signal.SIGKILL) == 2
 
 
+def test_a_childs_words_reach_status_and_the_log_with_the_sites_secrets_masked(tmp_path, capfd):
+    rig = Rig(tmp_path, max_restarts=1, sites=[{"prefix": "http://a.example/", "cookies": {"sid": "c00kie-S3CRET"},
+                                               "basic_auth": "kiosk:pa55-S3CRET"}])
+    rig.start()
+    rig.step()
+    rig.encoder.say(PageFailed(nav=0, url="http://a.example/", error="401 for kiosk:pa55-S3CRET"))
+    rig.step()
+    assert rig.status.last_error == "page: 401 for ***"
+    rig.encoder.say(Failed(error="net error with cookie sid=c00kie-S3CRET"))
+    rig.encoder.exit(exits.CRASHED)
+    rig.step()
+    assert rig.status.state == "retrying" and "S3CRET" not in rig.status.last_error
+    assert "sid=***" in rig.status.last_error
+    assert "S3CRET" not in capfd.readouterr().err
+
+
 def test_a_child_that_cannot_boot_fails_the_session_at_once(tmp_path):
     rig = Rig(tmp_path)
     rig.start()
@@ -468,6 +485,21 @@ def test_restart_policy_paces_forgives_and_gives_up():
     encoder_like = RestartPolicy(first=0.5, after_work=0.0)  # the encoder's: its crash bridge must be quick
     assert encoder_like.exited(0, exits.CRASHED, 5.0).delay == 0.0
     assert encoder_like.exited(1, exits.CRASHED, None).delay == 0.5, "a start that failed is still paced"
+
+
+def test_liveness_pings_one_at_a_time_and_calls_a_silent_child_wedged():
+    live = Liveness(every=2.0, deadline=10.0)
+    live.started(0.0)
+    assert live.ping(1.0) is None, "a new child is asked after `every`"
+    first = live.ping(2.0)
+    assert first == "ping-1" and live.ping(4.0) is None, "one ping outstanding at most"
+    assert not live.answered(3.0, "ping-0") and live.answered(3.0, first)
+    second = live.ping(4.0)
+    assert second == "ping-2" and not live.wedged(14.0) and live.wedged(14.1)
+    assert live.answering(14.1, within=12.0) and not live.answering(15.1, within=12.0), "the watchdog stops"
+    live.started(20.0)  # its successor
+    assert not live.answered(20.5, second), "a late answer of the old child counts for nothing"
+    assert live.answering(20.5, within=12.0) and live.ping(22.0) == "ping-3"
 
 
 def test_exit_codes_say_why():

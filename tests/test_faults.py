@@ -22,7 +22,7 @@ def fault_daemon(tmp_path_factory):
     d = Daemon(runtime_dir=tmp_path_factory.mktemp("faults") / "run",
                env_extra={"CASTD_FRAME_STALL_SECONDS": "3", "CASTD_SEGMENT_STALL_SECONDS": "4",
                           "CASTD_MAX_RESTARTS": "3", "CASTD_RENDERER_HEAP_MB": "128",
-                          "CASTD_RETRY_SECONDS": "3"}).start()
+                          "CASTD_RETRY_SECONDS": "3", "CASTD_SUPERVISOR_TIMEOUT": "3"}).start()
     yield d
     d.finish()
 
@@ -153,6 +153,31 @@ def test_sigkill_supervisor_is_replaced_and_its_tree_ends(streaming):
     assert health["ok"] is True and "supervisor exited" in health["note"]
     assert d.status()["supervisor_restarts"] == 1
     # and it works again
+    d.post("/start", json={"url": body["url"]})
+    d.wait_state("streaming", timeout=30)
+
+
+def test_a_wedged_supervisor_is_ended_and_replaced(streaming):
+    """SIGSTOP: the supervisor keeps its PID and its pipe but answers nothing. The front end's ping finds it
+    (supervisor_timeout 3 s here, 10 s by default), kills it, ends what it left, starts a new one."""
+    d, body = streaming
+    old = d.status()
+    old_tree = {p for p in d.record_descendants() if p[0] != _resource_tracker_of(d)}
+    os.kill(old["supervisor_pid"], signal.SIGSTOP)
+    stopped = time.monotonic()
+    try:
+        wait_for(lambda: d.status()["supervisor_pid"] not in (None, old["supervisor_pid"]), 20,
+                 message="a new supervisor")
+    finally:
+        try:
+            os.kill(old["supervisor_pid"], signal.SIGCONT)
+        except ProcessLookupError:
+            pass
+    print(f"\nwedged supervisor replaced after {time.monotonic() - stopped:.1f}s")
+    wait_for(lambda: not still_alive(old_tree), 10,
+             message=f"old tree gone: {[(p, comm(p)) for p, _ in still_alive(old_tree)]}")
+    assert "supervisor not answering; ending it" in d.log()
+    assert "not answering" in d.get("/health").json()["note"]
     d.post("/start", json={"url": body["url"]})
     d.wait_state("streaming", timeout=30)
 

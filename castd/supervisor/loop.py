@@ -33,11 +33,12 @@ from castd.children.policy import RestartPolicy, RetryLater, Verdict
 from castd.children.supervised import Exited
 from castd.config import Config
 from castd.encoder.xvfb import clean_stale_locks
-from castd.logs import log, register_secret, setup_logging
+from castd.encoder.sites import site_secrets
+from castd.logs import log, register_secret, scrub, setup_logging
 from castd.presets import get_preset
 from castd.procutil import end_orphans, set_child_subreaper, set_pdeathsig, tree_pss_mb
 from castd.protocol import (Ack, Begin, ChildEvent, ChildParams, Command, Failed, Navigate, PageFailed, PageLoaded,
-                            PageOverrides, Parked, Progress, Ready, Reload, Shutdown, Snapshot, Start, Status,
+                            PageOverrides, Parked, Ping, Progress, Ready, Reload, Shutdown, Snapshot, Start, Status,
                             Step, Stop, Timeline, command_decoder, encode)
 from castd.supervisor.director import Current, Director
 from castd.supervisor.casting import Casting, WorkerFactory
@@ -79,6 +80,8 @@ class Supervisor:
                  worker_factory: WorkerFactory | None = None, clock: Callable[[], float] = time.monotonic,
                  wall: Callable[[], float] = time.time, memory_probe: Callable[[int], float] = tree_pss_mb,
                  probe_in_thread: bool = True, subreaper: bool = False) -> None:
+        for secret in (config.token, config.mqtt.password, *site_secrets(config.sites)):
+            register_secret(secret)  # every secret of the config, as in the front end and the encoder
         self.conn = conn
         self.subreaper = subreaper  # main() made this process one: adopted orphans are ours to end
         self.config = config
@@ -262,6 +265,9 @@ class Supervisor:
             log.error("undecodable command", error=str(exc))
         acks = []
         for command in commands:
+            if isinstance(command, Ping):  # the front end's liveness check: answered, nothing applied
+                self._send(Ack(command_id=command.id, ok=True))
+                continue
             self.applied += 1
             ack = self._apply(command)
             ack.seq = self.applied
@@ -479,6 +485,8 @@ class Supervisor:
         if child is None:
             return
         for message in child.messages():
+            if isinstance(message, (Failed, PageFailed)):  # a child's words go to /status, MQTT and the log:
+                message.error = scrub(message.error)  # masked at the door, with every secret castd knows
             current = slot.phase in WORKING and self.wanted is not None and slot.session == self.wanted.session
             if isinstance(message, Progress):
                 slot.frames.update(message.frames)
@@ -532,7 +540,7 @@ class Supervisor:
     def _reap_encoder(self) -> None:
         slot = self.encoder
         child = slot.child
-        tail = child.log_tail() if child is not None and child.exitcode() is not None else ""
+        tail = scrub(child.log_tail()) if child is not None and child.exitcode() is not None else ""
         reaped = slot.reap()
         if reaped is None:
             return
@@ -609,7 +617,7 @@ class Supervisor:
         self.retry_at = None
         self.encoder.policy.reset()
         facts = self._facts()
-        facts.phase, facts.retry_at, facts.restarts = "starting", None, 0
+        facts.phase, facts.retry_at, facts.restarts, facts.last_error = "starting", None, 0, None  # a new round
         self.media_end = max(self.media_end, self.wall() - wanted.started_at)
         log.info("session retry", session=wanted.session, url=wanted.url, why=why, retries=facts.retries)
         self.casting.begin(wanted.session, wanted.mode, wanted.devices, title_for(wanted.url), wanted.url)
@@ -737,7 +745,6 @@ def main(conn: Connection, config_bytes: bytes) -> None:
     set_pdeathsig(signal.SIGTERM)
     set_child_subreaper()  # what a killed encoder leaves comes to us (see Supervisor._end_orphans)
     setup_logging(config.log_level)
-    register_secret(config.token)
     supervisor = Supervisor(conn, config, subreaper=True)
     wake_read, wake_write = os.pipe()
     os.set_blocking(wake_read, False)
