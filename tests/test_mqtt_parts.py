@@ -119,7 +119,7 @@ def test_the_discovery_payload_passes_the_schema_check_with_devices_and_without_
 
 
 def test_the_schema_check_catches_what_home_assistant_would_silently_ignore_or_refuse():
-    settings = MqttSettings(host="b", node_id="n")
+    settings = MqttSettings(host="b", node_id="n", control="always")
     topics = Topics.of(settings)
     good = discovery_payload(settings, topics, version="1", configuration_url="http://h/", options=[],
                              select_name="x", devices=[])
@@ -133,6 +133,20 @@ def test_the_schema_check_catches_what_home_assistant_would_silently_ignore_or_r
     for expected in ("unknown key 'stat_topic'", "used twice", "select needs ['options']", "origin (o) is required"):
         assert expected in text, text
     assert check("homeassistant/sensor/n/config", good)[0]  # not the device topic
+
+
+def test_control_topics_are_off_by_default_until_castd_logs_in_or_control_is_always():
+    anonymous = MqttSettings(host="b")
+    assert anonymous.control == "with-login" and not anonymous.accepts_control()
+    assert "mqtt.username" in anonymous.control_off_because() and "always" in anonymous.control_off_because()
+    payload = discovery_payload(anonymous, Topics.of(anonymous), version="0", configuration_url="http://pi/",
+                                options=[], select_name="Recent page", devices=[])
+    assert "stop" not in payload["cmps"] and "url" not in payload["cmps"], "no buttons that do nothing"
+    assert MqttSettings(host="b", username="castd").accepts_control()
+    assert MqttSettings(host="b", control="always").control_off_because() is None
+    assert MqttSettings(host="b", username="castd", control="never").control_off_because() == "mqtt.control is never"
+    assert load_config(None, environ={"CASTD_CONFIG": "", "CASTD_MQTT_HOST": "b",
+                                             "CASTD_MQTT_CONTROL": "always"}).mqtt.accepts_control()
 
 
 def test_component_keys_are_home_assistant_ids():
