@@ -6,9 +6,13 @@ supervisor <-> encoder child: Begin/Navigate/Park/Quit go down; Progress and the
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
 from typing import Literal
 
 import msgspec
+
+from castd import __version__
 
 from castd.config import Site
 from castd.presets import Preset
@@ -296,3 +300,28 @@ command_decoder = msgspec.msgpack.Decoder(Command)
 event_decoder = msgspec.msgpack.Decoder(SupervisorEvent)
 child_command_decoder = msgspec.msgpack.Decoder(ChildCommand)
 child_message_decoder = msgspec.msgpack.Decoder(ChildMessage)
+
+
+# the files that define what crosses castd's pipes: these messages, the config and presets every child
+# is started with, and the cast worker's messages (read as bytes, not imported: cast/ sits above)
+CONTRACT_FILES = ("protocol.py", "config.py", "presets.py", "mqtt/settings.py", "cast/messages.py")
+
+
+def _fingerprint() -> str:
+    """castd's version and a hash of the contract files as this process loaded them (0.2 ms).
+
+    Computed once, at import: a parent keeps the version it started with while an upgrade replaces the
+    files under it, and each child it spawns computes its own from what is on disk then. Two processes
+    that differ here may not decode each other's messages (castd/children/piped.py checks at spawn).
+    """
+    digest = hashlib.sha256(__version__.encode())
+    root = Path(__file__).parent
+    for name in CONTRACT_FILES:
+        try:
+            digest.update((root / name).read_bytes())
+        except OSError:
+            digest.update(b"-")
+    return f"{__version__}+{digest.hexdigest()[:12]}"
+
+
+PROTOCOL_VERSION = _fingerprint()

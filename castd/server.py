@@ -46,5 +46,7 @@ def run(config: Config, demo: bool = False) -> int:
     if not server.started:
         log.error("castd could not start serving", host=config.host, port=config.port)
         return 1
-    log.info("castd stopped")
-    return 0
+    handle = getattr(app.state, "supervisor", None)
+    code = handle.exit_code if handle is not None else 0  # non-zero: systemd's Restart=on-failure restarts castd
+    log.info("castd stopped", exit_code=code or None)
+    return code

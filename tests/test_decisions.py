@@ -264,6 +264,19 @@ def test_a_childs_words_reach_status_and_the_log_with_the_sites_secrets_masked(t
     assert "S3CRET" not in capfd.readouterr().err
 
 
+def test_an_encoder_of_another_castd_ends_this_castd_with_no_retry(tmp_path):
+    rig = Rig(tmp_path, retry_seconds=60)
+    rig.start()
+    rig.step()
+    rig.encoder.exit(exits.VERSION_MISMATCH)
+    rig.step(passes=3)
+    assert rig.status.state == "failed" and "another version of castd" in rig.status.last_error
+    assert len(rig.encoders) == 1 and rig.sup.exit_code == exits.VERSION_MISMATCH
+    assert rig.sup.shutdown_at is not None, "the supervisor ends itself; the front end then exits castd"
+    rig.step(seconds=5, passes=3)
+    assert rig.sup.finished() and len(rig.encoders) == 1
+
+
 def test_a_child_that_cannot_boot_fails_the_session_at_once(tmp_path):
     rig = Rig(tmp_path)
     rig.start()

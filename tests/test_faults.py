@@ -182,6 +182,29 @@ def test_a_wedged_supervisor_is_ended_and_replaced(streaming):
     d.wait_state("streaming", timeout=30)
 
 
+def test_an_upgrade_in_place_ends_castd_once_for_systemd_to_restart(tmp_path, pages):
+    """`make install-service` replaces castd's files under a running castd. The next child imports the new
+    files: it refuses to run beside its older parent (exit code 4, logged once), nothing retries it, and
+    castd exits non-zero, so systemd's Restart=on-failure starts the new version."""
+    tree = tmp_path / "tree"
+    shutil.copytree(ROOT / "castd", tree / "castd", ignore=shutil.ignore_patterns("__pycache__"))
+    d = Daemon(runtime_dir=tmp_path / "run", cwd=tree).start()
+    try:
+        d.record_descendants()
+        with open(tree / "castd" / "protocol.py", "a") as fh:  # the upgrade: a new protocol on disk
+            fh.write("\n# castd 0.1.1: one more field somewhere\n")
+        d.post("/start", json={"url": pages.url("/color/203040")})
+        code = d.process.wait(20)
+        log = d.log()
+        assert code == 4, log
+        assert log.count("castd was upgraded while running: this process is another version") == 1, log
+        assert "ending this castd so the new one can start" in log
+        assert "exiting so that the new version starts" in log
+        assert "encoder failed; restarting" not in log and "supervisor died" not in log, "no restart loop"
+    finally:
+        d.finish()
+
+
 def _resource_tracker_of(d):
     """multiprocessing's resource tracker of the front end: a direct child that is not the supervisor."""
     supervisor = d.status()["supervisor_pid"]

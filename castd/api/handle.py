@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import time
 import uuid
 from collections.abc import Callable
@@ -26,6 +27,7 @@ from typing import Any
 
 import msgspec
 
+from castd.children import exits
 from castd.children.liveness import Liveness
 from castd.children.piped import Child, PipedChild
 from castd.children.policy import RestartPolicy
@@ -79,6 +81,7 @@ class SupervisorHandle:
         self.on_status: list[Callable[[Status], None]] = []
         self.liveness = Liveness(every=PING_EVERY, deadline=config.supervisor_timeout)
         self._reap_until = 0.0  # monotonic: look for adopted orphans until then (after a death)
+        self.exit_code = 0  # castd's exit status: exits.VERSION_MISMATCH once an upgrade was found
 
     # ---- lifecycle ---------------------------------------------------------------------
     def start(self) -> None:
@@ -153,6 +156,9 @@ class SupervisorHandle:
             self._detach()
             self._sweep(self.status)
             self.status = Status()
+            if exits.classify(exited.code) is exits.Exit.VERSION_MISMATCH:
+                self._upgraded()
+                return False
             lived = now - self.started_at
             decision = self.slot.failed(exited, lived if lived >= HEALTHY_AFTER else None)
             log.error("supervisor died; starting a new one", pid=exited.pid, how=how,
@@ -163,6 +169,17 @@ class SupervisorHandle:
         self.restarts += 1
         self.start()
         return True
+
+    def _upgraded(self) -> None:
+        """The supervisor, or a child of it, is another castd than this front end: castd was upgraded in
+        place while it ran. No supervisor this front end starts can work, so castd exits (code 4) and
+        systemd's Restart=on-failure starts the new version. Logged once."""
+        self.exit_code = exits.VERSION_MISMATCH
+        self._closing = True
+        self.last_death = "castd was upgraded while running; restarting"
+        log.error("castd was upgraded while running; exiting so that the new version starts",
+                  exit_code=self.exit_code)
+        os.kill(os.getpid(), signal.SIGTERM)  # uvicorn's own graceful shutdown; server.py returns exit_code
 
     def _ask(self, now: float) -> None:
         """The liveness check: a ping when one is due; a supervisor past its deadline is killed (its exit,

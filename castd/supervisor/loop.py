@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import secrets
 import signal
+import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -29,6 +30,7 @@ import msgspec
 
 from castd import paths
 from castd.cast.media import title_for
+from castd.children import exits
 from castd.children.policy import RestartPolicy, RetryLater, Verdict
 from castd.children.supervised import Exited
 from castd.config import Config
@@ -112,6 +114,8 @@ class Supervisor:
         self._children: set[int] = set()  # PIDs of the encoder and the cast worker at the last pass
         self.front_end_gone = False
         self.applied = 0  # commands applied so far
+        self.undecodable = 0  # commands that could not be decoded (each logged, up to a bound)
+        self.exit_code = 0  # exits.VERSION_MISMATCH: a child is newer castd; the whole castd must restart
         self.longest_pass = 0.0
         self.longest_pass_cpu = 0.0  # CPU time of this process in that pass
         self._last_push = 0.0
@@ -258,11 +262,16 @@ class Supervisor:
         commands: list[Command] = []
         try:
             while self.conn.poll():
-                commands.append(command_decoder.decode(self.conn.recv_bytes()))
+                data = self.conn.recv_bytes()
+                try:
+                    commands.append(command_decoder.decode(data))
+                except msgspec.DecodeError as exc:  # logged, and the commands after it still read
+                    self.undecodable += 1
+                    if self.undecodable <= 5 or self.undecodable % 100 == 0:
+                        log.error("undecodable command; dropped", error=str(exc), size=len(data),
+                                  count=self.undecodable)
         except (EOFError, OSError):
             self._front_end_lost()
-        except msgspec.DecodeError as exc:
-            log.error("undecodable command", error=str(exc))
         acks = []
         for command in commands:
             if isinstance(command, Ping):  # the front end's liveness check: answered, nothing applied
@@ -546,6 +555,8 @@ class Supervisor:
             return
         exited, phase = reaped
         log.debug("encoder ended", pid=exited.pid, exitcode=exited.code, how=exited.describe())
+        if exits.classify(exited.code) is exits.Exit.VERSION_MISMATCH and slot.session is None:
+            self._upgraded("standby encoder")
         if exited.asked and exited.reason is None or phase is Phase.PARKED or slot.session is None:
             if phase is Phase.PARKED and not exited.asked:
                 log.warning("standby encoder exited; the next start will be cold", pid=exited.pid,
@@ -567,6 +578,8 @@ class Supervisor:
             last_words = f": {slot.last_words}" if slot.last_words else ""
             reason = f"encoder {exited.describe()}{last_words}"
         decision = slot.plan_restart(exited)
+        if exits.classify(exited.code) is exits.Exit.VERSION_MISMATCH:
+            self._upgraded("encoder")
         if wanted is None or wanted.session != (slot.session or wanted.session):
             self._remove_folder(slot.session)  # its session ended while it was being killed
             slot.clear()
@@ -594,6 +607,16 @@ class Supervisor:
         log.warning("encoder failed; restarting", session=wanted.session, url=wanted.url, error=reason,
                     restart_in=decision.delay, restarts=facts.restarts,
                     hint="out of memory?" if exited.code == -signal.SIGKILL and exited.reason is None else None)
+
+    def _upgraded(self, child: str) -> None:
+        """A child runs another castd than this supervisor (upgraded in place): no child can be started
+        any more. The supervisor ends its session and exits with VERSION_MISMATCH; the front end then
+        exits too, and systemd (Restart=on-failure) starts the new castd. Logged once."""
+        if self.exit_code:
+            return
+        self.exit_code = exits.VERSION_MISMATCH
+        log.error("castd was upgraded while running; ending this castd so the new one can start", child=child)
+        self._begin_shutdown("castd was upgraded while running")
 
     def _retry_later(self, wanted: Wanted, facts: Facts, gave_up: str, delay: float, tail: str) -> None:
         """A round of restarts gave up but the session is still wanted (the programme still shows it: a
@@ -696,6 +719,8 @@ class Supervisor:
     def _poll_cast(self) -> None:
         """Cast news: the session ends when the viewer took the TVs back."""
         verdict = self.casting.poll()
+        if self.casting.upgraded:
+            self._upgraded("cast worker")
         wanted = self.wanted
         if wanted is None:
             return
@@ -754,6 +779,8 @@ def main(conn: Connection, config_bytes: bytes) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         supervisor.run(wake_read)
+        if supervisor.exit_code:
+            sys.exit(supervisor.exit_code)  # the front end reads it (castd/api/handle.py)
     except Exception:
         log.exception("supervisor crashed")
         for child in (supervisor.encoder.child, supervisor.casting.worker.child):
