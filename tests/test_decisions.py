@@ -10,6 +10,7 @@ import msgspec
 import pytest
 
 from castd.api.ratelimit import TokenBucket
+from castd.cast.link import RecentIds
 from castd.cast.messages import CastStop, CastWant, DeviceReport
 from castd.children import exits
 from castd.children.liveness import Liveness
@@ -513,6 +514,15 @@ def test_liveness_pings_one_at_a_time_and_calls_a_silent_child_wedged():
     live.started(20.0)  # its successor
     assert not live.answered(20.5, second), "a late answer of the old child counts for nothing"
     assert live.answering(20.5, within=12.0) and live.ping(22.0) == "ping-3"
+
+
+def test_the_media_sessions_castd_ended_are_remembered_boundedly():
+    ended = RecentIds(keep=64)
+    for msid in range(10_000):  # a month of LOADs
+        ended.add(msid)
+    ended.update([3, 9_999])
+    assert len(ended) == 64 and 9_999 in ended and 9_937 in ended and 9_936 not in ended
+    assert 3 in ended, "seen again: the newest once more"
 
 
 def test_exit_codes_say_why():
