@@ -429,6 +429,24 @@ def test_the_viewer_taking_every_tv_back_ends_the_session(tmp_path):
     assert stop.session == session and {t.spec for t in stop.devices} == {"tv1", "tv2"}
 
 
+def test_what_casting_knows_of_ended_sessions_does_not_grow_with_sessions(tmp_path):
+    rig = Rig(tmp_path)
+    for i in range(50):
+        rig.start(url=f"http://a.example/{i}", devices=["tv1"], quality=("720p", "low-latency")[i % 2])
+        rig.step()
+        session = rig.sup.wanted.session
+        worker = rig.workers[-1]
+        worker.say(_report(session, "tv1", "playing"))
+        rig.step()
+        rig.send(Stop(id=f"s{i}"))
+        rig.step()
+        worker.say(_report(session, "tv1", "stopped"))
+        rig.step(seconds=0.5)
+        worker.say(_report(session, "tv1", "stopped"))  # late: after the stop was confirmed and forgotten
+        rig.step(seconds=0.5)
+    assert len(rig.sup.casting.app_sessions) <= 2 and not rig.sup.casting.stopping
+
+
 def test_a_failed_device_alone_is_no_viewer_verdict(tmp_path):
     rig = Rig(tmp_path)
     rig.start(devices=["tv1"])

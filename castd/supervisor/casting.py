@@ -211,7 +211,10 @@ class Casting:
             log.info("cast stopped on the device", session=report.session, device=spec, note=report.device.reason)
 
     def _forget(self, session: str) -> None:
-        for key in [k for k in self.app_sessions if k[0] == session]:
+        """Drop what is known of `session`'s app sessions, and of any other session neither on nor stopping:
+        a report can come after its session's stop finished, and would otherwise stay for months."""
+        keep = set(self.stopping) | ({self.current.session} if self.current is not None else set())
+        for key in [k for k in self.app_sessions if k[0] == session or k[0] not in keep]:
             del self.app_sessions[key]
 
     def _worker_died(self, exited: Exited, now: float) -> None:
