@@ -21,7 +21,7 @@ import msgspec
 
 from castd.mqtt.settings import MqttSettings
 from castd.specs import check_specs, split_specs
-from castd.presets import DEFAULT_PRESET, PRESETS
+from castd.presets import DEFAULT_PRESET, DEFAULT_STREAM_FORMAT, PRESETS, StreamFormatName
 from castd.secretfile import exposure_problem
 from castd.urls import Allowlist, UrlRejected, parse_target
 
@@ -264,6 +264,9 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     standby: Standby = "off"
     # sessions
     quality: str = DEFAULT_PRESET
+    # the stream's shape (castd/presets.py STREAM_FORMATS): "hls-1s" (1 s segments, HOLD-BACK 3: the player
+    # sits ~3 s behind) or "hls-fast" (0.5 s segments, EXT-X-START -1.5); numbers in bench/README.md
+    stream_format: StreamFormatName = DEFAULT_STREAM_FORMAT
     max_duration: int = 24 * 3600
     # watchdog: restart the encoder when it produces nothing for this long (seconds)
     frame_stall_seconds: float = 6.0

@@ -118,6 +118,7 @@ class Status(msgspec.Struct, kw_only=True, omit_defaults=False):
     started_at: float | None = None
     ends_at: float | None = None
     stream_path: str | None = None
+    stream_format: str | None = None  # the stream's shape (config stream_format, castd/presets.py); None: no stream
     page: PageState | None = None
     frames: int = 0
     fps: float = 0.0

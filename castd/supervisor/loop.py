@@ -181,7 +181,7 @@ class Supervisor:
         child = self.encoder.child
         return build_status(wanted, self.facts, self.encoder.phase, child.pid if child else None,
                             self.casting.section(self._cast_note()), os.getpid(), 0.0,
-                            len(self.director.programme.state.interrupts))
+                            len(self.director.programme.state.interrupts), self.config.stream_format)
 
     def push(self, force: bool = False) -> None:
         if self.front_end_gone:
@@ -436,7 +436,7 @@ class Supervisor:
         config = self.config
         quality = wanted.quality if wanted else config.quality
         params = ChildParams(session=wanted.session if wanted else None, url=wanted.url if wanted else "",
-                             nav=wanted.nav if wanted else 0, preset=get_preset(quality),
+                             nav=wanted.nav if wanted else 0, preset=get_preset(quality, config.stream_format),
                              folder=str(self.sessions_dir / wanted.session) if wanted else "",
                              logs_dir=str(self.logs_dir / secrets.token_hex(6)),
                              chromium=config.chromium, chromedriver=config.chromedriver, xvfb=config.xvfb,

@@ -48,7 +48,8 @@ class Facts(msgspec.Struct, kw_only=True):
 
 
 def build_status(session: Wanted | None, facts: Facts | None, phase: Phase, encoder_pid: int | None,
-                 cast: CastSection, supervisor_pid: int, updated_at: float, interrupts: int = 0) -> Status:
+                 cast: CastSection, supervisor_pid: int, updated_at: float, interrupts: int = 0,
+                 stream_format: str | None = None) -> Status:
     """`session`: the wanted session, or the failed one still shown; `phase`: the encoder slot's."""
     standby: Standby | None = "warm" if phase is Phase.PARKED else None
     if session is None or facts is None:
@@ -62,7 +63,8 @@ def build_status(session: Wanted | None, facts: Facts | None, phase: Phase, enco
                   restarts=facts.restarts, last_error=facts.last_error, encoder_pid=encoder_pid, standby=standby,
                   mode=session.mode, devices=list(session.devices), cast=cast, supervisor_pid=supervisor_pid,
                   updated_at=updated_at, memory_reloads=facts.memory_reloads, memory_restarts=facts.memory_restarts,
-                  interrupts=interrupts, **_programme(session.show))
+                  interrupts=interrupts, stream_format=stream_format if session.mode == "hls" else None,
+                  **_programme(session.show))
 
 
 def _programme(show: Show | None) -> dict[str, Any]:
