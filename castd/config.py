@@ -271,8 +271,14 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     # watchdog: restart the encoder when it produces nothing for this long (seconds)
     frame_stall_seconds: float = 6.0
     segment_stall_seconds: float = 10.0
-    # crash-loop guard: this many failed starts in a row ends the session as `failed`
+    # crash-loop guard: this many failed starts in a row end a round of quick restarts; a session still
+    # wanted is then `retrying`: tried again after retry_seconds, doubling up to 15 minutes (0: never,
+    # the session ends as `failed`)
     max_restarts: int = 5
+    retry_seconds: float = 60.0
+    # the front end pings the supervisor every 2 s; one that has not answered for this long is ended and a
+    # new one started (castd/children/liveness.py)
+    supervisor_timeout: float = 10.0
     # memory watchdog (castd/supervisor/memory.py): past this PSS of the browser's tree (MB) the page is
     # reloaded, then the encoder restarted (the session goes on); 0: off. Checked every memory_check_seconds
     memory_limit_mb: int = 650
@@ -337,6 +343,10 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
             raise ValueError("memory_limit_mb: 0 (off) or more; memory_check_seconds: at least 1")
         if self.max_restarts < 1:
             raise ValueError("max_restarts: must be at least 1")
+        if not (self.retry_seconds == 0 or 1 <= self.retry_seconds <= 900):
+            raise ValueError("retry_seconds: 0 (a give-up is final) or 1 to 900 seconds")
+        if not 2 <= self.supervisor_timeout <= 60:
+            raise ValueError("supervisor_timeout: 2 to 60 seconds")
         try:
             check_specs(split_specs(self.device))
         except ValueError as exc:

@@ -6,14 +6,19 @@ supervisor <-> encoder child: Begin/Navigate/Park/Quit go down; Progress and the
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
 from typing import Literal
 
 import msgspec
 
+from castd import __version__
+
 from castd.config import Site
 from castd.presets import Preset
 
-State = Literal["idle", "starting", "streaming", "stopping", "failed"]
+# retrying: a round of restarts gave up, the session is still wanted and is tried again at `retry_at`
+State = Literal["idle", "starting", "streaming", "stopping", "failed", "retrying"]
 LIVE_STATES: tuple[State, ...] = ("starting", "streaming")  # a session is on
 Then = Literal["stop", "resume"]
 Mode = Literal["hls", "direct"]  # hls: castd encodes and casts the stream; direct: the device loads the page
@@ -65,7 +70,13 @@ class Reload(msgspec.Struct, tag=True):
     id: str
 
 
-Command = Start | Stop | Shutdown | Step | Reload
+class Ping(msgspec.Struct, tag=True):
+    """Are you there? The supervisor answers with an Ack in the pass that reads it (castd/children/liveness.py)."""
+
+    id: str
+
+
+Command = Start | Stop | Shutdown | Step | Reload | Ping
 
 
 # ---- supervisor -> front end -------------------------------------------------------------
@@ -125,6 +136,8 @@ class Status(msgspec.Struct, kw_only=True, omit_defaults=False):
     segments: int = 0
     restarts: int = 0
     last_error: str | None = None
+    retry_at: float | None = None  # state retrying: epoch seconds of the next round of starts
+    retries: int = 0  # rounds given up and retried later this session (castd/children/policy.py RetryLater)
     encoder_pid: int | None = None
     standby: Standby | None = None
     mode: Mode | None = None
@@ -288,3 +301,28 @@ command_decoder = msgspec.msgpack.Decoder(Command)
 event_decoder = msgspec.msgpack.Decoder(SupervisorEvent)
 child_command_decoder = msgspec.msgpack.Decoder(ChildCommand)
 child_message_decoder = msgspec.msgpack.Decoder(ChildMessage)
+
+
+# the files that define what crosses castd's pipes: these messages, the config and presets every child
+# is started with, and the cast worker's messages (read as bytes, not imported: cast/ sits above)
+CONTRACT_FILES = ("protocol.py", "config.py", "presets.py", "mqtt/settings.py", "cast/messages.py")
+
+
+def _fingerprint() -> str:
+    """castd's version and a hash of the contract files as this process loaded them (0.2 ms).
+
+    Computed once, at import: a parent keeps the version it started with while an upgrade replaces the
+    files under it, and each child it spawns computes its own from what is on disk then. Two processes
+    that differ here may not decode each other's messages (castd/children/piped.py checks at spawn).
+    """
+    digest = hashlib.sha256(__version__.encode())
+    root = Path(__file__).parent
+    for name in CONTRACT_FILES:
+        try:
+            digest.update((root / name).read_bytes())
+        except OSError:
+            digest.update(b"-")
+    return f"{__version__}+{digest.hexdigest()[:12]}"
+
+
+PROTOCOL_VERSION = _fingerprint()

@@ -10,6 +10,7 @@ from castd import __version__
 from castd.api.app import create_app
 from castd.api.auth import is_loopback_host
 from castd.config import Config
+from castd.encoder.sites import site_secrets  # plain code (msgspec, config): no PyAV or selenium
 from castd.logs import intercept_stdlib, log, register_secret, setup_logging
 from castd.sdnotify import notify
 
@@ -26,8 +27,8 @@ class NotifyingServer(uvicorn.Server):
 def run(config: Config, demo: bool = False) -> int:
     setup_logging(config.log_level)
     intercept_stdlib("WARNING")
-    register_secret(config.token)
-    register_secret(config.mqtt.password)
+    for secret in (config.token, config.mqtt.password, *site_secrets(config.sites)):
+        register_secret(secret)  # the supervisor and the encoder register the same (their logs, /status, MQTT)
     app = create_app(config, demo=demo)
     log.info("castd starting", version=__version__, host=config.host, port=config.port,
              runtime_dir=str(app.state.sessions_dir.parent), auth_required=bool(config.token),
@@ -45,5 +46,7 @@ def run(config: Config, demo: bool = False) -> int:
     if not server.started:
         log.error("castd could not start serving", host=config.host, port=config.port)
         return 1
-    log.info("castd stopped")
-    return 0
+    handle = getattr(app.state, "supervisor", None)
+    code = handle.exit_code if handle is not None else 0  # non-zero: systemd's Restart=on-failure restarts castd
+    log.info("castd stopped", exit_code=code or None)
+    return code

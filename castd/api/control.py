@@ -249,6 +249,9 @@ def health_problem(handle: SupervisorHandle, config: Config) -> str | None:
     status = handle.status
     if status.state == "failed":
         return f"last session failed: {(status.last_error or '').splitlines()[0] if status.last_error else '?'}"
+    if status.state == "retrying":
+        wait = max(0, round((status.retry_at or 0) - time.time()))
+        return f"retrying in {wait}s: {(status.last_error or '?').splitlines()[0]}"
     if status.state == "streaming" and status.fps <= 0 and status.mode != "direct":
         return "encoder is not producing frames"
     return None

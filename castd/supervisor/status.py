@@ -36,10 +36,12 @@ class Wanted(msgspec.Struct, kw_only=True):
 class Facts(msgspec.Struct, kw_only=True):
     """What the loop has learned about one session (the wanted one, or the one that gave up)."""
 
-    phase: Literal["starting", "streaming", "failed"] = "starting"
+    phase: Literal["starting", "streaming", "failed", "retrying"] = "starting"
     page: PageState | None = None
     last_error: str | None = None
     restarts: int = 0
+    retry_at: float | None = None  # retrying: epoch seconds of the next round
+    retries: int = 0
     frames: int = 0
     fps: float = 0.0
     segments: int = 0
@@ -60,7 +62,8 @@ def build_status(session: Wanted | None, facts: Facts | None, phase: Phase, enco
                   started_at=session.started_at, ends_at=session.ends_at,
                   stream_path=stream_path(session.session) if session.mode == "hls" else None,
                   page=facts.page, frames=facts.frames, fps=facts.fps, segments=facts.segments,
-                  restarts=facts.restarts, last_error=facts.last_error, encoder_pid=encoder_pid, standby=standby,
+                  restarts=facts.restarts, last_error=facts.last_error, retry_at=facts.retry_at,
+                  retries=facts.retries, encoder_pid=encoder_pid, standby=standby,
                   mode=session.mode, devices=list(session.devices), cast=cast, supervisor_pid=supervisor_pid,
                   updated_at=updated_at, memory_reloads=facts.memory_reloads, memory_restarts=facts.memory_restarts,
                   interrupts=interrupts, stream_format=stream_format if session.mode == "hls" else None,
