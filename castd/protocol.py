@@ -142,6 +142,10 @@ class Status(msgspec.Struct, kw_only=True, omit_defaults=False):
     cast: CastSection = msgspec.field(default_factory=CastSection)
     supervisor_pid: int | None = None
     updated_at: float = 0.0
+    # which request this snapshot answers: the seq of the last command the supervisor applied (a start's
+    # answer carries its own `seq`: a snapshot with a smaller one was taken before that start took effect)
+    seq: int = 0
+    page_shown: bool = False  # the page on `url` (this navigation, not the one before) is in a listed segment
 
 
 class Ack(msgspec.Struct, tag=True):

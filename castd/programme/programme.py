@@ -119,6 +119,18 @@ class Programme:
         self.revision += 1
         return True
 
+    def why_no_step(self, now: float) -> str:
+        """Why step() said no, in words: an interrupt covers a playlist (it is paused underneath and
+        comes back with the time it had left: stepping it unseen would move what the viewer returns
+        to), or no playlist is on at all."""
+        top = self._top()
+        below = [layer for layer in self._layers()[:-1] if layer.target.playlist is not None]
+        if top is not None and top in self.state.interrupts and below:
+            back = f" in {max(0, round(top.until - now))} s" if top.until is not None else ""
+            return (f"an interrupt is on screen ({top.target.dashboard or top.target.url}); the playlist "
+                    f"{below[-1].target.playlist} is paused underneath and comes back{back}: step it then")
+        return "no playlist is on screen"
+
     # ---- the question -----------------------------------------------------------------------
     def decide(self, now: float) -> Show | None:
         """What should be on screen at `now` (None: nothing; castd stops)."""

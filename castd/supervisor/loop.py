@@ -179,9 +179,12 @@ class Supervisor:
     def status(self) -> Status:
         wanted = self.wanted or self.failed
         child = self.encoder.child
-        return build_status(wanted, self.facts, self.encoder.phase, child.pid if child else None,
+        # the pid of the encoder that works for this session (or of the parked standby), not of an
+        # old session's child that is still ending
+        mine = child is not None and (wanted is None or self.encoder.session in (None, wanted.session))
+        return build_status(wanted, self.facts, self.encoder.phase, child.pid if child and mine else None,
                             self.casting.section(self._cast_note()), os.getpid(), 0.0,
-                            len(self.director.programme.state.interrupts))
+                            len(self.director.programme.state.interrupts), seq=self.applied)
 
     def push(self, force: bool = False) -> None:
         if self.front_end_gone:
@@ -287,7 +290,7 @@ class Supervisor:
             return Ack(command_id=command.id, ok=True, stopped=stopped)
         if isinstance(command, Step):
             if self.shutdown_at is not None or not self.director.step(command.count, now):
-                return Ack(command_id=command.id, ok=False, error="no playlist is on screen")
+                return Ack(command_id=command.id, ok=False, error=self.director.why_no_step(now))
             self._follow(now)
             return self._on_screen(Ack(command_id=command.id, ok=True, switched=True,
                                        session=self.wanted.session if self.wanted else None))
@@ -506,15 +509,16 @@ class Supervisor:
                              seconds=round(self.wall() - wanted.started_at, 2))
                 else:
                     log.info("page switched", session=session, url=event.url)
-                facts.phase = "streaming"
+                facts.phase, facts.shown_nav = "streaming", event.nav
         elif isinstance(event, PageLoaded):
             if on_nav:
-                self._facts().page = "loaded"
+                facts = self._facts()
+                facts.page, facts.page_nav = "loaded", event.nav
             log.info("page loaded", session=session, url=event.url, seconds=event.seconds)
         elif isinstance(event, PageFailed):
             if on_nav:
                 facts = self._facts()
-                facts.page, facts.last_error = "error", f"page: {event.error}"
+                facts.page, facts.page_nav, facts.last_error = "error", event.nav, f"page: {event.error}"
             log.warning("page failed to load", session=session, url=event.url, error=event.error)
 
     def _reap_encoder(self) -> None:

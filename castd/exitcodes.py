@@ -1,0 +1,16 @@
+"""The `castd` command's exit codes, one definition for the CLI, the daemon and the systemd unit.
+
+0 ok; 1 a failure (castd unreachable, the session failed, the server stopped on an error); 2 usage: bad
+arguments, a bad config, or a request castd refused as invalid (any 4xx but a 401 or 429: what the
+person typed, or named, is wrong); 3 in use: another castd holds the runtime dir, or something holds
+the port. systemd's unit does not restart on 2 (RestartPreventExitStatus=2: a bad config stays bad),
+and does on 3 (the other instance may end). Child processes have codes of their own
+(castd/children/exits.py); these are what a person or a unit sees.
+"""
+
+from __future__ import annotations
+
+OK = 0
+FAILURE = 1
+USAGE = 2
+IN_USE = 3
