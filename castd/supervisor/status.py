@@ -78,4 +78,5 @@ def _programme(show: Show | None) -> dict[str, Any]:
     if show is None:
         return {}
     return {"source": show.source, "dashboard": show.dashboard, "playlist": show.playlist, "item": show.item,
-            "items": show.items, "next_switch_at": show.next_switch_at, "schedule": show.schedule}
+            "items": show.items, "next_switch_at": show.next_switch_at, "schedule": show.schedule,
+            "ends_by": show.ends_by}
