@@ -124,6 +124,10 @@ def run(config: Config, demo: bool = False) -> int:
     register_secret(config.mqtt.password)
     for problem in unknown_env():
         log.warning(problem)
+    if os.geteuid() == 0:  # castd/encoder/browser.py: Chromium refuses to start as root with its sandbox on
+        log.warning("running as root: Chromium runs without its sandbox (--no-sandbox), so a page that breaks "
+                    "out of its renderer owns the machine; run castd as its own user (the service's `castd` "
+                    "user keeps the sandbox)")
     runtime_dir = config.resolved_runtime_dir()
     try:
         lock = RuntimeLock(runtime_dir).acquire()

@@ -339,7 +339,8 @@ class Supervisor:
             if wanted.mode == "direct":
                 self.casting.switch_page(wanted.session, wanted.url)
             log.info("session switch", session=wanted.session, url=show.url, quality=show.quality,
-                     dashboard=show.dashboard, playlist=show.playlist, item=show.item, source=show.source)
+                     dashboard=show.dashboard, playlist=show.playlist, item=show.item, source=show.source,
+                     schedule=show.schedule)
             return
         started = change.started_at if change.started_at is not None else now
         new = Wanted(session=change.session or new_session_id(), url=show.url, quality=show.quality, nav=0,
@@ -348,7 +349,7 @@ class Supervisor:
         self._set_wanted(new, reason or "the programme changed the session")
         log.info("session start" if change.session is None else "session resumed", session=new.session,
                  url=show.url, quality=show.quality, dashboard=show.dashboard, playlist=show.playlist,
-                 source=show.source, mode=show.mode, devices=", ".join(show.devices) or None)
+                 source=show.source, schedule=show.schedule, mode=show.mode, devices=", ".join(show.devices) or None)
 
     def _set_wanted(self, wanted: Wanted | None, reason: str) -> None:
         """The one place the wanted session changes: logs, the session clock, casting."""
