@@ -1,11 +1,16 @@
 """castd's configuration: one Struct, filled from defaults < TOML file < CASTD_* environment.
 
 Validation happens once at start-up; a bad value stops castd with one line that names the key
-(`ConfigError`, exit code 2 in the CLI) instead of failing later in the middle of a cast.
+(`ConfigError`, exit code 2 in the CLI) instead of failing later in the middle of a cast. The file's
+values are taken strictly (`port = "8762"` is an error: TOML has numbers, so a quoted one is a slip);
+an environment variable is text, converted to its key's type, and an error names the variable too. A
+mistyped key gets a "did you mean" (difflib), and CASTD_* variables that set nothing are reported
+(`unknown_env`), since a mistyped one is otherwise ignored in silence.
 """
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import os
 import re
@@ -454,20 +459,59 @@ LIST_FIELDS = ("allowlist", "mdns_interfaces")  # from the environment: comma or
 MQTT_LIST_FIELDS = ("groups",)
 
 
-def _env_values(environ: dict[str, str]) -> dict[str, Any]:
+def _env_values(environ: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
+    """The CASTD_* settings, each converted to its key's type; and which variable set which key."""
     values: dict[str, Any] = {}
+    names: dict[str, str] = {}
     for name in FIELD_NAMES:
-        raw = environ.get(ENV_PREFIX + name.upper())
+        variable = ENV_PREFIX + name.upper()
+        raw = environ.get(variable)
         if raw is not None and name != "mqtt":
-            values[name] = raw.replace(",", " ").split() if name in LIST_FIELDS else raw
+            names[name] = variable
+            values[name] = _env_value(name, raw.replace(",", " ").split() if name in LIST_FIELDS else raw,
+                                      _FIELD_TYPES[name], variable)
     mqtt = {}  # CASTD_MQTT_HOST=... sets mqtt.host
-    for name in MqttSettings.__struct_fields__:
-        raw = environ.get(f"{ENV_PREFIX}MQTT_{name.upper()}")
+    for name, kind in _MQTT_TYPES.items():
+        variable = f"{ENV_PREFIX}MQTT_{name.upper()}"
+        raw = environ.get(variable)
         if raw is not None:
-            mqtt[name] = raw.replace(",", " ").split() if name in MQTT_LIST_FIELDS else raw
+            names[f"mqtt.{name}"] = variable
+            mqtt[name] = _env_value(f"mqtt.{name}", raw.replace(",", " ").split() if name in MQTT_LIST_FIELDS
+                                    else raw, kind, variable)
     if mqtt:
         values["mqtt"] = mqtt
-    return values
+    return values, names
+
+
+def _env_value(key: str, raw: Any, kind: Any, variable: str) -> Any:
+    try:
+        return msgspec.convert(raw, kind, strict=False)
+    except msgspec.ValidationError as exc:  # the value is not shown: it may be the token
+        raise ConfigError(f"{key}: {_describe(exc)} (set by {variable})") from None
+
+
+_FIELD_TYPES = {f.name: f.type for f in msgspec.structs.fields(Config)}
+_MQTT_TYPES = {f.name: f.type for f in msgspec.structs.fields(MqttSettings)}
+NOT_SETTINGS = (ENV_PREFIX + "CONFIG",)  # CASTD_ variables that are no config key but mean something
+
+
+def unknown_env(environ: dict[str, str] | None = None) -> list[str]:
+    """One sentence per CASTD_* variable that sets nothing (a typo is otherwise ignored in silence)."""
+    environ = dict(os.environ if environ is None else environ)
+    known = {ENV_PREFIX + name.upper() for name in FIELD_NAMES if name != "mqtt"}
+    known |= {f"{ENV_PREFIX}MQTT_{name.upper()}" for name in _MQTT_TYPES} | set(NOT_SETTINGS)
+    problems = []
+    for variable in sorted(environ):
+        if variable.startswith(ENV_PREFIX) and variable not in known:
+            close = difflib.get_close_matches(variable, sorted(known), n=1)
+            problems.append(f"{variable} is not a castd setting; it is ignored"
+                            + (f" (did you mean {close[0]}?)" if close else ""))
+    return problems
+
+
+def _did_you_mean(key: str, names) -> str:
+    close = difflib.get_close_matches(key, list(names), n=1)
+    return f"; did you mean {close[0]}?" if close else ""
 
 
 def _describe(error: msgspec.ValidationError) -> str:
@@ -480,10 +524,12 @@ def _describe(error: msgspec.ValidationError) -> str:
         table = re.match(r"([a-z]+)\[\d+\]", where)
         if table and table.group(1) in tables:  # inside a [[sites]], [[dashboards]]... table
             kind = PlaylistItem if ".items[" in where else tables[table.group(1)]
-            return f"{where}: {key}: unknown key (valid keys: {', '.join(kind.__struct_fields__)})"
+            return (f"{where}: {key}: unknown key{_did_you_mean(key, kind.__struct_fields__)} "
+                    f"(valid keys: {', '.join(kind.__struct_fields__)})")
         if where == "mqtt":
-            return f"mqtt.{key}: unknown key (valid keys: {', '.join(MqttSettings.__struct_fields__)})"
-        return f"{key}: unknown key (valid keys: {', '.join(FIELD_NAMES)})"
+            return (f"mqtt.{key}: unknown key{_did_you_mean(key, MqttSettings.__struct_fields__)} "
+                    f"(valid keys: {', '.join(MqttSettings.__struct_fields__)})")
+        return f"{key}: unknown key{_did_you_mean(key, FIELD_NAMES)} (valid keys: {', '.join(FIELD_NAMES)})"
     if " - at `$." in text:
         message, _, where = text.rpartition(" - at `$.")
         where = where.rstrip("`")
@@ -515,12 +561,19 @@ def load_config(path: str | Path | None = None, environ: dict[str, str] | None =
             raise ConfigError(f"config file {file}: not readable by this user") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"config file {file}: invalid TOML: {exc}") from None
-    env = _env_values(environ)
+    env, variables = _env_values(environ)
     if "mqtt" in env and isinstance(values.get("mqtt"), dict):
         env["mqtt"] = {**values["mqtt"], **env["mqtt"]}  # CASTD_MQTT_* beat the [mqtt] table key by key
     values.update(env)
-    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
-    try:
-        return msgspec.convert(values, Config, strict=False)
-    except msgspec.ValidationError as exc:
-        raise ConfigError(_describe(exc)) from None
+    given = {k: v for k, v in (overrides or {}).items() if v is not None}
+    values.update(given)
+    try:  # strict: the file's values must have their key's type (the environment's are converted above)
+        return msgspec.convert(values, Config)
+    except (msgspec.ValidationError, ValueError) as exc:
+        message = _describe(exc) if isinstance(exc, msgspec.ValidationError) else str(exc)
+        key = message.split(":", 1)[0]
+        if key in variables and key not in given:
+            message += f" (set by {variables[key]})"
+        elif re.search(r"Expected `(int|float|bool)`, got `str`", message):
+            message += " (write it without quotes)"
+        raise ConfigError(message) from None

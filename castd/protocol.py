@@ -153,9 +153,15 @@ class Status(msgspec.Struct, kw_only=True, omit_defaults=False):
     next_switch_at: float | None = None  # epoch seconds of the playlist's next page switch
     schedule: str | None = None  # the schedule entry that decided
     interrupts: int = 0  # interrupts stacked ("then": "resume"); the screen goes back when they end
+    ends_by: str | None = None  # what ends_at is: duration (the session ends), interrupt (the screen goes
+    # back to what was on), schedule (the schedule takes over: a window's end or its next boundary)
     cast: CastSection = msgspec.field(default_factory=CastSection)
     supervisor_pid: int | None = None
     updated_at: float = 0.0
+    # which request this snapshot answers: the seq of the last command the supervisor applied (a start's
+    # answer carries its own `seq`: a snapshot with a smaller one was taken before that start took effect)
+    seq: int = 0
+    page_shown: bool = False  # the page on `url` (this navigation, not the one before) is in a listed segment
 
 
 class Ack(msgspec.Struct, tag=True):

@@ -112,7 +112,6 @@ def take_limit(request: Request, switch: bool) -> None:
         kind = "page switches" if switch else "starts"
         keys = "switch_rate_limit_burst and switch_rate_limit_per_minute" if switch else \
             "rate_limit_burst and rate_limit_per_minute"
-        log.warning("webhook rate limited", kind=kind, client=_client(request), retry_after=round(wait, 1))
         raise ApiError(429, f"too many {kind}; retry in {math.ceil(wait)} s ({keys} in config)",
                        {"Retry-After": str(math.ceil(wait))})
 
@@ -127,12 +126,14 @@ async def start(request: Request) -> Response:
         target, problem = None, exc
     # Counted before refusing: a sender is limited whether its starts are valid or not. The bucket is
     # the supervisor's rule read from its last snapshot (a wrong guess costs one token of the other).
-    take_limit(request, switch=target is not None and is_switch(_supervisor(request).status, target))
-    if problem is not None or target is None:
-        log.info("webhook start refused", client=_client(request), url=body.url, dashboard=body.dashboard,
-                 playlist=body.playlist, reason=problem.message if problem else None)
-        raise problem or ApiError(400, "nothing to start")
-    command = start_command(body, target, config)
+    try:
+        take_limit(request, switch=target is not None and is_switch(_supervisor(request).status, target))
+        if problem is not None or target is None:  # logged with its reason where every refusal is (api/errors.py)
+            raise problem or ApiError(400, "nothing to start")
+        command = start_command(body, target, config)
+    except ApiError as exc:
+        exc.context = {"url": body.url, "dashboard": body.dashboard, "playlist": body.playlist}
+        raise
     then = command.then
     log.info("webhook start", client=_client(request), url=target.url or None, dashboard=target.dashboard,
              playlist=target.playlist, quality=target.quality, duration=body.duration, then=then,

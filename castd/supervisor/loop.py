@@ -189,9 +189,13 @@ class Supervisor:
     def status(self) -> Status:
         wanted = self.wanted or self.failed
         child = self.encoder.child
-        return build_status(wanted, self.facts, self.encoder.phase, child.pid if child else None,
+        # the pid of the encoder that works for this session (or of the parked standby), not of an
+        # old session's child that is still ending
+        mine = child is not None and (wanted is None or self.encoder.session in (None, wanted.session))
+        return build_status(wanted, self.facts, self.encoder.phase, child.pid if child and mine else None,
                             self.casting.section(self._cast_note()), os.getpid(), 0.0,
-                            len(self.director.programme.state.interrupts), self.config.stream_format)
+                            len(self.director.programme.state.interrupts), self.config.stream_format,
+                            seq=self.applied)
 
     def push(self, force: bool = False) -> None:
         if self.front_end_gone:
@@ -305,7 +309,7 @@ class Supervisor:
             return Ack(command_id=command.id, ok=True, stopped=stopped)
         if isinstance(command, Step):
             if self.shutdown_at is not None or not self.director.step(command.count, now):
-                return Ack(command_id=command.id, ok=False, error="no playlist is on screen")
+                return Ack(command_id=command.id, ok=False, error=self.director.why_no_step(now))
             self._follow(now)
             return self._on_screen(Ack(command_id=command.id, ok=True, switched=True,
                                        session=self.wanted.session if self.wanted else None))
@@ -356,7 +360,8 @@ class Supervisor:
             if wanted.mode == "direct":
                 self.casting.switch_page(wanted.session, wanted.url)
             log.info("session switch", session=wanted.session, url=show.url, quality=show.quality,
-                     dashboard=show.dashboard, playlist=show.playlist, item=show.item, source=show.source)
+                     dashboard=show.dashboard, playlist=show.playlist, item=show.item, source=show.source,
+                     schedule=show.schedule)
             return
         started = change.started_at if change.started_at is not None else now
         new = Wanted(session=change.session or new_session_id(), url=show.url, quality=show.quality, nav=0,
@@ -365,7 +370,7 @@ class Supervisor:
         self._set_wanted(new, reason or "the programme changed the session")
         log.info("session start" if change.session is None else "session resumed", session=new.session,
                  url=show.url, quality=show.quality, dashboard=show.dashboard, playlist=show.playlist,
-                 source=show.source, mode=show.mode, devices=", ".join(show.devices) or None)
+                 source=show.source, schedule=show.schedule, mode=show.mode, devices=", ".join(show.devices) or None)
 
     def _set_wanted(self, wanted: Wanted | None, reason: str) -> None:
         """The one place the wanted session changes: logs, the session clock, casting."""
@@ -535,15 +540,16 @@ class Supervisor:
                              seconds=round(self.wall() - wanted.started_at, 2))
                 else:
                     log.info("page switched", session=session, url=event.url)
-                facts.phase = "streaming"
+                facts.phase, facts.shown_nav = "streaming", event.nav
         elif isinstance(event, PageLoaded):
             if on_nav:
-                self._facts().page = "loaded"
+                facts = self._facts()
+                facts.page, facts.page_nav = "loaded", event.nav
             log.info("page loaded", session=session, url=event.url, seconds=event.seconds)
         elif isinstance(event, PageFailed):
             if on_nav:
                 facts = self._facts()
-                facts.page, facts.last_error = "error", f"page: {event.error}"
+                facts.page, facts.page_nav, facts.last_error = "error", event.nav, f"page: {event.error}"
             log.warning("page failed to load", session=session, url=event.url, error=event.error)
 
     def _reap_encoder(self) -> None:
