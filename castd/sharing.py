@@ -34,7 +34,8 @@ class Sharing(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
 
     def over(self, below: "Sharing") -> "Sharing":
         """These keys, and `below`'s where these are unset."""
-        return Sharing(**{k: v if v is not None else getattr(below, k) for k, v in msgspec.structs.asdict(self).items()})
+        mine = msgspec.structs.asdict(self)
+        return Sharing(**{k: v if v is not None else getattr(below, k) for k, v in mine.items()})
 
 
 SHARING_KEYS = tuple(Sharing.__struct_fields__)
