@@ -35,6 +35,7 @@ from castd.config import Config
 from castd.encoder.xvfb import clean_stale_locks
 from castd.logs import log, register_secret, setup_logging
 from castd.presets import get_preset
+from castd.sharing import Sharing
 from castd.procutil import end_orphans, set_child_subreaper, set_pdeathsig, tree_pss_mb
 from castd.protocol import (Ack, Begin, ChildEvent, ChildParams, Command, Failed, Navigate, PageFailed, PageLoaded,
                             PageOverrides, Parked, Progress, Ready, Reload, Shutdown, Snapshot, Start, Status,
@@ -335,6 +336,7 @@ class Supervisor:
             wanted.show, wanted.ends_at = show, show.ends_at
             if wanted.mode == "direct":
                 self.casting.switch_page(wanted.session, wanted.url)
+            self.casting.share(wanted.session, show.sharing)
             log.info("session switch", session=wanted.session, url=show.url, quality=show.quality,
                      dashboard=show.dashboard, playlist=show.playlist, item=show.item, source=show.source)
             return
@@ -362,7 +364,8 @@ class Supervisor:
         # first: the TVs stop, or the worker connects and launches the app, while the encoder starts
         self.casting.end()
         if wanted is not None:
-            self.casting.begin(wanted.session, wanted.mode, wanted.devices, title_for(wanted.url), wanted.url)
+            self.casting.begin(wanted.session, wanted.mode, wanted.devices, title_for(wanted.url), wanted.url,
+                               wanted.show.sharing if wanted.show is not None else Sharing())
 
     # ---- reconcile the encoder slot with the wanted session ----------------------------------------
     def reconcile(self) -> None:
