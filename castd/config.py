@@ -28,6 +28,7 @@ from castd.mqtt.settings import MqttSettings
 from castd.specs import check_specs, split_specs
 from castd.presets import DEFAULT_PRESET, DEFAULT_STREAM_FORMAT, PRESETS, StreamFormatName
 from castd.secretfile import exposure_problem
+from castd.sharing import SharingKeys
 from castd.urls import Allowlist, UrlRejected, parse_target
 
 DEFAULT_CONFIG_FILE = Path("/etc/castd/castd.toml")
@@ -146,7 +147,7 @@ def local_zone_name() -> str:
         return "UTC"
 
 
-class Dashboard(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+class Dashboard(SharingKeys, forbid_unknown_fields=True, kw_only=True):
     """A named page (a `[[dashboards]]` table): `POST /start {"dashboard": name}` casts it.
 
     The [[sites]] settings still apply by URL; the page keys here beat them, like a request's do.
@@ -179,7 +180,7 @@ class PlaylistItem(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
             raise ValueError("seconds: must be at least 1")
 
 
-class Playlist(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+class Playlist(SharingKeys, forbid_unknown_fields=True, kw_only=True):
     """Dashboards in turn (a `[[playlists]]` table), shown as page switches inside one session: the TV
     gets one LOAD and one stream URL, so the playlist's quality and device hold for every item (the
     items' own dashboards lend only their URL and page settings)."""
@@ -197,7 +198,7 @@ class Playlist(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
         _check_quality_and_device(self.quality, self.device)
 
 
-class ScheduleEntry(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+class ScheduleEntry(SharingKeys, forbid_unknown_fields=True, kw_only=True):
     """A time window (a `[[schedules]]` table) in which castd shows a dashboard or a playlist by itself.
 
     `start`/`end` are wall-clock times in `timezone` (DST handled by zoneinfo); an `end` at or before
@@ -250,7 +251,10 @@ class ScheduleEntry(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 Standby = Literal["off", "after-use", "boot"]  # warm standby: never, after a session, from start-up
 
 
-class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+class Config(SharingKeys, forbid_unknown_fields=True, kw_only=True):
+    """castd's settings. The sharing keys at the top level (castd/sharing.py: takeover, sticky, wake, volume,
+    mute, silent_start, restore_volume) are the defaults under every dashboard, schedule and start."""
+
     # HTTP front end
     host: str = "127.0.0.1"
     port: int = 8765

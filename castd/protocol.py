@@ -16,6 +16,7 @@ from castd import __version__
 
 from castd.config import Site
 from castd.presets import Preset
+from castd.sharing import Sharing
 
 # retrying: a round of restarts gave up, the session is still wanted and is tried again at `retry_at`
 State = Literal["idle", "starting", "streaming", "stopping", "failed", "retrying"]
@@ -46,6 +47,7 @@ class Start(msgspec.Struct, tag=True):
     dashboard: str | None = None  # the [[dashboards]] name the url and page came from
     playlist: str | None = None  # a [[playlists]] name: rotate its items in this one session
     then: Then = "stop"  # after `duration`: stop, or resume what was on screen before (an interrupt)
+    sharing: Sharing = Sharing()  # the request's sharing keys over its dashboard's or playlist's
 
 
 class Step(msgspec.Struct, tag=True):
@@ -81,7 +83,7 @@ Command = Start | Stop | Shutdown | Step | Reload | Ping
 
 # ---- supervisor -> front end -------------------------------------------------------------
 CastState = Literal["connecting", "launched", "loading", "playing", "paused", "failed", "user_stopped", "other_app",
-                    "stopping", "stopped"]
+                    "stopping", "stopped", "waiting"]  # waiting: the TV is not free (cast/takeover.py); see reason
 USER_STATES: tuple[CastState, ...] = ("user_stopped", "other_app")  # the viewer took the device back
 CAST_ON_THE_WAY: tuple[CastState, ...] = ("connecting", "launched", "loading")  # castd is putting it on the TV
 CAST_HELD: tuple[CastState, ...] = (*CAST_ON_THE_WAY, "playing", "paused", "failed")  # the session holds the TV
@@ -107,6 +109,9 @@ class CastDevice(msgspec.Struct, kw_only=True):
     reload_reason: str | None = None  # why the last of them
     media_time: float | None = None  # the receiver's currentTime when last seen advancing (MEDIA_STATUS)
     media_time_at: float | None = None  # wall time it was seen
+    app: str | None = None  # the other app on the device (the one castd waits out), by its name
+    volume: int | None = None  # the TV's volume (0-100) and mute, from its last receiver status
+    muted: bool | None = None
 
 
 class CastSection(msgspec.Struct, kw_only=True):

@@ -169,7 +169,7 @@ def start_command(body: StartRequest, target: Target, config: Config) -> Start:
         raise ApiError(400, "mode: direct needs a device (a `device` field, or `device` in the config)")
     return Start(id=new_command_id(), url=target.url, quality=target.quality, duration=body.duration,
                  page=target.page, devices=list(target.devices), mode=target.mode, dashboard=target.dashboard,
-                 playlist=target.playlist, then=then)
+                 playlist=target.playlist, then=then, sharing=body.sharing().over(target.sharing))
 
 
 def start_devices(field: str | list[str] | None, config: Config) -> list[str]:

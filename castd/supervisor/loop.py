@@ -38,6 +38,7 @@ from castd.encoder.xvfb import clean_stale_locks
 from castd.encoder.sites import site_secrets
 from castd.logs import log, register_secret, scrub, setup_logging
 from castd.presets import get_preset
+from castd.sharing import Sharing
 from castd.procutil import end_orphans, set_child_subreaper, set_pdeathsig, tree_pss_mb
 from castd.protocol import (Ack, Begin, ChildEvent, ChildParams, Command, Failed, Navigate, PageFailed, PageLoaded,
                             PageOverrides, Parked, Ping, Progress, Ready, Reload, Shutdown, Snapshot, Start, Status,
@@ -359,6 +360,7 @@ class Supervisor:
             self._retry_now("a new page")
             if wanted.mode == "direct":
                 self.casting.switch_page(wanted.session, wanted.url)
+            self.casting.share(wanted.session, show.sharing)
             log.info("session switch", session=wanted.session, url=show.url, quality=show.quality,
                      dashboard=show.dashboard, playlist=show.playlist, item=show.item, source=show.source,
                      schedule=show.schedule)
@@ -389,7 +391,8 @@ class Supervisor:
         # first: the TVs stop, or the worker connects and launches the app, while the encoder starts
         self.casting.end()
         if wanted is not None:
-            self.casting.begin(wanted.session, wanted.mode, wanted.devices, title_for(wanted.url), wanted.url)
+            self.casting.begin(wanted.session, wanted.mode, wanted.devices, title_for(wanted.url), wanted.url,
+                               wanted.show.sharing if wanted.show is not None else Sharing())
 
     # ---- reconcile the encoder slot with the wanted session ----------------------------------------
     def reconcile(self) -> None:
