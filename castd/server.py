@@ -26,8 +26,8 @@ class NotifyingServer(uvicorn.Server):
 def run(config: Config, demo: bool = False) -> int:
     setup_logging(config.log_level)
     intercept_stdlib("WARNING")
-    register_secret(config.token)
-    register_secret(config.mqtt.password)
+    for secret in config.log_secrets():  # the token, the broker's and the cameras' passwords
+        register_secret(secret)
     app = create_app(config, demo=demo)
     log.info("castd starting", version=__version__, host=config.host, port=config.port,
              runtime_dir=str(app.state.sessions_dir.parent), auth_required=bool(config.token),

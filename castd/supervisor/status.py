@@ -13,7 +13,7 @@ import msgspec
 
 from castd.paths import stream_path
 from castd.programme.programme import Show
-from castd.protocol import CastSection, Mode, PageOverrides, PageState, Standby, State, Status
+from castd.protocol import CameraStatus, CastSection, Mode, Overlay, PageOverrides, PageState, Standby, State, Status
 from castd.supervisor.slot import Phase
 
 
@@ -31,6 +31,7 @@ class Wanted(msgspec.Struct, kw_only=True):
     page: PageOverrides = msgspec.field(default_factory=PageOverrides)
     show: Show | None = None  # what the programme put on screen (dashboard, playlist item, why)
     media_start: float = 0.0  # where its timeline begins: 0, or (resumed) the seconds since it began
+    overlays: list[Overlay] = []  # cameras over the picture (each until its `until`)
 
 
 class Facts(msgspec.Struct, kw_only=True):
@@ -45,6 +46,7 @@ class Facts(msgspec.Struct, kw_only=True):
     segments: int = 0
     memory_reloads: int = 0
     memory_restarts: int = 0
+    cameras: list[CameraStatus] = []  # as the encoder last reported them
 
 
 def build_status(session: Wanted | None, facts: Facts | None, phase: Phase, encoder_pid: int | None,
@@ -62,7 +64,8 @@ def build_status(session: Wanted | None, facts: Facts | None, phase: Phase, enco
                   restarts=facts.restarts, last_error=facts.last_error, encoder_pid=encoder_pid, standby=standby,
                   mode=session.mode, devices=list(session.devices), cast=cast, supervisor_pid=supervisor_pid,
                   updated_at=updated_at, memory_reloads=facts.memory_reloads, memory_restarts=facts.memory_restarts,
-                  interrupts=interrupts, **_programme(session.show))
+                  interrupts=interrupts, cameras=facts.cameras, overlays=list(session.overlays),
+                  **_programme(session.show))
 
 
 def _programme(show: Show | None) -> dict[str, Any]:

@@ -1,0 +1,96 @@
+"""Cameras as sources: a real RTSP camera (GStreamer's RTSP server, tests/rtspserver.py, with a login)
+read by the real daemon, full screen as an interrupt over a dashboard and picture-in-picture over it;
+what castd serves is decoded and the camera's colour found where it should be. One daemon and one
+camera for the module (a Chromium start and a GStreamer start: the slow parts)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from helpers import (Daemon, RtspCamera, centre_rgb, close_to, newest_frame, rgb_at, wait_for)
+
+CAMERA = (0, 255, 0)
+PAGE = (0, 0, 255)
+
+
+@pytest.fixture(scope="module")
+def camera():
+    with RtspCamera(color="%02x%02x%02x" % CAMERA) as cam:
+        yield cam
+
+
+@pytest.fixture(scope="module")
+def cam_daemon(tmp_path_factory, pages, camera):
+    folder = tmp_path_factory.mktemp("castd-cameras")
+    config = folder / "castd.toml"
+    config.write_text(
+        f'[[dashboards]]\nname = "page"\nurl = "{pages.url("/color/%02x%02x%02x" % PAGE)}"\n\n'
+        f'[cameras.door]\nurl = "{camera.url}"\nusername = "{camera.user}"\npassword = "{camera.password}"\n\n'
+        f'[cameras.wrong]\nurl = "{camera.url}"\nusername = "{camera.user}"\npassword = "not-the-password"\n')
+    config.chmod(0o600)  # it holds secrets
+    d = Daemon(runtime_dir=folder / "run", args=["--config", str(config)]).start()
+    yield d
+    d.finish()
+    assert camera.password not in d.log()
+
+
+def stream_url(d: Daemon) -> str:
+    return d.base + d.status()["stream_path"]
+
+
+def wait_colour(d: Daemon, rgb, timeout: float = 20, where=centre_rgb):
+    """Wait until the newest segment's last frame has `rgb` at `where`; returns that frame."""
+    url = stream_url(d)
+
+    def found():
+        frame = newest_frame(url)
+        return frame is not None and close_to(where(frame), rgb, 40) and frame
+    return wait_for(found, timeout, interval=0.3, message=f"colour {rgb} in the stream")
+
+
+def camera_state(d: Daemon, name: str) -> dict | None:
+    return next((c for c in d.status().get("cameras", []) if c["name"] == name), None)
+
+
+def test_a_camera_interrupts_a_dashboard_in_the_same_session_and_the_dashboard_comes_back(cam_daemon):
+    d = cam_daemon
+    started = d.post("/start", json={"dashboard": "page"})
+    assert started.status_code == 200, started.text
+    session = started.json()["session"]
+    d.wait_state("streaming")
+    wait_colour(d, PAGE)
+
+    asked = time.monotonic()
+    interrupt = d.post("/start", json={"camera": "door", "duration": 6, "then": "resume"})
+    assert interrupt.status_code == 200, interrupt.text
+    body = interrupt.json()
+    assert body["session"] == session and body["switched"] is True  # same session: no new LOAD, same URL
+    assert body["camera"] == "door"
+    wait_colour(d, CAMERA)
+    seconds = time.monotonic() - asked
+    state = camera_state(d, "door")
+    assert state is not None and state["state"] == "live" and state["codec"] == "h264", state
+    assert d.status()["url"] == "camera:door"
+    print(f"camera at the stream's live edge {seconds:.2f} s after the webhook")
+
+    wait_colour(d, PAGE, timeout=20)  # the interrupt ends: the dashboard is back, same session
+    assert d.status()["session"] == session
+    wait_for(lambda: camera_state(d, "door") is None, 5, message="the camera closed after the interrupt")
+
+
+def test_a_camera_that_refuses_the_login_is_reported_and_marked_offline_and_the_daemon_stays_healthy(cam_daemon):
+    d = cam_daemon
+    d.post("/start", json={"dashboard": "page"})
+    d.wait_state("streaming")
+    response = d.post("/start", json={"camera": "wrong", "duration": 30, "then": "resume"})
+    assert response.status_code == 200, response.text
+    state = wait_for(lambda: (s := camera_state(d, "wrong")) and s["failures"] >= 1 and s, 15,
+                     message="the login failure in /status")
+    assert state["state"] == "offline" and "login refused" in state["error"], state
+    status = d.status()
+    assert "login refused" in (status["last_error"] or "") and status["page"] == "error"
+    assert d.get("/health").status_code == 200
+    assert "not-the-password" not in d.log()
+    d.post("/stop")
