@@ -94,3 +94,60 @@ def test_a_camera_that_refuses_the_login_is_reported_and_marked_offline_and_the_
     assert d.get("/health").status_code == 200
     assert "not-the-password" not in d.log()
     d.post("/stop")
+
+
+def camera_area(frame) -> tuple[int, int, int]:
+    """Where a 4:3 camera sits letterboxed in the 16:9 picture: x, y, width."""
+    width = frame.height * 4 // 3
+    return (frame.width - width) // 2, 0, width
+
+
+def mark_pixel(frame) -> tuple[int, int, int]:
+    """A pixel inside the offline mark's black box (castd/encoder/compose.py: top-left of the camera)."""
+    x, y, width = camera_area(frame)
+    inset = width * 2 // 100
+    return rgb_at(frame, x + inset + 3, y + inset + 3)
+
+
+def test_a_camera_killed_mid_stream_holds_its_last_picture_marked_offline_and_comes_back(cam_daemon, camera):
+    d = cam_daemon
+    d.post("/start", json={"dashboard": "page"})
+    d.wait_state("streaming")
+    session = d.status()["session"]
+    assert d.post("/start", json={"camera": "door", "duration": 120, "then": "resume"}).status_code == 200
+    frame = wait_colour(d, CAMERA)
+    assert close_to(mark_pixel(frame), CAMERA, 40)  # live: no mark
+    camera.kill()
+    try:
+        state = wait_for(lambda: (s := camera_state(d, "door")) and s["state"] == "offline" and s, 15,
+                         message="the camera reported offline")
+        assert state["error"] and state["failures"] >= 1, state
+        frame = wait_colour(d, (0, 0, 0), where=mark_pixel)  # the offline mark over the held picture
+        assert close_to(centre_rgb(frame), CAMERA, 40)  # the last picture stays up
+        assert d.get("/health").status_code == 200 and d.status()["session"] == session
+    finally:
+        camera.start()  # the same port: the camera is back
+    wait_for(lambda: (s := camera_state(d, "door")) and s["state"] == "live", 30, message="the camera back live")
+    frame = wait_colour(d, CAMERA, where=mark_pixel)  # the mark is gone
+    assert close_to(centre_rgb(frame), CAMERA, 40)
+    assert d.status()["session"] == session
+    d.post("/stop")
+
+
+def test_a_camera_that_never_answers_times_out_and_is_retried_with_backoff():
+    import socket
+
+    from castd.config import Camera
+    from castd.encoder.camera import CameraReader
+    with socket.socket() as silent:  # accepts the connection (the kernel does), never says a word
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(4)
+        reader = CameraReader("mute", Camera(url=f"rtsp://127.0.0.1:{silent.getsockname()[1]}/cam")).start()
+        try:
+            wait_for(lambda: reader.failures >= 1, 15, message="the first attempt timed out")
+            status = reader.status()
+            assert status.state == "offline" and "no answer" in (status.error or ""), status
+            assert status.retry_in is not None and 0 < status.retry_in <= 1.0
+            assert reader.frame is None
+        finally:
+            reader.stop()

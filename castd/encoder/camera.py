@@ -29,7 +29,7 @@ from castd.config import Camera
 from castd.logs import log
 from castd.protocol import CameraState, CameraStatus
 
-OPEN_TIMEOUT = 10.0  # seconds to connect and read the stream's first headers
+OPEN_TIMEOUT = 5.0  # seconds to connect and read the stream's first headers (a LAN camera answers in ms)
 READ_TIMEOUT = 5.0  # seconds without a packet: the camera is gone
 BACKOFF = (1.0, 2.0, 4.0, 8.0, 15.0)  # seconds before attempt n+1 after n failures in a row (then the last)
 
@@ -61,8 +61,12 @@ def open_options(camera: Camera) -> dict[str, str]:
     return {**PROBE, "rw_timeout": str(int(READ_TIMEOUT * 1e6))}
 
 
-def describe(exc: BaseException) -> str:
-    """One line for /status and the log: what went wrong, never the URL (it may hold credentials)."""
+def describe(exc: BaseException, waited: float = 0.0) -> str:
+    """One line for /status and the log: what went wrong, never the URL (it may hold credentials).
+    `waited`: how long the attempt took; FFmpeg's RTSP client reports a silent peer as invalid data
+    once its socket timeout has passed (measured: InvalidDataError after 5.0 s)."""
+    if waited >= READ_TIMEOUT - 0.2 and isinstance(exc, av.InvalidDataError):
+        return f"no answer (timed out after {waited:.0f} s)"
     if isinstance(exc, av.HTTPUnauthorizedError) or isinstance(exc, av.HTTPForbiddenError):
         return "login refused (check the camera's username and password)"
     if isinstance(exc, av.HTTPNotFoundError):
@@ -71,6 +75,10 @@ def describe(exc: BaseException) -> str:
         return "connection refused (nothing listens at the camera's address and port)"
     if isinstance(exc, (av.ExitError, TimeoutError)):
         return "no answer (timed out)"
+    if isinstance(exc, av.InvalidDataError):
+        return "the camera sent nothing FFmpeg can read as video (check the URL: a web page, not a stream?)"
+    if isinstance(exc, av.DecoderNotFoundError):
+        return "the camera's video codec is not one castd can decode (use H.264, H.265 or MJPEG)"
     if isinstance(exc, av.FFmpegError):
         text = exc.strerror or type(exc).__name__
         return f"{text} (errno {exc.errno})" if exc.errno else text
@@ -143,6 +151,7 @@ class CameraReader:
     def _run(self) -> None:
         while not self._stop.is_set():
             self.attempts += 1
+            began, frames = time.monotonic(), self.frames
             self.state = "connecting" if self.frame is None or self.state != "offline" else "offline"
             try:
                 ended = self._read()
@@ -152,7 +161,7 @@ class CameraReader:
             except Exception as exc:  # every fault of one camera ends here: the frame loop goes on
                 if self._stop.is_set():
                     return
-                self.error = describe(exc)
+                self.error = describe(exc, time.monotonic() - began if self.frames == frames else 0.0)
             self.failures += 1
             delay = backoff(self.failures)
             self.state, self.connected_at = "offline", None
