@@ -151,3 +151,47 @@ def test_a_camera_that_never_answers_times_out_and_is_retried_with_backoff():
             assert reader.frame is None
         finally:
             reader.stop()
+
+
+def overlay_pixel(frame) -> tuple[int, int, int]:
+    """The middle of a 4:3 camera in the top-right overlay box (half the picture's width and height,
+    2.5% margin: castd/encoder/compose.py), above the camera's time strip."""
+    box_h = frame.height // 2
+    width = box_h * 4 // 3
+    margin = frame.width * 25 // 1000
+    return rgb_at(frame, frame.width - margin - width // 2, margin + box_h // 3)
+
+
+def test_a_camera_overlay_sits_in_a_corner_over_the_running_page_and_goes_away(cam_daemon):
+    d = cam_daemon
+    d.post("/start", json={"dashboard": "page"})
+    d.wait_state("streaming")
+    session = d.status()["session"]
+    asked = time.monotonic()
+    response = d.post("/start", json={"camera": "door", "overlay": "top-right", "duration": 6})
+    assert response.status_code == 200, response.text
+    assert response.json()["session"] == session and response.json()["overlay"] == "top-right"
+    frame = wait_colour(d, CAMERA, where=overlay_pixel)
+    print(f"overlay at the stream's live edge {time.monotonic() - asked:.2f} s after the webhook")
+    assert close_to(centre_rgb(frame), PAGE, 40)  # the page around it
+    assert close_to(rgb_at(frame, frame.width // 10, frame.height * 9 // 10), PAGE, 40)
+    assert close_to(rgb_at(frame, frame.width * 9 // 10, frame.height * 9 // 10), PAGE, 40)
+    status = d.status()
+    assert [o["camera"] for o in status["overlays"]] == ["door"] and status["url"] != "camera:door"
+    assert camera_state(d, "door")["shown"] == "overlay"
+    wait_colour(d, PAGE, where=overlay_pixel, timeout=20)  # its duration is over: the page again
+    assert d.status()["overlays"] == [] and d.status()["session"] == session
+    d.post("/stop")
+
+
+def test_an_overlay_needs_a_running_session_and_a_known_camera(cam_daemon):
+    d = cam_daemon
+    d.post("/stop")
+    d.wait_state("idle")
+    response = d.post("/start", json={"camera": "door", "overlay": "top-left", "duration": 5})
+    assert response.status_code == 409 and "running session" in response.json()["error"]
+    response = d.post("/start", json={"camera": "nope", "overlay": "top-left"})
+    assert response.status_code == 404 and "door" in response.json()["error"]
+    response = d.post("/start", json={"dashboard": "page", "overlay": "top-left"})
+    assert response.status_code == 400
+    assert d.status()["state"] == "idle"

@@ -85,9 +85,10 @@ def fit(width: int, height: int, box_w: int, box_h: int) -> tuple[int, int]:
 _marks: dict[int, av.VideoFrame] = {}
 
 
-def offline_mark(picture_width: int) -> av.VideoFrame:
-    """White "CAMERA OFFLINE" on black, its height ~1/40 of the picture's width (18 px at 720p)."""
-    scale = max(1, picture_width // 320)
+def offline_mark(width: int) -> av.VideoFrame:
+    """White "CAMERA OFFLINE" on black for a camera picture `width` pixels wide: 5x7 glyphs at 2x (a
+    14 px text, 176 px wide) up to 800 px, larger beyond (3x for a full 1280x720 camera)."""
+    scale = max(2, width // 400)
     if scale in _marks:
         return _marks[scale]
     pad = 2 * scale
@@ -108,7 +109,7 @@ def offline_mark(picture_width: int) -> av.VideoFrame:
 
 def mark_offline(frame: av.VideoFrame, x: int, y: int, width: int) -> None:
     """The mark in the top-left corner of the picture area at x, y that is `width` wide."""
-    mark = offline_mark(frame.width)
+    mark = offline_mark(width)
     inset = even(width * 0.02)
     paste(frame, mark, x + inset, y + inset)
 
