@@ -248,6 +248,66 @@ class ScheduleEntry(SharingKeys, forbid_unknown_fields=True, kw_only=True):
         return self.timezone or local_zone_name()
 
 
+CAMERA_SCHEMES = ("rtsp", "rtsps", "http", "https")
+CAMERA_URL_PREFIX = "camera:"  # a Start's url for a camera on screen ("camera:door"): one name in the page's place
+
+
+def masked_url(url: str) -> str:
+    """The URL with its credentials replaced by *** (GET /dashboards, logs)."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]).geturl()
+
+
+def camera_url(name: str) -> str:
+    return CAMERA_URL_PREFIX + name
+
+
+def camera_name(url: str) -> str | None:
+    """"camera:door" -> "door"; None for a page's URL."""
+    return url[len(CAMERA_URL_PREFIX):] if url.startswith(CAMERA_URL_PREFIX) else None
+
+
+class Camera(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """A camera (a `[cameras.NAME]` table): `POST /start {"camera": NAME}` shows it full screen, with
+    `"overlay"` in a corner over the page. castd reads it itself with FFmpeg (castd/encoder/camera.py).
+
+    Credentials go in `username`/`password` (or in the URL as user:password@): like the token, they make
+    the config file a secret (castd refuses it readable by every user), are masked in every log line and
+    never shown by /status or GET /dashboards.
+    """
+
+    url: str  # rtsp://, rtsps:// (H.264/H.265 over RTSP), or http(s):// MJPEG or HLS
+    username: str = ""
+    password: str = ""
+    transport: Literal["tcp", "udp"] = "tcp"  # RTSP: tcp never loses packets to a busy Wi-Fi (smearing)
+    snapshot_url: str = ""  # a JPEG shown while the stream connects (optional)
+    overlay_size: float = 0.5  # picture-in-picture: this fraction of the picture's width (0.5: a quarter)
+
+    def __post_init__(self) -> None:
+        for key in ("url", "snapshot_url"):
+            value = getattr(self, key)
+            if not value and key == "snapshot_url":
+                continue
+            parts = urlsplit(value)
+            schemes = CAMERA_SCHEMES if key == "url" else ("http", "https")
+            if parts.scheme.lower() not in schemes or not parts.hostname or any(c in value for c in " \r\n\0"):
+                raise ValueError(f"{key}: must be a {', '.join(s + '://' for s in schemes)} URL with a host")
+        if not 0.1 <= self.overlay_size <= 1:
+            raise ValueError("overlay_size: must be between 0.1 and 1 (a fraction of the picture's width)")
+
+    def secrets(self) -> list[str]:
+        """What no log line may show: the password, given apart or in a URL."""
+        found = [self.password] if self.password else []
+        for value in (self.url, self.snapshot_url):
+            if value:
+                password = urlsplit(value).password
+                if password:
+                    found.append(password)
+        return found
+
+
 Standby = Literal["off", "after-use", "boot"]  # warm standby: never, after a session, from start-up
 
 
@@ -331,6 +391,8 @@ class Config(SharingKeys, forbid_unknown_fields=True, kw_only=True):
     # folder for the resume state; empty: systemd's $STATE_DIRECTORY (StateDirectory=castd), else
     # nothing is kept (a castd run by hand does not resume)
     state_dir: str = ""
+    # cameras castd reads itself ([cameras.NAME] tables; castd/encoder/camera.py)
+    cameras: dict[str, Camera] = {}
     # castd on an MQTT broker: Home Assistant discovery, control and state topics ([mqtt] table)
     mqtt: MqttSettings = msgspec.field(default_factory=MqttSettings)
 
@@ -415,6 +477,11 @@ class Config(SharingKeys, forbid_unknown_fields=True, kw_only=True):
                 if item.dashboard not in names:
                     raise ValueError(f"playlists[{i}].items[{j}].dashboard: no dashboard named {item.dashboard!r}"
                                      f" (configured: {', '.join(sorted(names)) or 'none'})")
+        for name in self.cameras:
+            try:
+                check_name(name)
+            except ValueError as exc:
+                raise ValueError(f"cameras.{exc}") from None
         for i, entry in enumerate(self.schedules):
             if entry.dashboard and entry.dashboard not in names:
                 raise ValueError(f"schedules[{i}].dashboard: no dashboard named {entry.dashboard!r}"
@@ -428,6 +495,13 @@ class Config(SharingKeys, forbid_unknown_fields=True, kw_only=True):
 
     def playlist(self, name: str) -> Playlist | None:
         return next((p for p in self.playlists if p.name == name), None)
+
+    def log_secrets(self) -> list[str]:
+        """Every configured value no log line may show (masked by castd/logs.py in each process)."""
+        found = [value for value in (self.token, self.mqtt.password) if value]
+        for camera in self.cameras.values():
+            found += camera.secrets()
+        return found
 
     def resolved_state_dir(self) -> Path | None:
         """Where the resume state lives: state_dir, else systemd's $STATE_DIRECTORY, else None."""
@@ -524,6 +598,9 @@ def _describe(error: msgspec.ValidationError) -> str:
     if text.startswith("Object contains unknown field `"):
         key = text.split("`")[1]
         tables = {"sites": Site, "dashboards": Dashboard, "playlists": Playlist, "schedules": ScheduleEntry}
+        camera_table = re.match(r"cameras\.[^.]+$", text.rpartition(" - at `$.")[2].rstrip("`"))
+        if camera_table:
+            return f"{camera_table.group(0)}: {key}: unknown key (valid keys: {', '.join(Camera.__struct_fields__)})"
         where = text.rpartition(" - at `$.")[2].rstrip("`") if " - at `$." in text else ""
         table = re.match(r"([a-z]+)\[\d+\]", where)
         if table and table.group(1) in tables:  # inside a [[sites]], [[dashboards]]... table

@@ -121,7 +121,7 @@ def bind(host: str, port: int) -> socket.socket:
 def run(config: Config, demo: bool = False) -> int:
     setup_logging(config.log_level)
     intercept_stdlib("WARNING")
-    for secret in (config.token, config.mqtt.password, *site_secrets(config.sites)):
+    for secret in (*config.log_secrets(), *site_secrets(config.sites)):
         register_secret(secret)  # the supervisor and the encoder register the same (their logs, /status, MQTT)
     for problem in unknown_env():
         log.warning(problem)

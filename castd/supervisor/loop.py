@@ -33,15 +33,16 @@ from castd.cast.media import title_for
 from castd.children import exits
 from castd.children.policy import RestartPolicy, RetryLater, Verdict
 from castd.children.supervised import Exited
-from castd.config import Config
+from castd.config import Config, camera_name
 from castd.encoder.xvfb import clean_stale_locks
 from castd.encoder.sites import site_secrets
 from castd.logs import log, register_secret, scrub, setup_logging
 from castd.presets import get_preset
 from castd.sharing import Sharing
 from castd.procutil import end_orphans, set_child_subreaper, set_pdeathsig, tree_pss_mb
-from castd.protocol import (Ack, Begin, ChildEvent, ChildParams, Command, Failed, Navigate, PageFailed, PageLoaded,
-                            PageOverrides, Parked, Ping, Progress, Ready, Reload, Shutdown, Snapshot, Start, Status,
+from castd.protocol import (MAX_OVERLAYS, Ack, Begin, ChildEvent, ChildParams, Command, Failed, Navigate, Overlay,
+                            PageFailed, PageLoaded, PageOverrides, Parked, Ping, Progress, Ready, Reload, Shutdown,
+                            Snapshot, Start, Status,
                             Step, Stop, Timeline, command_decoder, encode)
 from castd.supervisor.director import Current, Director
 from castd.supervisor.casting import Casting, WorkerFactory
@@ -83,7 +84,7 @@ class Supervisor:
                  worker_factory: WorkerFactory | None = None, clock: Callable[[], float] = time.monotonic,
                  wall: Callable[[], float] = time.time, memory_probe: Callable[[int], float] = tree_pss_mb,
                  probe_in_thread: bool = True, subreaper: bool = False) -> None:
-        for secret in (config.token, config.mqtt.password, *site_secrets(config.sites)):
+        for secret in (*config.log_secrets(), *site_secrets(config.sites)):
             register_secret(secret)  # every secret of the config, as in the front end and the encoder
         self.conn = conn
         self.subreaper = subreaper  # main() made this process one: adopted orphans are ours to end
@@ -296,6 +297,8 @@ class Supervisor:
         if isinstance(command, Start):
             if self.shutdown_at is not None:
                 return Ack(command_id=command.id, ok=False, error="castd is shutting down")
+            if command.overlay is not None:
+                return self._overlay(command, now)
             before = self.wanted.session if self.wanted else None
             self.director.start(command, now)
             self._follow(now, reload=True, reason="replaced by a new start")
@@ -325,6 +328,23 @@ class Supervisor:
             self._begin_shutdown("castd is shutting down")
             return Ack(command_id=command.id, ok=True)
         return Ack(command_id=getattr(command, "id", ""), ok=False, error="unknown command")
+
+    def _overlay(self, command: Start, now: float) -> Ack:
+        """A camera in a corner over the running session (or out of it): the page goes on underneath."""
+        wanted = self.wanted
+        name = camera_name(command.url) or ""
+        if wanted is None or wanted.mode != "hls" or name not in self.config.cameras:
+            return Ack(command_id=command.id, ok=False,
+                       error="an overlay goes over a running session: start a dashboard (or a camera) first")
+        items = [item for item in wanted.overlays if item.camera != name]
+        if command.overlay is not None and command.overlay != "off":
+            items = [item for item in items if item.position != command.overlay]  # one camera per corner
+            items.append(Overlay(camera=name, position=command.overlay, size=command.overlay_size,
+                                 until=now + command.duration if command.duration else None))
+        wanted.overlays = items[-MAX_OVERLAYS:]
+        log.info("camera overlay", session=wanted.session, camera=name, position=command.overlay,
+                 duration=command.duration)
+        return self._on_screen(Ack(command_id=command.id, ok=True, session=wanted.session, switched=True))
 
     def _on_screen(self, ack: Ack) -> Ack:
         """A start's or a step's Ack says what the programme put on screen."""
@@ -411,6 +431,8 @@ class Supervisor:
                 if slot.nav != wanted.nav:
                     slot.navigate(Navigate(url=wanted.url, nav=wanted.nav, page=wanted.page))
                     self._facts().page = "loading"
+                if slot.overlays != wanted.overlays:
+                    slot.show_overlays(wanted.overlays)
                 return
             if phase is Phase.PARKED:
                 if self.shutdown_at is not None:
@@ -478,9 +500,10 @@ class Supervisor:
                              page_load_timeout=config.page_load_timeout,
                              renderer_heap_mb=config.renderer_heap_mb, log_level=config.log_level,
                              allowlist=list(Allowlist.parse(config.allowlist).prefixes),
-                             log_secrets=[config.token] if config.token else [],
+                             log_secrets=config.log_secrets(),
                              sites=config.sites, page=wanted.page if wanted else PageOverrides(),
-                             timeline=self._timeline() if wanted else Timeline())
+                             timeline=self._timeline() if wanted else Timeline(),
+                             cameras=config.cameras, overlays=list(wanted.overlays) if wanted else [])
         child = self.encoder.start(params)
         self._standby_booted = True  # `standby = "boot"` means one parked child at start-up, not one per idle
         self.memory.reset(self.clock())
@@ -512,6 +535,7 @@ class Supervisor:
                 if current:
                     facts = self._facts()
                     facts.frames, facts.fps, facts.segments = message.frames, message.fps, message.segments
+                    facts.cameras = message.cameras
                     self.media_end = max(self.media_end, message.media_end)
             else:
                 self._on_child_event(message, current)
@@ -746,6 +770,10 @@ class Supervisor:
 
     def _timers(self) -> None:
         self._follow(self.wall())  # a duration, a playlist item, an interrupt's end, a schedule window
+        wanted = self.wanted
+        if wanted is not None and wanted.overlays:  # an overlay's duration
+            now = self.wall()
+            wanted.overlays = [item for item in wanted.overlays if item.until is None or item.until > now]
 
     def _remove_folder(self, session: str | None) -> None:
         if session:

@@ -13,7 +13,7 @@ import msgspec
 
 from castd.paths import stream_path
 from castd.programme.programme import Show
-from castd.protocol import CastSection, Mode, PageOverrides, PageState, Standby, State, Status
+from castd.protocol import CameraStatus, CastSection, Mode, Overlay, PageOverrides, PageState, Standby, State, Status
 from castd.supervisor.slot import Phase
 
 
@@ -31,6 +31,7 @@ class Wanted(msgspec.Struct, kw_only=True):
     page: PageOverrides = msgspec.field(default_factory=PageOverrides)
     show: Show | None = None  # what the programme put on screen (dashboard, playlist item, why)
     media_start: float = 0.0  # where its timeline begins: 0, or (resumed) the seconds since it began
+    overlays: list[Overlay] = []  # cameras over the picture (each until its `until`)
 
 
 class Facts(msgspec.Struct, kw_only=True):
@@ -49,6 +50,7 @@ class Facts(msgspec.Struct, kw_only=True):
     memory_restarts: int = 0
     page_nav: int = -1  # the navigation `page` is about (a newer one wanted: that page is loading)
     shown_nav: int = -1  # the last navigation whose page reached a listed segment (Ready)
+    cameras: list[CameraStatus] = []  # as the encoder last reported them
 
 
 def build_status(session: Wanted | None, facts: Facts | None, phase: Phase, encoder_pid: int | None,
@@ -74,6 +76,7 @@ def build_status(session: Wanted | None, facts: Facts | None, phase: Phase, enco
                   mode=session.mode, devices=list(session.devices), cast=cast, supervisor_pid=supervisor_pid,
                   updated_at=updated_at, memory_reloads=facts.memory_reloads, memory_restarts=facts.memory_restarts,
                   interrupts=interrupts, stream_format=stream_format if session.mode == "hls" else None,
+                  cameras=facts.cameras, overlays=list(session.overlays),
                   **_programme(session.show))
 
 
