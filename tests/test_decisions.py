@@ -667,9 +667,18 @@ def test_link_reads_pause_play_and_another_senders_media():
 
 
 def test_link_reads_castds_app_closed_or_replaced():
+    """The link's sharer (castd/cast/takeover.py, tested in test_takeover.py) reads the receiver status."""
+    from castd.cast.takeover import Act, facts_of
+
     link, _ = _link()
-    link._viewer_left(None)
-    assert link.state == "user_stopped"
+    link.app_session = "ours"
+    castd_app = {"applications": [{"appId": "CC1AD845", "sessionId": "ours"}]}
+    assert link.sharer.decide(0.0, facts_of(castd_app, link.app_session)).act is Act.CAST
+    closed = link.sharer.decide(1.0, facts_of({"applications": []}, link.app_session))
+    assert (closed.act, closed.state) == (Act.STEP_ASIDE, "user_stopped")
     link, _ = _link()
-    link._viewer_left({"appId": "233637DE", "displayName": "YouTube"})
-    assert link.state == "other_app" and "YouTube" in (link.reason or "")
+    link.app_session = "ours"
+    link.sharer.decide(0.0, facts_of(castd_app, link.app_session))
+    youtube = {"applications": [{"appId": "233637DE", "displayName": "YouTube", "sessionId": "yt"}]}
+    replaced = link.sharer.decide(1.0, facts_of(youtube, link.app_session))
+    assert replaced.state == "other_app" and "YouTube" in (replaced.reason or "")

@@ -193,3 +193,37 @@ def test_with_dashboards_the_select_starts_them_by_name_and_refuses_others_like_
     assert isinstance(started, Start) and started.dashboard == "kitchen" and started.url == "http://ha.local:8123/kitchen"
     refused = interpret(Inbound.SELECT, b"garage", config, ALLOW, options=["kitchen"])
     assert refused == Refusal(404, "no dashboard named 'garage'; dashboards: kitchen")
+
+
+def test_the_takeover_switch_and_volume_number_are_settings_for_starts_from_mqtt():
+    from castd.mqtt.commands import Setting
+    from castd.sharing import Sharing
+
+    on = interpret(Inbound.TAKEOVER, b"ON", CONFIG, ALLOW, options=[])
+    assert isinstance(on, Setting) and on.sharing == Sharing(takeover="when-idle")
+    loud = interpret(Inbound.VOLUME, b"35.0", CONFIG, ALLOW, options=[], sharing=on.sharing)
+    assert isinstance(loud, Setting) and loud.sharing == Sharing(takeover="when-idle", volume=35)
+    assert interpret(Inbound.VOLUME, b"None", CONFIG, ALLOW, options=[], sharing=loud.sharing).sharing.volume is None
+    for kind, payload in ((Inbound.VOLUME, b"101"), (Inbound.VOLUME, b"loud"), (Inbound.TAKEOVER, b"maybe")):
+        refused = interpret(kind, payload, CONFIG, ALLOW, options=[])
+        assert isinstance(refused, Refusal) and refused.status == 400 and kind.value in refused.message
+    # a start from Home Assistant gets the settings where its own JSON sets nothing
+    start = interpret(Inbound.START, b'{"url": "http://a.b/", "takeover": "always"}', CONFIG, ALLOW, options=[],
+                      sharing=loud.sharing)
+    assert isinstance(start, Start) and start.sharing == Sharing(takeover="always", volume=35)
+    picked = interpret(Inbound.URL, b"http://a.b/page", CONFIG, ALLOW, options=[], sharing=loud.sharing)
+    assert isinstance(picked, Start) and picked.sharing == loud.sharing
+    payload = state_payload(streaming(cast=CastSection(devices=[CastDevice(device="tv", state="waiting",
+                                                                           app="Netflix", volume=20)])),
+                            sharing=loud.sharing)
+    assert (payload["takeover"], payload["volume"]) == ("when-idle", 35)
+    assert payload["cast"]["devices"][0]["app"] == "Netflix" and payload["cast"]["devices"][0]["volume"] == 20
+    settings = MqttSettings(host="b", node_id="n")
+    discovery = discovery_payload(settings, Topics.of(settings), version="1", configuration_url="http://h/",
+                                  options=[], select_name="x", devices=[])
+    problems, expanded = check(Topics.of(settings).discovery, json.loads(json.dumps(discovery)))
+    assert not problems, problems
+    env, cmps = ImmutableSandboxedEnvironment(), expanded["components"]
+    assert env.from_string(cmps["takeover"]["value_template"]).render(value_json=payload) == "ON"
+    assert env.from_string(cmps["volume"]["value_template"]).render(value_json=payload) == "35"
+    assert cmps["volume"]["command_topic"] == "castd/n/volume/set" and cmps["takeover"]["retain"] is True

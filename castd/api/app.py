@@ -150,6 +150,8 @@ async def _start_demo(handle: SupervisorHandle, config: Config) -> None:
         return
     base = f"http://{host}:{config.port}"
     log.info("demo cast started", session=ack.session, url=url)
-    print(f"\ncastd is casting its demo dashboard.\n  status:  {base}/status\n"
+    preview = f"{base}/" + ("#token=YOUR_TOKEN" if config.token else "")
+    print(f"\ncastd is casting its demo dashboard.\n  preview: {preview}   (the picture, the state, a Stop button)\n"
+          f"  status:  {base}/status\n"
           f"  stream:  {base}{paths.stream_path(ack.session)}   (open it in VLC, mpv or ffplay)\n"
           f"  stop:    curl -X POST {base}/stop\n", flush=True)

@@ -22,6 +22,7 @@ from castd.children.supervised import Exited, Run, Supervised
 from castd.config import Config
 from castd.logs import log
 from castd.protocol import USER_STATES, CastDevice, CastSection, Mode
+from castd.sharing import Sharing
 
 STOP_WAIT = 30.0  # a stop not confirmed by then is forgotten (the worker tried; the device is away)
 WORKER_IDLE_EXIT = 60.0  # with nothing to cast or stop for this long, the worker exits
@@ -39,6 +40,7 @@ class _Cast(msgspec.Struct, kw_only=True):
     devices: list[str]
     stream_path: str | None = None
     page_url: str | None = None
+    sharing: Sharing = Sharing()
 
 
 class Casting:
@@ -68,7 +70,8 @@ class Casting:
         self.upgraded = False  # the worker exited with exits.VERSION_MISMATCH: castd has to restart
 
     # ---- what the supervisor wants ----------------------------------------------------------
-    def begin(self, session: str, mode: Mode, devices: list[str], title: str, page_url: str | None = None) -> None:
+    def begin(self, session: str, mode: Mode, devices: list[str], title: str, page_url: str | None = None,
+              sharing: Sharing = Sharing()) -> None:
         if self.current is not None and self.current.session != session:
             self.end()
         taken = {spec.casefold() for spec in devices}
@@ -77,7 +80,7 @@ class Casting:
         if not devices:
             return
         self.current = _Cast(session=session, mode=mode, title=title, devices=list(devices),
-                             page_url=page_url if mode == "direct" else None)
+                             page_url=page_url if mode == "direct" else None, sharing=sharing)
         self.devices = {spec: CastDevice(device=spec, updated_at=self.wall()) for spec in devices}
         self.given_up = None
         self.worker.policy.crashes = []
@@ -97,6 +100,13 @@ class Casting:
         cast = self.current
         if cast is not None and cast.session == session and cast.mode == "direct" and cast.page_url != page_url:
             cast.page_url = page_url
+            self._want()
+
+    def share(self, session: str, sharing: Sharing) -> None:
+        """A page switch that changes how the session shares its TVs (a start with other sharing keys)."""
+        cast = self.current
+        if cast is not None and cast.session == session and cast.sharing != sharing:
+            cast.sharing = sharing
             self._want()
 
     def end(self) -> None:
@@ -138,7 +148,7 @@ class Casting:
     def _want_message(self, cast: _Cast) -> CastWant:
         return CastWant(session=cast.session, mode=cast.mode, title=cast.title,
                         devices=self._targets(cast.session, self._wanted_devices(cast)),
-                        stream_path=cast.stream_path, page_url=cast.page_url)
+                        stream_path=cast.stream_path, page_url=cast.page_url, sharing=cast.sharing)
 
     def _send(self, command: WorkerCommand) -> None:
         if self.given_up is not None and self.given_up == getattr(command, "session", None):

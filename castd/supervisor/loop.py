@@ -33,14 +33,16 @@ from castd.cast.media import title_for
 from castd.children import exits, logcap
 from castd.children.policy import RestartPolicy, RetryLater, Verdict
 from castd.children.supervised import Exited
-from castd.config import Config
+from castd.config import Config, camera_name
 from castd.encoder.xvfb import clean_stale_locks
 from castd.encoder.sites import site_secrets
 from castd.logs import log, register_secret, scrub, setup_logging
 from castd.presets import get_preset
+from castd.sharing import Sharing
 from castd.procutil import end_orphans, set_child_subreaper, set_pdeathsig, tree_pss_mb
-from castd.protocol import (Ack, Begin, ChildEvent, ChildParams, Command, Failed, Navigate, PageFailed, PageLoaded,
-                            PageOverrides, Parked, Ping, Progress, Ready, Reload, Shutdown, Snapshot, Start, Status,
+from castd.protocol import (MAX_OVERLAYS, Ack, Begin, ChildEvent, ChildParams, Command, Failed, Navigate, Overlay,
+                            PageFailed, PageLoaded, PageOverrides, Parked, Ping, Progress, Ready, Reload, Shutdown,
+                            Snapshot, Start, Status,
                             Step, Stop, Timeline, command_decoder, encode)
 from castd.supervisor.director import Current, Director
 from castd.supervisor.casting import Casting, WorkerFactory
@@ -82,7 +84,7 @@ class Supervisor:
                  worker_factory: WorkerFactory | None = None, clock: Callable[[], float] = time.monotonic,
                  wall: Callable[[], float] = time.time, memory_probe: Callable[[int], float] = tree_pss_mb,
                  probe_in_thread: bool = True, subreaper: bool = False) -> None:
-        for secret in (config.token, config.mqtt.password, *site_secrets(config.sites)):
+        for secret in (*config.log_secrets(), *site_secrets(config.sites)):
             register_secret(secret)  # every secret of the config, as in the front end and the encoder
         self.conn = conn
         self.subreaper = subreaper  # main() made this process one: adopted orphans are ours to end
@@ -191,9 +193,13 @@ class Supervisor:
     def status(self) -> Status:
         wanted = self.wanted or self.failed
         child = self.encoder.child
-        return build_status(wanted, self.facts, self.encoder.phase, child.pid if child else None,
+        # the pid of the encoder that works for this session (or of the parked standby), not of an
+        # old session's child that is still ending
+        mine = child is not None and (wanted is None or self.encoder.session in (None, wanted.session))
+        return build_status(wanted, self.facts, self.encoder.phase, child.pid if child and mine else None,
                             self.casting.section(self._cast_note()), os.getpid(), 0.0,
-                            len(self.director.programme.state.interrupts))
+                            len(self.director.programme.state.interrupts), self.config.stream_format,
+                            seq=self.applied)
 
     def push(self, force: bool = False) -> None:
         if self.front_end_gone:
@@ -293,6 +299,8 @@ class Supervisor:
         if isinstance(command, Start):
             if self.shutdown_at is not None:
                 return Ack(command_id=command.id, ok=False, error="castd is shutting down")
+            if command.overlay is not None:
+                return self._overlay(command, now)
             before = self.wanted.session if self.wanted else None
             self.director.start(command, now)
             self._follow(now, reload=True, reason="replaced by a new start")
@@ -307,7 +315,7 @@ class Supervisor:
             return Ack(command_id=command.id, ok=True, stopped=stopped)
         if isinstance(command, Step):
             if self.shutdown_at is not None or not self.director.step(command.count, now):
-                return Ack(command_id=command.id, ok=False, error="no playlist is on screen")
+                return Ack(command_id=command.id, ok=False, error=self.director.why_no_step(now))
             self._follow(now)
             return self._on_screen(Ack(command_id=command.id, ok=True, switched=True,
                                        session=self.wanted.session if self.wanted else None))
@@ -322,6 +330,23 @@ class Supervisor:
             self._begin_shutdown("castd is shutting down")
             return Ack(command_id=command.id, ok=True)
         return Ack(command_id=getattr(command, "id", ""), ok=False, error="unknown command")
+
+    def _overlay(self, command: Start, now: float) -> Ack:
+        """A camera in a corner over the running session (or out of it): the page goes on underneath."""
+        wanted = self.wanted
+        name = camera_name(command.url) or ""
+        if wanted is None or wanted.mode != "hls" or name not in self.config.cameras:
+            return Ack(command_id=command.id, ok=False,
+                       error="an overlay goes over a running session: start a dashboard (or a camera) first")
+        items = [item for item in wanted.overlays if item.camera != name]
+        if command.overlay is not None and command.overlay != "off":
+            items = [item for item in items if item.position != command.overlay]  # one camera per corner
+            items.append(Overlay(camera=name, position=command.overlay, size=command.overlay_size,
+                                 until=now + command.duration if command.duration else None))
+        wanted.overlays = items[-MAX_OVERLAYS:]
+        log.info("camera overlay", session=wanted.session, camera=name, position=command.overlay,
+                 duration=command.duration)
+        return self._on_screen(Ack(command_id=command.id, ok=True, session=wanted.session, switched=True))
 
     def _on_screen(self, ack: Ack) -> Ack:
         """A start's or a step's Ack says what the programme put on screen."""
@@ -357,8 +382,10 @@ class Supervisor:
             self._retry_now("a new page")
             if wanted.mode == "direct":
                 self.casting.switch_page(wanted.session, wanted.url)
+            self.casting.share(wanted.session, show.sharing)
             log.info("session switch", session=wanted.session, url=show.url, quality=show.quality,
-                     dashboard=show.dashboard, playlist=show.playlist, item=show.item, source=show.source)
+                     dashboard=show.dashboard, playlist=show.playlist, item=show.item, source=show.source,
+                     schedule=show.schedule)
             return
         started = change.started_at if change.started_at is not None else now
         new = Wanted(session=change.session or new_session_id(), url=show.url, quality=show.quality, nav=0,
@@ -367,7 +394,7 @@ class Supervisor:
         self._set_wanted(new, reason or "the programme changed the session")
         log.info("session start" if change.session is None else "session resumed", session=new.session,
                  url=show.url, quality=show.quality, dashboard=show.dashboard, playlist=show.playlist,
-                 source=show.source, mode=show.mode, devices=", ".join(show.devices) or None)
+                 source=show.source, schedule=show.schedule, mode=show.mode, devices=", ".join(show.devices) or None)
 
     def _set_wanted(self, wanted: Wanted | None, reason: str) -> None:
         """The one place the wanted session changes: logs, the session clock, casting."""
@@ -386,7 +413,8 @@ class Supervisor:
         # first: the TVs stop, or the worker connects and launches the app, while the encoder starts
         self.casting.end()
         if wanted is not None:
-            self.casting.begin(wanted.session, wanted.mode, wanted.devices, title_for(wanted.url), wanted.url)
+            self.casting.begin(wanted.session, wanted.mode, wanted.devices, title_for(wanted.url), wanted.url,
+                               wanted.show.sharing if wanted.show is not None else Sharing())
 
     # ---- reconcile the encoder slot with the wanted session ----------------------------------------
     def reconcile(self) -> None:
@@ -405,6 +433,8 @@ class Supervisor:
                 if slot.nav != wanted.nav:
                     slot.navigate(Navigate(url=wanted.url, nav=wanted.nav, page=wanted.page))
                     self._facts().page = "loading"
+                if slot.overlays != wanted.overlays:
+                    slot.show_overlays(wanted.overlays)
                 return
             if phase is Phase.PARKED:
                 if self.shutdown_at is not None:
@@ -465,16 +495,17 @@ class Supervisor:
         config = self.config
         quality = wanted.quality if wanted else config.quality
         params = ChildParams(session=wanted.session if wanted else None, url=wanted.url if wanted else "",
-                             nav=wanted.nav if wanted else 0, preset=get_preset(quality),
+                             nav=wanted.nav if wanted else 0, preset=get_preset(quality, config.stream_format),
                              folder=str(self.sessions_dir / wanted.session) if wanted else "",
                              logs_dir=str(self.logs_dir / secrets.token_hex(6)),
                              chromium=config.chromium, chromedriver=config.chromedriver, xvfb=config.xvfb,
                              page_load_timeout=config.page_load_timeout,
                              renderer_heap_mb=config.renderer_heap_mb, log_level=config.log_level,
                              allowlist=list(Allowlist.parse(config.allowlist).prefixes),
-                             log_secrets=[config.token] if config.token else [],
+                             log_secrets=config.log_secrets(),
                              sites=config.sites, page=wanted.page if wanted else PageOverrides(),
-                             timeline=self._timeline() if wanted else Timeline())
+                             timeline=self._timeline() if wanted else Timeline(),
+                             cameras=config.cameras, overlays=list(wanted.overlays) if wanted else [])
         child = self.encoder.start(params)
         self._standby_booted = True  # `standby = "boot"` means one parked child at start-up, not one per idle
         self.memory.reset(self.clock())
@@ -506,6 +537,7 @@ class Supervisor:
                 if current:
                     facts = self._facts()
                     facts.frames, facts.fps, facts.segments = message.frames, message.fps, message.segments
+                    facts.cameras = message.cameras
                     self.media_end = max(self.media_end, message.media_end)
             else:
                 self._on_child_event(message, current)
@@ -537,15 +569,16 @@ class Supervisor:
                              seconds=round(self.wall() - wanted.started_at, 2))
                 else:
                     log.info("page switched", session=session, url=event.url)
-                facts.phase = "streaming"
+                facts.phase, facts.shown_nav = "streaming", event.nav
         elif isinstance(event, PageLoaded):
             if on_nav:
-                self._facts().page = "loaded"
+                facts = self._facts()
+                facts.page, facts.page_nav = "loaded", event.nav
             log.info("page loaded", session=session, url=event.url, seconds=event.seconds)
         elif isinstance(event, PageFailed):
             if on_nav:
                 facts = self._facts()
-                facts.page, facts.last_error = "error", f"page: {event.error}"
+                facts.page, facts.page_nav, facts.last_error = "error", event.nav, f"page: {event.error}"
             log.warning("page failed to load", session=session, url=event.url, error=event.error)
 
     def _reap_encoder(self) -> None:
@@ -749,6 +782,10 @@ class Supervisor:
 
     def _timers(self) -> None:
         self._follow(self.wall())  # a duration, a playlist item, an interrupt's end, a schedule window
+        wanted = self.wanted
+        if wanted is not None and wanted.overlays:  # an overlay's duration
+            now = self.wall()
+            wanted.overlays = [item for item in wanted.overlays if item.until is None or item.until > now]
 
     def _remove_folder(self, session: str | None) -> None:
         if session:
