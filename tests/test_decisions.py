@@ -269,11 +269,13 @@ def test_an_encoder_of_another_castd_ends_this_castd_with_no_retry(tmp_path):
     rig = Rig(tmp_path, retry_seconds=60)
     rig.start()
     rig.step()
+    session = rig.sup.wanted.session
     rig.encoder.exit(exits.VERSION_MISMATCH)
     rig.step(passes=3)
-    assert rig.status.state == "failed" and "another version of castd" in rig.status.last_error
-    assert len(rig.encoders) == 1 and rig.sup.exit_code == exits.VERSION_MISMATCH
+    assert rig.status.state == "idle" and len(rig.encoders) == 1 and rig.sup.exit_code == exits.VERSION_MISMATCH
     assert rig.sup.shutdown_at is not None, "the supervisor ends itself; the front end then exits castd"
+    assert rig.sup.director.programme.decide(rig.clock.wall()) is not None, "the new castd resumes it"
+    assert not (rig.sup.sessions_dir / session).exists()
     rig.step(seconds=5, passes=3)
     assert rig.sup.finished() and len(rig.encoders) == 1
 

@@ -613,8 +613,11 @@ class Supervisor:
             last_words = f": {slot.last_words}" if slot.last_words else ""
             reason = f"encoder {exited.describe()}{last_words}"
         decision = slot.plan_restart(exited)
-        if exits.classify(exited.code) is exits.Exit.VERSION_MISMATCH:
+        if exits.classify(exited.code) is exits.Exit.VERSION_MISMATCH:  # no restart, no retry, no programme
+            self._remove_folder(slot.session)  # change: castd ends, and the new one resumes what was on
+            slot.clear()
             self._upgraded("encoder")
+            return
         if wanted is None or wanted.session != (slot.session or wanted.session):
             self._remove_folder(slot.session)  # its session ended while it was being killed
             slot.clear()
