@@ -449,6 +449,58 @@ def test_what_casting_knows_of_ended_sessions_does_not_grow_with_sessions(tmp_pa
     assert len(rig.sup.casting.app_sessions) <= 2 and not rig.sup.casting.stopping
 
 
+def container_sizes(rig) -> dict[str, int]:
+    """The length of every list, dict, set and tuple the supervisor and its parts hold."""
+    sup = rig.sup
+    owners = {"sup": sup, "casting": sup.casting, "slot": sup.encoder, "encoder.run": sup.encoder.run,
+              "encoder.policy": sup.encoder.policy, "worker.run": sup.casting.worker,
+              "worker.policy": sup.casting.worker.policy, "director": sup.director, "memory": sup.memory,
+              "programme": sup.director.programme}
+    sizes = {}
+    for owner, obj in owners.items():
+        fields = vars(obj) if hasattr(obj, "__dict__") else msgspec.structs.asdict(obj)
+        for name, value in fields.items():
+            if isinstance(value, (list, dict, set, tuple)):
+                sizes[f"{owner}.{name}"] = len(value)
+    return sizes
+
+
+def test_nothing_the_supervisor_holds_grows_with_the_sessions_it_ran(tmp_path):
+    """A month in a second: sessions with a device, page switches, an encoder crash each, stops, late reports.
+    Every container the supervisor, its slot, casting and the programme hold is as long after 300 sessions
+    as after 60."""
+    from castd.logs import log
+
+    rig = Rig(tmp_path, standby="after-use")
+    log.disable("castd")
+    try:
+        sizes = []
+        for i in range(300):
+            rig.start(url=f"http://a.example/{i}", devices=["tv1"], quality=("720p", "low-latency")[i % 3 == 0])
+            rig.step()
+            session = rig.sup.wanted.session
+            rig.stream()
+            rig.workers[-1].say(_report(session, "tv1", "playing"))
+            rig.start(url=f"http://a.example/{i}/b", devices=["tv1"], quality=rig.sup.wanted.quality)
+            rig.run(1)
+            rig.encoder.exit(exits.CRASHED)
+            rig.step(passes=2)
+            rig.run(1)
+            rig.send(Stop(id=f"s{i}"))
+            rig.step()
+            rig.workers[-1].say(_report(session, "tv1", "stopped"))
+            rig.step(seconds=0.5)
+            rig.workers[-1].say(_report(session, "tv1", "stopped"))  # late
+            rig.step(seconds=0.5)
+            if i in (59, 299):
+                sizes.append(container_sizes(rig))
+    finally:
+        log.enable("castd")
+    grown = {name: (sizes[0].get(name, 0), size) for name, size in sizes[1].items() if size > sizes[0].get(name, 0)}
+    assert not grown, f"grew with the sessions (after 60, after 300): {grown}"
+    assert rig.status.state == "idle" and len(rig.alive()) == 1 and rig.status.standby == "warm"
+
+
 def test_a_failed_device_alone_is_no_viewer_verdict(tmp_path):
     rig = Rig(tmp_path)
     rig.start(devices=["tv1"])
