@@ -23,7 +23,7 @@ def fault_daemon(tmp_path_factory):
     d = Daemon(runtime_dir=tmp_path_factory.mktemp("faults") / "run",
                env_extra={"CASTD_FRAME_STALL_SECONDS": "3", "CASTD_SEGMENT_STALL_SECONDS": "4",
                           "CASTD_MAX_RESTARTS": "3", "CASTD_RENDERER_HEAP_MB": "128",
-                          "CASTD_RETRY_SECONDS": "3", "CASTD_SUPERVISOR_TIMEOUT": "3"}).start()
+                          "CASTD_RETRY_SECONDS": "3", "CASTD_SUPERVISOR_TIMEOUT": "5"}).start()
     yield d
     d.finish()
 
@@ -161,7 +161,7 @@ def test_sigkill_supervisor_is_replaced_and_its_tree_ends(streaming):
 
 def test_a_wedged_supervisor_is_ended_and_replaced(streaming):
     """SIGSTOP: the supervisor keeps its PID and its pipe but answers nothing. The front end's ping finds it
-    (supervisor_timeout 3 s here, 10 s by default), kills it, ends what it left, starts a new one."""
+    (supervisor_timeout 5 s here, 10 s by default), kills it, ends what it left, starts a new one."""
     d, body = streaming
     old = d.status()
     old_tree = {p for p in d.record_descendants() if p[0] != _resource_tracker_of(d)}
