@@ -79,3 +79,32 @@ def test_the_supervisor_trims_its_encoders_output_files(tmp_path):
     (folder / "xvfb.log").write_bytes(b"x" * 100 + b"\n" + b"line\n" * 100_000)
     rig.run(31)
     assert (folder / "xvfb.log").stat().st_size < 2_000
+
+
+def test_the_encoder_child_logs_a_command_it_cannot_decode_and_reads_the_next_one():
+    """castd/encoder/child.py once crashed on such a command (a DecodeError out of the frame loop): now it is
+    logged, bounded like the other way round, and the next command is still obeyed."""
+    import multiprocessing
+
+    from castd.children.piped import DECODE_LOG_EVERY, MAX_LOGGED
+    from castd.encoder import child as encoder_child
+    from castd.protocol import Navigate, encode
+
+    records: list = []
+    sink = log.add(lambda message: records.append(message.record), level="ERROR")
+    ours, theirs = multiprocessing.Pipe()
+    encoder_child._undecodable_commands = 0
+    try:
+        for _ in range(DECODE_LOG_EVERY):
+            ours.send_bytes(b"\xc1 not msgpack")
+        ours.send_bytes(encode(Navigate(nav=3, url="http://ok.example/")))
+        ours.close()
+        got = [encoder_child._next_command(theirs) for _ in range(DECODE_LOG_EVERY + 2)]
+        assert got[:DECODE_LOG_EVERY] == [None] * DECODE_LOG_EVERY
+        assert isinstance(got[-2], Navigate) and got[-2].nav == 3
+        assert isinstance(got[-1], Quit), "the supervisor gone: Quit, as before"
+        logged = [r for r in records if "could not be decoded" in r["message"]]
+        assert [r["extra"]["count"] for r in logged] == [*range(1, MAX_LOGGED + 1), DECODE_LOG_EVERY]
+    finally:
+        theirs.close()
+        log.remove(sink)

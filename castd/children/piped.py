@@ -35,6 +35,12 @@ MAX_LOGGED = 5  # undecodable messages logged in full per child; then one line e
 DECODE_LOG_EVERY = 100
 
 
+def worth_logging(count: int) -> bool:
+    """Whether the `count`-th undecodable message is logged: the first MAX_LOGGED in full, then one line in
+    DECODE_LOG_EVERY (a peer of another version may send nothing else, twice a second, for months)."""
+    return count <= MAX_LOGGED or count % DECODE_LOG_EVERY == 0
+
+
 def _entry(target: Callable[..., None], conn: Any, payload: bytes, parent_version: str, name: str) -> None:
     """The spawned child's first code: refuse to run beside a parent of another castd, then run `target`."""
     from castd import protocol  # this child's own, from the files on disk now
@@ -130,7 +136,7 @@ class PipedChild:
 
     def _undecodable(self, data: bytes, exc: msgspec.DecodeError) -> None:
         self.undecodable += 1
-        if self.undecodable <= MAX_LOGGED or self.undecodable % DECODE_LOG_EVERY == 0:
+        if worth_logging(self.undecodable):
             log.error("message from a child could not be decoded; dropped", child=self.name, pid=self.pid,
                       error=str(exc), size=len(data), count=self.undecodable, start=repr(data[:60]))
 

@@ -18,6 +18,7 @@ import av
 import msgspec
 
 from castd.children import exits
+from castd.children.piped import worth_logging
 from castd.encoder.bridge import Bridge
 from castd.encoder.hls import HlsOutput, first_hold
 from castd.encoder.navguard import NavGuard
@@ -142,11 +143,26 @@ def _run(conn, params: ChildParams, report: Reporter, stopping: threading.Event)
             xvfb.stop()
 
 
+_undecodable_commands = 0  # commands from the supervisor this child could not decode (each logged or counted)
+
+
 def _next_command(conn):
+    """The supervisor's next command; Quit once it is gone. One this child cannot decode (a torn message, a
+    supervisor of another castd) is logged, bounded as children/piped.py logs the other way, and read past:
+    None, which no caller acts on, so the stream goes on instead of the child crashing on it."""
+    global _undecodable_commands
     try:
-        return child_command_decoder.decode(conn.recv_bytes())
+        data = conn.recv_bytes()
     except EOFError:  # the supervisor is gone
         return Quit()
+    try:
+        return child_command_decoder.decode(data)
+    except msgspec.DecodeError as exc:
+        _undecodable_commands += 1
+        if worth_logging(_undecodable_commands):
+            log.error("command from the supervisor could not be decoded; skipped", error=str(exc), size=len(data),
+                      count=_undecodable_commands, start=repr(data[:60]))
+        return None
 
 
 def _park(conn, page: PageThread, report: Reporter, stopping: threading.Event) -> Begin | None:
