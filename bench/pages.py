@@ -3,6 +3,10 @@
 /color/RRGGBB (from the tests): one solid colour, so a decoded frame tells which page it shows.
 /clock: the latency pattern (clockcode.py). /dashboard: a static dashboard like a Home Assistant
 or Grafana screen: cards, a drawn chart, and a clock that changes once a second.
+/hang/RRGGBB: paints that colour, then its renderer runs `while(true){}` half a second later (a hung page:
+the picture stays, the renderer answers nothing). /hog/RRGGBB: paints that colour, then holds 32 MB more
+of touched typed arrays every 200 ms up to 1.5 GB (outside V8's heap cap, so only castd's memory watchdog
+stops it; the cap keeps a shared machine safe).
 """
 
 from __future__ import annotations
@@ -33,6 +37,21 @@ tick();setInterval(tick,1000);
 </script></body></html>"""
 
 
+HANG = """<!doctype html><html><body style="margin:0;background:#{colour}"><script>
+setTimeout(function () {{ while (true) {{}} }}, 500);
+</script></body></html>"""
+
+HOG = """<!doctype html><html><body style="margin:0;background:#{colour}"><script>
+var held = [];
+var timer = setInterval(function () {{
+  if (held.length >= 48) {{ clearInterval(timer); return; }}
+  var block = new Uint8Array(32 * 1024 * 1024);
+  for (var i = 0; i < block.length; i += 4096) block[i] = 1;
+  held.push(block);
+}}, 200);
+</script></body></html>"""
+
+
 class BenchPageHandler(PageHandler):
     def do_GET(self):  # noqa: N802
         path = self.path.split("?", 1)[0]
@@ -40,6 +59,10 @@ class BenchPageHandler(PageHandler):
             self._send(clockcode.page_html())
         elif path == "/dashboard":
             self._send(DASHBOARD)
+        elif path.startswith("/hang/"):
+            self._send(HANG.format(colour=path.split("/")[2][:6]))
+        elif path.startswith("/hog/"):
+            self._send(HOG.format(colour=path.split("/")[2][:6]))
         else:
             super().do_GET()
 
