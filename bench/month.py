@@ -199,8 +199,9 @@ class Bench:
     hangs: list[dict] = field(default_factory=list)
     hogs: list[dict] = field(default_factory=list)
     broker_reconnects: list[float] = field(default_factory=list)
-    schedule_sessions: set[str] = field(default_factory=set)
     events: list[tuple[float, str, str]] = field(default_factory=list)  # (t, fault, outcome), for reading back
+    shown: set[str] = field(default_factory=set)  # sessions the player presented a frame of
+    hog_until: float = 0.0  # samples before this monotonic time are marked `hog` (a hog's gigabytes, not a leak)
     switch_seconds: list[float] = field(default_factory=list)  # POST /start of a page switch, answer time
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -228,7 +229,8 @@ class Bench:
             state = httpx.get(daemon.base + "/status", headers=daemon.auth(), timeout=10).json().get("state")
         except (httpx.HTTPError, ValueError):
             state = None
-        row = {"label": label, "state": state, "t": round(time.monotonic() - self.began, 1), "procs": len(pids),
+        row = {"label": label, "state": state, "hog": time.monotonic() < self.hog_until,
+               "t": round(time.monotonic() - self.began, 1), "procs": len(pids),
                "pss_mb": round(pss, 1), "fds": int(fds), "threads": int(threads),
                "tmp_files": _files(self.tmpdir), "run_files": _files(daemon.runtime_dir), "shm_files": len(shm),
                "log_lines": lines}
@@ -238,7 +240,7 @@ class Bench:
             row["log_per_h"] = round((lines - prev["log_lines"]) / minutes * 60) if minutes > 0 else 0
         with self.lock:
             row["5xx"] = len(self.five_xx)
-            row["done"] = sum(self.counts.values())
+            row["done"] = sum(v for k, v in self.counts.items() if not k.endswith("_on_screen"))
         self.samples.append(row)
         print(json.dumps(row), file=sys.stderr, flush=True)
         return row
@@ -287,8 +289,6 @@ class Bench:
                     self.five_xx.append(f"GET /status {status.status_code} {status.text[:160]}")
                 continue
             body = status.json()
-            if body.get("source") == "schedule" and body.get("session"):
-                self.schedule_sessions.add(body["session"])
             now = time.time()
             if body.get("state") == "idle" or body.get("session") != session:
                 session, armed_since = body.get("session"), now
@@ -296,6 +296,7 @@ class Bench:
             player = tv.player
             if player is None or player.first_frame_at is None or player.first_frame_at < armed_since:
                 continue  # not shown yet since this session (or its LOAD) began
+            self.shown.add(session)
             still = now - (player.last_frame_at or now)
             with self.lock:
                 if still > self.frozen["longest"]:
@@ -317,7 +318,10 @@ class Bench:
             wait_for(lambda: daemon.status()["state"] == "idle", 30, interval=0.2, message="idle after /stop")
             self.start(daemon, pages.url(f"/color/{colour}"), device)
         elif kind == "sigkill":
-            pid = daemon.status().get("encoder_pid")
+            status = daemon.status()
+            pid = status.get("encoder_pid")
+            if status.get("state") == "streaming" and tv.player_state == "PLAYING":
+                self.counts["sigkill_on_screen"] = self.counts.get("sigkill_on_screen", 0) + 1
             if pid is None:
                 self._error("sigkill: no encoder to kill")
                 return
@@ -362,6 +366,7 @@ class Bench:
         posted = time.monotonic()
         self.start(daemon, pages.url(f"/hog/{colour}"), device)
         found: dict = {"detected_s": None, "how": None}
+        self.hog_until = float("inf")
         try:
             after = wait_for(lambda: (s := daemon.status()).get("memory_reloads", 0) + s.get("memory_restarts", 0)
                              > before.get("memory_reloads", 0) + before.get("memory_restarts", 0) and s,
@@ -371,6 +376,7 @@ class Bench:
         except AssertionError:
             pass
         self.start(daemon, pages.url(f"/color/{colour}"), device)
+        self.hog_until = time.monotonic() + 30  # the renderer's gigabytes are given back within a few seconds
         self.hogs.append(found)
         self.event("hog", json.dumps(found))
 
@@ -395,13 +401,14 @@ class Bench:
 
 def flatness(rows: list[dict], warmup_s: float, total_s: float) -> dict[str, dict]:
     """Per resource: the median of the first 10 % of the run after warm-up and of its last 10 %, of the samples
-    taken while castd was `streaming` (a sample between a /stop and the next session, or during an encoder
-    restart, has a process tree half the size: mixing those would measure the phase, not a leak). Log lines
-    per hour are a rate over every interval."""
+    taken while castd was `streaming` and no memory hog was on (its gigabytes are the hog's, not a leak; a
+    sample between a /stop and the next session, or during an encoder restart, has a process tree half the
+    size: mixing those would measure the phase, not a leak). Log lines per hour: a rate over every interval."""
     keys = ("procs", "pss_mb", "fds", "threads", "tmp_files", "run_files", "shm_files")
     span = total_s * 0.10
-    first = [r for r in rows if warmup_s <= r["t"] < warmup_s + span and r.get("state") == "streaming"]
-    last = [r for r in rows if r["t"] >= total_s - span and r.get("state") == "streaming"]
+    first = [r for r in rows if warmup_s <= r["t"] < warmup_s + span and r.get("state") == "streaming"
+             and not r.get("hog")]
+    last = [r for r in rows if r["t"] >= total_s - span and r.get("state") == "streaming" and not r.get("hog")]
     out = _flat(first, last, keys)
     out.update(_flat([r for r in rows if warmup_s <= r["t"] < warmup_s + span],
                      [r for r in rows if r["t"] >= total_s - span], ("log_per_h",)))
@@ -494,7 +501,11 @@ def run(minutes: float, sample_seconds: float, seed: int, tree: Path | None = No
                 bench._error("not idle 60 s after the last /stop")
             time.sleep(10)
             bench.sample(daemon, "after")
-            result["windows_seen"] = len(bench.schedule_sessions)
+            log_text = daemon.log()  # a window that took over says so (a switch a second later beats it again)
+            result["sessions_shown"] = len(bench.shown)
+            result["loads"] = len(tv.loads)
+            result["windows_seen"] = sum("source=schedule" in line and "session " in line
+                                         for line in log_text.splitlines())
             result["status_after"] = {k: v for k, v in daemon.status().items()
                                       if k in ("restarts", "page_hangs", "memory_reloads", "memory_restarts",
                                                "state", "last_error")}
@@ -566,8 +577,10 @@ def report(result: dict, every: float = 60.0) -> None:
           f"streaming again after {sorted(h['streaming_again_s'] for h in hangs if h['streaming_again_s'])} s")
     print(f"memory hogs: {len(hogs)}, caught {sum(h['detected_s'] is not None for h in hogs)} "
           f"({[h['how'] for h in hogs]}, after {[h['detected_s'] for h in hogs]} s)")
-    print(f"broker restarts: castd back in {sorted(result['broker_reconnect_s'])} s; schedule windows seen: "
-          f"{result.get('windows_seen')}")
+    print(f"broker restarts: castd back in {sorted(result['broker_reconnect_s'])} s; schedule windows that took "
+          f"over: {result.get('windows_seen')} of {result['plan']['window']}")
+    print(f"sessions the player showed: {result.get('sessions_shown')} (LOADs at the TV: {result.get('loads')}); "
+          f"encoder SIGKILLs while it played: {result['done'].get('sigkill_on_screen', 0)}")
     print(f"player: longest without a new frame {result['frozen']['longest']} s (at {result['frozen']['at']} s), "
           f"spells over {FROZEN_LIMIT:g} s: {result['frozen']['over_limit']}")
     print(f"5xx: {result['5xx_count']} {result['5xx'][:3]}; a switch's POST /start answered in "
