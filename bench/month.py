@@ -542,6 +542,11 @@ def run(minutes: float, sample_seconds: float, seed: int, tree: Path | None = No
     })
     run_rows = [r for r in bench.samples if r["label"] == "run"]
     result["flatness"] = flatness(run_rows, warmup_s=max(60.0, minutes * 6), total_s=minutes * 60)
+    # castd's own processes at rest (front end, supervisor, cast worker: no browser), the first idle sample
+    # after warm-up against the idle one after the last /stop: the cleanest reading of a leak in castd's code
+    idle = [r for r in run_rows if r.get("state") == "idle" and r["t"] >= max(60.0, minutes * 6)][:1]
+    result["idle_flatness"] = _flat(idle, [r for r in bench.samples if r["label"] == "after"],
+                                    ("procs", "pss_mb", "fds", "threads", "tmp_files", "run_files", "shm_files"))
     if daemon is not None and daemon.log_path.exists() and log_copy is not None:
         shutil.copy(daemon.log_path, log_copy)
         result["castd_log"] = str(log_copy)
@@ -565,6 +570,10 @@ def report(result: dict, every: float = 60.0) -> None:
         print(f"{name:>10}{str(row.get('state'))[:10]:>11}" + "".join(f"{row.get(k, '-')!s:>11}" for k in keys))
     print("\nflatness (median, last 10 % vs first 10 % after warm-up; target within 5 %):")
     for key, f in result["flatness"].items():
+        verdict = "flat" if f["flat"] else "NOT flat"
+        print(f"  {key:<10} {f['first']:>10} -> {f['last']:<10} {f['change']:+.1%}  {verdict}")
+    print("idle (no session), the first idle sample after warm-up -> after the last /stop:")
+    for key, f in result.get("idle_flatness", {}).items():
         verdict = "flat" if f["flat"] else "NOT flat"
         print(f"  {key:<10} {f['first']:>10} -> {f['last']:<10} {f['change']:+.1%}  {verdict}")
     hangs = result["hangs"]
