@@ -5,11 +5,14 @@ camera for the module (a Chromium start and a GStreamer start: the slow parts)."
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 
 import pytest
 
-from helpers import (Daemon, RtspCamera, centre_rgb, close_to, newest_frame, rgb_at, wait_for)
+from helpers import (ROOT, Daemon, RtspCamera, centre_rgb, close_to, newest_frame, rgb_at, wait_for)
 
 CAMERA = (0, 255, 0)
 PAGE = (0, 0, 255)
@@ -28,7 +31,8 @@ def cam_daemon(tmp_path_factory, pages, camera):
     config.write_text(
         f'[[dashboards]]\nname = "page"\nurl = "{pages.url("/color/%02x%02x%02x" % PAGE)}"\n\n'
         f'[cameras.door]\nurl = "{camera.url}"\nusername = "{camera.user}"\npassword = "{camera.password}"\n\n'
-        f'[cameras.wrong]\nurl = "{camera.url}"\nusername = "{camera.user}"\npassword = "not-the-password"\n')
+        f'[cameras.wrong]\nurl = "{camera.url}"\nusername = "{camera.user}"\npassword = "not-the-password"\n\n'
+        f'[cameras.inline]\nurl = "rtsp://{camera.user}:{camera.password}@127.0.0.1:{camera.port}/cam"\n')
     config.chmod(0o600)  # it holds secrets
     d = Daemon(runtime_dir=folder / "run", args=["--config", str(config)]).start()
     yield d
@@ -195,3 +199,54 @@ def test_an_overlay_needs_a_running_session_and_a_known_camera(cam_daemon):
     response = d.post("/start", json={"dashboard": "page", "overlay": "top-left"})
     assert response.status_code == 400
     assert d.status()["state"] == "idle"
+
+
+def castd_cli(d: Daemon, *args: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CASTD_")}
+    return subprocess.run([sys.executable, "-m", "castd", *args], capture_output=True, text=True, timeout=60,
+                          env={**env, "CASTD_PORT": str(d.port)}, cwd=ROOT)
+
+
+def test_the_cli_starts_a_camera_and_lists_cameras_with_their_credentials_masked(cam_daemon, camera):
+    d = cam_daemon
+    listing = d.get("/dashboards").json()
+    cameras = {c["name"]: c for c in listing["cameras"]}
+    assert cameras["door"]["url"] == camera.url and cameras["door"]["transport"] == "tcp"
+    assert cameras["inline"]["url"] == f"rtsp://***@127.0.0.1:{camera.port}/cam"
+    text = castd_cli(d, "dashboards")
+    assert "camera inline: rtsp://***@" in text.stdout and camera.password not in text.stdout
+
+    d.post("/start", json={"dashboard": "page"})
+    d.wait_state("streaming")
+    started = castd_cli(d, "start", "--camera", "inline", "--duration", "30", "--then", "resume")
+    assert started.returncode == 0 and "camera inline" in started.stdout, started.stdout + started.stderr
+    wait_colour(d, CAMERA)
+    wait_for(lambda: "camera inline  live (full) h264 320x240" in castd_cli(d, "status").stdout, 10,
+             message="the camera in `castd status`")
+    overlay = castd_cli(d, "start", "--camera", "door", "--overlay", "bottom-left", "--duration", "30")
+    assert overlay.returncode == 0 and "over the picture (bottom-left)" in overlay.stdout, overlay.stdout
+    assert [o["position"] for o in d.status()["overlays"]] == ["bottom-left"]
+    assert castd_cli(d, "start", "--camera", "door", "--overlay", "off").returncode == 0
+    assert d.status()["overlays"] == []
+    d.post("/stop")
+    assert camera.password not in d.log()
+
+
+def test_camera_config_is_checked_and_its_passwords_make_the_file_a_secret(tmp_path):
+    from castd.config import ConfigError, load_config
+    path = tmp_path / "castd.toml"
+    for text, problem in (('[cameras.door]\nurl = "ftp://cam/x"\n', "cameras.door.url: must be a rtsp://"),
+                          ('[cameras.door]\nurl = "rtsp://cam/x"\nport = 1\n', "cameras.door.port: unknown key"),
+                          ('[cameras.door]\nurl = "rtsp://cam/x"\ntransport = "quic"\n', "transport"),
+                          ('[cameras." door"]\nurl = "rtsp://cam/x"\n', "cameras.name")):
+        path.write_text(text)
+        path.chmod(0o600)
+        with pytest.raises(ConfigError, match=problem):
+            load_config(path, environ={})
+    path.write_text('[cameras.door]\nurl = "rtsp://admin:hunter2-cam@cam/x"\n')
+    path.chmod(0o644)
+    with pytest.raises(ConfigError, match="holds secrets"):
+        load_config(path, environ={})
+    path.chmod(0o600)
+    config = load_config(path, environ={})
+    assert "hunter2-cam" in config.log_secrets()
