@@ -12,10 +12,11 @@ import time
 
 import pytest
 
-from helpers import (ROOT, Daemon, RtspCamera, centre_rgb, close_to, newest_frame, rgb_at, wait_for)
+from helpers import (ROOT, Daemon, MjpegCamera, RtspCamera, centre_rgb, close_to, newest_frame, rgb_at, wait_for)
 
 CAMERA = (0, 255, 0)
 PAGE = (0, 0, 255)
+MJPEG = (255, 0, 255)
 
 
 @pytest.fixture(scope="module")
@@ -25,19 +26,27 @@ def camera():
 
 
 @pytest.fixture(scope="module")
-def cam_daemon(tmp_path_factory, pages, camera):
+def mjpeg():
+    cam = MjpegCamera(color="%02x%02x%02x" % MJPEG)
+    yield cam
+    cam.close()
+
+
+@pytest.fixture(scope="module")
+def cam_daemon(tmp_path_factory, pages, camera, mjpeg):
     folder = tmp_path_factory.mktemp("castd-cameras")
     config = folder / "castd.toml"
     config.write_text(
         f'[[dashboards]]\nname = "page"\nurl = "{pages.url("/color/%02x%02x%02x" % PAGE)}"\n\n'
         f'[cameras.door]\nurl = "{camera.url}"\nusername = "{camera.user}"\npassword = "{camera.password}"\n\n'
         f'[cameras.wrong]\nurl = "{camera.url}"\nusername = "{camera.user}"\npassword = "not-the-password"\n\n'
-        f'[cameras.inline]\nurl = "rtsp://{camera.user}:{camera.password}@127.0.0.1:{camera.port}/cam"\n')
+        f'[cameras.inline]\nurl = "rtsp://{camera.user}:{camera.password}@127.0.0.1:{camera.port}/cam"\n\n'
+        f'[cameras.mjpeg]\nurl = "{mjpeg.url}"\nusername = "{mjpeg.user}"\npassword = "{mjpeg.password}"\n')
     config.chmod(0o600)  # it holds secrets
     d = Daemon(runtime_dir=folder / "run", args=["--config", str(config)]).start()
     yield d
     d.finish()
-    assert camera.password not in d.log()
+    assert camera.password not in d.log() and mjpeg.password not in d.log()
 
 
 def stream_url(d: Daemon) -> str:
@@ -250,3 +259,18 @@ def test_camera_config_is_checked_and_its_passwords_make_the_file_a_secret(tmp_p
     path.chmod(0o600)
     config = load_config(path, environ={})
     assert "hunter2-cam" in config.log_secrets()
+
+
+def test_an_mjpeg_camera_over_http_starts_a_session_of_its_own(cam_daemon):
+    d = cam_daemon
+    d.post("/stop")
+    d.wait_state("idle")
+    response = d.post("/start", json={"camera": "mjpeg", "duration": 60})
+    assert response.status_code == 200, response.text
+    d.wait_state("streaming")
+    wait_colour(d, MJPEG)
+    state = camera_state(d, "mjpeg")
+    assert state["state"] == "live" and state["codec"] == "mjpeg", state
+    assert d.status()["page"] == "loaded"
+    d.post("/stop")
+    d.wait_state("idle")
