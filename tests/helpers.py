@@ -546,6 +546,13 @@ class MjpegCamera:
                     self.send_header("Content-Length", "0")
                     self.end_headers()
                     return
+                if self.path.endswith("/snapshot.jpg"):  # one still picture, as cameras offer beside the stream
+                    self.send_response(200)
+                    self.send_header("Content-Type", "image/jpeg")
+                    self.send_header("Content-Length", str(len(camera.jpeg)))
+                    self.end_headers()
+                    self.wfile.write(camera.jpeg)
+                    return
                 self.send_response(200)
                 self.send_header("Content-Type", "multipart/x-mixed-replace;boundary=frame")
                 self.end_headers()
@@ -570,6 +577,10 @@ class MjpegCamera:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/video.mjpg"
+
+    @property
+    def snapshot_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/snapshot.jpg"
 
     @staticmethod
     def _jpeg(rgb: bytes, width: int, height: int) -> bytes:

@@ -6,6 +6,7 @@ camera for the module (a Chromium start and a GStreamer start: the slow parts)."
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -33,7 +34,16 @@ def mjpeg():
 
 
 @pytest.fixture(scope="module")
-def cam_daemon(tmp_path_factory, pages, camera, mjpeg):
+def mute():
+    """A loopback port that accepts connections and never says a word (a camera hung mid-boot)."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        yield silent.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def cam_daemon(tmp_path_factory, pages, camera, mjpeg, mute):
     folder = tmp_path_factory.mktemp("castd-cameras")
     config = folder / "castd.toml"
     config.write_text(
@@ -41,7 +51,9 @@ def cam_daemon(tmp_path_factory, pages, camera, mjpeg):
         f'[cameras.door]\nurl = "{camera.url}"\nusername = "{camera.user}"\npassword = "{camera.password}"\n\n'
         f'[cameras.wrong]\nurl = "{camera.url}"\nusername = "{camera.user}"\npassword = "not-the-password"\n\n'
         f'[cameras.inline]\nurl = "rtsp://{camera.user}:{camera.password}@127.0.0.1:{camera.port}/cam"\n\n'
-        f'[cameras.mjpeg]\nurl = "{mjpeg.url}"\nusername = "{mjpeg.user}"\npassword = "{mjpeg.password}"\n')
+        f'[cameras.mjpeg]\nurl = "{mjpeg.url}"\nusername = "{mjpeg.user}"\npassword = "{mjpeg.password}"\n\n'
+        f'[cameras.snap]\nurl = "rtsp://127.0.0.1:{mute}/cam"\nusername = "{mjpeg.user}"\n'
+        f'password = "{mjpeg.password}"\nsnapshot_url = "{mjpeg.snapshot_url}"\n')
     config.chmod(0o600)  # it holds secrets
     d = Daemon(runtime_dir=folder / "run", args=["--config", str(config)]).start()
     yield d
@@ -63,6 +75,14 @@ def wait_colour(d: Daemon, rgb, timeout: float = 20, where=centre_rgb):
     return wait_for(found, timeout, interval=0.3, message=f"colour {rgb} in the stream")
 
 
+def dashboard_on(d: Daemon) -> None:
+    """The dashboard on screen: started (a page switch when a session runs), and its colour in the stream
+    (a camera a test before left on screen is gone)."""
+    assert d.post("/start", json={"dashboard": "page"}).status_code == 200
+    d.wait_state("streaming")
+    wait_colour(d, PAGE)
+
+
 def camera_state(d: Daemon, name: str) -> dict | None:
     return next((c for c in d.status().get("cameras", []) if c["name"] == name), None)
 
@@ -76,7 +96,7 @@ def test_a_camera_interrupts_a_dashboard_in_the_same_session_and_the_dashboard_c
     wait_colour(d, PAGE)
 
     asked = time.monotonic()
-    interrupt = d.post("/start", json={"camera": "door", "duration": 6, "then": "resume"})
+    interrupt = d.post("/start", json={"camera": "door", "duration": 4, "then": "resume"})
     assert interrupt.status_code == 200, interrupt.text
     body = interrupt.json()
     assert body["session"] == session and body["switched"] is True  # same session: no new LOAD, same URL
@@ -95,18 +115,16 @@ def test_a_camera_interrupts_a_dashboard_in_the_same_session_and_the_dashboard_c
 
 def test_a_camera_that_refuses_the_login_is_reported_and_marked_offline_and_the_daemon_stays_healthy(cam_daemon):
     d = cam_daemon
-    d.post("/start", json={"dashboard": "page"})
-    d.wait_state("streaming")
+    dashboard_on(d)
     response = d.post("/start", json={"camera": "wrong", "duration": 30, "then": "resume"})
     assert response.status_code == 200, response.text
-    state = wait_for(lambda: (s := camera_state(d, "wrong")) and s["failures"] >= 1 and s, 15,
-                     message="the login failure in /status")
+    state = wait_for(lambda: (s := camera_state(d, "wrong")) and s["failures"] >= 2 and s, 15,
+                     message="the login failure in /status, retried")
     assert state["state"] == "offline" and "login refused" in state["error"], state
     status = d.status()
     assert "login refused" in (status["last_error"] or "") and status["page"] == "error"
     assert d.get("/health").status_code == 200
     assert "not-the-password" not in d.log()
-    d.post("/stop")
 
 
 def camera_area(frame) -> tuple[int, int, int]:
@@ -124,8 +142,7 @@ def mark_pixel(frame) -> tuple[int, int, int]:
 
 def test_a_camera_killed_mid_stream_holds_its_last_picture_marked_offline_and_comes_back(cam_daemon, camera):
     d = cam_daemon
-    d.post("/start", json={"dashboard": "page"})
-    d.wait_state("streaming")
+    dashboard_on(d)
     session = d.status()["session"]
     assert d.post("/start", json={"camera": "door", "duration": 120, "then": "resume"}).status_code == 200
     frame = wait_colour(d, CAMERA)
@@ -144,26 +161,6 @@ def test_a_camera_killed_mid_stream_holds_its_last_picture_marked_offline_and_co
     frame = wait_colour(d, CAMERA, where=mark_pixel)  # the mark is gone
     assert close_to(centre_rgb(frame), CAMERA, 40)
     assert d.status()["session"] == session
-    d.post("/stop")
-
-
-def test_a_camera_that_never_answers_times_out_and_is_retried_with_backoff():
-    import socket
-
-    from castd.config import Camera
-    from castd.encoder.camera import CameraReader
-    with socket.socket() as silent:  # accepts the connection (the kernel does), never says a word
-        silent.bind(("127.0.0.1", 0))
-        silent.listen(4)
-        reader = CameraReader("mute", Camera(url=f"rtsp://127.0.0.1:{silent.getsockname()[1]}/cam")).start()
-        try:
-            wait_for(lambda: reader.failures >= 1, 15, message="the first attempt timed out")
-            status = reader.status()
-            assert status.state == "offline" and "no answer" in (status.error or ""), status
-            assert status.retry_in is not None and 0 < status.retry_in <= 1.0
-            assert reader.frame is None
-        finally:
-            reader.stop()
 
 
 def overlay_pixel(frame) -> tuple[int, int, int]:
@@ -177,11 +174,10 @@ def overlay_pixel(frame) -> tuple[int, int, int]:
 
 def test_a_camera_overlay_sits_in_a_corner_over_the_running_page_and_goes_away(cam_daemon):
     d = cam_daemon
-    d.post("/start", json={"dashboard": "page"})
-    d.wait_state("streaming")
+    dashboard_on(d)
     session = d.status()["session"]
     asked = time.monotonic()
-    response = d.post("/start", json={"camera": "door", "overlay": "top-right", "duration": 6})
+    response = d.post("/start", json={"camera": "door", "overlay": "top-right", "duration": 4})
     assert response.status_code == 200, response.text
     assert response.json()["session"] == session and response.json()["overlay"] == "top-right"
     frame = wait_colour(d, CAMERA, where=overlay_pixel)
@@ -194,26 +190,6 @@ def test_a_camera_overlay_sits_in_a_corner_over_the_running_page_and_goes_away(c
     assert camera_state(d, "door")["shown"] == "overlay"
     wait_colour(d, PAGE, where=overlay_pixel, timeout=20)  # its duration is over: the page again
     assert d.status()["overlays"] == [] and d.status()["session"] == session
-    d.post("/stop")
-
-
-def test_an_overlay_needs_a_running_session_and_a_known_camera(cam_daemon):
-    d = cam_daemon
-    d.post("/stop")
-    d.wait_state("idle")
-    response = d.post("/start", json={"camera": "door", "overlay": "top-left", "duration": 5})
-    assert response.status_code == 409 and "running session" in response.json()["error"]
-    response = d.post("/start", json={"camera": "nope", "overlay": "top-left"})
-    assert response.status_code == 404 and "door" in response.json()["error"]
-    response = d.post("/start", json={"dashboard": "page", "overlay": "top-left"})
-    assert response.status_code == 400
-    assert d.status()["state"] == "idle"
-
-
-def castd_cli(d: Daemon, *args: str) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CASTD_")}
-    return subprocess.run([sys.executable, "-m", "castd", *args], capture_output=True, text=True, timeout=60,
-                          env={**env, "CASTD_PORT": str(d.port)}, cwd=ROOT)
 
 
 def test_the_cli_starts_a_camera_and_lists_cameras_with_their_credentials_masked(cam_daemon, camera):
@@ -225,19 +201,16 @@ def test_the_cli_starts_a_camera_and_lists_cameras_with_their_credentials_masked
     text = castd_cli(d, "dashboards")
     assert "camera inline: rtsp://***@" in text.stdout and camera.password not in text.stdout
 
-    d.post("/start", json={"dashboard": "page"})
-    d.wait_state("streaming")
+    dashboard_on(d)
     started = castd_cli(d, "start", "--camera", "inline", "--duration", "30", "--then", "resume")
     assert started.returncode == 0 and "camera inline" in started.stdout, started.stdout + started.stderr
     wait_colour(d, CAMERA)
-    wait_for(lambda: "camera inline  live (full) h264 320x240" in castd_cli(d, "status").stdout, 10,
-             message="the camera in `castd status`")
+    assert "camera inline  live (full) h264 320x240" in castd_cli(d, "status").stdout
     overlay = castd_cli(d, "start", "--camera", "door", "--overlay", "bottom-left", "--duration", "30")
     assert overlay.returncode == 0 and "over the picture (bottom-left)" in overlay.stdout, overlay.stdout
     assert [o["position"] for o in d.status()["overlays"]] == ["bottom-left"]
-    assert castd_cli(d, "start", "--camera", "door", "--overlay", "off").returncode == 0
+    assert d.post("/start", json={"camera": "door", "overlay": "off"}).status_code == 200
     assert d.status()["overlays"] == []
-    d.post("/stop")
     assert camera.password not in d.log()
 
 
@@ -259,6 +232,50 @@ def test_camera_config_is_checked_and_its_passwords_make_the_file_a_secret(tmp_p
     path.chmod(0o600)
     config = load_config(path, environ={})
     assert "hunter2-cam" in config.log_secrets()
+
+
+def test_a_snapshot_is_shown_while_the_stream_does_not_come_and_then_marked_offline(cam_daemon):
+    d = cam_daemon
+    dashboard_on(d)
+    assert d.post("/start", json={"camera": "snap", "duration": 60, "then": "resume"}).status_code == 200
+    frame = wait_colour(d, MJPEG)  # the snapshot, long before the stream's 5 s timeout
+    assert camera_state(d, "snap")["state"] == "connecting"
+    assert close_to(mark_pixel(frame), MJPEG, 40)  # no mark while the first connection is being made
+    wait_colour(d, (0, 0, 0), where=mark_pixel)  # the stream timed out: the snapshot is marked offline
+    state = camera_state(d, "snap")
+    assert state["state"] == "offline" and "no answer" in state["error"], state
+
+
+def test_retries_back_off_from_half_a_second_to_fifteen():
+    from castd.encoder.camera import backoff
+    assert [backoff(n) for n in range(1, 9)] == [0.5, 1, 2, 4, 8, 15, 15, 15]
+
+
+def test_overlays_keep_the_cameras_aspect_inside_their_corner():
+    from castd.encoder.compose import fit, overlay_box
+    from castd.protocol import Overlay
+    assert fit(1920, 1080, 1280, 720) == (1280, 720) and fit(640, 480, 1280, 720) == (960, 720)
+    assert overlay_box(Overlay(camera="c", position="top-right"), 0.5, 1280, 720, 640, 480) == (768, 32, 480, 360)
+    assert overlay_box(Overlay(camera="c", position="bottom-left"), 0.25, 1280, 720, 1920, 1080) == (32, 508, 320, 180)
+
+
+def test_an_overlay_needs_a_running_session_and_a_known_camera(cam_daemon):
+    d = cam_daemon
+    d.post("/stop")
+    d.wait_state("idle")
+    response = d.post("/start", json={"camera": "door", "overlay": "top-left", "duration": 5})
+    assert response.status_code == 409 and "running session" in response.json()["error"]
+    response = d.post("/start", json={"camera": "nope", "overlay": "top-left"})
+    assert response.status_code == 404 and "door" in response.json()["error"]
+    response = d.post("/start", json={"dashboard": "page", "overlay": "top-left"})
+    assert response.status_code == 400
+    assert d.status()["state"] == "idle"
+
+
+def castd_cli(d: Daemon, *args: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CASTD_")}
+    return subprocess.run([sys.executable, "-m", "castd", *args], capture_output=True, text=True, timeout=60,
+                          env={**env, "CASTD_PORT": str(d.port)}, cwd=ROOT)
 
 
 def test_an_mjpeg_camera_over_http_starts_a_session_of_its_own(cam_daemon):

@@ -12,8 +12,8 @@ H.264 then smears until the next keyframe. FFmpeg's own socket timeout (`timeout
 PyAV's open/read timeouts bound every wait, so `stop()` takes effect within READ_TIMEOUT at worst.
 
 A fault (no answer, a refused login, a dropped stream, garbage) ends the attempt; the next comes
-after a backoff (1, 2, 4, 8, 15 s, then every 15 s: a camera rebooting takes ~30-60 s and is back
-within 15 s of it), and meanwhile the last picture stays available, marked stale by `state`.
+after a backoff (0.5, 1, 2, 4, 8, 15 s, then every 15 s: a blip is bridged in half a second, and a
+camera rebooting, ~30-60 s, is back within 15 s of it), and meanwhile the last picture stays available, marked stale by `state`.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from castd.protocol import CameraState, CameraStatus
 
 OPEN_TIMEOUT = 5.0  # seconds to connect and read the stream's first headers (a LAN camera answers in ms)
 READ_TIMEOUT = 5.0  # seconds without a packet: the camera is gone
-BACKOFF = (1.0, 2.0, 4.0, 8.0, 15.0)  # seconds before attempt n+1 after n failures in a row (then the last)
+BACKOFF = (0.5, 1.0, 2.0, 4.0, 8.0, 15.0)  # seconds before attempt n+1 after n failures in a row (then the last)
 
 
 def backoff(failures: int) -> float:
@@ -113,6 +113,8 @@ class CameraReader:
 
     def start(self) -> CameraReader:
         self._thread.start()
+        if self.camera.snapshot_url:
+            threading.Thread(target=self._snapshot, name=f"snapshot-{self.name}", daemon=True).start()
         return self
 
     def stop(self) -> None:
@@ -147,7 +149,22 @@ class CameraReader:
             connected_at=self.connected_at, last_frame_at=self.frame_wall, codec=self.codec,
             width=frame.width if frame is not None else None, height=frame.height if frame is not None else None)
 
-    # ---- the reader thread -------------------------------------------------------------------------
+    # ---- the reader threads -------------------------------------------------------------------------
+    def _snapshot(self) -> None:
+        """The camera's still picture, shown while its stream connects (a JPEG over HTTP answers in ~0.1 s
+        where an RTSP stream needs its next keyframe: up to a GOP, 1-4 s on common cameras)."""
+        snapshot = Camera(url=self.camera.snapshot_url, username=self.camera.username, password=self.camera.password)
+        try:
+            with av.open(source_url(snapshot), options=open_options(snapshot),
+                         timeout=(OPEN_TIMEOUT, READ_TIMEOUT)) as container:
+                for frame in container.decode(video=0):
+                    if self.frame is None and not self._stop.is_set():
+                        self.frame, self.frame_at, self.frame_wall = frame, time.monotonic(), time.time()
+                        log.info("camera snapshot", camera=self.name, width=frame.width, height=frame.height)
+                    return
+        except Exception as exc:  # the stream may still come: the snapshot is only a head start
+            log.warning("camera snapshot failed", camera=self.name, error=describe(exc))
+
     def _run(self) -> None:
         while not self._stop.is_set():
             self.attempts += 1

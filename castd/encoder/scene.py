@@ -175,7 +175,11 @@ class Scene:
         return out, True
 
     def _stale(self, reader: CameraReader, now: float) -> bool:
-        return reader.state != "live" or reader.frame_at is None or now - reader.frame_at > STALE
+        """Marked offline: the last attempt failed, or a live stream sent nothing for STALE s (a snapshot
+        shown while the first connection is made is not marked)."""
+        if reader.state == "offline":
+            return True
+        return reader.state == "live" and (reader.frame_at is None or now - reader.frame_at > STALE)
 
     # ---- cameras -------------------------------------------------------------------------------------
     def _reader(self, name: str, shown: str) -> CameraReader:
