@@ -27,13 +27,14 @@ _SECRET_IN_TEXT = re.compile(
 )
 _URL_PASSWORD = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/@\s:]*:)[^/@\s]+@")  # rtsp://user:password@
 _BEARER = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+")
-_secrets: set[str] = set()
+_secrets: tuple[str, ...] = ()  # longest first: "user:password" is masked whole, not as "user:***"
 
 
 def register_secret(value: str) -> None:
     """Remember a secret value (the token, a cookie) so no log line ever shows it."""
-    if value and len(value) >= 4:
-        _secrets.add(value)
+    global _secrets
+    if value and len(value) >= 4 and value not in _secrets:
+        _secrets = tuple(sorted((*_secrets, value), key=len, reverse=True))
 
 
 def scrub(value: Any) -> str:

@@ -137,7 +137,6 @@ def take_limit(request: Request, switch: bool) -> None:
         kind = "page switches" if switch else "starts"
         keys = "switch_rate_limit_burst and switch_rate_limit_per_minute" if switch else \
             "rate_limit_burst and rate_limit_per_minute"
-        log.warning("webhook rate limited", kind=kind, client=_client(request), retry_after=round(wait, 1))
         raise ApiError(429, f"too many {kind}; retry in {math.ceil(wait)} s ({keys} in config)",
                        {"Retry-After": str(math.ceil(wait))})
 
@@ -153,12 +152,14 @@ async def start(request: Request) -> Response:
         target, problem = None, exc
     # Counted before refusing: a sender is limited whether its starts are valid or not. The bucket is
     # the supervisor's rule read from its last snapshot (a wrong guess costs one token of the other).
-    take_limit(request, switch=target is not None and is_switch(_supervisor(request).status, target))
-    if problem is not None or target is None:
-        log.info("webhook start refused", client=_client(request), url=body.url, dashboard=body.dashboard,
-                 playlist=body.playlist, camera=body.camera, reason=problem.message if problem else None)
-        raise problem or ApiError(400, "nothing to start")
-    command = start_command(body, target, config)
+    try:
+        take_limit(request, switch=target is not None and is_switch(_supervisor(request).status, target))
+        if problem is not None or target is None:  # logged with its reason where every refusal is (api/errors.py)
+            raise problem or ApiError(400, "nothing to start")
+        command = start_command(body, target, config)
+    except ApiError as exc:
+        exc.context = {"url": body.url, "dashboard": body.dashboard, "playlist": body.playlist, "camera": body.camera}
+        raise
     then = command.then
     log.info("webhook start", client=_client(request), url=target.url or None, dashboard=target.dashboard,
              playlist=target.playlist, camera=body.camera, overlay=body.overlay, quality=target.quality,
@@ -198,7 +199,7 @@ def start_command(body: StartRequest, target: Target, config: Config) -> Start:
     return Start(id=new_command_id(), url=target.url, quality=target.quality, duration=body.duration,
                  page=target.page, devices=list(target.devices), mode=target.mode, dashboard=target.dashboard,
                  playlist=target.playlist, then=then if body.overlay is None else "stop", overlay=body.overlay,
-                 overlay_size=body.overlay_size)
+                 overlay_size=body.overlay_size, sharing=body.sharing().over(target.sharing))
 
 
 def start_devices(field: str | list[str] | None, config: Config) -> list[str]:
@@ -279,6 +280,9 @@ def health_problem(handle: SupervisorHandle, config: Config) -> str | None:
     status = handle.status
     if status.state == "failed":
         return f"last session failed: {(status.last_error or '').splitlines()[0] if status.last_error else '?'}"
+    if status.state == "retrying":
+        wait = max(0, round((status.retry_at or 0) - time.time()))
+        return f"retrying in {wait}s: {(status.last_error or '?').splitlines()[0]}"
     if status.state == "streaming" and status.fps <= 0 and status.mode != "direct":
         return "encoder is not producing frames"
     return None

@@ -13,6 +13,7 @@ import msgspec
 from castd.cast.info import DeviceInfo
 from castd.specs import MAX_DEVICES, MAX_SPEC_LENGTH
 from castd.presets import PRESETS
+from castd.sharing import SharingKeys
 from castd.protocol import OverlayWhere, State, Status
 
 Url = Annotated[str, msgspec.Meta(min_length=1, max_length=4096, description="http(s) URL of the page to cast")]
@@ -41,8 +42,10 @@ OverlaySize = Annotated[float, msgspec.Meta(ge=0.1, le=1, description="an overla
                                                                        "picture's (0.5: a quarter of it)")]
 
 
-class StartRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    """Exactly one of url, dashboard, playlist, camera. As JSON (any Content-Type), a form, or (with a token) GET."""
+class StartRequest(SharingKeys, forbid_unknown_fields=True, kw_only=True):
+    """Exactly one of url, dashboard, playlist, camera. As JSON (any Content-Type), a form, or (with a token) GET.
+    The sharing keys (takeover, sticky, wake, volume, mute, silent_start, restore_volume) beat the
+    dashboard's, playlist's and config's."""
 
     url: Url | None = None
     dashboard: Annotated[Name, msgspec.Meta(description="a [[dashboards]] name")] | None = None

@@ -13,7 +13,8 @@ PyAV's open/read timeouts bound every wait, so `stop()` takes effect within READ
 
 A fault (no answer, a refused login, a dropped stream, garbage) ends the attempt; the next comes
 after a backoff (0.5, 1, 2, 4, 8, 15 s, then every 15 s: a blip is bridged in half a second, and a
-camera rebooting, ~30-60 s, is back within 15 s of it), and meanwhile the last picture stays available, marked stale by `state`.
+camera rebooting, ~30-60 s, is back within 15 s of it), and meanwhile the last picture stays
+available, marked stale by `state`.
 """
 
 from __future__ import annotations
