@@ -5,6 +5,7 @@ camera for the module (a Chromium start and a GStreamer start: the slow parts)."
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
@@ -13,12 +14,17 @@ import sys
 import time
 
 import pytest
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from broker import mqtt_env
+from hadiscovery import check
 from helpers import (ROOT, Daemon, MjpegCamera, RtspCamera, centre_rgb, close_to, newest_frame, rgb_at, wait_for)
 
 CAMERA = (0, 255, 0)
 PAGE = (0, 0, 255)
 MJPEG = (255, 0, 255)
+NODE = "door_tv"
+BASE = f"castd/{NODE}"
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +50,7 @@ def mute():
 
 
 @pytest.fixture(scope="module")
-def cam_daemon(tmp_path_factory, pages, camera, mjpeg, mute):
+def cam_daemon(tmp_path_factory, pages, camera, mjpeg, mute, broker, ha):
     folder = tmp_path_factory.mktemp("castd-cameras")
     config = folder / "castd.toml"
     config.write_text(
@@ -56,7 +62,8 @@ def cam_daemon(tmp_path_factory, pages, camera, mjpeg, mute):
         f'[cameras.snap]\nurl = "rtsp://127.0.0.1:{mute}/cam"\nusername = "{mjpeg.user}"\n'
         f'password = "{mjpeg.password}"\nsnapshot_url = "{mjpeg.snapshot_url}"\n')
     config.chmod(0o600)  # it holds secrets
-    d = Daemon(runtime_dir=folder / "run", args=["--config", str(config)]).start()
+    d = Daemon(runtime_dir=folder / "run", args=["--config", str(config)], env_extra=mqtt_env(broker, NODE)).start()
+    ha.wait(f"{BASE}/availability", lambda m: m.payload == b"online")
     yield d
     d.finish()
     assert camera.password not in d.log() and mjpeg.password not in d.log()
@@ -258,6 +265,34 @@ def test_overlays_keep_the_cameras_aspect_inside_their_corner():
     assert fit(1920, 1080, 1280, 720) == (1280, 720) and fit(640, 480, 1280, 720) == (960, 720)
     assert overlay_box(Overlay(camera="c", position="top-right"), 0.5, 1280, 720, 640, 480) == (768, 32, 480, 360)
     assert overlay_box(Overlay(camera="c", position="bottom-left"), 0.25, 1280, 720, 1920, 1080) == (32, 508, 320, 180)
+
+
+def test_home_assistant_gets_a_camera_select_and_a_doorbell_automation_works_over_mqtt(cam_daemon, ha):
+    d = cam_daemon
+    dashboard_on(d)
+    message = ha.wait(f"homeassistant/device/{NODE}/config", lambda m: bool(m.payload))
+    problems, expanded = check(message.topic, json.loads(message.payload))
+    assert not problems, problems
+    select = expanded["components"]["camera"]
+    assert select["platform"] == "select" and select["options"] == ["None", "door", "wrong", "inline", "mjpeg",
+                                                                      "snap"]
+    assert select["command_topic"] == f"{BASE}/camera/set"
+    session = d.status()["session"]
+    # the README's doorbell automation: a JSON start on <base>/start, then the dashboard comes back
+    ha.publish(f"{BASE}/start", json.dumps({"camera": "door", "duration": 4, "then": "resume"}))
+    wait_colour(d, CAMERA)
+    assert d.status()["session"] == session  # joined the running session (no quality or device given)
+    state = ha.wait(f"{BASE}/state", lambda m: m.json()["url"] == "camera:door").json()
+    env = ImmutableSandboxedEnvironment()
+    assert env.from_string(select["value_template"]).render(value_json=state) == "door"
+    assert [c["name"] for c in state["cameras"]] == ["door"] and "last_frame_at" not in state["cameras"][0]
+    wait_colour(d, PAGE)
+    ha.publish(f"{BASE}/camera/set", "mjpeg")  # the select
+    wait_colour(d, MJPEG)
+    assert d.status()["session"] == session
+    ha.publish(f"{BASE}/camera/set", "nope")
+    error = ha.wait(f"{BASE}/error", lambda m: "nope" in m.payload.decode()).json()
+    assert error["status"] == 404 and "door" in error["error"]
 
 
 def test_an_overlay_needs_a_running_session_and_a_known_camera(cam_daemon):
