@@ -32,6 +32,7 @@ from castd.protocol import CameraState, CameraStatus
 
 OPEN_TIMEOUT = 5.0  # seconds to connect and read the stream's first headers (a LAN camera answers in ms)
 READ_TIMEOUT = 5.0  # seconds without a packet: the camera is gone
+LOG_EVERY = 20  # failed attempts with the same error between two log lines (20 x 15 s: 5 minutes)
 BACKOFF = (0.5, 1.0, 2.0, 4.0, 8.0, 15.0)  # seconds before attempt n+1 after n failures in a row (then the last)
 
 
@@ -107,6 +108,7 @@ class CameraReader:
         self.frames = 0
         self.codec: str | None = None
         self.attempts = 0
+        self._logged: str | None = None  # the error last logged (a new one is logged at once)
         self._stop = threading.Event()
         self._scaled: tuple[int, int, int, av.VideoFrame] | None = None  # (frame number, w, h) -> picture
         self._reformatter = VideoReformatter()
@@ -184,8 +186,10 @@ class CameraReader:
             delay = backoff(self.failures)
             self.state, self.connected_at = "offline", None
             self.retry_at = time.monotonic() + delay
-            log.warning("camera offline", camera=self.name, error=self.error, failures=self.failures,
-                        retry_in=delay)
+            if self.error != self._logged or self.failures % LOG_EVERY == 0:  # a long outage: a line every ~5 min
+                log.warning("camera offline", camera=self.name, error=self.error, failures=self.failures,
+                            retry_in=delay)
+                self._logged = self.error
             self._stop.wait(delay)
 
     def _read(self) -> str:
@@ -203,7 +207,7 @@ class CameraReader:
                 self.frame, self.frame_at, self.frame_wall = frame, time.monotonic(), time.time()
                 self.frames += 1
                 if self.state != "live":
-                    self.state, self.failures, self.error = "live", 0, None
+                    self.state, self.failures, self.error, self._logged = "live", 0, None, None
                     self.connected_at = time.time()
                     log.info("camera live", camera=self.name, codec=self.codec, width=frame.width,
                              height=frame.height, attempt=self.attempts)
