@@ -17,6 +17,7 @@ import pytest
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from broker import mqtt_env
+from fakecast import FakeCastDevice
 from hadiscovery import check
 from helpers import (ROOT, Daemon, MjpegCamera, RtspCamera, centre_rgb, close_to, newest_frame, rgb_at, wait_for)
 
@@ -293,6 +294,31 @@ def test_home_assistant_gets_a_camera_select_and_a_doorbell_automation_works_ove
     ha.publish(f"{BASE}/camera/set", "nope")
     error = ha.wait(f"{BASE}/error", lambda m: "nope" in m.payload.decode()).json()
     assert error["status"] == 404 and "door" in error["error"]
+
+
+def test_at_the_glass_a_doorbell_interrupt_plays_through_with_one_load_and_no_stall(cam_daemon):
+    """The fake Cast device plays castd's stream in Shaka Player 4.16 (the receiver's engine): dashboard ->
+    camera -> dashboard is one LOAD, and the player never stalls for a frame or more."""
+    d = cam_daemon
+    with FakeCastDevice(name=f"castd camera TV {os.getpid()}", engine="shaka4") as tv:
+        started = time.time()
+        response = d.post("/start", json={"dashboard": "page", "device": f"127.0.0.1:{tv.port}"})
+        assert response.status_code == 200, response.text
+        tv.wait_colour(PAGE, timeout=40, after=started, tolerance=80)
+        tv.wait_for(lambda: tv.player_state == "PLAYING", timeout=20, what="the player PLAYING")
+        asked = time.time()
+        interrupt = d.post("/start", json={"camera": "door", "duration": 5, "then": "resume"})
+        assert interrupt.status_code == 200 and interrupt.json()["switched"], interrupt.text
+        camera = tv.wait_colour(CAMERA, timeout=30, after=asked, tolerance=80)
+        back = tv.wait_colour(PAGE, timeout=30, after=camera.t, tolerance=80)
+        print(f"at the glass: camera {camera.t - asked:.2f} s after the webhook, the dashboard back "
+              f"{back.t - (asked + 5):.2f} s after the interrupt's end")
+        state = tv.player
+        assert len(tv.loads) == 1, "the camera and the way back must send the TV nothing"
+        assert state.playing and not state.critical, (tv.player_state, state.errors)
+        assert state.stalls_of_a_frame_or_more(0.1) == [], [(round(x.at, 2), round(x.seconds(state.now), 3))
+                                                             for x in state.stalls]
+        d.post("/stop")
 
 
 def test_an_overlay_needs_a_running_session_and_a_known_camera(cam_daemon):
