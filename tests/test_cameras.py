@@ -353,3 +353,27 @@ def test_an_mjpeg_camera_over_http_starts_a_session_of_its_own(cam_daemon):
     assert d.status()["page"] == "loaded"
     d.post("/stop")
     d.wait_state("idle")
+
+
+class StillPage:
+    """The page thread's side the scene reads (a page loaded long ago, never asked again)."""
+
+    loaded_token, loaded_at, holding = 1, 0.0, False
+
+    def navigate(self, url, nav, page=None) -> int:
+        return 1
+
+
+def test_a_camera_gone_from_the_config_shows_an_offline_card_instead_of_failing_the_encoder():
+    import av
+
+    from castd.encoder.scene import Scene
+    reports = []
+    scene = Scene(StillPage(), {}, 1280, 720, reports.append)
+    token = scene.navigate("camera:gone", 3)
+    assert scene.loaded_token == token and "not in the config" in reports[0].error
+    page = av.VideoFrame(1280, 720, "yuv420p")
+    frame = scene.compose(page, 10.0)
+    assert frame is not page and close_to(rgb_at(frame, 640, 360), (28, 28, 28), 8)  # the dark card (Y 40)
+    assert close_to(rgb_at(frame, 26, 26), (0, 0, 0), 8)  # the mark's black box, 2% in from the corner
+    scene.close()
