@@ -251,6 +251,8 @@ def health_problem(handle: SupervisorHandle, config: Config) -> str | None:
         return f"last session failed: {(status.last_error or '').splitlines()[0] if status.last_error else '?'}"
     if status.state == "streaming" and status.fps <= 0 and status.mode != "direct":
         return "encoder is not producing frames"
+    if status.page == "hung":  # the TV holds the last picture while the page watchdog cures it
+        return (status.last_error or "page hung").splitlines()[0]
     return None
 
 

@@ -17,7 +17,7 @@ from typing import Protocol
 from castd.children.piped import Child
 from castd.children.policy import Decision, RestartPolicy
 from castd.children.supervised import Exited, Run, Supervised
-from castd.protocol import Begin, ChildParams, Navigate, Park, Quit
+from castd.protocol import ENCODER_QUIT_GRACE, Begin, ChildParams, Navigate, Park, Quit
 
 
 class Phase(enum.Enum):
@@ -63,7 +63,7 @@ class EncoderSlot:
     """
 
     def __init__(self, factory: Callable[[ChildParams], EncoderChild], policy: RestartPolicy,
-                 clock: Callable[[], float], grace: float = 2.0) -> None:
+                 clock: Callable[[], float], grace: float = ENCODER_QUIT_GRACE) -> None:
         self.run: Supervised[EncoderChild] = Supervised("encoder", factory, policy, Quit(), clock, grace)
         self.clock = clock
         self.phase = Phase.EMPTY

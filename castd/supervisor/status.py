@@ -45,6 +45,7 @@ class Facts(msgspec.Struct, kw_only=True):
     segments: int = 0
     memory_reloads: int = 0
     memory_restarts: int = 0
+    page_hangs: int = 0  # hung pages the encoder's page watchdog found (and cured)
 
 
 def build_status(session: Wanted | None, facts: Facts | None, phase: Phase, encoder_pid: int | None,
@@ -62,6 +63,7 @@ def build_status(session: Wanted | None, facts: Facts | None, phase: Phase, enco
                   restarts=facts.restarts, last_error=facts.last_error, encoder_pid=encoder_pid, standby=standby,
                   mode=session.mode, devices=list(session.devices), cast=cast, supervisor_pid=supervisor_pid,
                   updated_at=updated_at, memory_reloads=facts.memory_reloads, memory_restarts=facts.memory_restarts,
+                  page_hangs=facts.page_hangs,
                   interrupts=interrupts, **_programme(session.show))
 
 
