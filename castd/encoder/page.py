@@ -204,15 +204,17 @@ class PageThread(threading.Thread):
         reason = self._watch.reason or "the browser did not answer"
         self._report(PageHung(nav=target.nav if target else -1, url=target.url if target else "",
                               reason=reason, cure=cure.value))
-        if cure is Cure.NEW_ENCODER:
-            raise PageHungError(f"page hung again after a new browser: {reason}")
-        self.holding = True  # the TV keeps the last picture until the new browser shows the page
-        self._renewing.set()
-        with self._cond:
-            self._cond.notify()
+        if cure is Cure.NEW_BROWSER:
+            self.holding = True  # the TV keeps the last picture until the new browser shows the page
+            self._renewing.set()
+            with self._cond:
+                self._cond.notify()
+        # the blocked call fails at once, so this thread moves on (a new browser, or a quick end)
         browser = self._browser
         killed = browser.kill_renderers() if browser is not None else []
-        log.debug("page hung: renderer killed for a new browser", reason=reason, pids=",".join(map(str, killed)))
+        log.debug("page hung: renderer killed", cure=cure.value, pids=",".join(map(str, killed)))
+        if cure is Cure.NEW_ENCODER:
+            raise PageHungError(f"page hung again after a new browser: {reason}")
 
     def _due(self) -> bool:
         return self._next_at is not None and time.monotonic() >= self._next_at
