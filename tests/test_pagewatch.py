@@ -1,5 +1,8 @@
 """The page watchdog's decisions (castd/encoder/pagewatch.py), without a browser: facts in, a Cure out."""
 
+import shutil
+from pathlib import Path
+
 from castd.encoder.pagewatch import HEALTHY_AFTER, Call, Cure, PageWatch
 
 
@@ -58,3 +61,47 @@ def test_cure_values_are_the_ones_the_protocol_carries():
     from castd.protocol import HangCure
 
     assert {cure.value for cure in Cure if cure is not Cure.NONE} == set(get_args(HangCure))
+
+
+# ---- the supervisor's side, with a fake encoder child (tests/fakechild.py) ----------------------------
+def test_the_supervisor_counts_a_hung_page_shows_it_until_it_loads_and_restarts_on_the_last_step(tmp_path):
+    from castd.children import exits
+    from castd.protocol import Failed, PageHung, PageLoaded
+    from fakechild import Rig
+
+    rig = Rig(tmp_path)
+    rig.streaming()
+    first = rig.encoder
+    nav, url = rig.sup.wanted.nav, rig.sup.wanted.url
+    first.say(PageHung(nav=nav, url=url, reason="the browser did not answer a probe for 5.0s", cure="new_browser"))
+    rig.step()
+    assert rig.status.page == "hung" and rig.status.page_hangs == 1 and rig.status.state == "streaming"
+    assert "page hung" in rig.status.last_error and len(rig.encoders) == 1
+    first.say(PageLoaded(nav=nav, url=url, seconds=1.2))  # the new browser shows the page
+    rig.step()
+    assert rig.status.page == "loaded" and rig.status.page_hangs == 1
+    first.say(PageHung(nav=nav, url=url, reason="the browser did not answer a probe for 5.0s", cure="new_encoder"),
+              Failed(error="page hung again after a new browser", code="page_hung"))
+    first.exit(exits.CRASHED)
+    rig.step(passes=2)
+    assert rig.status.page_hangs == 2 and len(rig.encoders) == 2 and rig.encoder.alive
+    assert rig.status.session == rig.acks[0].session and rig.status.restarts == 1
+    assert rig.encoder.params.tmp_dir != first.params.tmp_dir
+
+
+def test_the_supervisor_sweeps_what_a_dead_encoder_left_in_its_tmp_folder(tmp_path):
+    from fakechild import Rig
+
+    rig = Rig(tmp_path)
+    rig.streaming()
+    first = rig.encoder
+    left = [first.params.tmp_dir, str(rig.sup.tmp_root / "0123456789ab")]  # its own, and an older one's
+    for folder in left:
+        (Path(folder) / "org.chromium.Chromium.x").mkdir(parents=True)
+    try:
+        first.exit(-9)  # SIGKILL: it removed nothing itself
+        rig.step(passes=2)
+        assert len(rig.encoders) == 2
+        assert not any(Path(folder).exists() for folder in left)
+    finally:
+        shutil.rmtree(rig.sup.tmp_root, ignore_errors=True)
