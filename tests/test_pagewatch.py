@@ -105,3 +105,27 @@ def test_the_supervisor_sweeps_what_a_dead_encoder_left_in_its_tmp_folder(tmp_pa
         assert not any(Path(folder).exists() for folder in left)
     finally:
         shutil.rmtree(rig.sup.tmp_root, ignore_errors=True)
+
+
+def test_a_child_that_gave_its_last_words_gets_the_quit_grace_to_end_before_the_stall_watchdog(tmp_path):
+    """A child giving up (a hung page's last step) ends its helpers and removes its files: under load that
+    took longer than frame_stall_seconds, and the stall kill then hid the real reason (page_hung)."""
+    from castd.children import exits
+    from castd.protocol import ENCODER_QUIT_GRACE, Failed
+    from fakechild import Rig
+
+    rig = Rig(tmp_path, frame_stall_seconds=1.0, segment_stall_seconds=1.0)
+    rig.streaming()
+    first = rig.encoder
+    first.say(Failed(error="page hung again after a new browser", code="page_hung"))
+    rig.step()
+    rig.step(seconds=ENCODER_QUIT_GRACE - 0.5)  # silent far past the stall limits, but ending
+    assert first.alive and not first.killed
+    first.exit(exits.CRASHED)
+    rig.step(passes=2)
+    assert "page hung" in rig.status.last_error and "stalled" not in rig.status.last_error
+    assert len(rig.encoders) == 2
+    rig.encoder.say(Failed(error="gone quiet"))
+    rig.step()
+    rig.step(seconds=ENCODER_QUIT_GRACE + 0.1)  # and one that never exits is killed after the grace
+    assert rig.encoder.killed

@@ -126,12 +126,14 @@ class Browser:
             if b"--type=renderer" in command and b"--extension-process" not in command \
                     and b"--top-chrome-webui" not in command:
                 pids.append(pid)
-        for pid in pids or [service.pid]:
+        if not pids and service.poll() is None:  # our child, not yet reaped: its PID is still its own
+            pids = [service.pid]
+        for pid in pids:
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-        return pids or [service.pid]
+        return pids
 
     def quit(self) -> None:
         try:

@@ -106,7 +106,7 @@ class PageThread(threading.Thread):
         self.call: Call | None = None
         self._hang_seconds = hang_seconds
         self._watch = PageWatch()
-        self._renewing = threading.Event()  # the frame loop asked for a new browser (a hung page)
+        self._cure = Cure.NONE  # set by the frame loop for a hung page: what this thread does next
         self._browser: Browser | None = None
         self._current: Target | None = None
 
@@ -141,14 +141,17 @@ class PageThread(threading.Thread):
                 self._serve(browser)
                 return  # stopping
             except Exception as exc:
-                if not self._renewing.is_set():  # the browser is broken: the supervisor restarts the encoder
+                if self._cure is Cure.NEW_ENCODER:  # the frame loop reports the hang and ends the child
+                    return
+                if self._cure is not Cure.NEW_BROWSER:  # the browser is broken: the supervisor restarts the encoder
                     self._fail(str(exc) if isinstance(exc, BrowserCrashed) else
                                f"browser: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:300])
                     return
             finally:
                 self.call = None
+                self._browser = None  # (its PIDs may be reused once it has quit)
                 browser.quit()
-            self._renewing.clear()
+            self._cure = Cure.NONE
             with self._cond:  # the new browser shows what was on screen (unless something newer waits)
                 if self._pending is None and self._current is not None:
                     self._pending = self._current
@@ -161,13 +164,13 @@ class PageThread(threading.Thread):
         while True:
             with self._cond:
                 if self._pending is None and not self._stopping and not self._due() \
-                        and not self._renewing.is_set():
+                        and self._cure is Cure.NONE:
                     self._cond.wait(HEALTH_INTERVAL if self._next_at is None else
                                     max(0.0, min(HEALTH_INTERVAL, self._next_at - time.monotonic())))
                 if self._stopping:
                     return
-                if self._renewing.is_set():
-                    raise BrowserCrashed("a new browser was asked for")
+                if self._cure is not Cure.NONE:
+                    raise BrowserCrashed(f"the page watchdog asked for a {self._cure.value}")
                 fresh = self._pending is not None
                 due = fresh or self._due()
                 if fresh:
@@ -206,9 +209,9 @@ class PageThread(threading.Thread):
                               reason=reason, cure=cure.value))
         if cure is Cure.NEW_BROWSER:
             self.holding = True  # the TV keeps the last picture until the new browser shows the page
-            self._renewing.set()
-            with self._cond:
-                self._cond.notify()
+        self._cure = cure
+        with self._cond:
+            self._cond.notify()
         # the blocked call fails at once, so this thread moves on (a new browser, or a quick end)
         browser = self._browser
         killed = browser.kill_renderers() if browser is not None else []

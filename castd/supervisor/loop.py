@@ -36,9 +36,9 @@ from castd.encoder.xvfb import clean_stale_locks
 from castd.logs import log, register_secret, setup_logging
 from castd.presets import get_preset
 from castd.procutil import end_orphans, set_child_subreaper, set_pdeathsig, tree_pss_mb
-from castd.protocol import (Ack, Begin, ChildEvent, ChildParams, Command, Failed, Navigate, PageFailed, PageHung,
-                            PageLoaded, PageOverrides, Parked, Progress, Ready, Reload, Shutdown, Snapshot, Start,
-                            Status, Step, Stop, Timeline, command_decoder, encode)
+from castd.protocol import (ENCODER_QUIT_GRACE, Ack, Begin, ChildEvent, ChildParams, Command, Failed, Navigate,
+                            PageFailed, PageHung, PageLoaded, PageOverrides, Parked, Progress, Ready, Reload, Shutdown,
+                            Snapshot, Start, Status, Step, Stop, Timeline, command_decoder, encode)
 from castd.supervisor.director import Current, Director
 from castd.supervisor.casting import Casting, WorkerFactory
 from castd.supervisor.cast_process import CastProcess
@@ -498,7 +498,7 @@ class Supervisor:
             for folder in slot.take_leftover():
                 remove_session_files(folder)
         elif isinstance(event, Failed):
-            slot.last_words = event.error
+            slot.last_words, slot.last_words_at = event.error, self.clock()
             if current:
                 self._facts().last_error = event.error
             log.error("encoder error", session=session, error=event.error)
@@ -602,6 +602,12 @@ class Supervisor:
         if slot.working_since is not None:
             slot.policy.working(self.clock() - slot.working_since)
         config = self.config
+        if slot.last_words_at is not None:  # it said why it fails and is ending (its helpers, its files)
+            if self.clock() - slot.last_words_at < ENCODER_QUIT_GRACE:
+                return
+            log.warning("encoder did not exit after its last words; killing it", session=slot.session)
+            slot.kill(f"no exit {ENCODER_QUIT_GRACE:g}s after: {slot.last_words}")
+            return
         silent = self.clock() - child.last_message_at
         # not one report yet: Xvfb, PyAV and Chromium are starting (measured 1-2 s idle, over 3 s on a loaded
         # 2-core machine); the frame and segment rules start with the first report

@@ -73,6 +73,7 @@ class EncoderSlot:
         self.working_since: float | None = None  # STREAMING: when the page first showed
         self.frames, self.segments = Watch(clock), Watch(clock)
         self.last_words: str | None = None  # the child's last reported error
+        self.last_words_at: float | None = None  # when: from then on it is ending on its own
         self.leftover: list[Path] = []  # folders of sessions a parked (or ending) child may still write
 
     @property
@@ -91,7 +92,7 @@ class EncoderSlot:
         self.session, self.nav, self.quality = params.session, params.nav, params.preset.name
         self.phase = Phase.STARTING if params.session else Phase.PARKED
         self._fresh()
-        self.last_words = None
+        self.last_words = self.last_words_at = None
         return child
 
     def begin(self, message: Begin) -> None:
