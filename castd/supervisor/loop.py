@@ -595,7 +595,7 @@ class Supervisor:
             facts = self._facts()
             facts.page_hangs += 1
             if on_nav:
-                facts.page, facts.last_error = "hung", f"page hung: {event.reason}"
+                facts.page, facts.page_nav, facts.last_error = "hung", event.nav, f"page hung: {event.reason}"
         cure = "starting a new browser" if event.cure == "new_browser" else "restarting the encoder"
         log.warning(f"page hung; {cure}", session=slot.session, url=event.url, reason=event.reason,
                     cure=event.cure)
