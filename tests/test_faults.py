@@ -72,6 +72,8 @@ def newest_sequence(media_url):
 def test_sigkill_encoder_ten_times(streaming):
     d, body = streaming
     shm_before = set(os.listdir("/dev/shm"))
+    supervisor = d.status()["supervisor_pid"]
+    fds_before = len(os.listdir(f"/proc/{supervisor}/fd"))
     media_url = media_playlist_url(body["stream_url"])
     restarts0 = d.status()["restarts"]
     latencies = []
@@ -101,8 +103,9 @@ def test_sigkill_encoder_ten_times(streaming):
     assert stray_tmp_files(d) == []
     assert len(list((d.runtime_dir / "logs").iterdir())) == 1
     assert not set(os.listdir("/dev/shm")) - shm_before
-    fds = len(os.listdir(f"/proc/{status['supervisor_pid']}/fd"))
-    print(f"supervisor open fds after ten kills: {fds}")
+    fds = len(os.listdir(f"/proc/{supervisor}/fd"))
+    print(f"supervisor open fds: {fds_before} before ten kills, {fds} after")
+    assert status["supervisor_pid"] == supervisor and fds <= fds_before
 
 
 def browser_pid(encoder_pid):

@@ -127,6 +127,7 @@ class PageThread(threading.Thread):
 
     def run(self) -> None:
         """One browser after another: a new one only when the page watchdog asked for it."""
+        renewing_since: float | None = None
         while True:
             started = time.monotonic()
             try:
@@ -137,6 +138,8 @@ class PageThread(threading.Thread):
                 return
             self._browser = browser
             log.debug("browser ready", seconds=round(time.monotonic() - started, 2))
+            if renewing_since is not None:
+                log.info("new browser after a hung page", seconds=round(time.monotonic() - renewing_since, 2))
             try:
                 self._serve(browser)
                 return  # stopping
@@ -152,10 +155,10 @@ class PageThread(threading.Thread):
                 self._browser = None  # (its PIDs may be reused once it has quit)
                 browser.quit()
             self._cure = Cure.NONE
+            renewing_since = self._watch.cured_at or time.monotonic()  # (the frame loop's clock: monotonic too)
             with self._cond:  # the new browser shows what was on screen (unless something newer waits)
                 if self._pending is None and self._current is not None:
                     self._pending = self._current
-            log.info("new browser after a hung page", seconds=round(time.monotonic() - started, 2))
 
     def _serve(self, browser: Browser) -> None:
         """Show pages in `browser` until stop() (returns) or a fault (raises)."""
