@@ -14,6 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from castd import paths
+
 from helpers import (ROOT, Daemon, close_to, comm, descendants, fetch_segment, media_playlist_url, open_segment,
                      rgb_at, segment_urls, still_alive, wait_for)
 from test_supervisor import EncoderCounter, encoder_children
@@ -22,7 +24,8 @@ from test_supervisor import EncoderCounter, encoder_children
 @pytest.fixture(scope="module")
 def fault_daemon(tmp_path_factory):
     """castd with short watchdogs and a $TMPDIR of its own (short: Chromium's socket lives there), which
-    must be empty once castd has ended, whatever the tests did to it; /dev/shm must gain nothing."""
+    must be empty once castd has ended, whatever the tests did to it, as must its runtime dir (but for empty
+    folders); /dev/shm must gain nothing."""
     tmpdir = Path(tempfile.mkdtemp(prefix="ctmp", dir="/tmp"))
     shm_before = set(os.listdir("/dev/shm"))
     d = Daemon(runtime_dir=tmp_path_factory.mktemp("faults") / "run",
@@ -33,6 +36,8 @@ def fault_daemon(tmp_path_factory):
     d.tmpdir = tmpdir
     yield d
     d.finish()
+    in_runtime = sorted(str(p.relative_to(d.runtime_dir)) for p in d.runtime_dir.rglob("*") if not p.is_dir())
+    assert not in_runtime, f"castd left files in its runtime dir: {in_runtime[:20]}"
     left = sorted(str(p.relative_to(tmpdir)) for p in tmpdir.rglob("*"))
     shutil.rmtree(tmpdir, ignore_errors=True)
     assert not left, f"castd left files in its $TMPDIR: {left[:20]}"
@@ -391,6 +396,8 @@ def test_an_end_during_a_stream_ends_and_reaps_everything_castd_started(tmp_path
         d.wait_state("streaming", timeout=30)
         time.sleep(1.5)  # a few segments: the page, its helpers and the encoder all at work
         tree = d.record_descendants()
+        tmp_root = paths.tmp_root(d.runtime_dir)  # the encoders' $TMPDIRs (same system temp dir as castd's)
+        assert any(tmp_root.glob("*/castd-chromium-*")), "Chromium's profile lives in the encoder's $TMPDIR"
         names = {comm(pid) for pid, _ in tree}
         assert {"Xvfb", "chromedriver", "chromium"} <= names, names  # what the checks below are about
         if how == "ctrl-c to the group":
@@ -402,6 +409,8 @@ def test_an_end_during_a_stream_ends_and_reaps_everything_castd_started(tmp_path
         log = d.log()
         assert "castd stopped" in log and "supervisor exiting" in log
         assert "left by the supervisor" not in log, log[-3000:]
+        assert not tmp_root.exists(), list(tmp_root.rglob("*"))[:10]
+        assert not [p for p in (d.runtime_dir / "logs").rglob("*") if p.is_file()]
     finally:
         d.finish()
 
