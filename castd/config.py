@@ -23,7 +23,7 @@ from castd.mqtt.settings import MqttSettings
 from castd.specs import check_specs, split_specs
 from castd.presets import DEFAULT_PRESET, PRESETS
 from castd.secretfile import exposure_problem
-from castd.sharing import SharingKeys
+from castd.sharing import SharingKeys, Takeover
 from castd.urls import Allowlist, UrlRejected, parse_target
 
 DEFAULT_CONFIG_FILE = Path("/etc/castd/castd.toml")
@@ -249,6 +249,13 @@ Standby = Literal["off", "after-use", "boot"]  # warm standby: never, after a se
 class Config(SharingKeys, forbid_unknown_fields=True, kw_only=True):
     """castd's settings. The sharing keys at the top level (castd/sharing.py: takeover, sticky, wake, volume,
     mute, silent_start, restore_volume) are the defaults under every dashboard, schedule and start."""
+
+    # sharing the TV (castd/sharing.py): the bottom layer, so these have values (volume, mute: unset)
+    takeover: Takeover = "always"
+    sticky: bool = False
+    wake: bool = True
+    silent_start: bool = False
+    restore_volume: bool = False
 
     # HTTP front end
     host: str = "127.0.0.1"

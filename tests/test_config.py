@@ -79,7 +79,7 @@ def test_sharing_keys_in_the_file_the_environment_and_the_tables(tmp_path):
                     'sticky = true\nwake = false\n[[schedules]]\nstart = "07:00"\nend = "08:00"\n'
                     'dashboard = "hall"\nsilent_start = true\n')
     config = load_config(file, environ={"CASTD_RESTORE_VOLUME": "true"})
-    assert (config.takeover, config.volume, config.restore_volume, config.sticky) == ("when-idle", 25, True, None)
+    assert (config.takeover, config.volume, config.restore_volume, config.sticky) == ("when-idle", 25, True, False)
     assert config.dashboards[0].sharing().sticky is True and config.dashboards[0].wake is False
     assert config.schedules[0].silent_start is True
     file.write_text('[[dashboards]]\nname = "hall"\nurl = "http://a.example/"\nvolume = -1\n')
