@@ -116,6 +116,8 @@ class MqttBridge:
         self.handle, self.allowlist, self.sessions_dir = handle, allowlist, sessions_dir
         self.topics = Topics.of(self.settings)
         self.control = self.topics.control() if self.settings.accepts_control() else {}
+        if self.settings.active and self.settings.control_off_because():
+            log.info("mqtt control topics are off; castd only reports", why=self.settings.control_off_because())
         self.state: MqttState = "connecting" if self.settings.active else "off"
         self.connected_since: float | None = None
         self.connects = 0

@@ -15,6 +15,7 @@ from typing import Any
 import msgspec
 
 from castd.cast.messages import CastQuit, CastStop, CastTarget, CastWant, DeviceReport, WorkerCommand
+from castd.children import exits
 from castd.children.piped import Child
 from castd.children.policy import RestartPolicy, Verdict
 from castd.children.supervised import Exited, Run, Supervised
@@ -66,6 +67,7 @@ class Casting:
         self.given_up: str | None = None  # session for which the worker crashed too often
         self.spawned_at = 0.0
         self.closed = False  # castd is shutting down: no new worker
+        self.upgraded = False  # the worker exited with exits.VERSION_MISMATCH: castd has to restart
 
     # ---- what the supervisor wants ----------------------------------------------------------
     def begin(self, session: str, mode: Mode, devices: list[str], title: str, page_url: str | None = None,
@@ -224,6 +226,8 @@ class Casting:
 
     def _worker_died(self, exited: Exited, now: float) -> None:
         lived = now - self.spawned_at  # a worker has no "working" state of its own: a long life is one
+        if exits.classify(exited.code) is exits.Exit.VERSION_MISMATCH:
+            self.upgraded = True  # the loop ends castd (a worker of another castd cannot be restarted)
         if self.current is None and not self.stopping:
             log.warning("cast worker exited", pid=exited.pid, how=exited.describe())
             self.worker.forget_restart()

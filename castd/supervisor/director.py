@@ -86,6 +86,9 @@ class Director:
     def step(self, count: int, now: float) -> bool:
         return self.programme.step(count, now)
 
+    def why_no_step(self, now: float) -> str:
+        return self.programme.why_no_step(now)
+
     # ---- the question of each pass ----------------------------------------------------------------
     def follow(self, now: float, current: Current | None, reload: bool = False) -> Change:
         """What to do with the wanted session at `now`; `reload`: a command asked for this page again."""

@@ -24,8 +24,9 @@ Behaviour modelled on a real receiver:
 - The device keeps playing when senders disconnect (drop_connections), as a real one does.
 
 Two media engines. The default (fast) one checks a LOAD by fetching and decoding one segment and then
-plays a clock. `engine="shaka4"` (or "shaka5") plays what it is LOADed in the real Shaka Player in
-headless Chromium (engine.py, tests/glass) and reports MEDIA_STATUS from that player's state:
+plays a clock. `engine="shaka4"` (or any line in glass.LINES: "shaka49", "shaka415", "shaka5") plays
+what it is LOADed in the real Shaka Player in headless Chromium (engine.py, tests/glass) and reports
+MEDIA_STATUS from that player's state:
 currentTime, BUFFERING/PLAYING/PAUSED, IDLE/ERROR on a Shaka error; faults can freeze that player.
 """
 
@@ -159,7 +160,7 @@ class FakeCastDevice:
         self.latency = latency
         self.playing_delay = playing_delay
         self.fetch_timeout = fetch_timeout
-        self.engine_line = engine  # None: the fast engine (fetch + decode); "shaka4"/"shaka5": Shaka Player
+        self.engine_line = engine  # None: the fast engine (fetch + decode); a glass.LINES name: Shaka Player
         self.engine_config = engine_config
         self._engine: ShakaEngine | None = None
 
