@@ -427,3 +427,25 @@ def test_volume_silent_start_and_restore_are_exact(tv, cd, pages):
     cd.post("/stop")
     tv.wait_for(lambda: tv.current_app is None, timeout=10, what="castd's app quit")
     assert tv.volume_log[-1] == {"level": 0.8, "muted": False} and tv.volume["level"] == 0.8
+
+
+# ---- one device, one identity ------------------------------------------------------------------------
+def test_one_tv_named_two_ways_is_one_link_and_a_new_session_does_not_quit_its_app(tv, cd, pages):
+    cast_and_play(cd, tv, pages.url("/color/ff0000"))  # as 127.0.0.1:<port>
+    connections, app = tv.total_connections, tv.session_id
+    other = f"localhost:{tv.port}"  # the same TV, spelled another way
+    second = start(cd, pages.url("/color/00ff00"), device=other, quality="low-latency")  # a new session
+    assert not second["switched"]
+    tv.wait_for(lambda: len(tv.loads) == 2 and tv.player_state == "PLAYING", timeout=30, what="the new LOAD")
+    wait_device(cd, other, "playing")
+    wait_for(lambda: cd.status()["cast"]["stopping"] == 0, 10, message="the old session's stop settled")
+    assert "STOP" not in sent_types(tv, NS_RECEIVER) and tv.session_id == app  # nobody quit castd's app
+    assert tv.total_connections == connections  # one link, one connection
+    assert "the TV went on to a new session as " + other in cd.log()
+
+    both = start(cd, pages.url("/color/0000ff"), device=[spec(tv), other], quality="720p")  # twice in one session
+    tv.wait_for(lambda: len(tv.loads) == 3 and tv.player_state == "PLAYING", timeout=30, what="one LOAD")
+    devices = wait_for(lambda: (ds := {d["device"]: d for d in cd.status()["cast"]["devices"]})
+                       and ds.get(other, {}).get("state") == "failed" and ds, 10, message="the duplicate")
+    assert devices[spec(tv)]["state"] == "playing" and "the same TV as" in devices[other]["reason"]
+    assert cd.status()["state"] == "streaming" and both["session"] != second["session"]

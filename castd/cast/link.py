@@ -79,14 +79,18 @@ def content_id(entry: dict) -> str | None:
     return media.get("contentId")
 
 
+Claim = Callable[["Link", tuple[str, int]], "str | None"]  # the worker: may this link drive that address?
+
+
 class Link:
     def __init__(self, spec: str, plan: Plan, config: Config, resolver: Resolver,
-                 report: Callable[["Link"], None], app_session: str | None = None) -> None:
+                 report: Callable[["Link"], None], app_session: str | None = None, claim: Claim | None = None) -> None:
         self.thread = threading.Thread(target=self.run, name=f"cast-link {spec}", daemon=True)
         self.spec = spec
         self.config = config
         self.resolver = resolver
         self._report = report
+        self._claim = claim
         self._lock = threading.Lock()
         self._plan = plan
         self._version = 0
@@ -288,6 +292,8 @@ class Link:
         if conn is None:
             self._set("connecting", self.reason if self.state == "connecting" else None)
             self.device = self.resolver.resolve(self.spec, check)
+            if self._claim is not None and (other := self._claim(self, (self.device.host, self.device.port))):
+                self._one_tv(other)
             self.base = stream_base(self.config, self.device.host)
             conn = CastConnection(self.device, self.config.cast_connect_timeout)
             self.conn = conn
@@ -338,6 +344,16 @@ class Link:
         self.log.info("cast app started", device=self.spec, app=APP_NAMES[want])
         self._report(self)
         return True
+
+    def _one_tv(self, other: str) -> None:
+        """Another link drives this TV (one identity per device: castd/cast/worker.py); this one ends."""
+        self.quit.set()
+        if other.startswith("handed over"):
+            self.log.info("cast device already has a link; the session goes to it", device=self.spec, note=other)
+        else:  # the same TV twice in one session: cast once; this spec's entry says why
+            self.given_up = True
+            self._set("failed", other)
+        raise Interrupted()
 
     # ---- sharing the TV -------------------------------------------------------------------------
     def _wait_for_a_free_tv(self, decision: Decision, conn: CastConnection, check: Callable[[], bool]) -> None:
