@@ -156,3 +156,15 @@ def test_500_random_switches_never_cast_over_another_app_and_never_leave_a_stick
                 facts = Facts(app_id="CC1AD845", app_name="Default Media Receiver", ours=True,
                               standby=facts.standby and not policy.wake)  # a LAUNCH wakes the TV
     assert all(counts.values()), counts  # every kind of decision was exercised
+
+
+def test_freezes_and_coverings_share_one_pace():
+    """A TV that froze a moment ago and is then covered by its idle screen is re-LOADed after 1 s, not at once:
+    every re-LOAD of a device counts, whatever its cause."""
+    sharer = held(ALWAYS)
+    assert sharer.frozen(100.0) == 0.0  # the first: at once
+    assert sharer.frozen(110.0) == 1.0
+    covered = sharer.decide(120.0, IDLE_SCREEN)
+    assert covered.reload and covered.at == 122.0  # the third within a minute: 2 s
+    sharer.reloaded(122.0)
+    assert sharer.frozen(200.0) == 0.0  # a quiet minute forgives

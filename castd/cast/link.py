@@ -128,8 +128,6 @@ class Link:
         self.reloads = 0
         self.reload_reason: str | None = None
         self.reload_wanted = False  # LOAD again even though the device says it plays the stream
-        self.reload_backoff = Backoff(first=1.0, cap=30.0)  # a TV that freezes again within a minute waits 1, 2, 4.. s
-        self.reloaded_at: float | None = None
         self.media_time: float | None = None  # the receiver's currentTime last seen advancing ...
         self.media_time_at: float | None = None  # ... and when (wall clock)
         # sharing the TV (castd/cast/takeover.py decides; the volume keys are done here)
@@ -235,8 +233,6 @@ class Link:
             self.ended_by_us.add(self.media_session)
         self.media_session = self.loaded = self.stream_url = None
         self.reloads, self.reload_reason, self.reload_wanted = 0, None, False
-        self.reloaded_at = None
-        self.reload_backoff.reset()
         self.media_time = self.media_time_at = None
         if self.watch is not None:
             self.watch.reset()
@@ -604,17 +600,12 @@ class Link:
                 self._report(self)
 
     def _reload(self, verdict: Verdict, still: float) -> None:
-        """The TV's player is stuck while castd's stream plays on: LOAD it again, at once the first time;
-        a TV that is stuck again within a minute of its last reload waits 1 s, 2 s, 4 s... (up to 30 s)."""
+        """The TV's player is stuck while castd's stream plays on: LOAD it again, paced by the sharer (at
+        once the first time; again within a minute of the last re-LOAD: 1 s, 2 s, 4 s... up to 30 s)."""
         now = time.monotonic()
         what = "stuck buffering" if verdict is Verdict.STUCK_BUFFERING else "playback stopped advancing"
-        if self.reloaded_at is None or now - self.reloaded_at >= HEALTHY_AFTER:
-            self.reload_backoff.reset()
-            delay = 0.0
-        else:
-            delay = self.reload_backoff.next_delay()
+        delay = self.sharer.frozen(now)
         self.reloads += 1
-        self.reloaded_at = now
         self.reload_reason = f"{what} for {still:.1f}s at media time {self.watch.media_time if self.watch else None}"
         self.log.warning("the cast device's player is stuck; loading the stream again", device=self.spec,
                          verdict=verdict.value, seconds=round(still, 1), reloads=self.reloads, delay=delay)

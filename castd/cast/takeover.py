@@ -19,9 +19,10 @@ The policy (castd/sharing.py, resolved per session):
 
 The idle screen (or standby, with `wake`) covering castd's session while castd still holds it is not
 a person's choice (Google TV's ambient mode, a Nest photo frame: CCD issue 151, HA core 136101):
-castd launches and LOADs again, at once the first time, then paced like the freeze watch
-(castd/cast/freeze.py): a TV covered again within a minute of the last re-LOAD waits 1 s, 2 s, 4 s...
-up to 30 s, so a device that insists on its idle screen is not flooded. With the link's receiver
+castd launches and LOADs again. Every re-LOAD of a device, for a covering or for a frozen player
+(castd/cast/freeze.py's verdict), is paced here, once for both: at once the first time, and a TV
+re-LOADed again within a minute of the last waits 1 s, 2 s, 4 s... up to 30 s, so a device that
+insists on its idle screen, or freezes again and again, is not flooded. With the link's receiver
 status arriving as it changes (and asked for every 2 s while waiting), a TV freed by the person is
 cast to within about one status round trip, well inside the issue's 3 s.
 
@@ -179,11 +180,20 @@ class Sharer:
 
     def _covered(self, now: float, why: str) -> Decision:
         if self._cover_at is None:
-            if self._reloaded_at is None or now - self._reloaded_at >= HEALTHY_AFTER:
-                self._streak = 0
-            delay = 0.0 if self._streak == 0 else min(MAX_DELAY, FIRST_DELAY * 2 ** (self._streak - 1))
-            self._cover_at, self.cover_reason = now + delay, why
+            self._cover_at, self.cover_reason = now + self._reload_delay(now), why
         return Decision(Act.CAST, self.cover_reason, at=self._cover_at, reload=True)
+
+    def _reload_delay(self, now: float) -> float:
+        if self._reloaded_at is None or now - self._reloaded_at >= HEALTHY_AFTER:
+            self._streak = 0
+        return 0.0 if self._streak == 0 else min(MAX_DELAY, FIRST_DELAY * 2 ** (self._streak - 1))
+
+    def frozen(self, now: float) -> float:
+        """The TV's player is stuck (freeze.py): counted as a re-LOAD now; the seconds to wait before it."""
+        delay = self._reload_delay(now)
+        self._streak += 1
+        self._reloaded_at = now
+        return delay
 
     def _step_aside(self, state: str, reason: str) -> Decision:
         self.final = (state, reason)
