@@ -432,7 +432,12 @@ class Link:
     def _restore_volume(self, conn: CastConnection | None) -> None:
         """restore_volume: the TV's own volume back, once, when castd ends or steps aside."""
         saved, self.saved_volume = self.saved_volume, None
-        if not self.sharing.restore_volume or not saved or conn is None or not conn.connected():
+        silenced, self.silenced = self.silenced, False
+        if not saved or conn is None or not conn.connected():
+            return
+        if not self.sharing.restore_volume:  # a silent start that never played is not left muted
+            saved = {"muted": saved.get("muted", False)} if silenced else {}
+        if not saved:
             return
         try:
             self._volume_command(conn, saved, None)
