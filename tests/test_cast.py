@@ -449,3 +449,16 @@ def test_one_tv_named_two_ways_is_one_link_and_a_new_session_does_not_quit_its_a
                        and ds.get(other, {}).get("state") == "failed" and ds, 10, message="the duplicate")
     assert devices[spec(tv)]["state"] == "playing" and "the same TV as" in devices[other]["reason"]
     assert cd.status()["state"] == "streaming" and both["session"] != second["session"]
+
+
+def test_a_silent_start_that_never_played_is_not_left_muted(tv, cd, pages):
+    """silent_start mutes before the launch; YouTube takes the TV before castd's picture ever played (the page
+    takes 4 s to answer): castd steps aside and unmutes on its way out."""
+    start(cd, pages.url("/slow/4"), device=spec(tv), silent_start=True)
+    tv.wait_for(lambda: tv.current_app == APP_MEDIA_RECEIVER and tv.volume["muted"], timeout=10,
+                what="muted, castd's app up")
+    assert tv.loads == []  # the page is not there yet: nothing played, nothing unmuted it
+    tv.switch_app()
+    cd.wait_state("idle", timeout=10)  # the viewer took the only TV: the session ends
+    tv.wait_for(lambda: not tv.volume["muted"], timeout=5, what="unmuted on the way out")
+    assert tv.volume_log == [{"muted": True}, {"muted": False}] and tv.loads == []
