@@ -151,7 +151,7 @@ def test_500_random_switches_never_cast_over_another_app_and_never_leave_a_stick
                 if not decision.reload:
                     assert decision.at is None  # castd comes back at once
             if decision.act is Act.CAST and decision.at is not None and decision.at <= now:
-                sharer.reloaded(now)
+                sharer.reloaded(now, facts)
             if decision.act is Act.CAST and (decision.at is None or decision.at <= now):
                 facts = Facts(app_id="CC1AD845", app_name="Default Media Receiver", ours=True,
                               standby=facts.standby and not policy.wake)  # a LAUNCH wakes the TV
@@ -168,3 +168,17 @@ def test_freezes_and_coverings_share_one_pace():
     assert covered.reload and covered.at == 122.0  # the third within a minute: 2 s
     sharer.reloaded(122.0)
     assert sharer.frozen(200.0) == 0.0  # a quiet minute forgives
+
+
+def test_a_tv_that_stays_in_standby_after_the_wake_launch_is_not_reloaded_again():
+    """A TV without working CEC keeps saying standby after castd's LAUNCH (or says so wrongly while on):
+    one wake attempt, then castd plays on and asks nothing more until the TV reports itself awake."""
+    sharer = held(ALWAYS)
+    first = sharer.decide(10.0, CASTD_STANDBY)
+    assert first.reload and first.at == 10.0
+    sharer.reloaded(10.0, CASTD_STANDBY)
+    for t in (11.0, 40.0, 100.0):
+        again = sharer.decide(t, CASTD_STANDBY)
+        assert again.act is Act.CAST and not again.reload, again
+    assert sharer.decide(101.0, CASTD).act is Act.CAST  # awake
+    assert sharer.decide(200.0, CASTD_STANDBY).reload  # a new standby: one more wake

@@ -380,7 +380,7 @@ class Link:
 
     def _covered(self, decision: Decision, now: float) -> None:
         """The idle screen (or standby) covered castd's session: LAUNCH and LOAD again, counted."""
-        self.sharer.reloaded(now)
+        self.sharer.reloaded(now, facts_of(self.receiver, self.app_session))
         self.reloads += 1
         self.reload_reason = decision.reason
         self.reload_wanted = True

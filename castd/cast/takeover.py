@@ -134,6 +134,7 @@ class Sharer:
     _cover_at: float | None = None  # a covering seen: re-LOAD at this time
     _reloaded_at: float | None = None
     _streak: int = 0  # re-LOADs within HEALTHY_AFTER of each other
+    _woken: bool = False  # castd launched to wake this TV and it still says standby (no CEC): once is enough
 
     def decide(self, now: float, facts: Facts) -> Decision:
         if self.final is not None:
@@ -143,8 +144,10 @@ class Sharer:
             if facts.asleep:
                 if not self.policy.wake:
                     return Decision(Act.WAIT, f"{facts.describe()}; castd waits for it (wake = false)", "waiting")
+                if self._woken and self._cover_at is None:  # the LAUNCH did not wake it: play on, ask no more
+                    return Decision(Act.CAST)
                 return self._covered(now, f"{facts.describe()} while castd's session was on it")
-            self._cover_at = None  # castd's app is back on a TV that is awake: nothing covers it
+            self._cover_at, self._woken = None, False  # castd's app is on a TV that is awake: nothing covers it
             return Decision(Act.CAST)
         if facts.busy:
             name = facts.app_name or facts.app_id
@@ -199,10 +202,11 @@ class Sharer:
         self.final = (state, reason)
         return Decision(Act.STEP_ASIDE, reason, state)
 
-    def reloaded(self, now: float) -> None:
-        """The link launched and LOADed again after a covering."""
+    def reloaded(self, now: float, facts: Facts | None = None) -> None:
+        """The link launches and LOADs again after a covering (`facts`: the TV as it was covered)."""
         if self._cover_at is None:
             return
+        self._woken = facts is not None and facts.asleep
         self.covered += 1
         self._streak += 1
         self._reloaded_at, self._cover_at = now, None
