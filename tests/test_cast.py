@@ -411,6 +411,11 @@ def test_the_idle_screen_over_castds_session_gets_a_new_load(tv, cd, pages):
     dev = wait_for(lambda: (d := device(cd, spec(tv)))["reloads"] == 1 and d["state"] == "playing" and d, 10,
                    message="the re-LOAD counted")
     assert "idle screen" in dev["reload_reason"]
+    tv.set_standby(True)  # the TV went to standby under castd's picture: a LAUNCH wakes it (CEC), then a LOAD
+    tv.wait_for(lambda: len(tv.loads) == 3 and tv.player_state == "PLAYING", timeout=10, what="woken and loaded")
+    assert not tv.standby
+    dev = wait_for(lambda: (d := device(cd, spec(tv)))["reloads"] == 2 and d, 10, message="the second re-LOAD")
+    assert "standby" in dev["reload_reason"]
 
 
 def test_volume_silent_start_and_restore_are_exact(tv, cd, pages):
