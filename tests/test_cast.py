@@ -439,7 +439,7 @@ def test_one_tv_named_two_ways_is_one_link_and_a_new_session_does_not_quit_its_a
     cast_and_play(cd, tv, pages.url("/color/ff0000"))  # as 127.0.0.1:<port>
     connections, app = tv.total_connections, tv.session_id
     other = f"localhost:{tv.port}"  # the same TV, spelled another way
-    second = start(cd, pages.url("/color/00ff00"), device=other, quality="low-latency")  # a new session
+    second = start(cd, pages.url("/color/00ff00"), device=other)  # other devices: a new session
     assert not second["switched"]
     tv.wait_for(lambda: len(tv.loads) == 2 and tv.player_state == "PLAYING", timeout=30, what="the new LOAD")
     wait_device(cd, other, "playing")
@@ -448,7 +448,7 @@ def test_one_tv_named_two_ways_is_one_link_and_a_new_session_does_not_quit_its_a
     assert tv.total_connections == connections  # one link, one connection
     assert "the TV went on to a new session as " + other in cd.log()
 
-    both = start(cd, pages.url("/color/0000ff"), device=[spec(tv), other], quality="720p")  # twice in one session
+    both = start(cd, pages.url("/color/0000ff"), device=[spec(tv), other])  # twice in one session
     tv.wait_for(lambda: len(tv.loads) == 3 and tv.player_state == "PLAYING", timeout=30, what="one LOAD")
     devices = wait_for(lambda: (ds := {d["device"]: d for d in cd.status()["cast"]["devices"]})
                        and ds.get(other, {}).get("state") == "failed" and ds, 10, message="the duplicate")
@@ -458,8 +458,8 @@ def test_one_tv_named_two_ways_is_one_link_and_a_new_session_does_not_quit_its_a
 
 def test_a_silent_start_that_never_played_is_not_left_muted(tv, cd, pages):
     """silent_start mutes before the launch; YouTube takes the TV before castd's picture ever played (the page
-    takes 4 s to answer): castd steps aside and unmutes on its way out."""
-    start(cd, pages.url("/slow/4"), device=spec(tv), silent_start=True)
+    takes 3 s to answer): castd steps aside and unmutes on its way out."""
+    start(cd, pages.url("/slow/3"), device=spec(tv), silent_start=True)
     tv.wait_for(lambda: tv.current_app == APP_MEDIA_RECEIVER and tv.volume["muted"], timeout=10,
                 what="muted, castd's app up")
     assert tv.loads == []  # the page is not there yet: nothing played, nothing unmuted it
