@@ -182,3 +182,32 @@ def test_a_tv_that_stays_in_standby_after_the_wake_launch_is_not_reloaded_again(
         assert again.act is Act.CAST and not again.reload, again
     assert sharer.decide(101.0, CASTD).act is Act.CAST  # awake
     assert sharer.decide(200.0, CASTD_STANDBY).reload  # a new standby: one more wake
+
+
+URL = "http://castd/stream/s/index.m3u8"
+
+
+@pytest.mark.parametrize("entry, loading, news", [
+    ({"mediaSessionId": 7, "playerState": "PLAYING"}, False, "player"),
+    ({"mediaSessionId": 7, "playerState": "IDLE", "idleReason": "CANCELLED"}, False, "viewer_stopped"),
+    ({"mediaSessionId": 7, "playerState": "IDLE", "idleReason": "INTERRUPTED"}, False, "viewer_stopped"),
+    ({"mediaSessionId": 7, "playerState": "IDLE", "idleReason": "ERROR"}, False, "receiver_ended"),
+    ({"mediaSessionId": 7, "playerState": "IDLE", "idleReason": "FINISHED"}, False, "receiver_ended"),
+    ({"mediaSessionId": 7, "playerState": "IDLE"}, True, "ignore"),  # a receiver passing through IDLE to load
+    ({"mediaSessionId": 7, "playerState": "IDLE"}, False, "receiver_ended"),
+    ({"mediaSessionId": 3, "playerState": "PLAYING", "media": {"contentId": "http://x/other"}}, False, "ignore"),
+    ({"mediaSessionId": 9, "playerState": "PLAYING", "media": {"contentId": "http://youtube/x"}}, False,
+     "other_sender"),
+    ({"mediaSessionId": 9, "playerState": "IDLE", "media": {"contentId": "http://youtube/x"}}, False, "ignore"),
+])
+def test_media_status_entries_read_as_news(entry, loading, news):
+    from castd.cast.takeover import News, read_media
+
+    assert read_media(entry, 7, URL, {3}, loading) is News(news)
+
+
+def test_castds_own_url_under_an_unknown_session_is_adopted():
+    from castd.cast.takeover import News, read_media
+
+    assert read_media({"mediaSessionId": 12, "playerState": "PLAYING", "media": {"contentId": URL}}, None, URL,
+                      set(), False) is News.ADOPT

@@ -33,7 +33,7 @@ from typing import Callable
 from castd.cast.connection import CastConnection, CastError, Interrupted
 from castd.cast.devices import NotFound, Resolved, Resolver
 from castd.cast.freeze import FreezeWatch, Verdict
-from castd.cast.takeover import Act, Decision, Policy, Sharer, facts_of
+from castd.cast.takeover import Act, Decision, News, Policy, Sharer, facts_of, read_media
 from castd.cast.media import (APP_MEDIA_RECEIVER, APP_NAMES, IDLE_APP, NS_DASHCAST, NS_MEDIA, NS_RECEIVER,
                               app_for, dashcast_request, load_request)
 from castd.cast.streamurl import Unreachable, stream_base
@@ -45,7 +45,6 @@ from castd.sharing import Sharing
 
 COMMAND_TIMEOUT = 8.0  # GET_STATUS, STOP: answered at once by a device that is there
 PLAYING_STATES = ("PLAYING", "BUFFERING", "PAUSED")
-USER_IDLE_REASONS = ("CANCELLED", "INTERRUPTED")
 HEALTHY_AFTER = 60.0  # playing this long forgives earlier failures
 TERMINAL = USER_STATES
 MEDIA_TIME_REPORT = 5.0  # /status's media time of a device that plays on is at most this old (one report each)
@@ -567,28 +566,25 @@ class Link:
                 self._set("playing", None, force=True)
 
     def _on_media(self, entry: dict) -> None:
+        """Act on one MEDIA_STATUS entry as castd/cast/takeover.py's read_media reads it."""
+        news = read_media(entry, self.media_session, self.loaded, self.ended_by_us, self.state == "loading")
         msid, player_state = entry.get("mediaSessionId"), entry.get("playerState")
-        if msid is not None and msid == self.media_session:
-            if player_state != "IDLE":
-                self._media_state(player_state)
-                self._seen_media(entry)
-                return
-            reason = entry.get("idleReason")
-            if reason is None and self.state == "loading":
-                return  # some receivers pass through IDLE (no reason) while they load
+        if news is News.PLAYER:
+            self._media_state(player_state)
+            self._seen_media(entry)
+        elif news is News.ADOPT:
+            self.media_session = msid
+            self._media_state(player_state)
+        elif news is News.OTHER_SENDER:
+            self._terminal("user_stopped", "another sender started other media on the device")
+        elif news in (News.VIEWER_STOPPED, News.RECEIVER_ENDED):
             self.ended_by_us.add(msid)
             self.media_session = self.loaded = None
-            if reason in USER_IDLE_REASONS:
+            reason = entry.get("idleReason")
+            if news is News.VIEWER_STOPPED:
                 self._terminal("user_stopped", f"playback was stopped on the device ({reason})")
                 return
             raise CastError(f"the receiver stopped playing the stream ({reason or 'no reason given'})")
-        if msid in self.ended_by_us or player_state == "IDLE":
-            return
-        if content_id(entry) == self.loaded and self.media_session is None:
-            self.media_session = msid
-            self._media_state(player_state)
-        elif content_id(entry) not in (None, self.loaded):
-            self._terminal("user_stopped", "another sender started other media on the device")
 
     def _seen_media(self, entry: dict) -> None:
         """Feed the freeze watch one status of castd's media session; keep /status's media time."""

@@ -31,6 +31,7 @@ Pure: no I/O and no clock of its own; `now` is time.monotonic() seconds, passed 
 
 from __future__ import annotations
 
+from collections.abc import Container
 from dataclasses import dataclass
 from enum import Enum
 
@@ -214,3 +215,39 @@ class Sharer:
     def stopped_by_viewer(self, state: str, reason: str) -> None:
         """The person stopped castd's own media (the link reads that in MEDIA_STATUS): final."""
         self.final = (state, reason)
+
+
+# ---- what one MEDIA_STATUS entry means ------------------------------------------------------------
+USER_IDLE_REASONS = ("CANCELLED", "INTERRUPTED")  # IDLE for these, not caused by castd: the person stopped it
+
+
+class News(Enum):
+    PLAYER = "player"  # castd's media session: its playerState (PLAYING, BUFFERING, PAUSED) to follow
+    IGNORE = "ignore"  # nothing castd acts on (a session castd ended, a quiet IDLE while loading, ...)
+    ADOPT = "adopt"  # castd's LOADed URL under a session id castd did not know yet: it is castd's
+    VIEWER_STOPPED = "viewer_stopped"  # castd's media stopped on the remote or a phone: final
+    OTHER_SENDER = "other_sender"  # another sender's media on the device: the person chose it: final
+    RECEIVER_ENDED = "receiver_ended"  # castd's media ended by itself (ERROR, FINISHED): a fault to retry
+
+
+def read_media(entry: dict, media_session: int | None, loaded: str | None, ended_by_us: Container[int],
+               loading: bool) -> News:
+    """One MEDIA_STATUS entry, as castd reads it: `media_session` and `loaded` are castd's media session and
+    URL on the device, `ended_by_us` the sessions castd itself ended (LOAD over them, STOP), `loading`
+    whether castd waits for its LOAD to play."""
+    msid, player_state = entry.get("mediaSessionId"), entry.get("playerState")
+    content = (entry.get("media") or {}).get("contentId")
+    if msid is not None and msid == media_session:
+        if player_state != "IDLE":
+            return News.PLAYER
+        reason = entry.get("idleReason")
+        if reason is None and loading:
+            return News.IGNORE  # some receivers pass through IDLE (no reason) while they load
+        return News.VIEWER_STOPPED if reason in USER_IDLE_REASONS else News.RECEIVER_ENDED
+    if msid in ended_by_us or player_state == "IDLE":
+        return News.IGNORE
+    if content == loaded and media_session is None:
+        return News.ADOPT
+    if content not in (None, loaded):
+        return News.OTHER_SENDER
+    return News.IGNORE
