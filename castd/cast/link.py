@@ -577,8 +577,9 @@ class Link:
             self._media_state(player_state)
         elif news is News.OTHER_SENDER:
             self._terminal("user_stopped", "another sender started other media on the device")
-        elif news in (News.VIEWER_STOPPED, News.RECEIVER_ENDED):  # castd's session (its id is not None)
-            self.ended_by_us.add(int(msid))
+        elif news in (News.VIEWER_STOPPED, News.RECEIVER_ENDED):
+            if self.media_session is not None:  # it is castd's session (read_media matched it)
+                self.ended_by_us.add(self.media_session)
             self.media_session = self.loaded = None
             reason = entry.get("idleReason")
             if news is News.VIEWER_STOPPED:
