@@ -130,7 +130,7 @@ class Link:
         self.media_time: float | None = None  # the receiver's currentTime last seen advancing ...
         self.media_time_at: float | None = None  # ... and when (wall clock)
         # sharing the TV (castd/cast/takeover.py decides; the volume keys are done here)
-        self.sharing = plan.sharing.over(config.sharing())
+        self.sharing = plan.sharing.over(config.tv_sharing(spec))
         self.sharer = Sharer(Policy.of(self.sharing), held=self.owns_app)
         self.other_app: str | None = None  # the app castd waits out, for /status
         self.saved_volume: dict | None = None  # the TV's volume before castd changed it (restore_volume)
@@ -172,6 +172,13 @@ class Link:
                           retry_in=round(max(0.0, self.retry_at - time.monotonic()), 2)
                           if self.state == "failed" and self.retry_at is not None else None)
 
+    def _tv_sharing(self) -> Sharing:
+        """This TV's [[tvs]] keys over the config's, found by the spec or, once resolved, its name, UUID, address."""
+        device = self.device
+        names = (self.spec,) if device is None else \
+            (self.spec, device.name, device.uuid, f"{device.host}:{device.port}", device.host)
+        return self.config.tv_sharing(*names)
+
     def _tv_volume(self, key: str):
         volume = self.receiver.get("volume") or {}
         value = volume.get(key)
@@ -194,8 +201,8 @@ class Link:
                 try:
                     if plan.session != self.session:
                         self._new_session(plan)
-                    elif plan.sharing.over(self.config.sharing()) != self.sharing:
-                        self.sharing = plan.sharing.over(self.config.sharing())
+                    elif plan.sharing.over(self._tv_sharing()) != self.sharing:
+                        self.sharing = plan.sharing.over(self._tv_sharing())
                         self.sharer.policy = Policy.of(self.sharing)
                     if plan.stop:
                         if self.stopped_session != plan.session:
@@ -235,7 +242,7 @@ class Link:
         self.media_time = self.media_time_at = None
         if self.watch is not None:
             self.watch.reset()
-        self.sharing = plan.sharing.over(self.config.sharing())
+        self.sharing = plan.sharing.over(self._tv_sharing())
         self.sharer = Sharer(Policy.of(self.sharing))
         self.other_app = None
         self.silenced = False
@@ -290,6 +297,8 @@ class Link:
             if self._claim is not None and (other := self._claim(self, (self.device.host, self.device.port))):
                 self._one_tv(other)
             self.base = stream_base(self.config, self.device.host)
+            self.sharing = self.plan.sharing.over(self._tv_sharing())  # a [[tvs]] entry may name it otherwise
+            self.sharer.policy = Policy.of(self.sharing)
             conn = CastConnection(self.device, self.config.cast_connect_timeout)
             self.conn = conn
             self.verified_gen = self.media_verified_gen = -1
