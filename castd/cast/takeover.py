@@ -26,6 +26,9 @@ insists on its idle screen, or freezes again and again, is not flooded. With the
 status arriving as it changes (and asked for every 2 s while waiting), a TV freed by the person is
 cast to within about one status round trip, well inside the issue's 3 s.
 
+`read_media` is the other half of "who has the TV": what one MEDIA_STATUS entry means (the person
+stopped castd's picture, another sender's media, a receiver fault to retry, castd's own session).
+
 Pure: no I/O and no clock of its own; `now` is time.monotonic() seconds, passed in.
 """
 
