@@ -346,6 +346,9 @@ class Config(SharingKeys, forbid_unknown_fields=True, kw_only=True):
     chromedriver: str = "/usr/bin/chromedriver"
     xvfb: str = "/usr/bin/Xvfb"
     page_load_timeout: float = 20.0
+    # the page watchdog (castd/encoder/pagewatch.py): a browser that does not answer a probe for this long
+    # (or a load for page_load_timeout + this) has a hung page: a new browser, then a new encoder
+    page_hang_seconds: float = 5.0
     # V8 heap cap per page: a leaking dashboard crashes its tab (and is restarted) instead of
     # pushing a small Pi into swap or the OOM killer
     renderer_heap_mb: int = 512
@@ -428,7 +431,7 @@ class Config(SharingKeys, forbid_unknown_fields=True, kw_only=True):
             raise ValueError("max_duration: must be a positive number of seconds")
         if self.log_level.upper() not in {"TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL"}:
             raise ValueError(f"log_level: unknown level {self.log_level!r}")
-        for key in ("frame_stall_seconds", "segment_stall_seconds", "page_load_timeout"):
+        for key in ("frame_stall_seconds", "segment_stall_seconds", "page_load_timeout", "page_hang_seconds"):
             if getattr(self, key) <= 0:
                 raise ValueError(f"{key}: must be positive")
         if self.renderer_heap_mb < 64:

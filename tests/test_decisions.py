@@ -16,7 +16,8 @@ from castd.children import exits
 from castd.children.liveness import Liveness
 from castd.children.policy import RestartPolicy, RetryLater, Verdict
 from castd.config import Config
-from castd.protocol import Begin, CastDevice, Failed, PageFailed, Navigate, Park, Quit, Shutdown, Stop, Timeline
+from castd.protocol import (ENCODER_QUIT_GRACE, Begin, CastDevice, Failed, Navigate, PageFailed, Park, Quit, Shutdown,
+                            Stop, Timeline)
 from castd.supervisor.slot import Phase
 from fakechild import FakeClock, Rig
 
@@ -77,9 +78,9 @@ def test_a_hung_child_is_killed_at_its_deadline_without_blocking(tmp_path):
     rig.send(Stop(id="s"))
     rig.step()
     assert rig.acks[-1].stopped and rig.status.state == "stopping" and child.alive
-    rig.step(seconds=1.0)
+    rig.step(seconds=ENCODER_QUIT_GRACE - 0.1)
     assert child.alive and not child.killed
-    rig.step(seconds=1.1)  # past the 2 s grace
+    rig.step(seconds=0.2)  # past the grace (the child's own end takes up to 3 s: encoder/child.py)
     assert child.killed
     rig.step()
     assert rig.status.state == "idle" and rig.status.encoder_pid is None and child.closed
