@@ -740,3 +740,19 @@ def test_link_reads_castds_app_closed_or_replaced():
     youtube = {"applications": [{"appId": "233637DE", "displayName": "YouTube", "sessionId": "yt"}]}
     replaced = link.sharer.decide(1.0, facts_of(youtube, link.app_session))
     assert replaced.state == "other_app" and "YouTube" in (replaced.reason or "")
+
+
+def test_link_takes_its_tvs_keys_under_the_sessions_own():
+    from castd.cast.link import Link, Plan
+    from castd.config import Tv
+    from castd.sharing import Sharing
+
+    config = Config(sticky=True, tvs=[Tv(device="Living Room TV", takeover="when-idle", volume=30)])
+    plan = Plan(session="s", mode="hls", title="t")
+    link = Link("living room tv", plan, config, resolver=None, report=lambda lk: None)  # type: ignore[arg-type]
+    assert (link.sharer.policy.takeover, link.sharer.policy.sticky, link.sharing.volume) == ("when-idle", True, 30)
+    other = Link("Kitchen", plan, config, resolver=None, report=lambda lk: None)  # type: ignore[arg-type]
+    assert other.sharer.policy.takeover == "always" and other.sharing.volume is None
+    told = Link("living room tv", Plan(session="s", mode="hls", title="t", sharing=Sharing(takeover="always")),
+                config, resolver=None, report=lambda lk: None)  # type: ignore[arg-type]
+    assert told.sharer.policy.takeover == "always" and told.sharing.volume == 30  # the start wins where it says
