@@ -119,6 +119,7 @@ def test_a_camera_interrupts_a_dashboard_in_the_same_session_and_the_dashboard_c
 
     wait_colour(d, PAGE, timeout=20)  # the interrupt ends: the dashboard is back, same session
     assert d.status()["session"] == session
+    assert "page under the camera is back" in d.log()  # the page ran on underneath: no reload
     wait_for(lambda: camera_state(d, "door") is None, 5, message="the camera closed after the interrupt")
 
 
