@@ -186,6 +186,28 @@ def test_no_bridge_without_a_picture_to_hold(tmp_path):
     assert Bridge.begin(tmp_path, PRESET, Timeline(start=3.0, discontinuity=True)) is None
 
 
+def test_no_bridge_when_the_last_segment_holds_no_video(tmp_path):
+    """A last segment with audio only (seen after encoder SIGKILLs in bench/month.py): no picture to hold,
+    and the new child goes on without a bridge instead of crashing with IndexError."""
+    first = HlsOutput(tmp_path, PRESET, first_hold=0.6)
+    for i in range(25):
+        first.write_video(picture(90), time.monotonic(), keyframe=i == 1)
+        time.sleep(0.01)
+    last = listed_segments((tmp_path / "stream.m3u8").read_text())[-1]
+    with av.open(str(tmp_path / last.uri), "w", format="mpegts") as out:  # the segment: AAC silence only
+        stream = out.add_stream("aac", rate=48000)
+        for i in range(10):
+            frame = av.AudioFrame(format="fltp", layout="stereo", samples=1024)
+            for plane in frame.planes:
+                plane.update(bytes(plane.buffer_size))
+            frame.sample_rate, frame.pts = 48000, i * 1024
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    assert Bridge.begin(tmp_path, PRESET, Timeline(start=first.media_end, discontinuity=True)) is None
+
+
 # ---- through the real daemon (the module's, from conftest.py) -------------------------------
 def test_every_playlist_served_through_start_switches_and_a_sigkill_obeys_the_rules(daemon, pages):
     d = daemon

@@ -12,7 +12,8 @@ frame per 1/fps) while Xvfb, Chromium and the page come up. The player sees the 
 never runs dry; the new page replaces it at the page's first frame (encoder/child.py).
 
 No bridge when there is no picture to hold (the session listed nothing yet, the segment does not
-decode): then the stream waits for the page as before.
+decode or holds no video stream: bench/month.py's encoder SIGKILLs found 3 such in 17, each crashing the
+new child with IndexError): then the stream waits for the page as before.
 """
 
 from __future__ import annotations
@@ -38,6 +39,9 @@ def last_picture(folder: Path, size: int) -> av.VideoFrame | None:
     frame = None
     try:
         with av.open(str(path)) as container:
+            if not container.streams.video:  # decode(video=0) raises IndexError there: the new child crashed
+                log.warning("no picture to hold across the restart", segment=path.name, error="no video stream")
+                return None
             for frame in container.decode(video=0):
                 pass
     except (av.FFmpegError, OSError) as exc:
