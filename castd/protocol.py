@@ -225,6 +225,9 @@ class Ack(msgspec.Struct, tag=True):
     dashboard: str | None = None
     playlist: str | None = None
     item: int | None = None
+    # a start: the session's TVs castd already knows it will wait for (a link of the cast worker sees another
+    # app on it, and the start's sharing keys say when-idle); empty: none known, /status tells soon after
+    waiting: list[CastDevice] = []
 
 
 class Snapshot(msgspec.Struct, tag=True):

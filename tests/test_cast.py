@@ -353,10 +353,14 @@ def test_when_idle_waits_while_netflix_plays_and_casts_when_it_quits(tv, cd, pag
     tv.switch_app(APP_NETFLIX, "Netflix")  # Netflix keeps no media status: its app is all castd sees
     before = len(tv.messages)
     started = start(cd, pages.url("/color/ff0000"), device=spec(tv), takeover="when-idle")
-    assert started["state"] == "starting"  # answered at once
+    assert started["state"] == "starting" and started["waiting"] == []  # answered at once: not known yet
     dev = wait_device(cd, spec(tv), "waiting")
     assert dev["app"] == "Netflix" and "Netflix is on the device" in dev["reason"], dev
     cd.wait_state("streaming", timeout=30)  # the stream is ready for the moment the TV is free
+    # now castd knows: a start's answer says the TV waits, and for which app; one that may take the TV does not
+    again = start(cd, pages.url("/color/0000ff"), device=spec(tv), takeover="when-idle")
+    assert [(w["device"], w["state"], w["app"]) for w in again["waiting"]] == [(spec(tv), "waiting", "Netflix")]
+    assert "when-idle" in again["waiting"][0]["reason"]
     # past the point where castd would have acted: two more status questions after the stream was ready
     asked = receiver_asks(tv, before)
     tv.wait_for(lambda: receiver_asks(tv, before) >= asked + 2, timeout=10, what="castd keeps asking while it waits")
