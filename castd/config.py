@@ -1,11 +1,16 @@
 """castd's configuration: one Struct, filled from defaults < TOML file < CASTD_* environment.
 
 Validation happens once at start-up; a bad value stops castd with one line that names the key
-(`ConfigError`, exit code 2 in the CLI) instead of failing later in the middle of a cast.
+(`ConfigError`, exit code 2 in the CLI) instead of failing later in the middle of a cast. The file's
+values are taken strictly (`port = "8762"` is an error: TOML has numbers, so a quoted one is a slip);
+an environment variable is text, converted to its key's type, and an error names the variable too. A
+mistyped key gets a "did you mean" (difflib), and CASTD_* variables that set nothing are reported
+(`unknown_env`), since a mistyped one is otherwise ignored in silence.
 """
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import os
 import re
@@ -23,6 +28,7 @@ from castd.mqtt.settings import MqttSettings
 from castd.specs import check_specs, split_specs
 from castd.presets import DEFAULT_PRESET, DEFAULT_STREAM_FORMAT, PRESETS, StreamFormatName
 from castd.secretfile import exposure_problem
+from castd.sharing import SharingKeys
 from castd.urls import Allowlist, UrlRejected, parse_target
 
 DEFAULT_CONFIG_FILE = Path("/etc/castd/castd.toml")
@@ -141,7 +147,7 @@ def local_zone_name() -> str:
         return "UTC"
 
 
-class Dashboard(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+class Dashboard(SharingKeys, forbid_unknown_fields=True, kw_only=True):
     """A named page (a `[[dashboards]]` table): `POST /start {"dashboard": name}` casts it.
 
     The [[sites]] settings still apply by URL; the page keys here beat them, like a request's do.
@@ -174,7 +180,7 @@ class PlaylistItem(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
             raise ValueError("seconds: must be at least 1")
 
 
-class Playlist(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+class Playlist(SharingKeys, forbid_unknown_fields=True, kw_only=True):
     """Dashboards in turn (a `[[playlists]]` table), shown as page switches inside one session: the TV
     gets one LOAD and one stream URL, so the playlist's quality and device hold for every item (the
     items' own dashboards lend only their URL and page settings)."""
@@ -192,7 +198,7 @@ class Playlist(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
         _check_quality_and_device(self.quality, self.device)
 
 
-class ScheduleEntry(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+class ScheduleEntry(SharingKeys, forbid_unknown_fields=True, kw_only=True):
     """A time window (a `[[schedules]]` table) in which castd shows a dashboard or a playlist by itself.
 
     `start`/`end` are wall-clock times in `timezone` (DST handled by zoneinfo); an `end` at or before
@@ -242,10 +248,73 @@ class ScheduleEntry(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
         return self.timezone or local_zone_name()
 
 
+CAMERA_SCHEMES = ("rtsp", "rtsps", "http", "https")
+CAMERA_URL_PREFIX = "camera:"  # a Start's url for a camera on screen ("camera:door"): one name in the page's place
+
+
+def masked_url(url: str) -> str:
+    """The URL with its credentials replaced by *** (GET /dashboards, logs)."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]).geturl()
+
+
+def camera_url(name: str) -> str:
+    return CAMERA_URL_PREFIX + name
+
+
+def camera_name(url: str) -> str | None:
+    """"camera:door" -> "door"; None for a page's URL."""
+    return url[len(CAMERA_URL_PREFIX):] if url.startswith(CAMERA_URL_PREFIX) else None
+
+
+class Camera(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """A camera (a `[cameras.NAME]` table): `POST /start {"camera": NAME}` shows it full screen, with
+    `"overlay"` in a corner over the page. castd reads it itself with FFmpeg (castd/encoder/camera.py).
+
+    Credentials go in `username`/`password` (or in the URL as user:password@): like the token, they make
+    the config file a secret (castd refuses it readable by every user), are masked in every log line and
+    never shown by /status or GET /dashboards.
+    """
+
+    url: str  # rtsp://, rtsps:// (H.264/H.265 over RTSP), or http(s):// MJPEG or HLS
+    username: str = ""
+    password: str = ""
+    transport: Literal["tcp", "udp"] = "tcp"  # RTSP: tcp never loses packets to a busy Wi-Fi (smearing)
+    snapshot_url: str = ""  # a JPEG shown while the stream connects (optional)
+    overlay_size: float = 0.5  # picture-in-picture: this fraction of the picture's width (0.5: a quarter)
+
+    def __post_init__(self) -> None:
+        for key in ("url", "snapshot_url"):
+            value = getattr(self, key)
+            if not value and key == "snapshot_url":
+                continue
+            parts = urlsplit(value)
+            schemes = CAMERA_SCHEMES if key == "url" else ("http", "https")
+            if parts.scheme.lower() not in schemes or not parts.hostname or any(c in value for c in " \r\n\0"):
+                raise ValueError(f"{key}: must be a {', '.join(s + '://' for s in schemes)} URL with a host")
+        if not 0.1 <= self.overlay_size <= 1:
+            raise ValueError("overlay_size: must be between 0.1 and 1 (a fraction of the picture's width)")
+
+    def secrets(self) -> list[str]:
+        """What no log line may show: the password, given apart or in a URL."""
+        found = [self.password] if self.password else []
+        for value in (self.url, self.snapshot_url):
+            if value:
+                password = urlsplit(value).password
+                if password:
+                    found.append(password)
+        return found
+
+
 Standby = Literal["off", "after-use", "boot"]  # warm standby: never, after a session, from start-up
 
 
-class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+class Config(SharingKeys, forbid_unknown_fields=True, kw_only=True):
+    """castd's settings. The sharing keys at the top level (castd/sharing.py: takeover, sticky, wake, volume,
+    mute, silent_start, restore_volume) are the defaults under every dashboard, schedule and start."""
+
     # HTTP front end
     host: str = "127.0.0.1"
     port: int = 8765
@@ -271,8 +340,14 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     # watchdog: restart the encoder when it produces nothing for this long (seconds)
     frame_stall_seconds: float = 6.0
     segment_stall_seconds: float = 10.0
-    # crash-loop guard: this many failed starts in a row ends the session as `failed`
+    # crash-loop guard: this many failed starts in a row end a round of quick restarts; a session still
+    # wanted is then `retrying`: tried again after retry_seconds, doubling up to 15 minutes (0: never,
+    # the session ends as `failed`)
     max_restarts: int = 5
+    retry_seconds: float = 60.0
+    # the front end pings the supervisor every 2 s; one that has not answered for this long is ended and a
+    # new one started (castd/children/liveness.py)
+    supervisor_timeout: float = 10.0
     # memory watchdog (castd/supervisor/memory.py): past this PSS of the browser's tree (MB) the page is
     # reloaded, then the encoder restarted (the session goes on); 0: off. Checked every memory_check_seconds
     memory_limit_mb: int = 650
@@ -316,6 +391,8 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     # folder for the resume state; empty: systemd's $STATE_DIRECTORY (StateDirectory=castd), else
     # nothing is kept (a castd run by hand does not resume)
     state_dir: str = ""
+    # cameras castd reads itself ([cameras.NAME] tables; castd/encoder/camera.py)
+    cameras: dict[str, Camera] = {}
     # castd on an MQTT broker: Home Assistant discovery, control and state topics ([mqtt] table)
     mqtt: MqttSettings = msgspec.field(default_factory=MqttSettings)
 
@@ -337,6 +414,10 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
             raise ValueError("memory_limit_mb: 0 (off) or more; memory_check_seconds: at least 1")
         if self.max_restarts < 1:
             raise ValueError("max_restarts: must be at least 1")
+        if not (self.retry_seconds == 0 or 1 <= self.retry_seconds <= 900):
+            raise ValueError("retry_seconds: 0 (a give-up is final) or 1 to 900 seconds")
+        if not 2 <= self.supervisor_timeout <= 60:
+            raise ValueError("supervisor_timeout: 2 to 60 seconds")
         try:
             check_specs(split_specs(self.device))
         except ValueError as exc:
@@ -396,6 +477,11 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
                 if item.dashboard not in names:
                     raise ValueError(f"playlists[{i}].items[{j}].dashboard: no dashboard named {item.dashboard!r}"
                                      f" (configured: {', '.join(sorted(names)) or 'none'})")
+        for name in self.cameras:
+            try:
+                check_name(name)
+            except ValueError as exc:
+                raise ValueError(f"cameras.{exc}") from None
         for i, entry in enumerate(self.schedules):
             if entry.dashboard and entry.dashboard not in names:
                 raise ValueError(f"schedules[{i}].dashboard: no dashboard named {entry.dashboard!r}"
@@ -409,6 +495,13 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
     def playlist(self, name: str) -> Playlist | None:
         return next((p for p in self.playlists if p.name == name), None)
+
+    def log_secrets(self) -> list[str]:
+        """Every configured value no log line may show (masked by castd/logs.py in each process)."""
+        found = [value for value in (self.token, self.mqtt.password) if value]
+        for camera in self.cameras.values():
+            found += camera.secrets()
+        return found
 
     def resolved_state_dir(self) -> Path | None:
         """Where the resume state lives: state_dir, else systemd's $STATE_DIRECTORY, else None."""
@@ -444,20 +537,59 @@ LIST_FIELDS = ("allowlist", "mdns_interfaces")  # from the environment: comma or
 MQTT_LIST_FIELDS = ("groups",)
 
 
-def _env_values(environ: dict[str, str]) -> dict[str, Any]:
+def _env_values(environ: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
+    """The CASTD_* settings, each converted to its key's type; and which variable set which key."""
     values: dict[str, Any] = {}
+    names: dict[str, str] = {}
     for name in FIELD_NAMES:
-        raw = environ.get(ENV_PREFIX + name.upper())
+        variable = ENV_PREFIX + name.upper()
+        raw = environ.get(variable)
         if raw is not None and name != "mqtt":
-            values[name] = raw.replace(",", " ").split() if name in LIST_FIELDS else raw
+            names[name] = variable
+            values[name] = _env_value(name, raw.replace(",", " ").split() if name in LIST_FIELDS else raw,
+                                      _FIELD_TYPES[name], variable)
     mqtt = {}  # CASTD_MQTT_HOST=... sets mqtt.host
-    for name in MqttSettings.__struct_fields__:
-        raw = environ.get(f"{ENV_PREFIX}MQTT_{name.upper()}")
+    for name, kind in _MQTT_TYPES.items():
+        variable = f"{ENV_PREFIX}MQTT_{name.upper()}"
+        raw = environ.get(variable)
         if raw is not None:
-            mqtt[name] = raw.replace(",", " ").split() if name in MQTT_LIST_FIELDS else raw
+            names[f"mqtt.{name}"] = variable
+            mqtt[name] = _env_value(f"mqtt.{name}", raw.replace(",", " ").split() if name in MQTT_LIST_FIELDS
+                                    else raw, kind, variable)
     if mqtt:
         values["mqtt"] = mqtt
-    return values
+    return values, names
+
+
+def _env_value(key: str, raw: Any, kind: Any, variable: str) -> Any:
+    try:
+        return msgspec.convert(raw, kind, strict=False)
+    except msgspec.ValidationError as exc:  # the value is not shown: it may be the token
+        raise ConfigError(f"{key}: {_describe(exc)} (set by {variable})") from None
+
+
+_FIELD_TYPES = {f.name: f.type for f in msgspec.structs.fields(Config)}
+_MQTT_TYPES = {f.name: f.type for f in msgspec.structs.fields(MqttSettings)}
+NOT_SETTINGS = (ENV_PREFIX + "CONFIG",)  # CASTD_ variables that are no config key but mean something
+
+
+def unknown_env(environ: dict[str, str] | None = None) -> list[str]:
+    """One sentence per CASTD_* variable that sets nothing (a typo is otherwise ignored in silence)."""
+    environ = dict(os.environ if environ is None else environ)
+    known = {ENV_PREFIX + name.upper() for name in FIELD_NAMES if name != "mqtt"}
+    known |= {f"{ENV_PREFIX}MQTT_{name.upper()}" for name in _MQTT_TYPES} | set(NOT_SETTINGS)
+    problems = []
+    for variable in sorted(environ):
+        if variable.startswith(ENV_PREFIX) and variable not in known:
+            close = difflib.get_close_matches(variable, sorted(known), n=1)
+            problems.append(f"{variable} is not a castd setting; it is ignored"
+                            + (f" (did you mean {close[0]}?)" if close else ""))
+    return problems
+
+
+def _did_you_mean(key: str, names) -> str:
+    close = difflib.get_close_matches(key, list(names), n=1)
+    return f"; did you mean {close[0]}?" if close else ""
 
 
 def _describe(error: msgspec.ValidationError) -> str:
@@ -466,14 +598,19 @@ def _describe(error: msgspec.ValidationError) -> str:
     if text.startswith("Object contains unknown field `"):
         key = text.split("`")[1]
         tables = {"sites": Site, "dashboards": Dashboard, "playlists": Playlist, "schedules": ScheduleEntry}
+        camera_table = re.match(r"cameras\.[^.]+$", text.rpartition(" - at `$.")[2].rstrip("`"))
+        if camera_table:
+            return f"{camera_table.group(0)}: {key}: unknown key (valid keys: {', '.join(Camera.__struct_fields__)})"
         where = text.rpartition(" - at `$.")[2].rstrip("`") if " - at `$." in text else ""
         table = re.match(r"([a-z]+)\[\d+\]", where)
         if table and table.group(1) in tables:  # inside a [[sites]], [[dashboards]]... table
             kind = PlaylistItem if ".items[" in where else tables[table.group(1)]
-            return f"{where}: {key}: unknown key (valid keys: {', '.join(kind.__struct_fields__)})"
+            return (f"{where}: {key}: unknown key{_did_you_mean(key, kind.__struct_fields__)} "
+                    f"(valid keys: {', '.join(kind.__struct_fields__)})")
         if where == "mqtt":
-            return f"mqtt.{key}: unknown key (valid keys: {', '.join(MqttSettings.__struct_fields__)})"
-        return f"{key}: unknown key (valid keys: {', '.join(FIELD_NAMES)})"
+            return (f"mqtt.{key}: unknown key{_did_you_mean(key, MqttSettings.__struct_fields__)} "
+                    f"(valid keys: {', '.join(MqttSettings.__struct_fields__)})")
+        return f"{key}: unknown key{_did_you_mean(key, FIELD_NAMES)} (valid keys: {', '.join(FIELD_NAMES)})"
     if " - at `$." in text:
         message, _, where = text.rpartition(" - at `$.")
         where = where.rstrip("`")
@@ -505,12 +642,19 @@ def load_config(path: str | Path | None = None, environ: dict[str, str] | None =
             raise ConfigError(f"config file {file}: not readable by this user") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"config file {file}: invalid TOML: {exc}") from None
-    env = _env_values(environ)
+    env, variables = _env_values(environ)
     if "mqtt" in env and isinstance(values.get("mqtt"), dict):
         env["mqtt"] = {**values["mqtt"], **env["mqtt"]}  # CASTD_MQTT_* beat the [mqtt] table key by key
     values.update(env)
-    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
-    try:
-        return msgspec.convert(values, Config, strict=False)
-    except msgspec.ValidationError as exc:
-        raise ConfigError(_describe(exc)) from None
+    given = {k: v for k, v in (overrides or {}).items() if v is not None}
+    values.update(given)
+    try:  # strict: the file's values must have their key's type (the environment's are converted above)
+        return msgspec.convert(values, Config)
+    except (msgspec.ValidationError, ValueError) as exc:
+        message = _describe(exc) if isinstance(exc, msgspec.ValidationError) else str(exc)
+        key = message.split(":", 1)[0]
+        if key in variables and key not in given:
+            message += f" (set by {variables[key]})"
+        elif re.search(r"Expected `(int|float|bool)`, got `str`", message):
+            message += " (write it without quotes)"
+        raise ConfigError(message) from None

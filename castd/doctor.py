@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from castd import exitcodes
 from castd.config import DEFAULT_CONFIG_FILE, Config, ConfigError, load_config
 from castd.specs import parse_spec
 
@@ -281,7 +282,8 @@ def run_checks(config_path: str | None = None) -> list[Check]:
 
 
 def report(checks: list[Check], write: Callable[[str], None] = print) -> int:
-    """Print one line per check (and its fix); return the exit code: 0 all fine, 1 a problem."""
+    """Print one line per check (and its fix); return the exit code: 0 all fine, 2 a bad config (as
+    `castd serve` exits with it: castd/exitcodes.py), 1 another problem."""
     width = max(len(c.name) for c in checks)
     for check in checks:
         write(f"{check.result:<4}  {check.name:<{width}}  {check.detail}")
@@ -289,7 +291,9 @@ def report(checks: list[Check], write: Callable[[str], None] = print) -> int:
             write(f"{'':<4}  {'':<{width}}  fix: {check.fix}")
     problems = sum(c.result == "FAIL" for c in checks)
     write(f"\n{problems} problem{'s' if problems != 1 else ''} found." if problems else "\nAll checks passed.")
-    return 1 if problems else 0
+    if any(c.name == "config" and c.result == "FAIL" for c in checks):
+        return exitcodes.USAGE
+    return exitcodes.FAILURE if problems else exitcodes.OK
 
 
 def main(config_path: str | None = None) -> int:

@@ -112,6 +112,9 @@ def _remove_dot_segments(path: str) -> str:
     return "/" + "/".join(out)
 
 
+_HOST_FIRST = re.compile(r"[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*(:\d*)?(/|$)")  # host[:port][/...]
+
+
 def parse_target(url: str) -> Target:
     """Check a URL for Chromium and reduce it to its canonical form; UrlRejected says why not."""
     if len(url) > MAX_URL_LENGTH:
@@ -128,6 +131,9 @@ def parse_target(url: str) -> Target:
     except ValueError as exc:
         raise UrlRejected(f"url: not a valid URL ({exc})") from None
     scheme = parts.scheme.lower()
+    if "://" not in url and _HOST_FIRST.match(url):  # "homeassistant.local:8123/lovelace": a scheme forgotten
+        raise UrlRejected("url: has no scheme; add http:// or https:// in front (e.g. http://"
+                          f"{url.split('/', 1)[0]}/...)")
     if scheme not in ALLOWED_SCHEMES:
         shown = f"'{scheme}:'" if scheme else "no scheme"
         raise UrlRejected(f"url: only http and https URLs can be cast ({shown} is not allowed)")

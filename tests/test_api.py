@@ -52,6 +52,9 @@ BAD_STARTS = [
     ("form duration not a number", b"url=http://127.0.0.1/&duration=ten",
      {"content-type": "application/x-www-form-urlencoded"},
      400, "duration"),
+    # curl -d '{...}' labels JSON a form: it is read as JSON (the URL is checked), not as a field named `{"url"...`
+    ("JSON labelled a form", b'{"url": "file:///etc/passwd"}', {"content-type": "application/x-www-form-urlencoded"},
+     400, "only http and https"),
     ("xml", b"<url>http://127.0.0.1/</url>", {"content-type": "application/xml"}, 415, "form"),
     ("text/plain, not JSON", b"url: http://127.0.0.1/", {"content-type": "text/plain"}, 400, "JSON"),
     ("no url, dashboard or playlist", b'{"quality": "720p"}', {}, 400, "exactly one of url, dashboard, playlist"),

@@ -178,7 +178,7 @@ def test_status_table_counts_uptime_on_the_daemons_clock():
 def test_wait_steps_include_the_cast_when_status_reports_devices():
     from castd.client.progress import WaitFailed, _reached
 
-    base = dict(state="streaming", page="loaded", encoder_pid=5, session="s")
+    base = dict(state="streaming", page="loaded", page_shown=True, encoder_pid=5, session="s")
     assert _reached(_status(state="starting", page="loading", encoder_pid=5)) == 1
     assert _reached(_status(state="starting", page="loaded", encoder_pid=5)) == 2
     assert _reached(_status(**base)) == 3
@@ -190,3 +190,76 @@ def test_wait_steps_include_the_cast_when_status_reports_devices():
         _reached(_status(state="failed", last_error="boom\nmore"))
     with pytest.raises(WaitFailed, match="did not load: page: timed out"):
         _reached(_status(state="starting", page="error", last_error="page: timed out"))
+
+
+def test_a_switch_counts_as_streaming_only_once_its_own_page_is_on_the_stream():
+    from castd.client.progress import _reached
+
+    # the snapshot that acknowledges a switch: the stream runs on, the new page loads
+    assert _reached(_status(state="streaming", page="loading", page_shown=False, encoder_pid=5), switch=True) == 1
+    assert _reached(_status(state="streaming", page="loaded", page_shown=False, encoder_pid=5), switch=True) == 2
+    assert _reached(_status(state="streaming", page="loaded", page_shown=True, encoder_pid=5), switch=True) == 3
+
+
+def test_start_wait_skips_snapshots_from_before_its_start():
+    """A snapshot with a smaller seq was taken before the start took effect: the old session, the old
+    encoder's pid, the old page "loaded". None of it may be printed or decide the outcome."""
+    from castd.client.progress import WaitFailed, wait_for_session
+
+    class Replay:
+        def __init__(self, statuses):
+            self.statuses = list(statuses)
+
+        def status(self):
+            return self.statuses.pop(0) if len(self.statuses) > 1 else self.statuses[0]
+
+    old = _status(state="streaming", session="s", page="loaded", page_shown=True, encoder_pid=111, seq=4)
+    new_loading = _status(state="streaming", session="s", page="loading", encoder_pid=111, seq=5)
+    new_error = _status(state="streaming", session="s", page="error", last_error="page: HTTP 404", seq=5,
+                        encoder_pid=111)
+    lines: list[str] = []
+    with pytest.raises(WaitFailed, match="did not load: page: HTTP 404"):
+        wait_for_session(Replay([old, new_loading, new_error]), "s", want_device=False, timeout=5, seq=5,
+                         switch=True, out=lines.append)
+    assert len(lines) == 1 and "switching the page" in lines[0], lines
+    # a new session: the old session's snapshot is not "replaced by a newer start"
+    before = _status(state="streaming", session="old", page="loaded", page_shown=True, encoder_pid=111, seq=7)
+    after = _status(state="streaming", session="new", page="loaded", page_shown=True, encoder_pid=222, seq=8)
+    lines = []
+    assert wait_for_session(Replay([before, after]), "new", want_device=False, timeout=5, seq=8,
+                            out=lines.append).startswith("streaming")
+    assert "encoder pid 222" in lines[0] and "111" not in "".join(lines)
+
+
+def test_status_table_says_what_ends_the_session():
+    from castd.client.render import status_table
+
+    now = time.time()
+    rows = {"interrupt": "not by itself: the interrupt gives the screen back in 57s",
+            "schedule": "4h 41m 0s (the schedule takes over then)", "duration": "57s"}
+    for ends_by, text in rows.items():
+        left = 57 if ends_by != "schedule" else 4 * 3600 + 41 * 60
+        table = status_table(_status(state="streaming", started_at=now - 5, updated_at=now, ends_at=now + left,
+                                     ends_by=ends_by, source="interrupt" if ends_by == "interrupt" else "manual"))
+        assert re.search(f"^ends in +{re.escape(text)}$", table, re.M), table
+    table = status_table(_status(state="streaming", started_at=now - 5, updated_at=now))
+    assert re.search("^ends in +never \\(until stopped\\)$", table, re.M), table
+    assert re.search("^memory watchdog +0 page reloads, 0 encoder restarts$", table, re.M), table
+
+
+def test_start_wait_on_a_switch_to_a_failing_page_exits_1(idle_daemon, pages):
+    d = idle_daemon
+    first = castd("start", pages.url("/color/0000aa"), "--wait", port=d.port)
+    assert first.returncode == 0, first.stdout + first.stderr
+    switch = castd("start", pages.url("/status/404"), "--wait", port=d.port)
+    assert switch.returncode == 1, switch.stdout + switch.stderr
+    assert "the page did not load" in switch.stderr and "404" in switch.stderr
+    assert "castd: streaming" not in switch.stdout and "first segment" not in switch.stdout
+    assert "switching the page" in switch.stdout
+    d.post("/stop")
+    d.wait_state("idle")
+
+
+def test_start_of_a_name_that_is_not_configured_exits_2(idle_daemon):
+    result = castd("start", "--dashboard", "nosuch", port=idle_daemon.port)
+    assert result.returncode == 2 and "no dashboard named 'nosuch'" in result.stderr, result.stderr

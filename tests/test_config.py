@@ -1,11 +1,12 @@
 """Config: defaults < TOML file < CASTD_* environment; bad values stop start-up with one clear line."""
 
+import os
 import subprocess
 import sys
 
 import pytest
 
-from castd.config import Config, ConfigError, load_config
+from castd.config import Config, ConfigError, load_config, unknown_env
 
 
 def test_precedence_defaults_file_env(tmp_path):
@@ -36,6 +37,10 @@ def test_precedence_defaults_file_env(tmp_path):
     ({"CASTD_RATE_LIMIT_PER_MINUTE": "0"}, "rate_limit_per_minute"),
     ({"CASTD_MAX_BODY_BYTES": "1000000"}, "max_body_bytes"),
     ({"CASTD_MAX_JSON_DEPTH": "1"}, "max_json_depth"),
+    # sharing the TV (castd/sharing.py)
+    ({"CASTD_TAKEOVER": "never"}, "takeover"),
+    ({"CASTD_VOLUME": "101"}, "volume"),
+    ({"CASTD_STICKY": "maybe"}, "sticky"),
 ])
 def test_invalid_values_name_the_key(tmp_path, environ, key):
     empty = tmp_path / "empty.toml"
@@ -67,3 +72,71 @@ def test_cli_exits_2_with_one_line(tmp_path):
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "quality" in lines[0] and "8k" in lines[0], result.stderr
+
+
+def test_a_mistyped_key_gets_a_did_you_mean(tmp_path):
+    file = tmp_path / "castd.toml"
+    file.write_text('qualty = "1080p"\n[mqtt]\nhots = "broker"\n')
+    with pytest.raises(ConfigError, match="^qualty: unknown key; did you mean quality\\?"):
+        load_config(file, environ={})
+    file.write_text('[mqtt]\nhots = "broker"\n')
+    with pytest.raises(ConfigError, match="^mqtt.hots: unknown key; did you mean host\\?"):
+        load_config(file, environ={})
+
+
+def test_a_quoted_number_in_the_file_is_an_error(tmp_path):
+    file = tmp_path / "castd.toml"
+    file.write_text('port = "8762"\n')
+    with pytest.raises(ConfigError, match="^port: Expected `int`, got `str` \\(write it without quotes\\)"):
+        load_config(file, environ={})
+    file.write_text("rate_limit_per_minute = 12\n")  # an integer where a float is wanted is fine
+    assert load_config(file, environ={}).rate_limit_per_minute == 12.0
+
+
+def test_an_environment_error_names_the_variable(tmp_path):
+    empty = tmp_path / "empty.toml"
+    empty.write_text("")
+    with pytest.raises(ConfigError, match="^port: .*\\(set by CASTD_PORT\\)$"):
+        load_config(empty, environ={"CASTD_PORT": "abc"})
+    with pytest.raises(ConfigError, match="^port: must be between 1 and 65535 \\(set by CASTD_PORT\\)$"):
+        load_config(empty, environ={"CASTD_PORT": "70000"})
+    with pytest.raises(ConfigError, match="^mqtt.port: .*\\(set by CASTD_MQTT_PORT\\)$"):
+        load_config(empty, environ={"CASTD_MQTT_PORT": "x"})
+    assert load_config(empty, environ={"CASTD_PORT": "9001"}).port == 9001
+
+
+def test_a_url_without_a_scheme_says_add_http(tmp_path):
+    file = tmp_path / "castd.toml"
+    file.write_text('[[dashboards]]\nname = "ha"\nurl = "homeassistant.local:8123/lovelace/0"\n')
+    with pytest.raises(ConfigError) as info:
+        load_config(file, environ={})
+    assert "add http:// or https://" in str(info.value) and "is not allowed" not in str(info.value)
+
+
+def test_unknown_castd_variables_are_reported_with_a_suggestion():
+    found = unknown_env({"CASTD_QUALTY": "1080p", "CASTD_PORT": "1", "CASTD_CONFIG": "/x", "CASTD_MQTT_HOST": "b",
+                         "PATH": "/bin"})
+    assert found == ["CASTD_QUALTY is not a castd setting; it is ignored (did you mean CASTD_QUALITY?)"]
+
+
+def test_serve_warns_about_an_unknown_castd_variable_at_start_up(tmp_path):
+    """The warning is the daemon's first lines; castd stops at once here (a bad port), so no server runs."""
+    env = {**os.environ, "CASTD_QUALTY": "1080p", "CASTD_RUNTIME_DIR": str(tmp_path / "run")}
+    result = subprocess.run([sys.executable, "-m", "castd", "serve", "--port", "1", "--host", "192.0.2.1",
+                             "--insecure"], capture_output=True, text=True, timeout=60, env=env)
+    assert "CASTD_QUALTY is not a castd setting" in result.stderr, result.stderr
+    assert "did you mean CASTD_QUALITY?" in result.stderr
+
+
+def test_sharing_keys_in_the_file_the_environment_and_the_tables(tmp_path):
+    file = tmp_path / "castd.toml"
+    file.write_text('takeover = "when-idle"\nvolume = 25\n[[dashboards]]\nname = "hall"\nurl = "http://a.example/"\n'
+                    'sticky = true\nwake = false\n[[schedules]]\nstart = "07:00"\nend = "08:00"\n'
+                    'dashboard = "hall"\nsilent_start = true\n')
+    config = load_config(file, environ={"CASTD_RESTORE_VOLUME": "true"})
+    assert (config.takeover, config.volume, config.restore_volume, config.sticky) == ("when-idle", 25, True, None)
+    assert config.dashboards[0].sharing().sticky is True and config.dashboards[0].wake is False
+    assert config.schedules[0].silent_start is True
+    file.write_text('[[dashboards]]\nname = "hall"\nurl = "http://a.example/"\nvolume = -1\n')
+    with pytest.raises(ConfigError, match="volume"):
+        load_config(file, environ={})

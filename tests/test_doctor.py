@@ -64,7 +64,7 @@ def test_doctor_names_each_problem_and_its_fix(tmp_path):
 
     config.write_text("port = 0\n")
     broken = doctor("--config", str(config))
-    assert broken.returncode == 1 and results(broken.stdout)["config"] == "FAIL"
+    assert broken.returncode == 2 and results(broken.stdout)["config"] == "FAIL"  # a bad config: 2, as serve
     assert "port" in broken.stdout and "fix:" in broken.stdout
 
 

@@ -95,9 +95,24 @@ def test_preview_page_is_served_without_caching(idle_daemon):
     assert httpx.get(idle_daemon.base + "/", timeout=5).headers["cache-control"] == "no-cache"
 
 
-def test_with_a_token_the_page_asks_for_it_and_the_picture_needs_it(tmp_path):
+def test_with_a_token_the_page_asks_for_it_and_the_picture_needs_it(tmp_path, pages):
+    """Without the token (or with a wrong one) the page says what it cannot know instead of guessing;
+    with it, it shows what is on screen and drives the programme: a dashboard or playlist to start,
+    next and previous, and the page's own error."""
     token = "preview-token-0123456789"
-    d = Daemon(runtime_dir=tmp_path / "run", token=token).start()
+    config = tmp_path / "castd.toml"
+    config.write_text(f'''
+[[dashboards]]
+name = "teal"
+url = "{pages.url('/color/008080')}"
+[[dashboards]]
+name = "gone"
+url = "{pages.url('/status/404')}"
+[[playlists]]
+name = "two"
+items = [{{dashboard = "teal", seconds = 600}}, {{dashboard = "gone", seconds = 600}}]
+''')
+    d = Daemon(runtime_dir=tmp_path / "run", token=token, env_extra={"CASTD_CONFIG": str(config)}).start()
     try:
         assert httpx.get(d.base + "/", timeout=5).status_code == 200  # the HTML holds nothing secret
         assert httpx.get(d.base + "/snapshot.jpg", timeout=5).status_code == 401
@@ -105,18 +120,53 @@ def test_with_a_token_the_page_asks_for_it_and_the_picture_needs_it(tmp_path):
         assert httpx.get(d.base + f"/snapshot.jpg?token={token}", timeout=5).status_code == 404
         with headless_chromium() as browser:
             text = lambda element_id: browser.find_element(By.ID, element_id).text  # noqa: E731
+            enabled = lambda element_id: browser.find_element(By.ID, element_id).is_enabled()  # noqa: E731
             browser.get(d.base + "/")
             wait_for(lambda: "has a token" in text("note"), 15, message="the page asks for the token")
             assert text("state") == "idle" and text("restarts") == "-"
+            # with the token: start the playlist from the page
             browser.get(d.base + f"/#token={token}")
             browser.refresh()
             wait_for(lambda: text("restarts") == "0", 15, message="details with the token")
             assert text("note") == ""
+            wait_for(lambda: browser.find_element(By.ID, "play").is_displayed(), 10, message="the starter")
+            options = [o.text for o in browser.find_elements(By.CSS_SELECTOR, "#dashboard option")]
+            assert options == ["playlist two", "dashboard teal", "dashboard gone"], options
+            assert not enabled("next") and not enabled("previous")  # nothing on: nothing to step
+            browser.find_element(By.ID, "play").click()
+            wait_for(lambda: text("state") == "streaming", 30, message="the playlist streams")
+            wait_for(lambda: text("showing").startswith("playlist two item 1/2 (teal), next in"), 10,
+                     message="what is on screen")
+            assert enabled("next") and enabled("previous") and enabled("stop")
+            # next: the second item's page answers 404; the page shows its error over the picture
+            browser.find_element(By.ID, "next").click()
+            wait_for(lambda: text("showing").startswith("playlist two item 2/2 (gone)"), 10, message="item 2")
+            wait_for(lambda: "The page did not load" in text("pageerror"), 20, message="the page's error")
+            assert text("page") == "error"
+            ARTIFACTS.mkdir(exist_ok=True)
+            browser.save_screenshot(str(ARTIFACTS / "preview-page-error.png"))
+            # without the token, while it streams: nothing it cannot know, nothing it may not do
+            browser.get(d.base + "/#")
+            browser.refresh()
+            wait_for(lambda: "has a token" in text("note"), 15, message="the page asks for the token")
+            assert text("state") == "streaming"
+            for element in ("device", "url", "showing", "restarts", "stream"):
+                assert text(element) == "-", (element, text(element))
+            assert "the picture needs the token" in text("placeholder")
+            assert not enabled("stop") and not enabled("next") and not browser.find_element(By.ID, "play").is_displayed()
+            browser.save_screenshot(str(ARTIFACTS / "preview-no-token.png"))
+            # a wrong token is told apart from none
+            browser.get(d.base + "/#token=not-the-token-at-all")
+            browser.refresh()
+            wait_for(lambda: "refused the token" in text("note"), 15, message="the wrong token named")
+            assert not enabled("stop")
+        assert d.status()["state"] == "streaming"  # nothing the tokenless page did changed anything
         status = subprocess.run([sys.executable, "-m", "castd", "status"], capture_output=True, text=True,
                                 timeout=30, cwd=ROOT, env={**os.environ, "CASTD_PORT": str(d.port),
-                                                           "CASTD_TOKEN": ""})
+                                                           "CASTD_TOKEN": "", "CASTD_CONFIG": str(config)})
         assert status.returncode == 0 and "castd has a token" in status.stdout
     finally:
         d.stop()
         assert not d.kill_leftovers()
     assert token not in d.log()
+    assert "/favicon.ico" not in d.log()  # the page names no icon a browser would fetch (and be refused)

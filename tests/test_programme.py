@@ -158,6 +158,18 @@ def test_next_and_previous_step_with_a_full_item_time():
     assert programme.step(1, 5) is False  # a single dashboard has no next
 
 
+def test_next_during_an_interrupt_says_why_the_playlist_does_not_step():
+    c = config()
+    programme = Programme(c)
+    assert programme.why_no_step(0) == "no playlist is on screen"
+    programme.start(playlist_target(c, "rgb"), 0)
+    programme.start(dashboard_target(c, "cam"), 5, duration=60, then="resume")
+    assert programme.step(1, 8) is False  # the playlist is paused underneath: stepping it unseen moves nothing
+    assert programme.why_no_step(8) == ("an interrupt is on screen (cam); the playlist rgb is paused underneath "
+                                        "and comes back in 57 s: step it then")
+    assert programme.decide(65).playlist == "rgb" and programme.step(1, 65)
+
+
 def test_a_clock_jump_does_not_replay_every_item():
     cursor, durations = Cursor(since=0.0), [10.0, 20.0, 30.0]
     advance(cursor, durations, True, 10 * 365 * 86400 + 15)  # ten years on: arithmetic, not a loop of items

@@ -93,19 +93,26 @@ def body_token(body: bytes, content_type: str = "") -> str | None:
     return found if isinstance(found, str) else None
 
 
+CONTROL_PATHS = ("/start", "/stop", "/next", "/previous")
+
+
 class FailureLog:
-    """One warning per interval for refused requests, with a count, so a flood cannot flood the journal."""
+    """One line per interval for requests refused for want of the token, with a count, so a flood cannot
+    flood the journal. A try at a control path without the token is a warning (someone wants to drive
+    castd and cannot); any other 401 (a browser's own /favicon.ico, a status poll with an old token) is
+    info, so `journalctl -p warning` does not show the user's own browser."""
 
     def __init__(self, interval: float = 10.0) -> None:
         self.interval, self.last, self.suppressed = interval, float("-inf"), 0
 
-    def note(self, client: str, path: str) -> None:
+    def note(self, client: str, path: str, method: str = "") -> None:
         now = time.monotonic()
         if now - self.last < self.interval:
             self.suppressed += 1
             return
-        log.warning("request without a valid token refused", client=client, path=path,
-                    suppressed=self.suppressed or None)
+        level = "WARNING" if path in CONTROL_PATHS else "INFO"
+        log.log(level, "request refused", method=method or None, path=path, status=401, client=client,
+                reason="without a valid token", suppressed=self.suppressed or None)
         self.last, self.suppressed = now, 0
 
 

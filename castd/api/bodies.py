@@ -2,7 +2,9 @@
 
 IFTTT's "Make a web request" offers three content types for the same body text: application/json,
 application/x-www-form-urlencoded and text/plain; many senders label JSON text/plain or send no
-type at all. So a body is read as JSON when it parses as JSON, whatever its label; a form
+type at all, and `curl -d '{...}'` labels it a form. So a body is read as JSON when it parses as a
+JSON object, whatever its label; labelled a form, a body that starts with `{` is read as JSON (no
+form does: its first field's name would be `{"url": ...`, which no request type has); a form
 (`url=...&duration=60`, or `device` given more than once) carries the same fields; and a one-URL
 sender's GET puts them in the query string. Anything else is a 415 that says what to send.
 Every path ends in the same msgspec type, so a form is validated exactly like JSON.
@@ -82,13 +84,13 @@ async def decode_body(request: Request, kind: type[T], *, optional: bool = False
         if optional:
             return kind()
         raise ApiError(400, "request body is empty; send a JSON object or a form")
-    if ctype == FORM:
+    max_depth = limits(request)[1]
+    if ctype == FORM and not body.lstrip().startswith(b"{"):
         try:
             text = body.decode("utf-8")
         except UnicodeError:
             raise ApiError(400, "body is not valid UTF-8") from None
         return convert_fields(form_fields(text, drop=("token",)), kind)
-    max_depth = limits(request)[1]
     if not is_json(ctype) and ctype not in TEXT_TYPES:  # labelled as something else: is it JSON anyway?
         try:
             if nesting_depth(body, stop_at=max_depth) <= max_depth:

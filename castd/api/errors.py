@@ -1,5 +1,11 @@
 """JSON errors a person understands, and the request-body reader that enforces size limits
-(castd/api/bodies.py turns the body into fields)."""
+(castd/api/bodies.py turns the body into fields).
+
+Every refused request is logged here, once, at info, with its reason (`request refused method=POST
+path=/start status=400 reason=...`): a refusal is castd working as meant, so it is no warning, and
+`journalctl -p warning` keeps showing only castd's own problems. (401s are counted in auth.FailureLog;
+the gate's own refusals call log_refusal too.)
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from castd.logs import log
+
 MAX_BODY = 64 * 1024  # the default; config max_body_bytes may lower it
 
 
@@ -15,6 +23,7 @@ class ApiError(Exception):
     def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status, self.message, self.headers = status, message, headers or {}
+        self.context: dict[str, object] = {}  # what the log line of the refusal names (url, dashboard...)
 
 
 def json_response(data, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -26,8 +35,17 @@ def error_response(status: int, message: str, headers: dict[str, str] | None = N
     return json_response({"error": message, "status": status}, status, headers)
 
 
+def log_refusal(method: str, path: str, client: str, status: int, reason: str, **context: object) -> None:
+    log.info("request refused", method=method, path=path, status=status, client=client, reason=reason, **context)
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "?"
+
+
 async def on_api_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
+    log_refusal(request.method, request.url.path, _client(request), exc.status, exc.message, **exc.context)
     return error_response(exc.status, exc.message, exc.headers)
 
 
@@ -37,6 +55,7 @@ _HTTP_MESSAGES = {404: "no such endpoint", 405: "method not allowed for this end
 async def on_http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     message = _HTTP_MESSAGES.get(exc.status_code, str(exc.detail))
+    log_refusal(request.method, request.url.path, _client(request), exc.status_code, message)
     return error_response(exc.status_code, message, getattr(exc, "headers", None))
 
 

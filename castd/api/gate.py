@@ -13,7 +13,7 @@ from __future__ import annotations
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from castd.api import auth, crosssite
-from castd.api.errors import ApiError, body_too_large, check_declared_length, error_response
+from castd.api.errors import ApiError, body_too_large, check_declared_length, error_response, log_refusal
 from castd.config import Config
 
 AUTHENTICATED = "castd.authenticated"  # scope key: did this request carry the token (True when none is set)
@@ -43,6 +43,7 @@ class Gate:
             if problem is None and not self.check.enabled:
                 problem = crosssite.tokenless_problem(headers, self.own_names)
             if problem:
+                log_refusal(scope["method"], scope["path"], _client(scope), 403, problem)
                 await error_response(403, problem)(scope, receive, send)
                 return
         authenticated = not self.check.enabled
@@ -53,18 +54,23 @@ class Gate:
                 try:
                     body = await _read_limited(receive, headers, self.max_body)
                 except ApiError as exc:
+                    log_refusal(scope["method"], scope["path"], _client(scope), exc.status, exc.message)
                     await error_response(exc.status, exc.message)(scope, receive, send)
                     return
                 authenticated = self.check.matches(auth.body_token(body, headers.get("content-type", "")))
                 receive = _replay(body, receive)
             if not authenticated and level == auth.PROTECTED:
-                client = scope.get("client")
-                self.failures.note(client[0] if client else "?", scope["path"])
+                self.failures.note(_client(scope), scope["path"], scope["method"])
                 await error_response(401, auth.UNAUTHORIZED_MESSAGE, auth.UNAUTHORIZED_HEADERS)(
                     scope, receive, send)
                 return
         scope[AUTHENTICATED] = authenticated
         await self.app(scope, receive, send)
+
+
+def _client(scope: Scope) -> str:
+    client = scope.get("client")
+    return client[0] if client else "?"
 
 
 async def _read_limited(receive: Receive, headers: dict[str, str], limit: int) -> bytes:

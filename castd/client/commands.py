@@ -1,8 +1,10 @@
 """The client subcommands: start, stop, next, previous, status, devices, dashboards.
 
 Each loads the config for the daemon's address and token (same file and CASTD_* variables as
-`castd serve`), makes its request, and returns an exit code: 0 ok, 1 failure, 2 usage (a bad
-argument, a bad config, or a request castd rejected as invalid).
+`castd serve`), makes its request, and returns an exit code (castd/exitcodes.py): 0 ok, 1 failure
+(castd unreachable, 401 without the token, 409 a request that does not fit what is on screen, 429,
+5xx, the session failed), 2 usage (a bad argument, a bad config, or a request castd rejected as
+invalid: 400, 403, 404 a name that is not configured, 413, 415, 422).
 """
 
 from __future__ import annotations
@@ -14,10 +16,11 @@ import sys
 from castd.client.http import Client, ClientError, decode_status
 from castd.client.progress import WaitFailed, wait_for_session
 from castd.client.render import dashboards_table, devices_table, status_table
-from castd.config import ConfigError, load_config
+from castd import exitcodes
+from castd.config import ConfigError, load_config, unknown_env
 from castd.presets import PRESETS
 
-USAGE_STATUSES = {400, 413, 415, 422}
+USAGE_STATUSES = {400, 403, 404, 413, 415, 422}  # what was typed or named is wrong
 
 
 def add_client_commands(sub: argparse._SubParsersAction) -> None:
@@ -72,6 +75,8 @@ def add_client_commands(sub: argparse._SubParsersAction) -> None:
 
 def _client(args: argparse.Namespace) -> Client:
     config = load_config(args.config, overrides={"host": args.host, "port": args.port})
+    for problem in unknown_env():
+        print(f"castd: warning: {problem}", file=sys.stderr)
     return Client.from_config(config)
 
 
@@ -81,13 +86,13 @@ def run(func, args: argparse.Namespace) -> int:
         return func(_client(args), args)
     except ConfigError as exc:
         print(f"castd: config error: {exc}", file=sys.stderr)
-        return 2
+        return exitcodes.USAGE
     except ClientError as exc:
         print(f"castd: {exc.message}", file=sys.stderr)
-        return 2 if exc.status in USAGE_STATUSES else 1
+        return exitcodes.USAGE if exc.status in USAGE_STATUSES else exitcodes.FAILURE
     except WaitFailed as exc:
         print(f"castd: {exc}", file=sys.stderr)
-        return 1
+        return exitcodes.FAILURE
 
 
 def cmd_start(client: Client, args: argparse.Namespace) -> int:
@@ -112,7 +117,8 @@ def cmd_start(client: Client, args: argparse.Namespace) -> int:
     print(f"  stream: {answer.get('stream_url')}")
     if not args.wait:
         return 0
-    result = wait_for_session(client, answer["session"], want_device=bool(args.device), timeout=args.timeout)
+    result = wait_for_session(client, answer["session"], want_device=bool(args.device), timeout=args.timeout,
+                              seq=answer.get("seq", 0), switch=bool(answer.get("switched")))
     print(f"castd: {result}")
     return 0
 

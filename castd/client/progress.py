@@ -4,6 +4,12 @@ Steps, in order: browser (the encoder and its Chromium are starting), page loade
 segment (streaming), casting and playing (only when a device is involved). A snapshot can skip
 steps, so every step up to the one reached is printed, each once. It ends when the stream runs
 (no device) or a device plays, and fails with the reason otherwise.
+
+Only snapshots that answer this request count: /start answers with the `seq` the supervisor gave it,
+and every snapshot carries the seq of the last command applied, so one taken before the start took
+effect (which, on a switch, still shows the old page "loaded" and "streaming", and on a new session the
+old session and the old encoder's pid) is skipped. A switch keeps the stream running: its "first
+segment" is the new page in the stream (`page_shown`), not the stream's first segment.
 """
 
 from __future__ import annotations
@@ -24,20 +30,24 @@ class WaitFailed(Exception):
     pass
 
 
-def _reached(status: StatusResponse) -> int:
+def _reached(status: StatusResponse, switch: bool = False) -> int:
     """How many STEPS this snapshot shows as done (raises WaitFailed on a failure)."""
     state = status.state
     if state == "failed":
         raise WaitFailed(f"session failed: {_first_line(status.last_error) or 'no reason given'}")
+    if state == "retrying":
+        raise WaitFailed(f"session gave up for now and is retried later: {_first_line(status.last_error) or '?'} "
+                         "(`castd stop` ends it)")
     if status.page == "error":
         raise WaitFailed(f"the page did not load: {_first_line(status.last_error) or '?'} "
                          "(the session goes on showing it; `castd stop` ends it)")
+    on_stream = state == "streaming" and (status.page_shown or status.mode == "direct")
     done = 0
-    if status.encoder_pid or status.page in ("loading", "loaded") or state == "streaming":
+    if switch or status.encoder_pid or status.page in ("loading", "loaded") or on_stream:
         done = 1
-    if status.page == "loaded" or state == "streaming":
+    if status.page == "loaded" or on_stream:
         done = 2
-    if state == "streaming":
+    if on_stream:
         done = 3
         devices = cast_devices(status)
         states = {d.state for d in devices}
@@ -51,13 +61,15 @@ def _reached(status: StatusResponse) -> int:
     return done
 
 
-def _detail(step: str, status: StatusResponse) -> str:
+def _detail(step: str, status: StatusResponse, switch: bool = False) -> str:
     if step == "browser":
+        if switch:
+            return f"switching the page (encoder pid {status.encoder_pid or '?'} runs on)"
         return f"Chromium starting (encoder pid {status.encoder_pid or '?'})"
     if step == "page loaded":
         return status.url or ""
     if step == "first segment":
-        return f"stream {status.stream_url or '?'}"
+        return f"{'the new page is on the ' if switch else ''}stream {status.stream_url or '?'}"
     return ", ".join(device_label(d) for d in cast_devices(status))
 
 
@@ -65,12 +77,15 @@ def _first_line(text: str | None) -> str:
     return text.splitlines()[0] if text else ""
 
 
-def wait_for_session(client: Client, session: str, *, want_device: bool, timeout: float,
-                     out: Callable[[str], None] = print, clock: Callable[[], float] = time.monotonic) -> str:
-    """Print each step as it is reached; return a closing line, or raise WaitFailed."""
+def wait_for_session(client: Client, session: str, *, want_device: bool, timeout: float, seq: int = 0,
+                     switch: bool = False, out: Callable[[str], None] = print,
+                     clock: Callable[[], float] = time.monotonic) -> str:
+    """Print each step as it is reached; return a closing line, or raise WaitFailed. `seq`: the start's
+    (snapshots from before it are skipped); `switch`: it switched the page of the running session."""
     started = clock()
     printed = 0
     streaming_at: float | None = None
+    restarts: int | None = None
     while True:
         try:
             status = client.status()
@@ -78,16 +93,23 @@ def wait_for_session(client: Client, session: str, *, want_device: bool, timeout
             raise WaitFailed(exc.message) from None
         if isinstance(status, PublicStatus):
             raise WaitFailed("castd has a token: set `token` in the config or CASTD_TOKEN to follow the session")
+        restarts = status.supervisor_restarts if restarts is None else restarts
+        if status.seq < seq and status.supervisor_restarts == restarts:  # from before the start took effect
+            if clock() - started > timeout:
+                raise WaitFailed(f"timed out after {timeout:.0f}s: castd did not report the start")
+            time.sleep(POLL)
+            continue
         if status.session != session:
             if status.session:
                 raise WaitFailed(f"replaced by a newer start (session {status.session})")
             raise WaitFailed(f"the session ended: {_first_line(status.last_error) or 'stopped'}")
         if status.state in ("idle", "stopping"):
             raise WaitFailed(f"the session ended: {_first_line(status.last_error) or 'stopped'}")
-        reached = _reached(status)
+        reached = _reached(status, switch)
         now = clock()
         while printed < reached:
-            out(f"  [{now - started:5.1f}s] {STEPS[printed]:<13} {_detail(STEPS[printed], status)}".rstrip())
+            detail = _detail(STEPS[printed], status, switch)
+            out(f"  [{now - started:5.1f}s] {STEPS[printed]:<13} {detail}".rstrip())
             printed += 1
         if reached == len(STEPS):
             return "playing on the TV"

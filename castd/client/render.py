@@ -49,6 +49,20 @@ def showing(status: StatusResponse, now: float) -> str:
     return ", ".join(parts) or "-"
 
 
+def ends_in(status: StatusResponse, now: float) -> str:
+    """When the session ends by itself, and what ends it: a duration ends it, an interrupt's end gives the
+    screen back (the session goes on), the schedule's next boundary hands it to the schedule."""
+    ends = status.ends_at
+    if ends is None:
+        return "never (until stopped)"
+    left = duration(ends - now)
+    if status.ends_by == "interrupt":
+        return f"not by itself: the interrupt gives the screen back in {left}"
+    if status.ends_by == "schedule":
+        return f"{left} (the schedule takes over then)"
+    return left
+
+
 def status_table(status: StatusResponse | PublicStatus) -> str:
     if isinstance(status, PublicStatus):
         return (f"state  {status.state}\nok     {'yes' if status.ok else 'no'}\n"
@@ -66,13 +80,13 @@ def status_table(status: StatusResponse | PublicStatus) -> str:
         ("device", ", ".join(device_label(d) for d in devices) if devices else
          (", ".join(status.devices) or ("none set" if live else "-"))),
         ("uptime", duration(now - started) if live and started else "-"),
-        ("ends in", duration(ends - now) if live and ends else ("never (until stopped)" if live else "-")),
+        ("ends in", ends_in(status, now) if live else "-"),
         ("page", status.page or "-"),
         ("fps", f"{status.fps:.1f}" if live else "-"),
         ("frames", f"{status.frames} ({status.segments} segments)" if live else "-"),
         ("restarts", str(status.restarts)),
-        ("memory", f"{status.memory_reloads} page reloads, {status.memory_restarts} restarts (memory watchdog)"
-         if status.memory_reloads or status.memory_restarts else "-"),
+        ("memory watchdog", f"{status.memory_reloads} page reloads, {status.memory_restarts} encoder restarts"
+         if live else "-"),
         ("stream", status.stream_url or "-"),
         ("last error", status.last_error.splitlines()[0] if status.last_error else "-"),
     ]

@@ -205,8 +205,8 @@ class PageThread(threading.Thread):
         browser.navigate(errorcard.card_url(target.url, problem, time.time(), delay, attempt))
         self._failing = True
         self._shown(target.token)
-        # the supervisor logs the failure as a warning; this line adds the retry schedule
-        log.info("page failed; showing the error card", url=target.url, reason=problem, attempt=attempt,
+        # the supervisor logs the failure as a warning (one line per attempt); this adds the retry schedule
+        log.debug("page failed; showing the error card", url=target.url, reason=problem, attempt=attempt,
                  retry_in=delay)
         self._report(PageFailed(error=problem, url=target.url, nav=target.nav))
         self._next_at = time.monotonic() + delay

@@ -29,6 +29,7 @@ from castd.programme.playlist import Cursor
 from castd.programme.targets import (Target, Then, UnknownName, dashboard_page, dashboard_target, find_dashboard,
                                      find_playlist, playlist_target)
 from castd.protocol import Mode, PageOverrides
+from castd.sharing import Sharing
 
 Source = Literal["manual", "schedule", "interrupt"]
 
@@ -52,6 +53,11 @@ class State(msgspec.Struct, kw_only=True):
     suppressed: tuple[int, float] | None = None  # a window stopped by hand: off until its end
 
 
+# what a show's ends_at is: its duration ends the session; an interrupt gives the screen back to what
+# was on (the session goes on); the schedule takes over (a window's end, or a boundary ending a manual start)
+EndsBy = Literal["duration", "interrupt", "schedule"]
+
+
 class Show(msgspec.Struct, kw_only=True, frozen=True):
     """What should be on screen now. quality, mode and devices make the session: a Show that
     differs from the last only in its page is a page switch (one LOAD, one stream URL)."""
@@ -69,6 +75,8 @@ class Show(msgspec.Struct, kw_only=True, frozen=True):
     next_switch_at: float | None = None  # when the playlist moves to its next item
     ends_at: float | None = None  # when this show ends by itself (a duration, a window's end)
     schedule: str | None = None  # the schedule entry's name, when the schedule decided
+    ends_by: EndsBy | None = None  # what ends_at is: see EndsBy
+    sharing: Sharing = Sharing()  # how the session shares the TV (castd/sharing.py); not part of the session key
 
     @property
     def session_key(self) -> tuple:
@@ -118,6 +126,18 @@ class Programme:
         cursor_ops.step(layer.cursor, count, length, now)
         self.revision += 1
         return True
+
+    def why_no_step(self, now: float) -> str:
+        """Why step() said no, in words: an interrupt covers a playlist (it is paused underneath and
+        comes back with the time it had left: stepping it unseen would move what the viewer returns
+        to), or no playlist is on at all."""
+        top = self._top()
+        below = [layer for layer in self._layers()[:-1] if layer.target.playlist is not None]
+        if top is not None and top in self.state.interrupts and below:
+            back = f" in {max(0, round(top.until - now))} s" if top.until is not None else ""
+            return (f"an interrupt is on screen ({top.target.dashboard or top.target.url}); the playlist "
+                    f"{below[-1].target.playlist} is paused underneath and comes back{back}: step it then")
+        return "no playlist is on screen"
 
     # ---- the question -----------------------------------------------------------------------
     def decide(self, now: float) -> Show | None:
@@ -207,6 +227,7 @@ class Programme:
             target = playlist_target(self.config, entry.playlist, devices=devices)
         else:
             target = dashboard_target(self.config, entry.dashboard, devices=devices)
+        target = msgspec.structs.replace(target, sharing=entry.sharing().over(target.sharing))
         return Layer(source="schedule", target=target, started_at=window.start, until=window.end,
                      window=window.key, cursor=Cursor(since=window.start) if entry.playlist else None)
 
@@ -219,12 +240,17 @@ class Programme:
     def _show(self, layer: Layer) -> Show:
         target = layer.target
         ends_at = min((t for t in (layer.until, layer.boundary) if t is not None), default=None)
+        ends_by: EndsBy | None = None
+        if ends_at is not None:
+            ends_by = "interrupt" if layer.source == "interrupt" else \
+                "duration" if ends_at == layer.until and layer.source == "manual" else "schedule"
         name = None
         if layer.window is not None:
             entry = self.config.schedules[layer.window[0]]
             name = entry.name or f"schedule {layer.window[0] + 1}"
         show = Show(source=layer.source, url=target.url, quality=target.quality, devices=target.devices,
-                    mode=target.mode, page=target.page, dashboard=target.dashboard, ends_at=ends_at, schedule=name)
+                    mode=target.mode, page=target.page, dashboard=target.dashboard, ends_at=ends_at, schedule=name,
+                    ends_by=ends_by, sharing=target.sharing)
         if target.playlist is None or layer.cursor is None:
             return show
         playlist = find_playlist(self.config, target.playlist)

@@ -48,7 +48,7 @@ class Current(msgspec.Struct, kw_only=True, frozen=True):
 
 def target_of(command: Start) -> Target:
     return Target(url=command.url, quality=command.quality, devices=tuple(command.devices), mode=command.mode,
-                  page=command.page, dashboard=command.dashboard, playlist=command.playlist)
+                  page=command.page, dashboard=command.dashboard, playlist=command.playlist, sharing=command.sharing)
 
 
 class Director:
@@ -85,6 +85,9 @@ class Director:
 
     def step(self, count: int, now: float) -> bool:
         return self.programme.step(count, now)
+
+    def why_no_step(self, now: float) -> str:
+        return self.programme.why_no_step(now)
 
     # ---- the question of each pass ----------------------------------------------------------------
     def follow(self, now: float, current: Current | None, reload: bool = False) -> Change:
