@@ -119,6 +119,8 @@ def test_each_stream_format_lists_its_segment_length_and_start_tags_within_the_r
     pl = m3u8.loads(snapshots[-1])
     assert {s.duration for s in pl.segments[:-1]} == {shape.segment_seconds}
     assert pl.target_duration == 1
+    # the window lists playlist_size seconds whatever the segment length (presets.Preset.window_segments)
+    assert len(pl.segments) == preset.window_segments and sum(s.duration for s in pl.segments) >= preset.playlist_size
     assert (pl.server_control.hold_back if pl.server_control else None) == shape.hold_back
     assert (pl.start.time_offset if pl.start else None) == shape.start_offset
 
@@ -229,7 +231,7 @@ def test_every_playlist_served_through_start_switches_and_a_sigkill_obeys_the_ru
         os.kill(pid, signal.SIGKILL)
         wait_for(lambda: d.status()["encoder_pid"] not in (None, pid), 20, message="a new encoder")
         d.wait_state("streaming", timeout=30)
-        watch.wait_segments(PRESET.playlist_size + 2, 30)  # the DISCONTINUITY leaves the window
+        watch.wait_segments(PRESET.window_segments + 2, 30)  # the DISCONTINUITY leaves the window
     d.post("/stop")
     problems = watch.problems(PRESET.fps)
     assert problems == [], "\n".join(problems[:30])
