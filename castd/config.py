@@ -634,9 +634,6 @@ def _describe(error: msgspec.ValidationError) -> str:
         key = text.split("`")[1]
         tables = {"sites": Site, "dashboards": Dashboard, "playlists": Playlist, "schedules": ScheduleEntry,
                   "tvs": Tv}
-        camera_table = re.match(r"cameras\.[^.]+$", text.rpartition(" - at `$.")[2].rstrip("`"))
-        if camera_table:
-            return f"{camera_table.group(0)}: {key}: unknown key (valid keys: {', '.join(Camera.__struct_fields__)})"
         where = text.rpartition(" - at `$.")[2].rstrip("`") if " - at `$." in text else ""
         table = re.match(r"([a-z]+)\[\d+\]", where)
         if table and table.group(1) in tables:  # inside a [[sites]], [[dashboards]]... table
@@ -652,6 +649,25 @@ def _describe(error: msgspec.ValidationError) -> str:
         where = where.rstrip("`")
         return message if message.startswith(f"{where}.") else f"{where}: {message}"
     return text
+
+
+def _check_cameras(tables: Any) -> None:
+    """Each [cameras.NAME] table on its own, so the message names the camera (msgspec says only `cameras[...]`)."""
+    if not isinstance(tables, dict):
+        return
+    for name, table in tables.items():
+        try:
+            msgspec.convert(table, Camera)
+        except msgspec.ValidationError as exc:
+            text = str(exc)
+            if text.startswith("Object contains unknown field `"):
+                key = text.split("`")[1]
+                text = f"{key}: unknown key (valid keys: {', '.join(Camera.__struct_fields__)})"
+            elif " - at `$." in text:
+                message, _, where = text.rpartition(" - at `$.")
+                text = f"{where.rstrip('`')}: {message}"
+            raise ConfigError(f"cameras.{name}.{text}" if not text.startswith("Expected") else
+                              f"cameras.{name}: {text}") from None
 
 
 def load_config(path: str | Path | None = None, environ: dict[str, str] | None = None,
@@ -684,6 +700,7 @@ def load_config(path: str | Path | None = None, environ: dict[str, str] | None =
     values.update(env)
     given = {k: v for k, v in (overrides or {}).items() if v is not None}
     values.update(given)
+    _check_cameras(values.get("cameras"))
     try:  # strict: the file's values must have their key's type (the environment's are converted above)
         return msgspec.convert(values, Config)
     except (msgspec.ValidationError, ValueError) as exc:

@@ -29,11 +29,19 @@ def add_client_commands(sub: argparse._SubParsersAction) -> None:
     common.add_argument("--host", help="castd's address (config: host)")
     common.add_argument("--port", type=int, help="castd's port (config: port)")
 
-    start = sub.add_parser("start", parents=[common], help="cast a web page, a dashboard or a playlist (POST /start)",
-                           description="Ask the running castd to cast URL, or a configured --dashboard or --playlist.")
+    start = sub.add_parser("start", parents=[common],
+                           help="cast a web page, a dashboard, a playlist or a camera (POST /start)",
+                           description="Ask the running castd to cast URL, or a configured --dashboard, --playlist "
+                                       "or --camera.")
     start.add_argument("url", metavar="URL", nargs="?", help="http(s) page to cast")
     start.add_argument("--dashboard", metavar="NAME", help="a [[dashboards]] name instead of a URL")
     start.add_argument("--playlist", metavar="NAME", help="a [[playlists]] name instead of a URL")
+    start.add_argument("--camera", metavar="NAME", help="a [cameras.NAME] name: full screen (into the running "
+                                                        "session), or with --overlay in a corner over it")
+    start.add_argument("--overlay", choices=("top-left", "top-right", "bottom-left", "bottom-right", "off"),
+                       help="with --camera: picture-in-picture in this corner over the running session (off: remove)")
+    start.add_argument("--overlay-size", type=float, metavar="FRACTION",
+                       help="with --overlay: its width as a fraction of the picture's (default: the camera's, 0.5)")
     start.add_argument("--then", choices=("stop", "resume"),
                        help="after --duration: stop (default), or resume what was on screen before")
     start.add_argument("--quality", choices=list(PRESETS), help="preset (default: config quality)")
@@ -96,11 +104,16 @@ def run(func, args: argparse.Namespace) -> int:
 
 
 def cmd_start(client: Client, args: argparse.Namespace) -> int:
-    given = {k: v for k, v in (("url", args.url), ("dashboard", args.dashboard), ("playlist", args.playlist)) if v}
+    given = {k: v for k, v in (("url", args.url), ("dashboard", args.dashboard), ("playlist", args.playlist),
+                               ("camera", args.camera)) if v}
     if len(given) != 1:
-        print("castd: give a URL, --dashboard NAME or --playlist NAME (exactly one)", file=sys.stderr)
+        print("castd: give a URL, --dashboard NAME, --playlist NAME or --camera NAME (exactly one)", file=sys.stderr)
         return 2
     body: dict = dict(given)
+    if args.overlay:
+        body["overlay"] = args.overlay
+    if args.overlay_size is not None:
+        body["overlay_size"] = args.overlay_size
     if args.then:
         body["then"] = args.then
     if args.quality:
@@ -111,7 +124,9 @@ def cmd_start(client: Client, args: argparse.Namespace) -> int:
         body["device"] = args.device[0] if len(args.device) == 1 else args.device
     answer = client.post("/start", body)
     verb = "switched to" if answer.get("switched") else "casting"
-    what = " ".join(f"{kind} {answer[kind]}" for kind in ("playlist", "dashboard") if answer.get(kind))
+    what = " ".join(f"{kind} {answer[kind]}" for kind in ("playlist", "dashboard", "camera") if answer.get(kind))
+    if answer.get("overlay"):
+        what += f" over the picture ({answer['overlay']})"
     shown = f"{what}: {answer.get('url')}" if what else answer.get("url", args.url)
     print(f"castd: {verb} {shown} ({answer.get('quality')}), session {answer.get('session')}")
     print(f"  stream: {answer.get('stream_url')}")
