@@ -68,8 +68,9 @@ run: install
 	$(VENV)/bin/castd serve --port $(PORT) --demo
 
 # the fake Cast device's and the test broker's TLS certificates are made with the openssl command line;
-# the MQTT tests run Debian's mosquitto broker (on a free loopback port, with a config they write)
-test: EXTRA_DEB = openssl mosquitto
+# the MQTT tests run Debian's mosquitto broker (on a free loopback port, with a config they write);
+# tests/test_unit.py applies the unit's seccomp rules with libseccomp's Python binding (python3-seccomp, 0.1 MB)
+test: EXTRA_DEB = openssl mosquitto python3-seccomp
 test: install glass-deps lint
 	$(VENV)/bin/python -m pytest -q $(PYTEST_ARGS)
 

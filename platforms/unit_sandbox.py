@@ -100,6 +100,7 @@ def main() -> int:
     parser.add_argument("--unit", default=str(ROOT / "systemd" / "castd.service"))
     parser.add_argument("--python", default="/usr/bin/python3",
                         help="a Python the unprivileged user may run (the venv's packages are put on its path)")
+    parser.add_argument("--max-restarts", default="5", help="castd's max_restarts (1: fail at the first failure)")
     args = parser.parse_args()
     settings = unit_settings(Path(args.unit))
     for key in ("SystemCallFilter", "RestrictAddressFamilies", "RestrictNamespaces", "NoNewPrivileges"):
@@ -110,6 +111,7 @@ def main() -> int:
     port = 18000 + os.getpid() % 1000
     env = {"PATH": "/usr/bin:/bin", "HOME": str(home), "CASTD_RUNTIME_DIR": str(home / "run"),
            "CASTD_PORT": str(port), "CASTD_LOG_LEVEL": "INFO", "LANG": "C.UTF-8",
+           "CASTD_MAX_RESTARTS": args.max_restarts,
            "PYTHONPATH": os.pathsep.join(str(p) for p in (ROOT, *(ROOT / ".venv" / "lib").glob("python3*/site-packages")))}
 
     flt = build_filter(settings)
