@@ -112,7 +112,7 @@ def main() -> int:
     env = {"PATH": "/usr/bin:/bin", "HOME": str(home), "CASTD_RUNTIME_DIR": str(home / "run"),
            "CASTD_PORT": str(port), "CASTD_LOG_LEVEL": "INFO", "LANG": "C.UTF-8",
            "CASTD_MAX_RESTARTS": args.max_restarts,
-           "PYTHONPATH": os.pathsep.join(str(p) for p in (ROOT, *(ROOT / ".venv" / "lib").glob("python3*/site-packages")))}
+           "PYTHONPATH": os.pathsep.join(str(p) for p in (ROOT, *(ROOT / ".venv/lib").glob("python3*/site-packages")))}
 
     flt = build_filter(settings)
 

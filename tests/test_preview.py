@@ -153,7 +153,8 @@ items = [{{dashboard = "teal", seconds = 600}}, {{dashboard = "gone", seconds = 
             for element in ("device", "url", "showing", "restarts", "stream"):
                 assert text(element) == "-", (element, text(element))
             assert "the picture needs the token" in text("placeholder")
-            assert not enabled("stop") and not enabled("next") and not browser.find_element(By.ID, "play").is_displayed()
+            assert not enabled("stop") and not enabled("next")
+            assert not browser.find_element(By.ID, "play").is_displayed()
             browser.save_screenshot(str(ARTIFACTS / "preview-no-token.png"))
             # a wrong token is told apart from none
             browser.get(d.base + "/#token=not-the-token-at-all")

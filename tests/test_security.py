@@ -485,7 +485,8 @@ def test_no_token_in_the_daemon_log(secure):
     # a refused start whose URL carries the token: logged (url masked), never shown
     secure.post("/start", json={"url": f"http://evil.example/?a={TOKEN}"})
     secure.post("/start", headers={}, params={"token": TOKEN}, json={"url": "http://evil.example/"})
-    wait_for(lambda: secure.log().count("request refused method=POST path=/start") >= 2, timeout=5, message="the refusals logged")
+    wait_for(lambda: secure.log().count("request refused method=POST path=/start") >= 2, timeout=5,
+             message="the refusals logged")
     log = secure.log()
     assert "a=***" in log
     assert TOKEN not in log and TOKEN[:12] not in log

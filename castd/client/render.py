@@ -69,7 +69,7 @@ def status_table(status: StatusResponse | PublicStatus) -> str:
                 "(castd has a token: set `token` in the config or CASTD_TOKEN to see the details)")
     live = status.state in LIVE_STATES
     now = status.updated_at or time.time()  # the daemon's clock, not ours
-    started, ends = status.started_at, status.ends_at
+    started = status.started_at
     devices = cast_devices(status)
     rows = [
         ("state", status.state),
