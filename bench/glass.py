@@ -1,5 +1,5 @@
 """`python -m bench.glass`: castd's stream at the glass, in Shaka Player (the Cast Web Receiver's HLS
-engine, 4.16 and 5.x, tests/glass), beside the server-side numbers.
+engine: 4.9.2, 4.15.24, 4.16 and 5.x, tests/glass), beside the server-side numbers.
 
 The player is loaded the moment castd would LOAD a Chromecast: when /status turns `streaming` (the
 supervisor does that and casting.stream_ready() on the same `ready` event). Times are wall-clock:
@@ -14,7 +14,9 @@ expectedDisplayTime, on the clock time.time() reads.
 - stalls: a new session, the player loaded at ready, then N minutes of play: every buffering after
   the first frame is a stall (static page, and /clock, which changes every frame), per 10 minutes;
   and apart, those of a frame (0.1 s) or more, the ones a viewer can see (Shaka also reports ~0.01 s
-  spells: the buffer ran dry and the segment arrived within milliseconds).
+  spells: the buffer ran dry and the segment arrived within milliseconds); and still pictures, no new
+  frame presented for 0.3 s or more (4.9.2 gathers its 2 s rebuffering goal with playbackRate 0 and no
+  `waiting` event; castd sends 10 fps even for a still page), counted from the first frame on.
 - kill: SIGKILL of the encoder child while the player plays (4 s apart), read from the frames the
   player presents: the longest time without a new frame in the 20 s after, kill -> the end of that
   spell (0 when under 0.3 s: the player played through), frozen = under 2 s of frames in 20 s.
@@ -22,6 +24,7 @@ expectedDisplayTime, on the clock time.time() reads.
     .venv/bin/python -m bench.glass                       # this tree, both Shaka lines
     .venv/bin/python -m bench.glass --compare 36f7555      # that commit and this tree, interleaved
     .venv/bin/python -m bench.glass --minutes 10 --only stalls
+    .venv/bin/python -m bench.glass --formats hls-1s,hls-fast   # the stream formats side by side, one tree
 """
 
 from __future__ import annotations
@@ -59,14 +62,15 @@ def rgb(hexa: str) -> tuple[int, int, int]:
 class Side:
     """One castd tree with its two daemons (standby off for cold starts, after-use for the rest)."""
 
-    def __init__(self, label: str, tree: Path, tmp: Path) -> None:
+    def __init__(self, label: str, tree: Path, tmp: Path, stream_format: str | None = None) -> None:
         self.label, self.tree = label, tree
         self.daemons = {}
+        env = {"CASTD_STREAM_FORMAT": stream_format} if stream_format else {}
         for standby in ("off", "after-use"):
             run = tmp / label / standby
             run.mkdir(parents=True, exist_ok=True)
-            self.daemons[standby] = Daemon(runtime_dir=run / "run", cwd=tree,
-                                           env_extra={"CASTD_LOG_LEVEL": "INFO", "CASTD_STANDBY": standby}).start()
+            self.daemons[standby] = Daemon(runtime_dir=run / "run", cwd=tree, env_extra={
+                "CASTD_LOG_LEVEL": "INFO", "CASTD_STANDBY": standby, **env}).start()
         self.castd = {k: Castd(d) for k, d in self.daemons.items()}
 
     def close(self) -> None:
@@ -159,7 +163,9 @@ def stalls(castd: Castd, player: ShakaPlayer, pages, page: str, minutes: float) 
     played = (time.time() - loaded) / 60
     mine = [s for s in state.stalls if s.start >= loaded]  # (the harness keeps stalls across loads)
     visible = [s for s in mine if s.seconds(state.now) >= FRAME]
-    return {"page": page, "minutes": round(played, 2), "stalls": len(mine),
+    still = state.still_pictures(since=state.first_frame_at or loaded)
+    return {"still": len(still), "still_seconds": [round(s.seconds(state.now), 2) for s in still],
+            "page": page, "minutes": round(played, 2), "stalls": len(mine),
             "per_10_min": round(len(mine) * 10 / played, 2), "stall_seconds": [s.seconds(state.now) for s in mine],
             "visible": len(visible), "visible_per_10_min": round(len(visible) * 10 / played, 2),
             "errors": [e.code for e in state.errors if e.t >= loaded], "behind_live_edge": summary(behind)}
@@ -241,14 +247,18 @@ def _measure(side: Side, line: str, pages, plan: dict, sections: list[str], colo
     return out
 
 
-def run(trees: dict[str, Path], lines: list[str], plan: dict, sections: list[str]) -> dict:
+def run(trees: dict[str, Path], lines: list[str], plan: dict, sections: list[str],
+        formats: list[str] | None = None) -> dict:
     pages = serve()
     results: dict = {"plan": plan, "lines": lines, "trees": {k: str(v) for k, v in trees.items()}, "runs": {}}
     with tempfile.TemporaryDirectory(prefix="castd-glass-") as tmp:
         sides = []
         try:
             for label, tree in trees.items():
-                sides.append(Side(label, tree, Path(tmp)))
+                for fmt in formats or [None]:
+                    sides.append(Side(f"{label}:{fmt}" if fmt and len(trees) > 1 else fmt or label, tree,
+                                      Path(tmp), fmt))
+            results["trees"] = {side.label: str(side.tree) for side in sides}
             for n, line in enumerate(lines):
                 for side in sides:  # interleaved: both trees under the same machine load
                     try:
@@ -297,6 +307,8 @@ def report(results: dict) -> None:
                 f"({r['stalls'][i]['stalls']} in {r['stalls'][i]['minutes']} min)")
             row(f"  of a frame or more (>= {FRAME:g} s)", lambda r, i=i: f"{r['stalls'][i]['visible_per_10_min']} "
                 f"({r['stalls'][i]['visible']})")
+            row("  still pictures (>= 0.3 s without a new frame)", lambda r, i=i: f"{r['stalls'][i]['still']} "
+                f"{r['stalls'][i]['still_seconds'][:4]}")
             row(f"behind live edge, {page} page", lambda r, i=i: f"{r['stalls'][i]['behind_live_edge']['median']:.2f}")
         row("encoder SIGKILL -> playing again", lambda r: _fmt(r["kill"]["kill_to_playing"]))
         row("  longest time without a new frame", lambda r: _fmt(r["kill"]["longest_still"]))
@@ -322,6 +334,8 @@ def main() -> None:
     parser.add_argument("--switches", type=int, default=6)
     parser.add_argument("--kills", type=int, default=3)
     parser.add_argument("--minutes", type=float, default=2.0, help="play time per page for the stall count")
+    parser.add_argument("--formats", help="stream formats (config stream_format) to measure side by side, "
+                        "each tree with a daemon pair per format, e.g. hls-1s,hls-fast (default: the tree's own)")
     parser.add_argument("--json", type=Path, help="write every sample here")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # end the daemons and players on the way out
@@ -334,7 +348,8 @@ def main() -> None:
             label, _, path = item.partition("=")
             trees[label] = Path(path)
         trees["worktree"] = ROOT
-        results = run(trees, args.lines.split(","), plan, args.only.split(","))
+        results = run(trees, args.lines.split(","), plan, args.only.split(","),
+                      args.formats.split(",") if args.formats else None)
     report(results)
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))

@@ -9,12 +9,13 @@ Layout (one room per job; processes from the top down, imports only downward):
                the /status snapshot (status.py); loop.py is its one loop
   encoder/     the encoder child process: renders (Xvfb + Chromium) and encodes (PyAV -> HLS)
   cast/        the cast worker child process: pychromecast, one link thread per device; freeze.py decides
-               (pure) when the TV's player is stuck and needs a new LOAD
+               (pure) when the TV's player is stuck and needs a new LOAD, takeover.py (pure) whether castd
+               may take a shared TV now (when-idle, sticky, standby, the idle screen)
   client/      the CLI client (`castd status|start|stop ...`): HTTP to a running castd
   programme/   what should be on screen at `now` (schedules, playlists, interrupts): pure decisions
                the supervisor asks once per pass; the front end shares its name lookups
   children/    how every parent runs a child: spawn on a Pipe, one restart policy, exit codes
-  protocol.py, paths.py, specs.py, config.py, presets.py, urls.py, logs.py, procutil.py: the shared
+  protocol.py, paths.py, specs.py, config.py, sharing.py, presets.py, urls.py, logs.py, procutil.py: the shared
                contract and building blocks below all of them (pipes' messages and states, files and
                URLs, device specs, settings)
 """

@@ -26,8 +26,9 @@ import msgspec
 
 from castd.mqtt.settings import MqttSettings
 from castd.specs import check_specs, split_specs
-from castd.presets import DEFAULT_PRESET, PRESETS
+from castd.presets import DEFAULT_PRESET, DEFAULT_STREAM_FORMAT, PRESETS, StreamFormatName
 from castd.secretfile import exposure_problem
+from castd.sharing import SharingKeys
 from castd.urls import Allowlist, UrlRejected, parse_target
 
 DEFAULT_CONFIG_FILE = Path("/etc/castd/castd.toml")
@@ -146,7 +147,7 @@ def local_zone_name() -> str:
         return "UTC"
 
 
-class Dashboard(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+class Dashboard(SharingKeys, forbid_unknown_fields=True, kw_only=True):
     """A named page (a `[[dashboards]]` table): `POST /start {"dashboard": name}` casts it.
 
     The [[sites]] settings still apply by URL; the page keys here beat them, like a request's do.
@@ -179,7 +180,7 @@ class PlaylistItem(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
             raise ValueError("seconds: must be at least 1")
 
 
-class Playlist(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+class Playlist(SharingKeys, forbid_unknown_fields=True, kw_only=True):
     """Dashboards in turn (a `[[playlists]]` table), shown as page switches inside one session: the TV
     gets one LOAD and one stream URL, so the playlist's quality and device hold for every item (the
     items' own dashboards lend only their URL and page settings)."""
@@ -197,7 +198,7 @@ class Playlist(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
         _check_quality_and_device(self.quality, self.device)
 
 
-class ScheduleEntry(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+class ScheduleEntry(SharingKeys, forbid_unknown_fields=True, kw_only=True):
     """A time window (a `[[schedules]]` table) in which castd shows a dashboard or a playlist by itself.
 
     `start`/`end` are wall-clock times in `timezone` (DST handled by zoneinfo); an `end` at or before
@@ -247,10 +248,73 @@ class ScheduleEntry(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
         return self.timezone or local_zone_name()
 
 
+CAMERA_SCHEMES = ("rtsp", "rtsps", "http", "https")
+CAMERA_URL_PREFIX = "camera:"  # a Start's url for a camera on screen ("camera:door"): one name in the page's place
+
+
+def masked_url(url: str) -> str:
+    """The URL with its credentials replaced by *** (GET /dashboards, logs)."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]).geturl()
+
+
+def camera_url(name: str) -> str:
+    return CAMERA_URL_PREFIX + name
+
+
+def camera_name(url: str) -> str | None:
+    """"camera:door" -> "door"; None for a page's URL."""
+    return url[len(CAMERA_URL_PREFIX):] if url.startswith(CAMERA_URL_PREFIX) else None
+
+
+class Camera(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """A camera (a `[cameras.NAME]` table): `POST /start {"camera": NAME}` shows it full screen, with
+    `"overlay"` in a corner over the page. castd reads it itself with FFmpeg (castd/encoder/camera.py).
+
+    Credentials go in `username`/`password` (or in the URL as user:password@): like the token, they make
+    the config file a secret (castd refuses it readable by every user), are masked in every log line and
+    never shown by /status or GET /dashboards.
+    """
+
+    url: str  # rtsp://, rtsps:// (H.264/H.265 over RTSP), or http(s):// MJPEG or HLS
+    username: str = ""
+    password: str = ""
+    transport: Literal["tcp", "udp"] = "tcp"  # RTSP: tcp never loses packets to a busy Wi-Fi (smearing)
+    snapshot_url: str = ""  # a JPEG shown while the stream connects (optional)
+    overlay_size: float = 0.5  # picture-in-picture: this fraction of the picture's width (0.5: a quarter)
+
+    def __post_init__(self) -> None:
+        for key in ("url", "snapshot_url"):
+            value = getattr(self, key)
+            if not value and key == "snapshot_url":
+                continue
+            parts = urlsplit(value)
+            schemes = CAMERA_SCHEMES if key == "url" else ("http", "https")
+            if parts.scheme.lower() not in schemes or not parts.hostname or any(c in value for c in " \r\n\0"):
+                raise ValueError(f"{key}: must be a {', '.join(s + '://' for s in schemes)} URL with a host")
+        if not 0.1 <= self.overlay_size <= 1:
+            raise ValueError("overlay_size: must be between 0.1 and 1 (a fraction of the picture's width)")
+
+    def secrets(self) -> list[str]:
+        """What no log line may show: the password, given apart or in a URL."""
+        found = [self.password] if self.password else []
+        for value in (self.url, self.snapshot_url):
+            if value:
+                password = urlsplit(value).password
+                if password:
+                    found.append(password)
+        return found
+
+
 Standby = Literal["off", "after-use", "boot"]  # warm standby: never, after a session, from start-up
 
 
-class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+class Config(SharingKeys, forbid_unknown_fields=True, kw_only=True):
+    """castd's settings. The sharing keys at the top level (castd/sharing.py: takeover, sticky, wake, volume,
+    mute, silent_start, restore_volume) are the defaults under every dashboard, schedule and start."""
+
     # HTTP front end
     host: str = "127.0.0.1"
     port: int = 8765
@@ -269,12 +333,21 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     standby: Standby = "off"
     # sessions
     quality: str = DEFAULT_PRESET
+    # the stream's shape (castd/presets.py STREAM_FORMATS): "hls-1s" (1 s segments, HOLD-BACK 3: the player
+    # sits ~3 s behind) or "hls-fast" (0.5 s segments, EXT-X-START -1.5); numbers in bench/README.md
+    stream_format: StreamFormatName = DEFAULT_STREAM_FORMAT
     max_duration: int = 24 * 3600
     # watchdog: restart the encoder when it produces nothing for this long (seconds)
     frame_stall_seconds: float = 6.0
     segment_stall_seconds: float = 10.0
-    # crash-loop guard: this many failed starts in a row ends the session as `failed`
+    # crash-loop guard: this many failed starts in a row end a round of quick restarts; a session still
+    # wanted is then `retrying`: tried again after retry_seconds, doubling up to 15 minutes (0: never,
+    # the session ends as `failed`)
     max_restarts: int = 5
+    retry_seconds: float = 60.0
+    # the front end pings the supervisor every 2 s; one that has not answered for this long is ended and a
+    # new one started (castd/children/liveness.py)
+    supervisor_timeout: float = 10.0
     # memory watchdog (castd/supervisor/memory.py): past this PSS of the browser's tree (MB) the page is
     # reloaded, then the encoder restarted (the session goes on); 0: off. Checked every memory_check_seconds
     memory_limit_mb: int = 650
@@ -318,6 +391,8 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     # folder for the resume state; empty: systemd's $STATE_DIRECTORY (StateDirectory=castd), else
     # nothing is kept (a castd run by hand does not resume)
     state_dir: str = ""
+    # cameras castd reads itself ([cameras.NAME] tables; castd/encoder/camera.py)
+    cameras: dict[str, Camera] = {}
     # castd on an MQTT broker: Home Assistant discovery, control and state topics ([mqtt] table)
     mqtt: MqttSettings = msgspec.field(default_factory=MqttSettings)
 
@@ -339,6 +414,10 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
             raise ValueError("memory_limit_mb: 0 (off) or more; memory_check_seconds: at least 1")
         if self.max_restarts < 1:
             raise ValueError("max_restarts: must be at least 1")
+        if not (self.retry_seconds == 0 or 1 <= self.retry_seconds <= 900):
+            raise ValueError("retry_seconds: 0 (a give-up is final) or 1 to 900 seconds")
+        if not 2 <= self.supervisor_timeout <= 60:
+            raise ValueError("supervisor_timeout: 2 to 60 seconds")
         try:
             check_specs(split_specs(self.device))
         except ValueError as exc:
@@ -398,6 +477,11 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
                 if item.dashboard not in names:
                     raise ValueError(f"playlists[{i}].items[{j}].dashboard: no dashboard named {item.dashboard!r}"
                                      f" (configured: {', '.join(sorted(names)) or 'none'})")
+        for name in self.cameras:
+            try:
+                check_name(name)
+            except ValueError as exc:
+                raise ValueError(f"cameras.{exc}") from None
         for i, entry in enumerate(self.schedules):
             if entry.dashboard and entry.dashboard not in names:
                 raise ValueError(f"schedules[{i}].dashboard: no dashboard named {entry.dashboard!r}"
@@ -411,6 +495,13 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
     def playlist(self, name: str) -> Playlist | None:
         return next((p for p in self.playlists if p.name == name), None)
+
+    def log_secrets(self) -> list[str]:
+        """Every configured value no log line may show (masked by castd/logs.py in each process)."""
+        found = [value for value in (self.token, self.mqtt.password) if value]
+        for camera in self.cameras.values():
+            found += camera.secrets()
+        return found
 
     def resolved_state_dir(self) -> Path | None:
         """Where the resume state lives: state_dir, else systemd's $STATE_DIRECTORY, else None."""
@@ -507,6 +598,9 @@ def _describe(error: msgspec.ValidationError) -> str:
     if text.startswith("Object contains unknown field `"):
         key = text.split("`")[1]
         tables = {"sites": Site, "dashboards": Dashboard, "playlists": Playlist, "schedules": ScheduleEntry}
+        camera_table = re.match(r"cameras\.[^.]+$", text.rpartition(" - at `$.")[2].rstrip("`"))
+        if camera_table:
+            return f"{camera_table.group(0)}: {key}: unknown key (valid keys: {', '.join(Camera.__struct_fields__)})"
         where = text.rpartition(" - at `$.")[2].rstrip("`") if " - at `$." in text else ""
         table = re.match(r"([a-z]+)\[\d+\]", where)
         if table and table.group(1) in tables:  # inside a [[sites]], [[dashboards]]... table

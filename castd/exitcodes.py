@@ -4,13 +4,17 @@
 arguments, a bad config, or a request castd refused as invalid (any 4xx but a 401 or 429: what the
 person typed, or named, is wrong); 3 in use: another castd holds the runtime dir, or something holds
 the port. systemd's unit does not restart on 2 (RestartPreventExitStatus=2: a bad config stays bad),
-and does on 3 (the other instance may end). Child processes have codes of their own
-(castd/children/exits.py); these are what a person or a unit sees.
+and does on 3 (the other instance may end). 4 upgraded: castd's files on disk are a newer castd than the
+one running (a child refused to mix versions), so castd ends for systemd to start the new one. Child
+processes have codes of their own (castd/children/exits.py); these are what a person or a unit sees.
 """
 
 from __future__ import annotations
+
+from castd.children import exits
 
 OK = 0
 FAILURE = 1
 USAGE = 2
 IN_USE = 3
+UPGRADED = exits.VERSION_MISMATCH  # 4: one definition, where the children's codes live

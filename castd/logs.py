@@ -25,14 +25,16 @@ _SECRET_KEYS = re.compile(r"(token|secret|password|passwd|cookie|authorization|a
 _SECRET_IN_TEXT = re.compile(
     r"(?i)((?:access_?token|token|secret|password|passwd|api_?key|auth|signature|sig)=)([^&\s\"']+)"
 )
+_URL_PASSWORD = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/@\s:]*:)[^/@\s]+@")  # rtsp://user:password@
 _BEARER = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+")
-_secrets: set[str] = set()
+_secrets: tuple[str, ...] = ()  # longest first: "user:password" is masked whole, not as "user:***"
 
 
 def register_secret(value: str) -> None:
     """Remember a secret value (the token, a cookie) so no log line ever shows it."""
-    if value and len(value) >= 4:
-        _secrets.add(value)
+    global _secrets
+    if value and len(value) >= 4 and value not in _secrets:
+        _secrets = tuple(sorted((*_secrets, value), key=len, reverse=True))
 
 
 def scrub(value: Any) -> str:
@@ -42,6 +44,7 @@ def scrub(value: Any) -> str:
         if secret in text:
             text = text.replace(secret, "***")
     text = _SECRET_IN_TEXT.sub(r"\1***", text)
+    text = _URL_PASSWORD.sub(r"\1***@", text)
     return _BEARER.sub(r"\1***", text)
 
 

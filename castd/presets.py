@@ -1,12 +1,58 @@
-"""Quality presets: picture size, frame rate, bitrate cap and x264 tuning.
+"""Quality presets (picture size, frame rate, bitrate cap and x264 tuning) and stream formats
+(segment length and where a player sits behind the live edge).
 
 Dashboards change slowly, so frame rates are low and x264 is tuned for still images;
 the bitrate cap (VBV) keeps a busy page from flooding a Wi-Fi link.
+
+Stream formats (config `stream_format`; issue 19, numbers in bench/README.md "Stream formats"). What a
+player does with a live HLS playlist was read in Shaka Player's source (tests/glass/node_modules/<line>/
+dist/shaka-player.compiled.debug.js, HlsParser.changePresentationTimelineToLive_):
+- 4.15 and later (the receiver's coming 4.15.35-caf1, 4.16, 5.x): delay = HOLD-BACK, else the sum of the
+  last three EXTINFs listed in the first playlist it loads, then `delay = min(-TIME-OFFSET, delay)` for a
+  negative EXT-X-START (so EXT-X-START can only lower it).
+- 4.9.2 (the receiver's 4.9.2-caf2): delay = HOLD-BACK, else the largest EXT-X-TARGETDURATION x
+  min(liveSegmentsDelay 3, max(1, segments listed at load - 2)); EXT-X-START is not read for live. And it
+  holds playback until `rebufferingGoal: 2` s are buffered (4.13+ default 0).
+- every line refreshes the playlist every `lastTargetDuration_` (getUpdatePlaylistDelay_), the running
+  minimum of the last listed EXTINF (determineLastTargetDuration_): 0.5 s segments mean a 0.5 s refresh
+  although EXT-X-TARGETDURATION is 1 (an integer: RFC 8216 4.3.3.1).
 """
 
 from __future__ import annotations
 
+from typing import Literal
+
 import msgspec
+
+StreamFormatName = Literal["hls-1s", "hls-fast"]
+
+
+class StreamFormat(msgspec.Struct, frozen=True):
+    """The shape of the stream a player is given: how long a segment is, and what sets its delay.
+
+    `first_hold` is how long the session's first picture is held (whole segments, listed at once), so
+    that what is listed at the LOAD moment starts every line with that much buffered."""
+
+    name: str
+    segment_seconds: float
+    hold_back: float | None  # EXT-X-SERVER-CONTROL HOLD-BACK (RFC 8216bis: a MUST of >= 3 target durations)
+    start_offset: float | None  # a negative EXT-X-START TIME-OFFSET, or None
+    first_hold: float
+
+
+STREAM_FORMATS: dict[str, StreamFormat] = {
+    # 1 s segments 3 s behind the edge in every line (HOLD-BACK 3.0, RFC 8216bis's minimum for a 1 s
+    # target): 0 visible stalls in every line (bench/README.md), ~3.4 s from a webhook to the glass.
+    "hls-1s": StreamFormat("hls-1s", 1.0, hold_back=3.0, start_offset=None, first_hold=3.0),
+    # 0.5 s segments (a keyframe every 0.5 s), no HOLD-BACK, EXT-X-START -1.5: 4.15+ sit min(1.5, the last
+    # three EXTINFs = 1.5) s behind; 4.9.2 reads the count listed at load: four 0.5 s segments of held
+    # first picture give 1 x min(3, 4 - 2) = 2 s, and 2 s buffered is exactly its rebuffering goal.
+    # RFC 8216 4.3.5.2 says TIME-OFFSET SHOULD NOT be within three target durations of the end of a live
+    # playlist; castd bends that SHOULD on purpose: 3 s is what the player then waits on every page switch,
+    # and a 0.5 s refresh (see above) keeps 1.5 s of buffer enough (bench/README.md).
+    "hls-fast": StreamFormat("hls-fast", 0.5, hold_back=None, start_offset=-1.5, first_hold=2.0),
+}
+DEFAULT_STREAM_FORMAT: StreamFormatName = "hls-1s"
 
 
 class Preset(msgspec.Struct, frozen=True):
@@ -20,11 +66,16 @@ class Preset(msgspec.Struct, frozen=True):
     crf: int = 23
     segment_seconds: float = 1.0
     playlist_size: int = 6
+    stream_format: str = DEFAULT_STREAM_FORMAT  # STREAM_FORMATS key; sets segment_seconds (get_preset)
 
     @property
     def gop(self) -> int:
         """Frames between keyframes: one per segment, so every segment starts clean."""
         return max(1, round(self.fps * self.segment_seconds))
+
+    @property
+    def stream(self) -> StreamFormat:
+        return STREAM_FORMATS[self.stream_format]
 
 
 PRESETS: dict[str, Preset] = {
@@ -37,9 +88,14 @@ PRESETS: dict[str, Preset] = {
 DEFAULT_PRESET = "720p"
 
 
-def get_preset(name: str) -> Preset:
-    """Return the preset called `name`; KeyError names the valid ones."""
+def get_preset(name: str, stream_format: str = DEFAULT_STREAM_FORMAT) -> Preset:
+    """Return the preset called `name` in `stream_format`; KeyError names the valid ones."""
     try:
-        return PRESETS[name]
+        preset = PRESETS[name]
     except KeyError:
         raise KeyError(f"unknown quality {name!r}; valid: {', '.join(PRESETS)}") from None
+    try:
+        shape = STREAM_FORMATS[stream_format]
+    except KeyError:
+        raise KeyError(f"unknown stream_format {stream_format!r}; valid: {', '.join(STREAM_FORMATS)}") from None
+    return msgspec.structs.replace(preset, stream_format=shape.name, segment_seconds=shape.segment_seconds)

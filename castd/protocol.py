@@ -6,19 +6,57 @@ supervisor <-> encoder child: Begin/Navigate/Park/Quit go down; Progress and the
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
 from typing import Literal
 
 import msgspec
 
-from castd.config import Site
-from castd.presets import Preset
+from castd import __version__
 
-State = Literal["idle", "starting", "streaming", "stopping", "failed"]
+from castd.config import Camera, Site
+from castd.presets import Preset
+from castd.sharing import Sharing
+
+# retrying: a round of restarts gave up, the session is still wanted and is tried again at `retry_at`
+State = Literal["idle", "starting", "streaming", "stopping", "failed", "retrying"]
 LIVE_STATES: tuple[State, ...] = ("starting", "streaming")  # a session is on
 Then = Literal["stop", "resume"]
 Mode = Literal["hls", "direct"]  # hls: castd encodes and casts the stream; direct: the device loads the page
 PageState = Literal["loading", "loaded", "error"]
 Standby = Literal["warm"]  # a parked encoder keeps Xvfb + Chromium ready
+
+
+OverlayPosition = Literal["top-left", "top-right", "bottom-left", "bottom-right"]
+OVERLAY_POSITIONS: tuple[OverlayPosition, ...] = ("top-left", "top-right", "bottom-left", "bottom-right")
+OverlayWhere = Literal["top-left", "top-right", "bottom-left", "bottom-right", "off"]  # off: remove it
+MAX_OVERLAYS = 4
+CameraState = Literal["connecting", "live", "offline"]
+
+
+class Overlay(msgspec.Struct, kw_only=True, frozen=True):
+    """A camera in a corner over the session's picture (picture-in-picture), until `until` (epoch s)."""
+
+    camera: str
+    position: OverlayPosition = "top-right"
+    size: float | None = None  # a fraction of the picture's width; None: the camera's overlay_size
+    until: float | None = None
+
+
+class CameraStatus(msgspec.Struct, kw_only=True):
+    """/status `cameras`: one camera the encoder reads now, as its reader thread last saw it."""
+
+    name: str
+    state: CameraState
+    shown: Literal["full", "overlay"] = "full"
+    error: str | None = None  # why the last attempt failed (credentials never in it)
+    failures: int = 0  # failed attempts in a row; the next one comes after a backoff
+    retry_in: float | None = None  # state offline: seconds until the next attempt
+    connected_at: float | None = None  # epoch seconds of the current connection
+    last_frame_at: float | None = None  # epoch seconds of the newest decoded frame
+    codec: str | None = None
+    width: int | None = None
+    height: int | None = None
 
 
 class PageOverrides(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -41,6 +79,10 @@ class Start(msgspec.Struct, tag=True):
     dashboard: str | None = None  # the [[dashboards]] name the url and page came from
     playlist: str | None = None  # a [[playlists]] name: rotate its items in this one session
     then: Then = "stop"  # after `duration`: stop, or resume what was on screen before (an interrupt)
+    sharing: Sharing = Sharing()  # the request's sharing keys over its dashboard's or playlist's
+    # a camera over the running session's picture (url is "camera:NAME"; `duration`: how long, None: until removed)
+    overlay: OverlayWhere | None = None
+    overlay_size: float | None = None
 
 
 class Step(msgspec.Struct, tag=True):
@@ -65,12 +107,18 @@ class Reload(msgspec.Struct, tag=True):
     id: str
 
 
-Command = Start | Stop | Shutdown | Step | Reload
+class Ping(msgspec.Struct, tag=True):
+    """Are you there? The supervisor answers with an Ack in the pass that reads it (castd/children/liveness.py)."""
+
+    id: str
+
+
+Command = Start | Stop | Shutdown | Step | Reload | Ping
 
 
 # ---- supervisor -> front end -------------------------------------------------------------
 CastState = Literal["connecting", "launched", "loading", "playing", "paused", "failed", "user_stopped", "other_app",
-                    "stopping", "stopped"]
+                    "stopping", "stopped", "waiting"]  # waiting: the TV is not free (cast/takeover.py); see reason
 USER_STATES: tuple[CastState, ...] = ("user_stopped", "other_app")  # the viewer took the device back
 CAST_ON_THE_WAY: tuple[CastState, ...] = ("connecting", "launched", "loading")  # castd is putting it on the TV
 CAST_HELD: tuple[CastState, ...] = (*CAST_ON_THE_WAY, "playing", "paused", "failed")  # the session holds the TV
@@ -96,6 +144,9 @@ class CastDevice(msgspec.Struct, kw_only=True):
     reload_reason: str | None = None  # why the last of them
     media_time: float | None = None  # the receiver's currentTime when last seen advancing (MEDIA_STATUS)
     media_time_at: float | None = None  # wall time it was seen
+    app: str | None = None  # the other app on the device (the one castd waits out), by its name
+    volume: int | None = None  # the TV's volume (0-100) and mute, from its last receiver status
+    muted: bool | None = None
 
 
 class CastSection(msgspec.Struct, kw_only=True):
@@ -118,12 +169,15 @@ class Status(msgspec.Struct, kw_only=True, omit_defaults=False):
     started_at: float | None = None
     ends_at: float | None = None
     stream_path: str | None = None
+    stream_format: str | None = None  # the stream's shape (config stream_format, castd/presets.py); None: no stream
     page: PageState | None = None
     frames: int = 0
     fps: float = 0.0
     segments: int = 0
     restarts: int = 0
     last_error: str | None = None
+    retry_at: float | None = None  # state retrying: epoch seconds of the next round of starts
+    retries: int = 0  # rounds given up and retried later this session (castd/children/policy.py RetryLater)
     encoder_pid: int | None = None
     standby: Standby | None = None
     mode: Mode | None = None
@@ -141,6 +195,8 @@ class Status(msgspec.Struct, kw_only=True, omit_defaults=False):
     interrupts: int = 0  # interrupts stacked ("then": "resume"); the screen goes back when they end
     ends_by: str | None = None  # what ends_at is: duration (the session ends), interrupt (the screen goes
     # back to what was on), schedule (the schedule takes over: a window's end or its next boundary)
+    cameras: list[CameraStatus] = []  # the cameras the encoder reads (full screen or overlays)
+    overlays: list[Overlay] = []  # cameras shown over the picture now
     cast: CastSection = msgspec.field(default_factory=CastSection)
     supervisor_pid: int | None = None
     updated_at: float = 0.0
@@ -209,11 +265,17 @@ class Begin(msgspec.Struct, tag=True):
     timeline: Timeline = msgspec.field(default_factory=Timeline)
 
 
+class Overlays(msgspec.Struct, tag=True):
+    """The cameras to show over the picture from now on (the whole list; empty: none)."""
+
+    items: list[Overlay] = []
+
+
 class Park(msgspec.Struct, tag=True):
     """End the session but keep Xvfb and Chromium ready at about:blank (warm standby)."""
 
 
-ChildCommand = Navigate | Quit | Begin | Park
+ChildCommand = Navigate | Quit | Begin | Park | Overlays
 
 
 class ChildParams(msgspec.Struct, kw_only=True):
@@ -236,6 +298,8 @@ class ChildParams(msgspec.Struct, kw_only=True):
     sites: list[Site] = []
     page: PageOverrides = msgspec.field(default_factory=PageOverrides)
     timeline: Timeline = msgspec.field(default_factory=Timeline)  # where this child continues the session
+    cameras: dict[str, Camera] = {}  # the config's [cameras.NAME] (credentials: log_secrets holds them)
+    overlays: list[Overlay] = []
 
 
 # ---- encoder child -> supervisor ---------------------------------------------------------
@@ -246,6 +310,7 @@ class Progress(msgspec.Struct, tag=True):
     last_frame_at: float
     last_segment_at: float | None
     media_end: float = 0.0  # session media time (s) at the end of the last listed segment (see Timeline)
+    cameras: list[CameraStatus] = []
 
 
 class Ready(msgspec.Struct, tag=True):
@@ -293,3 +358,28 @@ command_decoder = msgspec.msgpack.Decoder(Command)
 event_decoder = msgspec.msgpack.Decoder(SupervisorEvent)
 child_command_decoder = msgspec.msgpack.Decoder(ChildCommand)
 child_message_decoder = msgspec.msgpack.Decoder(ChildMessage)
+
+
+# the files that define what crosses castd's pipes: these messages, the config and presets every child
+# is started with, and the cast worker's messages (read as bytes, not imported: cast/ sits above)
+CONTRACT_FILES = ("protocol.py", "config.py", "presets.py", "mqtt/settings.py", "cast/messages.py")
+
+
+def _fingerprint() -> str:
+    """castd's version and a hash of the contract files as this process loaded them (0.2 ms).
+
+    Computed once, at import: a parent keeps the version it started with while an upgrade replaces the
+    files under it, and each child it spawns computes its own from what is on disk then. Two processes
+    that differ here may not decode each other's messages (castd/children/piped.py checks at spawn).
+    """
+    digest = hashlib.sha256(__version__.encode())
+    root = Path(__file__).parent
+    for name in CONTRACT_FILES:
+        try:
+            digest.update((root / name).read_bytes())
+        except OSError:
+            digest.update(b"-")
+    return f"{__version__}+{digest.hexdigest()[:12]}"
+
+
+PROTOCOL_VERSION = _fingerprint()

@@ -1,7 +1,9 @@
 """systemd's notify protocol, spoken directly (a datagram on $NOTIFY_SOCKET; no libsystemd).
 
 READY=1 once serving, STATUS= lines a person reads in `systemctl status castd`, WATCHDOG=1 pings
-from the event loop (so a wedged loop gets castd restarted), STOPPING=1 on the way out.
+from the event loop while the supervisor answers the front end's pings (castd/api/app.py,
+castd/children/liveness.py: so a wedged loop, or a supervisor the front end cannot bring back, gets
+castd restarted), STOPPING=1 on the way out.
 """
 
 from __future__ import annotations

@@ -11,11 +11,22 @@ import os
 import re
 import stat
 from typing import Any
+from urllib.parse import urlsplit
 
 # keys whose non-empty values are secrets, wherever they appear (top level or inside [[sites]])
 _SECRET_KEY = re.compile(
     r"(token|secret|password|passwd|cookie|authorization|credential|api_?key|headers|local_?storage|basic_?auth)",
     re.I)
+
+
+def _url_with_password(value: Any) -> bool:
+    """A URL that carries a password (rtsp://user:password@camera/): a camera's URL may."""
+    if not isinstance(value, str) or "://" not in value or "@" not in value:
+        return False
+    try:
+        return bool(urlsplit(value).password)
+    except ValueError:
+        return False
 
 
 def secret_keys(data: Any, where: str = "") -> list[str]:
@@ -24,7 +35,7 @@ def secret_keys(data: Any, where: str = "") -> list[str]:
     if isinstance(data, dict):
         for key, value in data.items():
             name = f"{where}.{key}" if where else str(key)
-            if _SECRET_KEY.search(str(key)) and value not in ("", None, [], {}):
+            if (_SECRET_KEY.search(str(key)) and value not in ("", None, [], {})) or _url_with_password(value):
                 found.append(name)
             else:
                 found += secret_keys(value, name)

@@ -25,6 +25,7 @@ from castd.api.app import create_app
 from castd.api.auth import is_loopback_host
 from castd import exitcodes
 from castd.config import Config, unknown_env
+from castd.encoder.sites import site_secrets  # plain code (msgspec, config): no PyAV or selenium
 from castd.logs import intercept_stdlib, log, register_secret, setup_logging
 from castd.sdnotify import notify
 
@@ -120,8 +121,8 @@ def bind(host: str, port: int) -> socket.socket:
 def run(config: Config, demo: bool = False) -> int:
     setup_logging(config.log_level)
     intercept_stdlib("WARNING")
-    register_secret(config.token)
-    register_secret(config.mqtt.password)
+    for secret in (*config.log_secrets(), *site_secrets(config.sites)):
+        register_secret(secret)  # the supervisor and the encoder register the same (their logs, /status, MQTT)
     for problem in unknown_env():
         log.warning(problem)
     if os.geteuid() == 0:  # castd/encoder/browser.py: Chromium refuses to start as root with its sandbox on
@@ -168,5 +169,7 @@ def _serve(config: Config, sock: socket.socket, demo: bool) -> int:
     if not server.started:
         log.error("castd could not start serving", host=config.host, port=config.port)
         return exitcodes.FAILURE
-    log.info("castd stopped")
-    return exitcodes.OK
+    handle = getattr(app.state, "supervisor", None)
+    code = handle.exit_code if handle is not None else exitcodes.OK  # non-zero: Restart=on-failure restarts castd
+    log.info("castd stopped", exit_code=code or None)
+    return code

@@ -202,8 +202,10 @@ class Watcher:
 
 def mqtt_env(broker: Mosquitto, node: str, **extra: str) -> dict[str, str]:
     """The environment that points a castd at `broker` as node `node`; `extra` adds CASTD_MQTT_<KEY> values
-    (groups="shop", keepalive="10", ...)."""
+    (groups="shop", keepalive="10", control="with-login", ...). Without a username, control = "always"."""
     env = {"CASTD_MQTT_HOST": "127.0.0.1", "CASTD_MQTT_PORT": str(broker.port), "CASTD_MQTT_NODE_ID": node}
+    if "username" not in extra:  # an anonymous test broker: control is off unless turned on, as a user does
+        env["CASTD_MQTT_CONTROL"] = "always"
     env.update({f"CASTD_MQTT_{k.upper()}": v for k, v in extra.items()})
     return env
 

@@ -187,3 +187,15 @@ class Rig:
             if wanted is not None:
                 self.encoder.say(Ready(nav=wanted.nav, url=wanted.url))
             self.step(seconds=0.5)
+
+
+# ---- real children for castd/children/piped.py (spawned: module-level functions only) ------------------
+def garbage_then_ready(conn: Any, payload: bytes) -> None:
+    """A real child that sends one message its parent cannot decode, then a good one, then waits to be told
+    to quit (EOF, or anything on its pipe)."""
+    conn.send_bytes(b"\xc1 not msgpack")
+    conn.send_bytes(encode(Ready(nav=7, url="http://ok.example/")))
+    try:
+        conn.recv_bytes()
+    except EOFError:
+        pass

@@ -1,7 +1,7 @@
 """Home Assistant's MQTT device-discovery schema, written down from its documentation, as a checker.
 
 Sources (home-assistant.io, integrations/mqtt and the per-platform pages sensor.mqtt, binary_sensor.mqtt,
-button.mqtt, text.mqtt, select.mqtt, image.mqtt):
+button.mqtt, text.mqtt, select.mqtt, image.mqtt, number.mqtt, switch.mqtt):
 - device-based discovery topic `<discovery_prefix>/device/<object_id>/config`, ids of [a-zA-Z0-9_-]+;
 - the payload's shared options: `device` (`dev`) and `origin` (`o`) are required and cannot be set per
   component; availability options, `state_topic`, `command_topic`, `qos` and `encoding` may be shared;
@@ -35,7 +35,8 @@ ABBREVIATIONS = {
     "max": "max", "min": "min", "mode": "mode", "name": "name", "o": "origin", "obj_id": "object_id",
     "off_dly": "off_delay", "ops": "options", "opt": "optimistic", "p": "platform", "pl_avail": "payload_available",
     "pl_not_avail": "payload_not_available", "pl_off": "payload_off", "pl_on": "payload_on",
-    "pl_prs": "payload_press", "ptrn": "pattern", "qos": "qos", "ret": "retain", "stat_cla": "state_class",
+    "pl_prs": "payload_press", "pl_rst": "payload_reset", "ptrn": "pattern", "step": "step",
+    "stat_off": "state_off", "stat_on": "state_on", "qos": "qos", "ret": "retain", "stat_cla": "state_class",
     "stat_t": "state_topic", "sug_dsp_prc": "suggested_display_precision", "t": "topic",
     "uniq_id": "unique_id", "unit_of_meas": "unit_of_measurement", "url_t": "url_topic",
     "url_tpl": "url_template", "val_tpl": "value_template",
@@ -65,9 +66,14 @@ PLATFORMS = {
     "select": {"command_template", "command_topic", "optimistic", "options", "retain", "state_topic",
                "value_template"},
     "image": {"content_type", "image_encoding", "image_topic", "url_template", "url_topic"},
+    "number": {"command_template", "command_topic", "device_class", "max", "min", "mode", "optimistic",
+               "payload_reset", "retain", "state_topic", "step", "unit_of_measurement", "value_template"},
+    "switch": {"command_template", "command_topic", "device_class", "optimistic", "payload_off", "payload_on",
+               "retain", "state_off", "state_on", "state_topic", "value_template"},
 }
 REQUIRED = {"sensor": {"state_topic"}, "binary_sensor": {"state_topic"}, "button": {"command_topic"},
-            "text": {"command_topic"}, "select": {"command_topic", "options"}, "image": set()}
+            "text": {"command_topic"}, "select": {"command_topic", "options"}, "image": set(),
+            "number": {"command_topic"}, "switch": {"command_topic"}}
 
 
 def expand(mapping: dict, table: dict[str, str], where: str, problems: list[str]) -> dict:

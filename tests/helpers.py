@@ -476,3 +476,58 @@ def save_png(frame, name: str) -> Path:
         for packet in stream.encode(None):
             out.mux(packet)
     return path
+
+
+# ---- a test camera ---------------------------------------------------------------------------
+SYSTEM_PYTHON = "/usr/bin/python3"  # Debian's, which has gi (GStreamer); the venv's has not
+
+
+class RtspCamera:
+    """tests/rtspserver.py (GStreamer's RTSP server) in a subprocess on a free loopback port, with a login.
+
+    `kill()` and `start()` again (same port) play a camera that drops off the network and comes back."""
+
+    def __init__(self, color: str = "00ff00", user: str = "viewer", password: str = "cam-PASS-5d1e",
+                 size: str = "320x240", fps: int = 15) -> None:
+        self.color, self.user, self.password, self.size, self.fps = color, user, password, size, fps
+        self.port = 0
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:  # without credentials: the config gives them apart
+        return f"rtsp://127.0.0.1:{self.port}/cam"
+
+    def start(self) -> "RtspCamera":
+        self.process = subprocess.Popen(
+            [SYSTEM_PYTHON, str(ROOT / "tests" / "rtspserver.py"), "--port", str(self.port), "--color", self.color,
+             "--user", self.user, "--password", self.password, "--size", self.size, "--fps", str(self.fps)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()  # "port N" once it serves
+        if not line.startswith("port "):
+            self.kill()
+            raise AssertionError(f"the RTSP server did not start: {line!r}")
+        self.port = int(line.split()[1])
+        return self
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(5)
+        self.process = None
+
+    def __enter__(self) -> "RtspCamera":
+        return self.start()
+
+    def __exit__(self, *_exc) -> None:
+        self.kill()
+
+
+def centre_rgb(frame) -> tuple[int, int, int]:
+    return rgb_at(frame, frame.width // 2, frame.height // 2)
+
+
+def newest_frame(stream_url: str):
+    """The last frame of the newest segment the stream lists (None before the first)."""
+    urls = segment_urls(media_playlist_url(stream_url))
+    return last_frame_of(fetch_segment(urls[-1])) if urls else None

@@ -74,6 +74,18 @@ def playlist_problems(text: str) -> list[str]:
         hold_back = getattr(control, "hold_back", None) if control else None
         if hold_back is not None and hold_back < 3 * target:
             problems.append(f"HOLD-BACK {hold_back} under three target durations (4.3.3.8)")
+    if text.count("#EXT-X-START:") > 1:
+        problems.append("EXT-X-START more than once (4.3.5: at most once)")
+    if pl.start is not None:
+        offset = pl.start.time_offset
+        at = text.find("#EXT-X-START:")
+        if first_segment != -1 and at > first_segment:
+            problems.append("EXT-X-START after the first segment (4.3.5)")
+        # castd bends 4.3.5.2's SHOULD (not within three target durations of a live playlist's end: see
+        # presets.py); what it may not do is point before the playlist, where it would mean its start
+        if offset >= 0 or -offset > sum(durations) + 1e-6:
+            problems.append(f"EXT-X-START TIME-OFFSET {offset} is not a point inside the listed "
+                            f"{sum(durations):.3f}s counted from the live end (4.3.5.2)")
     if not pl.segments:
         problems.append("lists no segment")
     uris = [s.uri for s in pl.segments]

@@ -16,7 +16,8 @@ import uuid
 import pytest
 from helpers import Daemon, free_port, process_identity, wait_for
 
-from fakecast import APP_DASHCAST, APP_MEDIA_RECEIVER, APP_YOUTUBE, NS_MEDIA, NS_RECEIVER, FakeCastDevice
+from fakecast import (APP_BACKDROP, APP_DASHCAST, APP_MEDIA_RECEIVER, APP_NETFLIX, APP_YOUTUBE, NS_MEDIA, NS_RECEIVER,
+                      FakeCastDevice)
 
 CAST_ENV = {
     "CASTD_MDNS_INTERFACES": "127.0.0.1",  # mDNS never leaves loopback
@@ -337,3 +338,92 @@ def test_cast_worker_sigkill_is_restarted_and_the_tv_plays_on(tv, cd, pages):
     assert cd.status()["state"] == "streaming"
     cd.post("/stop")
     tv.wait_for(lambda: tv.current_app is None, timeout=10, what="the new worker quits the app it adopted")
+
+
+# ---- sharing the TV (castd/cast/takeover.py decides; test_takeover.py has the whole table) -----------
+def receiver_asks(tv: FakeCastDevice, since: int) -> int:
+    return [p.get("type") for ns, p in tv.messages[since:] if ns == NS_RECEIVER].count("GET_STATUS")
+
+
+def launches_and_loads(tv: FakeCastDevice, since: int) -> list[str]:
+    return [p.get("type") for ns, p in tv.messages[since:] if p.get("type") in ("LAUNCH", "LOAD")]
+
+
+def test_when_idle_waits_while_netflix_plays_and_casts_when_it_quits(tv, cd, pages):
+    tv.switch_app(APP_NETFLIX, "Netflix")  # Netflix keeps no media status: its app is all castd sees
+    before = len(tv.messages)
+    started = start(cd, pages.url("/color/ff0000"), device=spec(tv), takeover="when-idle")
+    assert started["state"] == "starting"  # answered at once
+    dev = wait_device(cd, spec(tv), "waiting")
+    assert dev["app"] == "Netflix" and "Netflix is on the device" in dev["reason"], dev
+    cd.wait_state("streaming", timeout=30)  # the stream is ready for the moment the TV is free
+    # past the point where castd would have acted: two more status questions after the stream was ready
+    asked = receiver_asks(tv, before)
+    tv.wait_for(lambda: receiver_asks(tv, before) >= asked + 2, timeout=10, what="castd keeps asking while it waits")
+    assert launches_and_loads(tv, before) == [] and tv.current_app == APP_NETFLIX
+    assert device(cd, spec(tv))["state"] == "waiting" and cd.status()["state"] == "streaming"
+
+    assert tv.quit_app(idle_screen=True)  # the film ends; the idle screen comes up
+    tv.wait_for(lambda: tv.player_state == "PLAYING", timeout=10, what="castd casts to the free TV")
+    assert launches_and_loads(tv, before) == ["LAUNCH", "LOAD"] and tv.current_app == APP_MEDIA_RECEIVER
+    dev = wait_device(cd, spec(tv), "playing")
+    assert dev["app"] is None and dev["reloads"] == 0
+    assert tv.volume_log == []  # the default leaves the volume alone
+    assert "the cast device is not free; castd waits" in cd.log()
+
+
+def test_sticky_comes_back_after_youtube_twice_and_steps_aside_each_time(tv, cd, pages):
+    cast_and_play(cd, tv, pages.url("/color/ff0000"), takeover="when-idle", sticky=True)
+    for round_ in (2, 3):
+        tv.switch_app()  # a person casts YouTube
+        dev = wait_device(cd, spec(tv), "waiting")
+        assert dev["app"] == "YouTube" and "comes back" in dev["reason"]
+        before = len(tv.messages)
+        tv.wait_for(lambda b=before: receiver_asks(tv, b) >= 1, timeout=10, what="castd waits YouTube out")
+        assert launches_and_loads(tv, before) == [] and tv.current_app == APP_YOUTUBE
+        assert tv.quit_app()  # the video ends
+        tv.wait_for(lambda r=round_: len(tv.loads) == r and tv.player_state == "PLAYING", timeout=10,
+                    what="castd comes back")
+        wait_device(cd, spec(tv), "playing")
+    assert cd.status()["state"] == "streaming"
+
+
+def test_a_tv_in_standby_with_wake_false_gets_nothing_until_it_wakes(tv, cd, pages):
+    tv.set_standby(True)
+    before = len(tv.messages)
+    start(cd, pages.url("/color/ff0000"), device=spec(tv), wake=False)
+    dev = wait_device(cd, spec(tv), "waiting")
+    assert "standby" in dev["reason"] and "wake = false" in dev["reason"]
+    cd.wait_state("streaming", timeout=30)
+    asked = receiver_asks(tv, before)
+    tv.wait_for(lambda: receiver_asks(tv, before) >= asked + 1, timeout=10, what="castd keeps asking")
+    assert launches_and_loads(tv, before) == [] and tv.standby
+    tv.set_standby(False)  # someone turned the TV on
+    tv.wait_for(lambda: tv.player_state == "PLAYING", timeout=10, what="castd casts to the woken TV")
+    assert launches_and_loads(tv, before) == ["LAUNCH", "LOAD"]
+
+
+def test_the_idle_screen_over_castds_session_gets_a_new_load(tv, cd, pages):
+    cast_and_play(cd, tv, pages.url("/color/ff0000"))
+    tv.show_idle_screen()  # ambient mode covers the picture; nobody chose it
+    tv.wait_for(lambda: len(tv.loads) == 2 and tv.player_state == "PLAYING", timeout=10, what="castd loads again")
+    assert tv.current_app == APP_MEDIA_RECEIVER and APP_BACKDROP != tv.current_app
+    dev = wait_for(lambda: (d := device(cd, spec(tv)))["reloads"] == 1 and d["state"] == "playing" and d, 10,
+                   message="the re-LOAD counted")
+    assert "idle screen" in dev["reload_reason"]
+
+
+def test_volume_silent_start_and_restore_are_exact(tv, cd, pages):
+    tv.set_volume(level=0.8, muted=False)  # the household's own level
+    cast_and_play(cd, tv, pages.url("/color/ff0000"), volume=30, silent_start=True, restore_volume=True)
+    tv.wait_for(lambda: len(tv.volume_log) >= 2, timeout=10, what="the unmute after the first frame")
+    assert tv.volume_log[:2] == [{"level": 0.3, "muted": True}, {"muted": False}]
+    launch = next(i for i, (ns, p) in enumerate(tv.messages) if p.get("type") == "LAUNCH")
+    muted_at = next(i for i, (ns, p) in enumerate(tv.messages) if p.get("type") == "SET_VOLUME")
+    assert muted_at < launch  # muted before the launch: no chime
+    assert tv.volume == {**tv.volume, "level": 0.3, "muted": False}
+    dev = wait_for(lambda: (d := device(cd, spec(tv)))["volume"] == 30 and d, 10, message="/status volume")
+    assert dev["muted"] is False
+    cd.post("/stop")
+    tv.wait_for(lambda: tv.current_app is None, timeout=10, what="castd's app quit")
+    assert tv.volume_log[-1] == {"level": 0.8, "muted": False} and tv.volume["level"] == 0.8

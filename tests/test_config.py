@@ -37,6 +37,10 @@ def test_precedence_defaults_file_env(tmp_path):
     ({"CASTD_RATE_LIMIT_PER_MINUTE": "0"}, "rate_limit_per_minute"),
     ({"CASTD_MAX_BODY_BYTES": "1000000"}, "max_body_bytes"),
     ({"CASTD_MAX_JSON_DEPTH": "1"}, "max_json_depth"),
+    # sharing the TV (castd/sharing.py)
+    ({"CASTD_TAKEOVER": "never"}, "takeover"),
+    ({"CASTD_VOLUME": "101"}, "volume"),
+    ({"CASTD_STICKY": "maybe"}, "sticky"),
 ])
 def test_invalid_values_name_the_key(tmp_path, environ, key):
     empty = tmp_path / "empty.toml"
@@ -122,3 +126,17 @@ def test_serve_warns_about_an_unknown_castd_variable_at_start_up(tmp_path):
                              "--insecure"], capture_output=True, text=True, timeout=60, env=env)
     assert "CASTD_QUALTY is not a castd setting" in result.stderr, result.stderr
     assert "did you mean CASTD_QUALITY?" in result.stderr
+
+
+def test_sharing_keys_in_the_file_the_environment_and_the_tables(tmp_path):
+    file = tmp_path / "castd.toml"
+    file.write_text('takeover = "when-idle"\nvolume = 25\n[[dashboards]]\nname = "hall"\nurl = "http://a.example/"\n'
+                    'sticky = true\nwake = false\n[[schedules]]\nstart = "07:00"\nend = "08:00"\n'
+                    'dashboard = "hall"\nsilent_start = true\n')
+    config = load_config(file, environ={"CASTD_RESTORE_VOLUME": "true"})
+    assert (config.takeover, config.volume, config.restore_volume, config.sticky) == ("when-idle", 25, True, None)
+    assert config.dashboards[0].sharing().sticky is True and config.dashboards[0].wake is False
+    assert config.schedules[0].silent_start is True
+    file.write_text('[[dashboards]]\nname = "hall"\nurl = "http://a.example/"\nvolume = -1\n')
+    with pytest.raises(ConfigError, match="volume"):
+        load_config(file, environ={})

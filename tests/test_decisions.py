@@ -12,9 +12,10 @@ import pytest
 from castd.api.ratelimit import TokenBucket
 from castd.cast.messages import CastStop, CastWant, DeviceReport
 from castd.children import exits
-from castd.children.policy import RestartPolicy, Verdict
+from castd.children.liveness import Liveness
+from castd.children.policy import RestartPolicy, RetryLater, Verdict
 from castd.config import Config
-from castd.protocol import Begin, CastDevice, Failed, Navigate, Park, Quit, Shutdown, Stop, Timeline
+from castd.protocol import Begin, CastDevice, Failed, PageFailed, Navigate, Park, Quit, Shutdown, Stop, Timeline
 from castd.supervisor.slot import Phase
 from fakechild import FakeClock, Rig
 
@@ -114,7 +115,7 @@ def test_boot_standby_is_one_child_at_start_up_not_one_per_idle(tmp_path):
     rig.stream()
     rig.encoder.exit(exits.CANNOT_BOOT)
     rig.step(passes=3)
-    assert rig.status.state == "failed" and len(rig.encoders) == 1 and rig.status.standby is None
+    assert rig.status.state == "retrying" and len(rig.encoders) == 1 and rig.status.standby is None
 
 
 def test_a_restart_continues_the_session_timeline_after_a_break(tmp_path):
@@ -132,8 +133,8 @@ def test_a_restart_continues_the_session_timeline_after_a_break(tmp_path):
     assert rig.status.session == rig.acks[0].session
 
 
-def test_failed_starts_back_off_then_give_up(tmp_path):
-    rig = Rig(tmp_path, max_restarts=4)
+def test_failed_starts_back_off_then_give_up_for_good_when_retries_are_off(tmp_path):
+    rig = Rig(tmp_path, max_restarts=4, retry_seconds=0)
     rig.start()
     rig.step()
     delays = []
@@ -161,6 +162,121 @@ def test_failed_starts_back_off_then_give_up(tmp_path):
     assert rig.status.state == "starting" and rig.status.restarts == 0 and rig.status.last_error is None
 
 
+def give_up(rig, failures):
+    """Make the wanted session's child fail `failures` starts in a row (each restart paced by the policy)."""
+    for i in range(failures):
+        before = len(rig.encoders)
+        rig.encoder.say(Failed(error="connection refused"))
+        rig.encoder.exit(exits.CRASHED)
+        rig.step()
+        if i < failures - 1:
+            while len(rig.encoders) == before:
+                rig.step(seconds=0.25)
+
+
+def test_a_given_up_session_is_retried_later_with_backoff_until_a_stop(tmp_path):
+    rig = Rig(tmp_path, max_restarts=2, retry_seconds=60)
+    rig.start(devices=["tv1"])
+    rig.step()
+    give_up(rig, 2)
+    status = rig.status
+    assert status.state == "retrying" and status.retries == 1 and "connection refused" in status.last_error
+    assert "gave up after 1 restarts" in status.last_error and "retrying in 60s" in status.last_error
+    assert status.retry_at == pytest.approx(rig.clock.wall() + 60)
+    assert not rig.alive() and rig.sup.wanted is not None, "still wanted, no child meanwhile"
+    assert rig.workers[-1].of(CastStop), "the TV is released while nothing streams"
+    spawned = len(rig.encoders)
+    rig.step(seconds=59.5)
+    assert len(rig.encoders) == spawned and rig.status.state == "retrying"
+    rig.step(seconds=0.5)
+    assert len(rig.encoders) == spawned + 1 and rig.status.state == "starting" and rig.status.retry_at is None
+    assert rig.encoder.params.session == status.session, "the same session, the same stream URL"
+    assert rig.status.restarts == 0, "a fresh round of quick restarts"
+    assert rig.workers[-1].of(CastWant)[-1].session == status.session, "cast again"
+    give_up(rig, 2)
+    assert rig.status.state == "retrying" and rig.status.retries == 2
+    assert rig.status.retry_at == pytest.approx(rig.clock.wall() + 120), "the second round waits twice as long"
+    rig.send(Stop(id="person"))
+    rig.step()
+    assert rig.status.state == "idle" and rig.sup.wanted is None
+    spawned = len(rig.encoders)
+    rig.step(seconds=1000)
+    assert len(rig.encoders) == spawned, "a person's stop ends the retries"
+
+
+def test_a_retrying_session_ends_with_its_duration_and_comes_back_on_a_new_page(tmp_path):
+    rig = Rig(tmp_path, max_restarts=1, retry_seconds=60)
+    rig.start(duration=100)
+    rig.step()
+    give_up(rig, 1)
+    assert rig.status.state == "retrying"
+    rig.start(url="http://b.example/", duration=100)  # a person asks for another page: no waiting
+    rig.step()
+    assert rig.alive() and rig.encoder.params.url == "http://b.example/" and rig.status.state == "starting"
+    give_up(rig, 1)
+    rig.step(seconds=50)
+    assert rig.status.state == "retrying"
+    rig.step(seconds=51)
+    assert rig.status.state == "idle" and not rig.alive(), "the duration ended while retrying"
+
+
+def test_a_retry_that_streams_for_a_minute_forgives_the_earlier_rounds(tmp_path):
+    rig = Rig(tmp_path, max_restarts=1, retry_seconds=10)
+    rig.start()
+    rig.step()
+    for delay in (10, 20, 40):
+        give_up(rig, 1)
+        assert rig.status.retry_at == pytest.approx(rig.clock.wall() + delay)
+        rig.step(seconds=delay)
+    rig.stream()
+    rig.run(61)
+    rig.encoder.exit(exits.CRASHED)  # after a healthy minute: restarted at once, then fails to start
+    rig.step(passes=2)
+    give_up(rig, 1)
+    assert rig.status.retry_at == pytest.approx(rig.clock.wall() + 10)
+
+
+def test_retry_later_doubles_to_fifteen_minutes_and_never_retries_a_version_mismatch():
+    retry = RetryLater(first=60)
+    assert [retry.gave_up(exits.CRASHED) for _ in range(7)] == [60, 120, 240, 480, 900, 900, 900]
+    retry.working(59)
+    assert retry.rounds == 7
+    retry.working(60)
+    assert retry.gave_up(exits.CANNOT_BOOT) == 60, "a healthy minute forgives; a missing binary may come back"
+    assert retry.gave_up(exits.VERSION_MISMATCH) is None
+    assert RetryLater(first=0).gave_up(exits.CRASHED) is None, "retry_seconds = 0: a give-up is final"
+    assert RetryLater(first=2, cap=900).gave_up(-signal.SIGKILL) == 2
+
+
+def test_a_childs_words_reach_status_and_the_log_with_the_sites_secrets_masked(tmp_path, capfd):
+    rig = Rig(tmp_path, max_restarts=1, sites=[{"prefix": "http://a.example/", "cookies": {"sid": "c00kie-S3CRET"},
+                                               "basic_auth": "kiosk:pa55-S3CRET"}])
+    rig.start()
+    rig.step()
+    rig.encoder.say(PageFailed(nav=0, url="http://a.example/", error="401 for kiosk:pa55-S3CRET"))
+    rig.step()
+    assert rig.status.last_error == "page: 401 for ***"
+    rig.encoder.say(Failed(error="net error with cookie sid=c00kie-S3CRET"))
+    rig.encoder.exit(exits.CRASHED)
+    rig.step()
+    assert rig.status.state == "retrying" and "S3CRET" not in rig.status.last_error
+    assert "sid=***" in rig.status.last_error
+    assert "S3CRET" not in capfd.readouterr().err
+
+
+def test_an_encoder_of_another_castd_ends_this_castd_with_no_retry(tmp_path):
+    rig = Rig(tmp_path, retry_seconds=60)
+    rig.start()
+    rig.step()
+    rig.encoder.exit(exits.VERSION_MISMATCH)
+    rig.step(passes=3)
+    assert rig.status.state == "failed" and "another version of castd" in rig.status.last_error
+    assert len(rig.encoders) == 1 and rig.sup.exit_code == exits.VERSION_MISMATCH
+    assert rig.sup.shutdown_at is not None, "the supervisor ends itself; the front end then exits castd"
+    rig.step(seconds=5, passes=3)
+    assert rig.sup.finished() and len(rig.encoders) == 1
+
+
 def test_a_child_that_cannot_boot_fails_the_session_at_once(tmp_path):
     rig = Rig(tmp_path)
     rig.start()
@@ -168,7 +284,7 @@ def test_a_child_that_cannot_boot_fails_the_session_at_once(tmp_path):
     rig.encoder.say(Failed(error="no such file: /usr/bin/Xvfb"))
     rig.encoder.exit(exits.CANNOT_BOOT)
     rig.step()
-    assert rig.status.state == "failed" and "cannot boot" in rig.status.last_error
+    assert rig.status.state == "retrying" and "cannot boot" in rig.status.last_error
     assert len(rig.encoders) == 1
 
 
@@ -186,7 +302,7 @@ def test_crashes_while_streaming_restart_at_once_until_the_window_fills(tmp_path
     rig.stream()
     rig.encoder.exit(exits.CRASHED)
     rig.step()
-    assert rig.status.state == "failed" and "20 crashes in 300s" in rig.status.last_error
+    assert rig.status.state == "retrying" and "20 crashes in 300s" in rig.status.last_error
 
 
 def test_crashes_spread_beyond_the_window_never_give_up(tmp_path):
@@ -384,6 +500,21 @@ def test_restart_policy_paces_forgives_and_gives_up():
     assert encoder_like.exited(1, exits.CRASHED, None).delay == 0.5, "a start that failed is still paced"
 
 
+def test_liveness_pings_one_at_a_time_and_calls_a_silent_child_wedged():
+    live = Liveness(every=2.0, deadline=10.0)
+    live.started(0.0)
+    assert live.ping(1.0) is None, "a new child is asked after `every`"
+    first = live.ping(2.0)
+    assert first == "ping-1" and live.ping(4.0) is None, "one ping outstanding at most"
+    assert not live.answered(3.0, "ping-0") and live.answered(3.0, first)
+    second = live.ping(4.0)
+    assert second == "ping-2" and not live.wedged(14.0) and live.wedged(14.1)
+    assert live.answering(14.1, within=12.0) and not live.answering(15.1, within=12.0), "the watchdog stops"
+    live.started(20.0)  # its successor
+    assert not live.answered(20.5, second), "a late answer of the old child counts for nothing"
+    assert live.answering(20.5, within=12.0) and live.ping(22.0) == "ping-3"
+
+
 def test_exit_codes_say_why():
     assert exits.describe(-signal.SIGKILL) == "killed by SIGKILL (perhaps out of memory?)"
     assert exits.describe(-signal.SIGSEGV) == "killed by SIGSEGV"
@@ -508,9 +639,18 @@ def test_link_reads_pause_play_and_another_senders_media():
 
 
 def test_link_reads_castds_app_closed_or_replaced():
+    """The link's sharer (castd/cast/takeover.py, tested in test_takeover.py) reads the receiver status."""
+    from castd.cast.takeover import Act, facts_of
+
     link, _ = _link()
-    link._viewer_left(None)
-    assert link.state == "user_stopped"
+    link.app_session = "ours"
+    castd_app = {"applications": [{"appId": "CC1AD845", "sessionId": "ours"}]}
+    assert link.sharer.decide(0.0, facts_of(castd_app, link.app_session)).act is Act.CAST
+    closed = link.sharer.decide(1.0, facts_of({"applications": []}, link.app_session))
+    assert (closed.act, closed.state) == (Act.STEP_ASIDE, "user_stopped")
     link, _ = _link()
-    link._viewer_left({"appId": "233637DE", "displayName": "YouTube"})
-    assert link.state == "other_app" and "YouTube" in (link.reason or "")
+    link.app_session = "ours"
+    link.sharer.decide(0.0, facts_of(castd_app, link.app_session))
+    youtube = {"applications": [{"appId": "233637DE", "displayName": "YouTube", "sessionId": "yt"}]}
+    replaced = link.sharer.decide(1.0, facts_of(youtube, link.app_session))
+    assert replaced.state == "other_app" and "YouTube" in (replaced.reason or "")

@@ -2,11 +2,12 @@
 instead of grabbed): unchanged pictures, silent audio, and segments cut at page changes."""
 
 import av
+import pytest
 
 from castd.encoder.convert import Yuv420Converter
-from castd.encoder.hls import FIRST_HOLD, HlsOutput
+from castd.encoder.hls import HlsOutput, first_hold
 from castd.encoder.pagecut import SETTLE, Action, PageCut
-from castd.presets import get_preset
+from castd.presets import STREAM_FORMATS, get_preset
 from helpers import close_to, rgb_at
 
 PRESET = get_preset("720p")
@@ -60,20 +61,22 @@ def test_silent_audio_is_continuous_and_mostly_not_reencoded(tmp_path):
     assert output.silence.encoded <= 3  # the rest re-muxes the encoder's silent packet
 
 
-def test_page_changes_cut_segments_and_the_playlist_stays_valid(tmp_path):
+@pytest.mark.parametrize("stream_format", list(STREAM_FORMATS))
+def test_page_changes_cut_segments_and_the_playlist_stays_valid(tmp_path, stream_format):
     """Page loads at awkward moments, including a burst, through the real muxer: nothing is
     encoded before the first page, every cut segment ends with its new page, each segment starts
     with its only keyframe, and EXT-X-TARGETDURATION never drops below 1."""
-    output = HlsOutput(tmp_path, PRESET, first_hold=FIRST_HOLD)
-    cut = PageCut(PRESET.fps, PRESET.gop)
+    preset = get_preset("720p", stream_format)
+    output = HlsOutput(tmp_path, preset, first_hold=first_hold(preset))
+    cut = PageCut(preset.fps, preset.gop)
     colours = [(255, 0, 0), (0, 0, 255), (0, 255, 0), (255, 255, 0), (255, 0, 255), (0, 255, 255)]
     loads = [0.73, 2.46, 2.7, 2.95, 3.2, 5.05]  # nav n finishes loading at loads[n]
     pictures = [picture(c) for c in colours]
     blank = picture((255, 255, 255))
     cuts = []
     skipped = 0
-    for i in range(int(7.5 * PRESET.fps)):
-        now = 100 + i / PRESET.fps + 0.001
+    for i in range(int(7.5 * preset.fps)):
+        now = 100 + i / preset.fps + 0.001
         nav = max(n for n, at in enumerate(loads) if n == 0 or now >= 100 + at - 0.2)
         loaded = [n for n, at in enumerate(loads) if now >= 100 + at]
         loaded_nav = max(loaded) if loaded else -1
@@ -89,9 +92,9 @@ def test_page_changes_cut_segments_and_the_playlist_stays_valid(tmp_path):
             assert target_duration(tmp_path) >= 1
     output.close()
     # the frames before the first page was shown (at 0.73 s) and had settled were not encoded
-    assert skipped == sum(1 for i in range(75) if i / PRESET.fps + 0.001 < loads[0] + SETTLE)
-    # the held first picture, FIRST_HOLD s in whole segments, is listed one frame after the page
-    assert [nav for nav, _ in cuts][0] == 0 and cuts[0][1] == round(FIRST_HOLD / PRESET.segment_seconds)
+    assert skipped == sum(1 for i in range(75) if i / preset.fps + 0.001 < loads[0] + SETTLE)
+    # the held first picture, the format's first_hold s in whole segments, is listed one frame after the page
+    assert [nav for nav, _ in cuts][0] == 0 and cuts[0][1] == round(first_hold(preset) / preset.segment_seconds)
     # navs 1-3 were replaced by newer ones before their pages were on screen: newest wins
     assert [nav for nav, _ in cuts] == [0, 4, 5]
     found = segments(tmp_path)
@@ -102,20 +105,22 @@ def test_page_changes_cut_segments_and_the_playlist_stays_valid(tmp_path):
             assert close_to(rgb_at(by_name[name][-1], 640, 360), colours[nav]), (nav, name)
     for name, video, _ in found:
         assert video[0].key_frame and not any(f.key_frame for f in video[1:]), name
-        assert len(video) <= PRESET.gop
+        assert len(video) <= preset.gop
 
 
-def test_rapid_page_changes_never_make_two_short_segments_in_a_row(tmp_path):
+@pytest.mark.parametrize("stream_format", list(STREAM_FORMATS))
+def test_rapid_page_changes_never_make_two_short_segments_in_a_row(tmp_path, stream_format):
     """A page every 0.3 s: each would end a segment of 3 frames; the playlist's target duration
     (longest segment, rounded) would drop to 0, so every other cut waits for a long segment."""
-    output = HlsOutput(tmp_path, PRESET, first_hold=FIRST_HOLD)
-    cut = PageCut(PRESET.fps, PRESET.gop)
+    preset = get_preset("720p", stream_format)
+    output = HlsOutput(tmp_path, preset, first_hold=first_hold(preset))
+    cut = PageCut(preset.fps, preset.gop)
     grey = picture((128, 128, 128))
     shown = []
     for i in range(60):
-        now = 100 + i / PRESET.fps + 0.001
+        now = 100 + i / preset.fps + 0.001
         nav = min(i // 3, 15)
-        action = cut.decide(now, nav, nav, 100 + (nav * 3) / PRESET.fps - 0.15)
+        action = cut.decide(now, nav, nav, 100 + (nav * 3) / preset.fps - 0.15)
         if action is not Action.SKIP:
             if output.write_video(grey, now, keyframe=action is Action.CUT) and action is Action.WRITE:
                 cut.segment_started()

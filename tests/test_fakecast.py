@@ -451,3 +451,37 @@ def test_mdns_discovery_on_loopback():
                 if cc.socket_client.is_alive():  # disconnect() of a never-started cast raises
                     cc.disconnect(timeout=5)
             browser.stop_discovery()  # also closes zconf
+
+
+# ---------------------------------------------------------------- a shared TV: other apps, standby, volume
+
+
+def test_other_apps_the_idle_screen_and_standby_show_in_the_receiver_status(tv, cast):
+    from fakecast import APP_BACKDROP, APP_NETFLIX
+
+    tv.switch_app(APP_NETFLIX, "Netflix")
+    tv.wait_for(lambda: cast.app_id == APP_NETFLIX)
+    assert cast.app_display_name == "Netflix" and P.NS_MEDIA not in cast.status.namespaces  # no media status
+    assert tv.quit_app(idle_screen=True)
+    tv.wait_for(lambda: cast.app_id == APP_BACKDROP, what="the idle screen")
+    assert cast.status.is_stand_by is False and cast.status.is_active_input is True
+    tv.set_standby(True, active_input=False)
+    tv.wait_for(lambda: cast.status.is_stand_by is True and cast.status.is_active_input is False)
+    assert tv.quit_app() and not tv.quit_app()  # the idle screen quits; then nothing runs
+    tv.wait_for(lambda: cast.app_id is None)
+
+    cast.start_app(APP_MEDIA_RECEIVER)  # a LAUNCH wakes a CEC TV and takes its input
+    tv.wait_for(lambda: cast.status.is_stand_by is False and cast.status.is_active_input is True)
+    assert not tv.standby
+    tv.set_standby(True, cec=False)
+    cast.start_app(APP_YOUTUBE)
+    tv.wait_for(lambda: cast.app_id == APP_YOUTUBE)
+    assert tv.standby  # without CEC the TV stays off
+
+
+def test_volume_from_the_remote_and_from_a_sender_is_recorded(tv, cast):
+    tv.set_volume(level=0.4, muted=True)
+    tv.wait_for(lambda: cast.status.volume_level == 0.4 and cast.status.volume_muted)
+    cast.set_volume_muted(False)
+    tv.wait_for(lambda: not tv.volume["muted"])
+    assert tv.volume_log == [{"muted": False}] and tv.volume["level"] == 0.4

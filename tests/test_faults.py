@@ -21,7 +21,8 @@ from test_supervisor import EncoderCounter, encoder_children
 def fault_daemon(tmp_path_factory):
     d = Daemon(runtime_dir=tmp_path_factory.mktemp("faults") / "run",
                env_extra={"CASTD_FRAME_STALL_SECONDS": "3", "CASTD_SEGMENT_STALL_SECONDS": "4",
-                          "CASTD_MAX_RESTARTS": "3", "CASTD_RENDERER_HEAP_MB": "128"}).start()
+                          "CASTD_MAX_RESTARTS": "3", "CASTD_RENDERER_HEAP_MB": "128",
+                          "CASTD_RETRY_SECONDS": "3", "CASTD_SUPERVISOR_TIMEOUT": "3"}).start()
     yield d
     d.finish()
 
@@ -113,20 +114,25 @@ def test_sigstop_encoder_is_a_stall(streaming):
     wait_for(lambda: not still_alive({(pid, s) for p, s in d.seen if p == pid}), 5, message="old encoder gone")
 
 
-def test_crashing_page_backs_off_then_fails(fault_daemon, pages):
+def test_crashing_page_backs_off_gives_up_then_retries_later(fault_daemon, pages):
+    """After max_restarts the session is `retrying`, not over: a new round starts after retry_seconds
+    (3 s here, 60 s by default) until a person stops it (castd/children/policy.py RetryLater)."""
     d = fault_daemon
     d.post("/stop")
     d.wait_state("idle")
     started = time.monotonic()
-    d.post("/start", json={"url": pages.url("/crash")})
-    failed = d.wait_state("failed", timeout=90)
+    body = d.post("/start", json={"url": pages.url("/crash")}).json()
+    failed = d.wait_state("retrying", timeout=90)
     elapsed = time.monotonic() - started
-    print(f"\ncrash page: failed after {elapsed:.1f}s with {failed['restarts']} restarts")
+    print(f"\ncrash page: gave up after {elapsed:.1f}s with {failed['restarts']} restarts")
     assert failed["restarts"] == 2  # max_restarts=3 failed starts: the first try and 2 restarts
     assert "crashed" in failed["last_error"] and "gave up" in failed["last_error"]
+    assert failed["retries"] == 1 and failed["retry_at"] > time.time() - 1
     health = d.get("/health")
-    assert health.status_code == 503 and "failed" in health.json()["reason"]
+    assert health.status_code == 503 and "retrying" in health.json()["reason"]
     assert not encoder_children(d, failed["supervisor_pid"])
+    again = wait_for(lambda: (s := d.status())["encoder_pid"] and s, 15, message="the next round")
+    assert again["session"] == body["session"] and again["state"] == "starting"
     # a new start clears it
     d.post("/start", json={"url": pages.url("/color/0000ff")})
     ok = d.wait_state("streaming", timeout=30)
@@ -149,6 +155,54 @@ def test_sigkill_supervisor_is_replaced_and_its_tree_ends(streaming):
     # and it works again
     d.post("/start", json={"url": body["url"]})
     d.wait_state("streaming", timeout=30)
+
+
+def test_a_wedged_supervisor_is_ended_and_replaced(streaming):
+    """SIGSTOP: the supervisor keeps its PID and its pipe but answers nothing. The front end's ping finds it
+    (supervisor_timeout 3 s here, 10 s by default), kills it, ends what it left, starts a new one."""
+    d, body = streaming
+    old = d.status()
+    old_tree = {p for p in d.record_descendants() if p[0] != _resource_tracker_of(d)}
+    os.kill(old["supervisor_pid"], signal.SIGSTOP)
+    stopped = time.monotonic()
+    try:
+        wait_for(lambda: d.status()["supervisor_pid"] not in (None, old["supervisor_pid"]), 20,
+                 message="a new supervisor")
+    finally:
+        try:
+            os.kill(old["supervisor_pid"], signal.SIGCONT)
+        except ProcessLookupError:
+            pass
+    print(f"\nwedged supervisor replaced after {time.monotonic() - stopped:.1f}s")
+    wait_for(lambda: not still_alive(old_tree), 10,
+             message=f"old tree gone: {[(p, comm(p)) for p, _ in still_alive(old_tree)]}")
+    assert "supervisor not answering; ending it" in d.log()
+    assert "not answering" in d.get("/health").json()["note"]
+    d.post("/start", json={"url": body["url"]})
+    d.wait_state("streaming", timeout=30)
+
+
+def test_an_upgrade_in_place_ends_castd_once_for_systemd_to_restart(tmp_path, pages):
+    """`make install-service` replaces castd's files under a running castd. The next child imports the new
+    files: it refuses to run beside its older parent (exit code 4, logged once), nothing retries it, and
+    castd exits non-zero, so systemd's Restart=on-failure starts the new version."""
+    tree = tmp_path / "tree"
+    shutil.copytree(ROOT / "castd", tree / "castd", ignore=shutil.ignore_patterns("__pycache__"))
+    d = Daemon(runtime_dir=tmp_path / "run", cwd=tree).start()
+    try:
+        d.record_descendants()
+        with open(tree / "castd" / "protocol.py", "a") as fh:  # the upgrade: a new protocol on disk
+            fh.write("\n# castd 0.1.1: one more field somewhere\n")
+        d.post("/start", json={"url": pages.url("/color/203040")})
+        code = d.process.wait(20)
+        log = d.log()
+        assert code == 4, log
+        assert log.count("castd was upgraded while running: this process is another version") == 1, log
+        assert "ending this castd so the new one can start" in log
+        assert "exiting so that the new version starts" in log
+        assert "encoder failed; restarting" not in log and "supervisor died" not in log, "no restart loop"
+    finally:
+        d.finish()
 
 
 def _resource_tracker_of(d):
@@ -191,14 +245,15 @@ def test_two_hundred_mixed_requests(fault_daemon, pages):
         assert not encoder_children(d, supervisor_pid)
 
 
-def test_a_missing_browser_fails_at_once_without_retries(tmp_path, pages):
-    """exits.CANNOT_BOOT: a child that cannot boot says so, and the session fails at its first try."""
+def test_a_missing_browser_gives_up_at_once_without_quick_restarts(tmp_path, pages):
+    """exits.CANNOT_BOOT: a child that cannot boot says so, and the round gives up at its first try (the
+    next round comes minutes later: a binary an upgrade was replacing may be back by then)."""
     d = Daemon(runtime_dir=tmp_path / "run", env_extra={"CASTD_XVFB": str(tmp_path / "no-such-Xvfb")}).start()
     try:
         started = time.monotonic()
         d.post("/start", json={"url": pages.url("/color/123456")})
-        failed = d.wait_state("failed", timeout=30)
-        print(f"\nmissing Xvfb: failed after {time.monotonic() - started:.1f}s")
+        failed = d.wait_state("retrying", timeout=30)
+        print(f"\nmissing Xvfb: gave up after {time.monotonic() - started:.1f}s")
         assert failed["restarts"] == 0 and "cannot boot" in failed["last_error"]
         assert "no-such-Xvfb" in failed["last_error"]
         assert not encoder_children(d, failed["supervisor_pid"])

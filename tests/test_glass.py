@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from helpers import Daemon, still_alive
 
-from glass import LINES, ShakaPlayer
+from glass import LINES, VERSIONS, ShakaPlayer
 
 
 @pytest.fixture(scope="module")
@@ -19,12 +19,12 @@ def castd(tmp_path_factory):
 @pytest.mark.parametrize("line", LINES)
 def test_shaka_plays_castd_and_presents_the_page_colour(castd, pages, line):
     colours = {"ff0000": (255, 0, 0), "0000ff": (0, 0, 255)}
-    first, second = ("ff0000", "0000ff") if line == "shaka4" else ("0000ff", "ff0000")
+    first, second = ("ff0000", "0000ff") if LINES.index(line) % 2 == 0 else ("0000ff", "ff0000")
     started = castd.post("/start", json={"url": pages.url(f"/color/{first}")})
     assert started.status_code == 200, started.text
     castd.wait_state("streaming", 30)
     with ShakaPlayer(line) as player:
-        assert player.version.startswith("v4.16" if line == "shaka4" else "v5.")
+        assert player.version.startswith(VERSIONS[line]), player.version
         player.load(started.json()["stream_url"])
         player.wait_colour(colours[first], timeout=30)
         player.wait_playing(30)

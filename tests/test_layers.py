@@ -44,7 +44,7 @@ FORBIDDEN = {
     "programme": ("castd.supervisor", "castd.api", "castd.client", "castd.encoder", "castd.cast"),
 }
 CONTRACT = {"castd.api.schemas"}  # the HTTP API's types: the CLI client decodes with them
-SHARED = ("protocol.py", "paths.py", "config.py", "presets.py", "urls.py", "logs.py", "procutil.py")
+SHARED = ("protocol.py", "paths.py", "config.py", "sharing.py", "presets.py", "urls.py", "logs.py", "procutil.py")
 
 
 def test_imports_run_downward():

@@ -63,12 +63,12 @@ def test_a_wrong_password_is_a_clear_error_and_http_keeps_working(locked_broker,
         ha.close()
 
 
-def test_control_can_require_a_broker_login(locked_broker, tmp_path):
-    """control = "with-login": without a username castd only reports; with one it obeys (here: refuses
-    bad input on the error topic, which shows it is listening)."""
+def test_control_with_a_broker_login_by_default(locked_broker, tmp_path):
+    """control = "with-login" (the default): without a username castd only reports; with one it obeys (here:
+    refuses bad input on the error topic, which shows it is listening)."""
     ha = Watcher(locked_broker, "castd/#", "homeassistant/#", username="ha", password=PASSWORD)
     d = Daemon(runtime_dir=tmp_path / "run", env_extra=mqtt_env(
-        locked_broker, "guarded", username="castd", password=PASSWORD, control="with-login"))
+        locked_broker, "guarded", username="castd", password=PASSWORD))
     try:
         d.start()
         ha.wait("castd/guarded/availability", lambda m: m.payload == b"online")

@@ -37,6 +37,21 @@ def test_the_state_payload_has_no_session_no_stream_path_and_scrubbed_urls():
     assert payload["cast_states"] == {"Living Room TV": "playing"}
 
 
+def test_a_retrying_session_says_so_and_why_on_the_state_topic():
+    status = streaming(state="retrying", fps=0.0, retry_at=1_700_000_060.0, retries=2,
+                       last_error="encoder exited with code 1 (crashed): net::ERR_CONNECTION_REFUSED at "
+                                  "http://ha.local/?token=abc; gave up after 4 restarts; retrying in 120s")
+    payload = state_payload(status)
+    assert payload["state"] == "retrying" and payload["retry_at"] == 1_700_000_060.0 and payload["retries"] == 2
+    assert "ERR_CONNECTION_REFUSED" in payload["last_error"] and "abc" not in json.dumps(payload)
+    assert StatePlan().decide(0.0, payload)
+    settings = MqttSettings(host="b")
+    component = discovery_payload(settings, Topics.of(settings), version="0", configuration_url="http://pi/",
+                                  options=[], select_name="Recent page", devices=[])
+    state = next(c for c in component["cmps"].values() if c.get("dev_cla") == "enum")
+    assert "retrying" in state["ops"], "Home Assistant's enum sensor knows the state"
+
+
 def test_state_goes_out_when_something_a_person_sees_changes_and_counters_only_every_refresh():
     plan = StatePlan()
     first = state_payload(streaming())
@@ -104,7 +119,7 @@ def test_the_discovery_payload_passes_the_schema_check_with_devices_and_without_
 
 
 def test_the_schema_check_catches_what_home_assistant_would_silently_ignore_or_refuse():
-    settings = MqttSettings(host="b", node_id="n")
+    settings = MqttSettings(host="b", node_id="n", control="always")
     topics = Topics.of(settings)
     good = discovery_payload(settings, topics, version="1", configuration_url="http://h/", options=[],
                              select_name="x", devices=[])
@@ -118,6 +133,20 @@ def test_the_schema_check_catches_what_home_assistant_would_silently_ignore_or_r
     for expected in ("unknown key 'stat_topic'", "used twice", "select needs ['options']", "origin (o) is required"):
         assert expected in text, text
     assert check("homeassistant/sensor/n/config", good)[0]  # not the device topic
+
+
+def test_control_topics_are_off_by_default_until_castd_logs_in_or_control_is_always():
+    anonymous = MqttSettings(host="b")
+    assert anonymous.control == "with-login" and not anonymous.accepts_control()
+    assert "mqtt.username" in anonymous.control_off_because() and "always" in anonymous.control_off_because()
+    payload = discovery_payload(anonymous, Topics.of(anonymous), version="0", configuration_url="http://pi/",
+                                options=[], select_name="Recent page", devices=[])
+    assert "stop" not in payload["cmps"] and "url" not in payload["cmps"], "no buttons that do nothing"
+    assert MqttSettings(host="b", username="castd").accepts_control()
+    assert MqttSettings(host="b", control="always").control_off_because() is None
+    assert MqttSettings(host="b", username="castd", control="never").control_off_because() == "mqtt.control is never"
+    assert load_config(None, environ={"CASTD_CONFIG": "", "CASTD_MQTT_HOST": "b",
+                                             "CASTD_MQTT_CONTROL": "always"}).mqtt.accepts_control()
 
 
 def test_component_keys_are_home_assistant_ids():
@@ -164,3 +193,37 @@ def test_with_dashboards_the_select_starts_them_by_name_and_refuses_others_like_
     assert isinstance(started, Start) and started.dashboard == "kitchen" and started.url == "http://ha.local:8123/kitchen"
     refused = interpret(Inbound.SELECT, b"garage", config, ALLOW, options=["kitchen"])
     assert refused == Refusal(404, "no dashboard named 'garage'; dashboards: kitchen")
+
+
+def test_the_takeover_switch_and_volume_number_are_settings_for_starts_from_mqtt():
+    from castd.mqtt.commands import Setting
+    from castd.sharing import Sharing
+
+    on = interpret(Inbound.TAKEOVER, b"ON", CONFIG, ALLOW, options=[])
+    assert isinstance(on, Setting) and on.sharing == Sharing(takeover="when-idle")
+    loud = interpret(Inbound.VOLUME, b"35.0", CONFIG, ALLOW, options=[], sharing=on.sharing)
+    assert isinstance(loud, Setting) and loud.sharing == Sharing(takeover="when-idle", volume=35)
+    assert interpret(Inbound.VOLUME, b"None", CONFIG, ALLOW, options=[], sharing=loud.sharing).sharing.volume is None
+    for kind, payload in ((Inbound.VOLUME, b"101"), (Inbound.VOLUME, b"loud"), (Inbound.TAKEOVER, b"maybe")):
+        refused = interpret(kind, payload, CONFIG, ALLOW, options=[])
+        assert isinstance(refused, Refusal) and refused.status == 400 and kind.value in refused.message
+    # a start from Home Assistant gets the settings where its own JSON sets nothing
+    start = interpret(Inbound.START, b'{"url": "http://a.b/", "takeover": "always"}', CONFIG, ALLOW, options=[],
+                      sharing=loud.sharing)
+    assert isinstance(start, Start) and start.sharing == Sharing(takeover="always", volume=35)
+    picked = interpret(Inbound.URL, b"http://a.b/page", CONFIG, ALLOW, options=[], sharing=loud.sharing)
+    assert isinstance(picked, Start) and picked.sharing == loud.sharing
+    payload = state_payload(streaming(cast=CastSection(devices=[CastDevice(device="tv", state="waiting",
+                                                                           app="Netflix", volume=20)])),
+                            sharing=loud.sharing)
+    assert (payload["takeover"], payload["volume"]) == ("when-idle", 35)
+    assert payload["cast"]["devices"][0]["app"] == "Netflix" and payload["cast"]["devices"][0]["volume"] == 20
+    settings = MqttSettings(host="b", node_id="n")
+    discovery = discovery_payload(settings, Topics.of(settings), version="1", configuration_url="http://h/",
+                                  options=[], select_name="x", devices=[])
+    problems, expanded = check(Topics.of(settings).discovery, json.loads(json.dumps(discovery)))
+    assert not problems, problems
+    env, cmps = ImmutableSandboxedEnvironment(), expanded["components"]
+    assert env.from_string(cmps["takeover"]["value_template"]).render(value_json=payload) == "ON"
+    assert env.from_string(cmps["volume"]["value_template"]).render(value_json=payload) == "35"
+    assert cmps["volume"]["command_topic"] == "castd/n/volume/set" and cmps["takeover"]["retain"] is True

@@ -89,3 +89,31 @@ def test_a_restart_resumes_the_same_session_at_the_same_item(tmp_path):
     third = Rig(tmp_path, **config(**state))
     third.step()
     assert third.status.state == "idle" and not third.encoders  # a stop is kept too
+
+
+def test_sharing_keys_reach_the_cast_worker_nearest_layer_first(tmp_path):
+    """castd/sharing.py's layers: the start's keys over the dashboard's; a schedule entry's over its
+    dashboard's (the config's own keys are applied by the link, under all of them)."""
+    from castd.cast.messages import CastWant
+    from castd.sharing import Sharing
+
+    wall = datetime.fromtimestamp(FakeClock().wall(), timezone.utc)
+    start, end = wall.replace(second=0).timestamp() + 60, wall.replace(second=0).timestamp() + 180
+    at = datetime.fromtimestamp
+    boards = [{**b, "takeover": "when-idle", "volume": 40} if b["name"] == "cam" else b for b in BOARDS]
+    rig = Rig(tmp_path, dashboards=boards, playlists=PLAYLIST, schedules=[{
+        "start": f"{at(start, timezone.utc):%H:%M}", "end": f"{at(end, timezone.utc):%H:%M}", "timezone": "UTC",
+        "dashboard": "cam", "sticky": True, "device": "127.0.0.1:9"}], sticky=False)
+    from castd.api.control import resolve_target, start_command
+    from castd.api.schemas import StartRequest
+
+    body = StartRequest(dashboard="cam", device="127.0.0.1:8", takeover="always", mute=True)  # as POST /start reads it
+    rig.send(start_command(body, resolve_target(body, rig.config, None), rig.config))  # type: ignore[arg-type]
+    rig.step()
+    (want,) = rig.workers[0].of(CastWant)
+    assert want.sharing == Sharing(takeover="always", volume=40, mute=True)
+    rig.send(Stop(id="c2"))
+    rig.step()
+    rig.step(seconds=start - rig.clock.wall())
+    scheduled = [w for w in rig.workers[-1].of(CastWant) if w.devices[0].spec == "127.0.0.1:9"]
+    assert scheduled and scheduled[-1].sharing == Sharing(takeover="when-idle", sticky=True, volume=40)

@@ -45,7 +45,7 @@ def create_app(config: Config, *, demo: bool = False) -> Starlette:
         tasks = [asyncio.create_task(_watch(handle))]
         interval = watchdog_interval()
         if interval:
-            tasks.append(asyncio.create_task(_watchdog_pings(interval)))
+            tasks.append(asyncio.create_task(_watchdog_pings(interval, handle)))
         if demo:
             asyncio.create_task(_start_demo(handle, config))
         try:
@@ -111,10 +111,12 @@ async def _watch(handle: SupervisorHandle) -> None:
             log.exception("supervisor watch failed")
 
 
-async def _watchdog_pings(interval: float) -> None:
-    """WATCHDOG=1 from the event loop itself: if the loop wedges, systemd restarts castd."""
+async def _watchdog_pings(interval: float, handle: SupervisorHandle) -> None:
+    """WATCHDOG=1 from the event loop itself, and only while the supervisor answers its pings (handle.chain_ok):
+    if the loop wedges, or the supervisor stays silent through its own restart, systemd restarts castd."""
     while True:
-        notify("WATCHDOG=1")
+        if handle.chain_ok():
+            notify("WATCHDOG=1")
         await asyncio.sleep(interval)
 
 

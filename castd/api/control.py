@@ -17,7 +17,7 @@ from castd.api.schemas import (HealthResponse, PublicStatus, StartRequest, Start
                                StepResponse, StopRequest, StopResponse)
 from castd.api.urlpolicy import check_url
 from castd.specs import check_specs
-from castd.config import Config, validate_page_values
+from castd.config import Config, camera_url, validate_page_values
 from castd.logs import log, scrub
 from castd.paths import configured_stream_base, stream_path
 from castd.presets import PRESETS
@@ -71,11 +71,13 @@ def refuse_tokenless_get(request: Request) -> None:
 
 
 def resolve_target(body: StartRequest, config: Config, allowlist: Allowlist) -> Target:
-    """The request as one Target: url, dashboard or playlist, with the request's fields on top."""
-    given = [name for name in ("url", "dashboard", "playlist") if getattr(body, name) is not None]
+    """The request as one Target: url, dashboard, playlist or camera, with the request's fields on top."""
+    given = [name for name in ("url", "dashboard", "playlist", "camera") if getattr(body, name) is not None]
     if len(given) != 1:
-        raise ApiError(400, "give exactly one of url, dashboard, playlist"
+        raise ApiError(400, "give exactly one of url, dashboard, playlist, camera"
                             + (f" (got {', '.join(given)})" if given else ""))
+    if (body.overlay is not None or body.overlay_size is not None) and body.camera is None:
+        raise ApiError(400, "overlay: goes with a camera ({\"camera\": NAME, \"overlay\": \"top-right\"})")
     if body.quality is not None and body.quality not in PRESETS:
         raise ApiError(400, f"quality: unknown preset {body.quality!r}; valid: {', '.join(PRESETS)}")
     devices = None if body.device is None else tuple(start_devices(body.device, config))
@@ -90,11 +92,34 @@ def resolve_target(body: StartRequest, config: Config, allowlist: Allowlist) -> 
             if body.mode == "direct":
                 raise ApiError(400, "mode: a playlist is streamed (hls); direct mode is for single pages")
             return playlist_target(config, body.playlist, quality=body.quality, devices=devices)
+        if body.camera is not None:
+            return camera_target(body, config, devices)
     except UnknownName as exc:
         raise ApiError(404, str(exc)) from None
     return Target(url=check_url(body.url or "", allowlist), quality=body.quality or config.quality,
                   devices=devices if devices is not None else tuple(config.default_devices()),
                   mode=body.mode or "hls", page=page)
+
+
+def camera_target(body: StartRequest, config: Config, devices: tuple[str, ...] | None) -> Target:
+    """A camera in the page's place ("camera:NAME"); it is always encoded (castd reads it, not the TV)."""
+    name = body.camera or ""
+    if name not in config.cameras:
+        raise UnknownName(f"no camera named {name!r}; cameras: {', '.join(config.cameras) or 'none configured'}")
+    if body.mode == "direct":
+        raise ApiError(400, "mode: a camera is streamed (hls); castd reads it, not the device")
+    return Target(url=camera_url(name), quality=body.quality or config.quality,
+                  devices=devices if devices is not None else tuple(config.default_devices()), mode="hls")
+
+
+def onto_session(body: StartRequest, target: Target, status: Status) -> Target:
+    """A camera asked for without a quality or a device goes into the running session (a switch: the
+    TV keeps its LOAD and stream URL) rather than starting another at the config's quality."""
+    if body.camera is None or body.quality is not None or body.device is not None:
+        return target
+    if status.state not in LIVE_STATES or status.mode != "hls" or not status.quality:
+        return target
+    return msgspec.structs.replace(target, quality=status.quality, devices=tuple(status.devices))
 
 
 def is_switch(status: Status, target: Target) -> bool:
@@ -122,6 +147,7 @@ async def start(request: Request) -> Response:
     config = _config(request)
     try:
         target, problem = resolve_target(body, config, request.app.state.allowlist), None
+        target = onto_session(body, target, _supervisor(request).status)
     except ApiError as exc:
         target, problem = None, exc
     # Counted before refusing: a sender is limited whether its starts are valid or not. The bucket is
@@ -132,11 +158,12 @@ async def start(request: Request) -> Response:
             raise problem or ApiError(400, "nothing to start")
         command = start_command(body, target, config)
     except ApiError as exc:
-        exc.context = {"url": body.url, "dashboard": body.dashboard, "playlist": body.playlist}
+        exc.context = {"url": body.url, "dashboard": body.dashboard, "playlist": body.playlist, "camera": body.camera}
         raise
     then = command.then
     log.info("webhook start", client=_client(request), url=target.url or None, dashboard=target.dashboard,
-             playlist=target.playlist, quality=target.quality, duration=body.duration, then=then,
+             playlist=target.playlist, camera=body.camera, overlay=body.overlay, quality=target.quality,
+             duration=body.duration, then=then,
              mode=target.mode, devices=", ".join(target.devices) or None)
     try:
         ack = await _supervisor(request).command(command)
@@ -151,7 +178,7 @@ async def start(request: Request) -> Response:
         url=url, quality=target.quality, duration=body.duration, switched=ack.switched,
         stream_url=stream_base(request) + stream_path(ack.session) if target.mode == "hls" else None,
         mode=target.mode, devices=list(target.devices), seq=ack.seq, dashboard=ack.dashboard or target.dashboard,
-        playlist=target.playlist, then=then))
+        playlist=target.playlist, camera=body.camera, overlay=body.overlay, then=then))
 
 
 def start_command(body: StartRequest, target: Target, config: Config) -> Start:
@@ -167,9 +194,12 @@ def start_command(body: StartRequest, target: Target, config: Config) -> Start:
         raise ApiError(400, "then: \"resume\" needs a duration (how long to show this before going back)")
     if target.mode == "direct" and not target.devices:
         raise ApiError(400, "mode: direct needs a device (a `device` field, or `device` in the config)")
+    if body.overlay is not None and body.then is not None:
+        raise ApiError(400, "then: an overlay ends by itself after `duration` (the page under it goes on)")
     return Start(id=new_command_id(), url=target.url, quality=target.quality, duration=body.duration,
                  page=target.page, devices=list(target.devices), mode=target.mode, dashboard=target.dashboard,
-                 playlist=target.playlist, then=then)
+                 playlist=target.playlist, then=then if body.overlay is None else "stop", overlay=body.overlay,
+                 overlay_size=body.overlay_size, sharing=body.sharing().over(target.sharing))
 
 
 def start_devices(field: str | list[str] | None, config: Config) -> list[str]:
@@ -250,6 +280,9 @@ def health_problem(handle: SupervisorHandle, config: Config) -> str | None:
     status = handle.status
     if status.state == "failed":
         return f"last session failed: {(status.last_error or '').splitlines()[0] if status.last_error else '?'}"
+    if status.state == "retrying":
+        wait = max(0, round((status.retry_at or 0) - time.time()))
+        return f"retrying in {wait}s: {(status.last_error or '?').splitlines()[0]}"
     if status.state == "streaming" and status.fps <= 0 and status.mode != "direct":
         return "encoder is not producing frames"
     return None

@@ -1,4 +1,4 @@
-"""GET /dashboards: the names /start takes (dashboards, playlists) and the schedules, from the config.
+"""GET /dashboards: the names /start takes (dashboards, playlists, cameras) and the schedules, from the config.
 
 What a Home Assistant select or a phone shortcut offers; URLs are shown with secret-looking query
 values masked, like everywhere else.
@@ -12,8 +12,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from castd.api.errors import json_response
-from castd.api.schemas import DashboardInfo, DashboardsResponse, PlaylistInfo, PlaylistItemInfo, ScheduleInfo
-from castd.config import Config
+from castd.api.schemas import (CameraInfo, DashboardInfo, DashboardsResponse, PlaylistInfo, PlaylistItemInfo,
+                               ScheduleInfo)
+from castd.config import Config, masked_url
 from castd.logs import scrub
 from castd.programme import schedule
 from castd.programme.targets import dashboard_target, playlist_target
@@ -25,6 +26,9 @@ def listing(config: Config, now: float) -> DashboardsResponse:
         dashboards=[DashboardInfo(name=board.name, url=scrub(board.url), quality=target.quality,
                                   devices=list(target.devices))
                     for board in config.dashboards for target in [dashboard_target(config, board.name)]],
+        cameras=[CameraInfo(name=name, url=scrub(masked_url(camera.url)), transport=camera.transport,
+                            snapshot=bool(camera.snapshot_url))
+                 for name, camera in config.cameras.items()],
         playlists=[PlaylistInfo(name=p.name, items=[PlaylistItemInfo(dashboard=i.dashboard, seconds=i.seconds)
                                                     for i in p.items],
                                 loop=p.loop, quality=target.quality, devices=list(target.devices))

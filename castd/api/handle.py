@@ -5,12 +5,21 @@ the last snapshot without waiting on anything, and a command waits only for its 
 supervisor sends in the pass that reads the command, before any child is touched). If the supervisor
 dies, the death is remembered for /health, what it left behind is ended, and a new one is started with
 the same restart policy every castd parent uses (castd/children/).
+
+Liveness by asking (castd/children/liveness.py): a Ping every 2 s; a supervisor that has not answered
+for `supervisor_timeout` seconds is killed and counts as dead. systemd's watchdog is fed only while the
+supervisor answers (`chain_ok`), so a front end that cannot cure it gets castd restarted as a whole.
+
+Nothing here walks /proc in the steady state: orphans come to the front end (a subreaper) only when a
+supervisor dies (while it lives, it is the nearer subreaper), so they are looked for after a death only,
+for REAP_AFTER_DEATH seconds, on the periodic check and never with a sleep on the event loop.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import time
 import uuid
 from collections.abc import Callable
@@ -18,6 +27,8 @@ from typing import Any
 
 import msgspec
 
+from castd.children import exits
+from castd.children.liveness import Liveness
 from castd.children.piped import Child, PipedChild
 from castd.children.policy import RestartPolicy
 from castd.children.supervised import Run, Supervised
@@ -25,9 +36,11 @@ from castd.config import Config
 from castd.logs import log
 from castd.procutil import (adopted_children, descendants, group_members, kill_group, kill_tree, pid_alive,
                             reap_adopted, set_child_subreaper)
-from castd.protocol import Ack, Command, Shutdown, Snapshot, Status, SupervisorEvent, event_decoder
+from castd.protocol import Ack, Command, Ping, Shutdown, Snapshot, Status, SupervisorEvent, event_decoder
 
 HEALTHY_AFTER = 60.0  # a supervisor that ran this long before dying is restarted at once
+PING_EVERY = 2.0
+REAP_AFTER_DEATH = 5.0  # after a supervisor's death, how long its orphans are looked for (then reaped)
 
 
 class SupervisorUnavailable(RuntimeError):
@@ -66,6 +79,9 @@ class SupervisorHandle:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closing = False
         self.on_status: list[Callable[[Status], None]] = []
+        self.liveness = Liveness(every=PING_EVERY, deadline=config.supervisor_timeout)
+        self._reap_until = 0.0  # monotonic: look for adopted orphans until then (after a death)
+        self.exit_code = 0  # castd's exit status: exits.VERSION_MISMATCH once an upgrade was found
 
     # ---- lifecycle ---------------------------------------------------------------------
     def start(self) -> None:
@@ -73,6 +89,7 @@ class SupervisorHandle:
         set_child_subreaper()  # orphans of a dead supervisor come to us, not to init
         child = self.slot.spawn(self.config)
         self.started_at = time.monotonic()
+        self.liveness.started(self.started_at)
         conn = child.waitables()[0]
         self._reading = conn.fileno()
         self._loop.add_reader(self._reading, self._on_readable)
@@ -101,6 +118,8 @@ class SupervisorHandle:
                 log.warning("supervisor ended", pid=exited.pid, how=exited.describe())
         self._detach()
         self._sweep(self.status)
+        await asyncio.sleep(0.05)  # SIGKILLed leftovers die in a few ms: collect them before castd exits
+        reap_adopted()
 
     def _detach(self) -> None:
         if self._reading is not None and self._loop is not None:
@@ -114,21 +133,35 @@ class SupervisorHandle:
                 future.set_exception(SupervisorUnavailable("supervisor exited"))
         self._pending.clear()
 
+    def chain_ok(self) -> bool:
+        """The whole chain answers: the supervisor answered a ping lately (or is being replaced in time).
+        What feeds systemd's watchdog: one missed deadline plus a restart, then systemd steps in."""
+        if self._closing:
+            return True
+        return self.liveness.answering(time.monotonic(), 2 * self.liveness.deadline + PING_EVERY)
+
     def check(self) -> bool:
-        """Called periodically: if the supervisor died, note why, clean up after it, start a new one."""
-        reap_adopted()
+        """Called periodically: ping the supervisor; if it died or stopped answering, note why, clean up
+        after it, start a new one."""
+        now = time.monotonic()
+        if now < self._reap_until:
+            reap_adopted()
         if self._closing:
             return False
-        now = time.monotonic()
+        self._ask(now)
         exited = self.slot.poll()
         if exited is not None:  # just died: clean up, then restart after a paced delay
-            self.last_death = f"supervisor exited ({exited.describe()}) at {time.strftime('%H:%M:%S')}"
+            how = exited.reason or exited.describe()
+            self.last_death = f"supervisor exited ({how}) at {time.strftime('%H:%M:%S')}"
             self._detach()
             self._sweep(self.status)
             self.status = Status()
+            if exits.classify(exited.code) is exits.Exit.VERSION_MISMATCH:
+                self._upgraded()
+                return False
             lived = now - self.started_at
             decision = self.slot.failed(exited, lived if lived >= HEALTHY_AFTER else None)
-            log.error("supervisor died; starting a new one", pid=exited.pid, how=exited.describe(),
+            log.error("supervisor died; starting a new one", pid=exited.pid, how=how,
                       restart_in=decision.delay)
         if not self.slot.restart_due():
             return False
@@ -136,6 +169,32 @@ class SupervisorHandle:
         self.restarts += 1
         self.start()
         return True
+
+    def _upgraded(self) -> None:
+        """The supervisor, or a child of it, is another castd than this front end: castd was upgraded in
+        place while it ran. No supervisor this front end starts can work, so castd exits (code 4) and
+        systemd's Restart=on-failure starts the new version. Logged once."""
+        self.exit_code = exits.VERSION_MISMATCH
+        self._closing = True
+        self.last_death = "castd was upgraded while running; restarting"
+        log.error("castd was upgraded while running; exiting so that the new version starts",
+                  exit_code=self.exit_code)
+        os.kill(os.getpid(), signal.SIGTERM)  # uvicorn's own graceful shutdown; server.py returns exit_code
+
+    def _ask(self, now: float) -> None:
+        """The liveness check: a ping when one is due; a supervisor past its deadline is killed (its exit,
+        reaped by the next poll, is a death like any other)."""
+        child = self.slot.child
+        if child is None or not self.alive():
+            return
+        if self.liveness.wedged(now):
+            reason = f"not answering for {now - self.liveness.asked_at:.1f}s"
+            log.error("supervisor not answering; ending it", pid=child.pid, reason=reason)
+            self.slot.kill(reason)
+            return
+        ping_id = self.liveness.ping(now)
+        if ping_id is not None:
+            child.send(Ping(id=ping_id))
 
     def _sweep(self, status: Status) -> None:
         """End everything a dead supervisor left behind: the encoder's and the cast worker's groups and
@@ -154,8 +213,8 @@ class SupervisorHandle:
             kill_tree(pid, include_root=True)
         if alive:
             log.warning("ended processes left by the supervisor", pids=",".join(map(str, sorted(alive))))
-        time.sleep(0.05)
-        reap_adopted()
+        reap_adopted()  # what is dead already; the rest on the next checks (no sleep on the event loop)
+        self._reap_until = time.monotonic() + REAP_AFTER_DEATH
 
     # ---- messages ----------------------------------------------------------------------
     def _on_readable(self) -> None:
@@ -174,6 +233,8 @@ class SupervisorHandle:
             for callback in self.on_status:
                 callback(event.status)
         elif isinstance(event, Ack):
+            if self.liveness.answered(time.monotonic(), event.command_id):
+                return
             future = self._pending.pop(event.command_id, None)
             if future is not None and not future.done():
                 future.set_result(event)

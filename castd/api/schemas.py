@@ -13,7 +13,8 @@ import msgspec
 from castd.cast.info import DeviceInfo
 from castd.specs import MAX_DEVICES, MAX_SPEC_LENGTH
 from castd.presets import PRESETS
-from castd.protocol import State, Status
+from castd.sharing import SharingKeys
+from castd.protocol import OverlayWhere, State, Status
 
 Url = Annotated[str, msgspec.Meta(min_length=1, max_length=4096, description="http(s) URL of the page to cast")]
 Seconds = Annotated[float, msgspec.Meta(gt=0, description="seconds until the session ends by itself "
@@ -37,12 +38,23 @@ Name = Annotated[str, msgspec.Meta(min_length=1, max_length=64, description="a n
 Then = Literal["stop", "resume"]
 
 
-class StartRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    """Exactly one of url, dashboard, playlist. As JSON (any Content-Type), a form, or (with a token) GET."""
+OverlaySize = Annotated[float, msgspec.Meta(ge=0.1, le=1, description="an overlay's width as a fraction of the "
+                                                                       "picture's (0.5: a quarter of it)")]
+
+
+class StartRequest(SharingKeys, forbid_unknown_fields=True, kw_only=True):
+    """Exactly one of url, dashboard, playlist, camera. As JSON (any Content-Type), a form, or (with a token) GET.
+    The sharing keys (takeover, sticky, wake, volume, mute, silent_start, restore_volume) beat the
+    dashboard's, playlist's and config's."""
 
     url: Url | None = None
     dashboard: Annotated[Name, msgspec.Meta(description="a [[dashboards]] name")] | None = None
     playlist: Annotated[Name, msgspec.Meta(description="a [[playlists]] name")] | None = None
+    camera: Annotated[Name, msgspec.Meta(description="a [cameras.NAME] name: full screen, or with "
+                                                     "`overlay` in a corner over the running session")] | None = None
+    overlay: Annotated[OverlayWhere, msgspec.Meta(description="with `camera`: show it in this corner over "
+                                                              "the running session (off: remove it)")] | None = None
+    overlay_size: OverlaySize | None = None
     then: Annotated[Then, msgspec.Meta(description="after `duration`: stop (default), or resume what was "
                                                    "on screen before (an interrupt)")] | None = None
     quality: Quality | None = None
@@ -72,6 +84,8 @@ class StartResponse(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     seq: int
     dashboard: str | None = None
     playlist: str | None = None
+    camera: str | None = None
+    overlay: str | None = None  # the corner the camera went to (or "off")
     then: Then = "stop"
 
 
@@ -116,10 +130,18 @@ class ScheduleInfo(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     active: bool  # on now
 
 
+class CameraInfo(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    name: str
+    url: str  # credentials masked (***@)
+    transport: str
+    snapshot: bool  # a snapshot_url is configured
+
+
 class DashboardsResponse(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """GET /dashboards: the names /start takes, from the config."""
 
     dashboards: list[DashboardInfo]
+    cameras: list[CameraInfo]
     playlists: list[PlaylistInfo]
     schedules: list[ScheduleInfo]
     schedule_override: str

@@ -33,6 +33,7 @@ from typing import Callable
 from castd.cast.connection import CastConnection, CastError, Interrupted
 from castd.cast.devices import NotFound, Resolved, Resolver
 from castd.cast.freeze import FreezeWatch, Verdict
+from castd.cast.takeover import Act, Decision, Policy, Sharer, facts_of
 from castd.cast.media import (APP_MEDIA_RECEIVER, APP_NAMES, IDLE_APP, NS_DASHCAST, NS_MEDIA, NS_RECEIVER,
                               app_for, dashcast_request, load_request)
 from castd.cast.streamurl import Unreachable, stream_base
@@ -40,6 +41,7 @@ from castd.config import Config
 from castd.logs import log
 from castd.protocol import USER_STATES, CastDevice, CastState
 from castd.children.backoff import Backoff
+from castd.sharing import Sharing
 
 COMMAND_TIMEOUT = 8.0  # GET_STATUS, STOP: answered at once by a device that is there
 PLAYING_STATES = ("PLAYING", "BUFFERING", "PAUSED")
@@ -47,6 +49,7 @@ USER_IDLE_REASONS = ("CANCELLED", "INTERRUPTED")
 HEALTHY_AFTER = 60.0  # playing this long forgives earlier failures
 TERMINAL = USER_STATES
 MEDIA_TIME_REPORT = 5.0  # /status's media time of a device that plays on is at most this old (one report each)
+WAIT_POLL = 2.0  # while waiting for a free TV, its receiver status is asked for this often (besides its own news)
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,7 @@ class Plan:
     stream_path: str | None = None  # hls: set once the stream has its first segment
     page_url: str | None = None  # direct
     stop: bool = False
+    sharing: Sharing = Sharing()  # unset keys: the config's
 
 
 def current_app(receiver_status: dict) -> dict | None:
@@ -124,6 +128,12 @@ class Link:
         self.reloaded_at: float | None = None
         self.media_time: float | None = None  # the receiver's currentTime last seen advancing ...
         self.media_time_at: float | None = None  # ... and when (wall clock)
+        # sharing the TV (castd/cast/takeover.py decides; the volume keys are done here)
+        self.sharing = plan.sharing.over(config.sharing())
+        self.sharer = Sharer(Policy.of(self.sharing), held=self.owns_app)
+        self.other_app: str | None = None  # the app castd waits out, for /status
+        self.saved_volume: dict | None = None  # the TV's volume before castd changed it (restore_volume)
+        self.silenced = False  # silent_start: muted for the launch, not yet unmuted
 
     # ---- from the worker thread ------------------------------------------------------------
     def start(self) -> None:
@@ -156,9 +166,17 @@ class Link:
                           model=device.model if device else None, stream_url=self.stream_url,
                           failures=self.failures, last_error=self.last_error, updated_at=self.updated_at,
                           reloads=self.reloads, reload_reason=self.reload_reason, media_time=self.media_time,
-                          media_time_at=self.media_time_at,
+                          media_time_at=self.media_time_at, app=self.other_app if self.state == "waiting" else None,
+                          volume=self._tv_volume("level"), muted=self._tv_volume("muted"),
                           retry_in=round(max(0.0, self.retry_at - time.monotonic()), 2)
                           if self.state == "failed" and self.retry_at is not None else None)
+
+    def _tv_volume(self, key: str):
+        volume = self.receiver.get("volume") or {}
+        value = volume.get(key)
+        if key == "level":
+            return round(value * 100) if isinstance(value, (int, float)) else None
+        return value if isinstance(value, bool) else None
 
     # ---- the loop ---------------------------------------------------------------------------
     @property
@@ -175,6 +193,9 @@ class Link:
                 try:
                     if plan.session != self.session:
                         self._new_session(plan)
+                    elif plan.sharing.over(self.config.sharing()) != self.sharing:
+                        self.sharing = plan.sharing.over(self.config.sharing())
+                        self.sharer.policy = Policy.of(self.sharing)
                     if plan.stop:
                         if self.stopped_session != plan.session:
                             self._stop_on_device(check)
@@ -215,6 +236,10 @@ class Link:
         self.media_time = self.media_time_at = None
         if self.watch is not None:
             self.watch.reset()
+        self.sharing = plan.sharing.over(self.config.sharing())
+        self.sharer = Sharer(Policy.of(self.sharing))
+        self.other_app = None
+        self.silenced = False
         self._set("connecting", None)
 
     def _step(self, plan: Plan, check: Callable[[], bool]) -> None:
@@ -225,7 +250,26 @@ class Link:
                 self.log.info("cast device reconnected", device=self.spec, address=conn.label)
             self.verified_gen = conn.generation
             self.receiver = status
-        if not self._own_app(plan, conn, check):
+        now = time.monotonic()
+        decision = self.sharer.decide(now, facts_of(self.receiver, self.app_session))
+        if decision.act is Act.STEP_ASIDE:
+            self._restore_volume(conn)
+            self._terminal(decision.state or "other_app", decision.reason or "another app took over")  # type: ignore[arg-type]
+            return
+        if decision.act is Act.WAIT:
+            if self.sharer.held:  # a person's app over castd's (sticky), or a TV gone to standby
+                self._restore_volume(conn)
+            self._wait_for_a_free_tv(decision, conn, check)
+            return
+        if decision.at is not None and decision.at > now:
+            self._set("waiting", f"{decision.reason}; castd loads again in {decision.at - now:.0f}s")
+            self._sleep_until(decision.at, check)
+            return
+        if decision.reload:
+            self._covered(decision, now)
+        elif decision.reason:
+            self.log.info("the cast device is free again; castd casts", device=self.spec, reason=decision.reason)
+        if not self._own_app(plan, conn, check, launch=decision.reload):
             return
         if plan.mode == "direct":
             self._ensure_page(plan, conn)
@@ -265,17 +309,16 @@ class Link:
             conn.close()
 
     # ---- castd's app ------------------------------------------------------------------------
-    def _own_app(self, plan: Plan, conn: CastConnection, check: Callable[[], bool]) -> bool:
-        """True when castd's app (of the plan's kind) runs there; launches it when it may."""
+    def _own_app(self, plan: Plan, conn: CastConnection, check: Callable[[], bool], launch: bool = False) -> bool:
+        """True when castd's app (of the plan's kind) runs there; launches it otherwise (the sharer said
+        castd may), or when `launch` (a LAUNCH wakes a TV in standby)."""
         app = current_app(self.receiver)
         want = app_for(plan.mode)
-        if self.app_session is not None and app is not None and app.get("sessionId") == self.app_session:
-            if app.get("appId") == want:
-                self.owns_app = True
-                return True
-        elif self.app_session is not None and self.owns_app:
-            self._viewer_left(app)
-            return False
+        if not launch and self.app_session is not None and app is not None \
+                and app.get("sessionId") == self.app_session and app.get("appId") == want:
+            self.owns_app = True
+            return True
+        self._set_volume_for_launch(conn, check)
         self._set("connecting", f"starting {APP_NAMES[want]}")
         reply = conn.request(NS_RECEIVER, {"type": "LAUNCH", "appId": want}, app=False,
                              timeout=self.config.cast_connect_timeout, interrupted=check)
@@ -291,16 +334,99 @@ class Link:
         if app.get("sessionId") != self.app_session:
             self.loaded = self.media_session = None
         self.app_session, self.app_id, self.owns_app = app.get("sessionId"), want, True
+        self.sharer.decide(time.monotonic(), facts_of(self.receiver, self.app_session))  # castd holds the TV now
         self.log.info("cast app started", device=self.spec, app=APP_NAMES[want])
         self._report(self)
         return True
 
-    def _viewer_left(self, app: dict | None) -> None:
-        if app is None:
-            self._terminal("user_stopped", "castd's app was closed on the device")
-        else:
-            name = app.get("displayName") or app.get("appId")
-            self._terminal("other_app", f"{name} took over the device")
+    # ---- sharing the TV -------------------------------------------------------------------------
+    def _wait_for_a_free_tv(self, decision: Decision, conn: CastConnection, check: Callable[[], bool]) -> None:
+        """Send the TV nothing (but GET_STATUS) until what castd knows of it changes, the plan changes
+        or the connection drops; then the loop decides again."""
+        facts = facts_of(self.receiver, self.app_session)
+        self.other_app = facts.app_name if facts.busy else None
+        if self.state != "waiting":
+            self.log.info("the cast device is not free; castd waits", device=self.spec, reason=decision.reason)
+        self._set("waiting", decision.reason)
+        asked = time.monotonic()
+        while True:
+            if check():
+                raise Interrupted()
+            if not conn.connected() or conn.generation != self.verified_gen:
+                return
+            try:
+                namespace, data = conn.inbox.get(timeout=0.2)
+            except queue.Empty:
+                if time.monotonic() - asked >= WAIT_POLL:
+                    asked = time.monotonic()
+                    conn.send(NS_RECEIVER, {"type": "GET_STATUS"}, app=False)
+                continue
+            if namespace == NS_RECEIVER and data.get("type") == "RECEIVER_STATUS":
+                self.receiver = data.get("status") or {}
+                if facts_of(self.receiver, self.app_session) != facts:
+                    return
+
+    def _covered(self, decision: Decision, now: float) -> None:
+        """The idle screen (or standby) covered castd's session: LAUNCH and LOAD again, counted."""
+        self.sharer.reloaded(now)
+        self.reloads += 1
+        self.reload_reason = decision.reason
+        self.reload_wanted = True
+        self.loaded = None
+        self.log.warning("the idle screen or standby covered castd's session; loading it again", device=self.spec,
+                         reason=decision.reason, reloads=self.reloads)
+
+    def _volume_command(self, conn: CastConnection, volume: dict, check: Callable[[], bool] | None) -> None:
+        payload = {"type": "SET_VOLUME", "volume": volume}
+        if check is None:  # from the watch: no reply awaited (it arrives as a RECEIVER_STATUS)
+            conn.send(NS_RECEIVER, payload, app=False)
+            return
+        reply = conn.request(NS_RECEIVER, payload, app=False, timeout=COMMAND_TIMEOUT, interrupted=check)
+        if reply.get("type") == "RECEIVER_STATUS":
+            self.receiver = reply.get("status") or self.receiver
+
+    def _set_volume_for_launch(self, conn: CastConnection, check: Callable[[], bool]) -> None:
+        """volume, mute, silent_start: set before castd's app starts (a silent start mutes its chime)."""
+        sharing = self.sharing
+        change: dict = {}
+        if sharing.volume is not None:
+            change["level"] = sharing.volume / 100
+        if sharing.silent_start:
+            change["muted"] = True
+            self.silenced = True
+        elif sharing.mute is not None:
+            change["muted"] = sharing.mute
+        if not change:
+            return
+        if self.saved_volume is None:
+            tv = self.receiver.get("volume") or {}
+            self.saved_volume = {k: tv[k] for k in ("level", "muted") if k in tv}
+        self._volume_command(conn, change, check)
+        self.log.info("cast device volume set", device=self.spec, **{k: v for k, v in change.items()})
+
+    def _unsilence(self) -> None:
+        """silent_start: the picture plays, so the sound comes back (to `mute`, else to what it was)."""
+        conn = self.conn
+        if not self.silenced or conn is None:
+            return
+        self.silenced = False
+        muted = self.sharing.mute if self.sharing.mute is not None else \
+            bool((self.saved_volume or {}).get("muted", False))
+        try:
+            self._volume_command(conn, {"muted": muted}, None)
+        except CastError as exc:
+            self.log.warning("could not unmute the cast device", device=self.spec, error=str(exc))
+
+    def _restore_volume(self, conn: CastConnection | None) -> None:
+        """restore_volume: the TV's own volume back, once, when castd ends or steps aside."""
+        saved, self.saved_volume = self.saved_volume, None
+        if not self.sharing.restore_volume or not saved or conn is None or not conn.connected():
+            return
+        try:
+            self._volume_command(conn, saved, None)
+            self.log.info("cast device volume restored", device=self.spec, **saved)
+        except CastError as exc:
+            self.log.warning("could not restore the cast device's volume", device=self.spec, error=str(exc))
 
     # ---- the stream (hls) and the page (direct) -----------------------------------------------
     def _ensure_stream(self, plan: Plan, conn: CastConnection, check: Callable[[], bool]) -> None:
@@ -367,6 +493,7 @@ class Link:
                 self.playing_since = time.monotonic()
                 self.load_deadline = None
                 self.log.info("cast device playing", device=self.spec)
+                self._unsilence()
             self._set("playing", None)
         elif player_state == "PAUSED":
             self._set("paused", "paused on the device")
@@ -387,10 +514,15 @@ class Link:
                 self._tick(conn)
                 continue
             if namespace == NS_RECEIVER and data.get("type") == "RECEIVER_STATUS":
+                heard = self.receiver.get("volume")
                 self.receiver = data.get("status") or {}
-                app = current_app(self.receiver)
-                if self.owns_app and (app is None or app.get("sessionId") != self.app_session):
-                    self._viewer_left(app)
+                if self.receiver.get("volume") != heard:  # /status and Home Assistant show the TV's volume
+                    self.updated_at = time.time()
+                    self._report(self)
+                facts = facts_of(self.receiver, self.app_session)
+                decision = self.sharer.decide(time.monotonic(), facts)
+                if decision.act is not Act.CAST or decision.reload or not facts.ours:
+                    return  # the loop decides what the change means (step aside, wait, load again)
             elif namespace == NS_MEDIA and plan.mode == "hls" and data.get("type") == "MEDIA_STATUS":
                 for entry in data.get("status") or []:
                     self._on_media(entry)
@@ -480,6 +612,7 @@ class Link:
     # ---- outcomes -----------------------------------------------------------------------------
     def _terminal(self, state: CastState, reason: str) -> None:
         self.terminal = True
+        self.sharer.stopped_by_viewer(state, reason)
         self.log.warning("the viewer took the cast device back; castd leaves it alone", device=self.spec,
                     state=state, reason=reason)
         self._set(state, reason)
@@ -526,6 +659,7 @@ class Link:
                     self.app_session = None
                     self._set("stopped", "the device shows something else; left alone")
                     break
+                self._restore_volume(conn)
                 if self.media_session is not None and self.app_id in (APP_MEDIA_RECEIVER, None):
                     self.ended_by_us.add(self.media_session)
                     conn.request(NS_MEDIA, {"type": "STOP", "mediaSessionId": self.media_session}, app=True,

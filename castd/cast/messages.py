@@ -10,6 +10,7 @@ from __future__ import annotations
 import msgspec
 
 from castd.protocol import CastDevice
+from castd.sharing import Sharing
 
 
 class CastTarget(msgspec.Struct):
@@ -27,6 +28,7 @@ class CastWant(msgspec.Struct, tag=True):
     devices: list[CastTarget]
     stream_path: str | None = None
     page_url: str | None = None  # direct mode
+    sharing: Sharing = Sharing()  # how to share the TVs (castd/cast/takeover.py); unset keys: the config's
 
 
 class CastStop(msgspec.Struct, tag=True):

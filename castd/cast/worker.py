@@ -90,7 +90,7 @@ class Worker:
     def handle(self, command: WorkerCommand) -> None:
         if isinstance(command, CastWant):
             plan = Plan(session=command.session, mode=command.mode, title=command.title,
-                        stream_path=command.stream_path, page_url=command.page_url)
+                        stream_path=command.stream_path, page_url=command.page_url, sharing=command.sharing)
             for target in command.devices:
                 link = self.links.get(target.spec.casefold())
                 if link is None or not link.is_alive():

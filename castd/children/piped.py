@@ -4,20 +4,50 @@ Spawned (never forked: every castd parent runs threads), msgspec messages both w
 whole process group: the encoder and the cast worker lead one, so one killpg takes every helper they
 started. Nothing here waits: `exitcode()` is a WNOHANG poll and `kill()` only sends SIGKILL, so a parent
 loop stays responsive while a child ends (it waits on `waitables()`, the pipe and the exit sentinel).
+
+One version at a time: `make install-service` upgrades the venv in place, and a child spawned after that
+imports the new castd from disk while its parent runs the old one. So the parent passes the protocol
+version it was built with (castd/protocol.py PROTOCOL_VERSION) and the child compares it with its own
+before anything else: on a mismatch it logs once and exits with exits.VERSION_MISMATCH, which no parent
+retries (castd/children/policy.py); the front end then exits so that systemd starts the new castd.
+
+A message that cannot be decoded is never dropped silently: it is logged (the first MAX_LOGGED of each
+child, then one line in DECODE_LOG_EVERY) and counted in `undecodable`.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import os
 import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
 import msgspec
 
+from castd.children import exits
+from castd.logs import log
 from castd.procutil import kill_group
+from castd.protocol import PROTOCOL_VERSION
 
 _ctx = multiprocessing.get_context("spawn")
+MAX_LOGGED = 5  # undecodable messages logged in full per child; then one line every DECODE_LOG_EVERY
+DECODE_LOG_EVERY = 100
+
+
+def _entry(target: Callable[..., None], conn: Any, payload: bytes, parent_version: str, name: str) -> None:
+    """The spawned child's first code: refuse to run beside a parent of another castd, then run `target`."""
+    from castd import protocol  # this child's own, from the files on disk now
+
+    if protocol.PROTOCOL_VERSION != parent_version:
+        from castd.logs import setup_logging
+
+        setup_logging("INFO")
+        log.error("castd was upgraded while running: this process is another version than its parent; "
+                  "restart castd (systemctl restart castd)", process=name, version=protocol.PROTOCOL_VERSION,
+                  parent_version=parent_version)
+        os._exit(exits.VERSION_MISMATCH)
+    target(conn, payload)
 
 
 class Child(Protocol):
@@ -49,10 +79,14 @@ class PipedChild:
     """
 
     def __init__(self, target: Callable[..., None], payload: bytes, name: str,
-                 decoder: msgspec.msgpack.Decoder[Any], clock: Callable[[], float] = time.monotonic) -> None:
+                 decoder: msgspec.msgpack.Decoder[Any], clock: Callable[[], float] = time.monotonic,
+                 version: str = PROTOCOL_VERSION) -> None:
         self._decoder, self._clock = decoder, clock
+        self.name = name
+        self.undecodable = 0  # messages from the child that could not be decoded (each one logged or counted)
         self.conn, child_conn = _ctx.Pipe()
-        self.process = _ctx.Process(target=target, args=(child_conn, payload), name=name, daemon=False)
+        self.process = _ctx.Process(target=_entry, args=(target, child_conn, payload, version, name), name=name,
+                                    daemon=False)
         self.process.start()
         child_conn.close()
         assert self.process.pid is not None
@@ -83,14 +117,22 @@ class PipedChild:
         out = []
         try:
             while not self._closed and self.conn.poll():
-                out.append(self._decoder.decode(self.conn.recv_bytes()))
+                data = self.conn.recv_bytes()
+                try:
+                    out.append(self._decoder.decode(data))
+                except msgspec.DecodeError as exc:  # one bad message; the next ones are read on
+                    self._undecodable(data, exc)
         except (EOFError, OSError):
             self.eof = True  # always "readable" from now on: the parent stops waiting on the pipe
-        except msgspec.DecodeError:
-            pass
         if out:
             self.last_message_at = self._clock()
         return out
+
+    def _undecodable(self, data: bytes, exc: msgspec.DecodeError) -> None:
+        self.undecodable += 1
+        if self.undecodable <= MAX_LOGGED or self.undecodable % DECODE_LOG_EVERY == 0:
+            log.error("message from a child could not be decoded; dropped", child=self.name, pid=self.pid,
+                      error=str(exc), size=len(data), count=self.undecodable, start=repr(data[:60]))
 
     def exitcode(self) -> int | None:
         """The exit status once the process has ended (reaped here, WNOHANG), else None."""

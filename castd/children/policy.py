@@ -11,6 +11,12 @@ Rules (each parent sets the numbers; the rules are written once, here):
   every 15 s would otherwise loop forever).
 - Working for `healthy_after` seconds (60) forgives earlier start failures.
 - A child that says it cannot boot (exits.CANNOT_BOOT) is given up at once.
+- A child that says it runs another castd than its parent (exits.VERSION_MISMATCH) is given up at once,
+  and never retried: only a restart of the whole castd can mend that (see castd/children/version.py).
+
+A give-up ends the quick retries, not the wish: `RetryLater` decides when a session that is still wanted
+is tried again (a fresh round of `max_failures` starts), minutes apart, so a dashboard whose host was
+rebooting, or a Wi-Fi that was down, is back on the TV without a person.
 """
 
 from __future__ import annotations
@@ -61,6 +67,8 @@ class RestartPolicy:
         self.crashes = [t for t in self.crashes if now - t < self.window] + [now]
         if exits.classify(code) is exits.Exit.CANNOT_BOOT:
             return Decision(Verdict.GIVE_UP, why="it cannot boot")
+        if exits.classify(code) is exits.Exit.VERSION_MISMATCH:
+            return Decision(Verdict.GIVE_UP, why="it runs another version of castd (upgraded while running?)")
         if self.max_crashes is not None and len(self.crashes) >= self.max_crashes:
             return Decision(Verdict.GIVE_UP, why=f"{len(self.crashes)} crashes in {self.window:g}s")
         if working_for is not None:
@@ -77,3 +85,41 @@ class RestartPolicy:
     def reset(self) -> None:
         self.backoff.reset()
         self.crashes = []
+
+
+RETRY_CAP = 900.0  # 15 minutes: the longest a still-wanted session waits between two rounds of starts
+
+
+class RetryLater:
+    """After a give-up: when to try a still-wanted session again, or None for never.
+
+    Delays double from `first` (castd's `retry_seconds`, default 60) to RETRY_CAP: 1, 2, 4, 8, 15, 15...
+    minutes. A round costs `max_failures` starts (about 8 s of a browser at the encoder's numbers), so at
+    the cap a page that never comes back costs under 1 % of the machine's time, and a cause that went away
+    (the dashboard's host rebooted: 1-3 minutes) is over after the first or second round. Working for
+    `healthy_after` seconds forgives earlier rounds, as RestartPolicy forgives failed starts.
+
+    Never retried: `first` 0 (the user turned retries off), and a version mismatch (retrying starts the
+    same mismatched child again; the parent has to be restarted instead).
+
+    Invariant: no clock, no I/O; `rounds` counts the give-ups since the last healthy stretch.
+    """
+
+    def __init__(self, first: float = 60.0, cap: float = RETRY_CAP, healthy_after: float = 60.0) -> None:
+        self.backoff = Backoff(first=first, cap=max(first, cap), healthy_after=healthy_after)
+
+    @property
+    def rounds(self) -> int:
+        return self.backoff.failures
+
+    def gave_up(self, code: int | None) -> float | None:
+        """A give-up with the child's exit `code`: seconds until the next round, or None (final)."""
+        if self.backoff.first <= 0 or exits.classify(code) is exits.Exit.VERSION_MISMATCH:
+            return None
+        return self.backoff.next_delay()
+
+    def working(self, seconds: float) -> None:
+        self.backoff.healthy_since(seconds)
+
+    def reset(self) -> None:
+        self.backoff.reset()

@@ -35,6 +35,9 @@ def _reached(status: StatusResponse, switch: bool = False) -> int:
     state = status.state
     if state == "failed":
         raise WaitFailed(f"session failed: {_first_line(status.last_error) or 'no reason given'}")
+    if state == "retrying":
+        raise WaitFailed(f"session gave up for now and is retried later: {_first_line(status.last_error) or '?'} "
+                         "(`castd stop` ends it)")
     if status.page == "error":
         raise WaitFailed(f"the page did not load: {_first_line(status.last_error) or '?'} "
                          "(the session goes on showing it; `castd stop` ends it)")

@@ -19,17 +19,18 @@ import msgspec
 
 from castd.children import exits
 from castd.encoder.bridge import Bridge
-from castd.encoder.hls import FIRST_HOLD, HlsOutput
+from castd.encoder.hls import HlsOutput, first_hold
 from castd.encoder.navguard import NavGuard
 from castd.encoder.page import PageThread
 from castd.encoder.pagecut import Action, PageCut
+from castd.encoder.scene import Scene
 from castd.encoder.sites import site_secrets
 from castd.encoder.snapshot import Snapshotter
 from castd.encoder.xvfb import Xvfb
 from castd.logs import log, register_secret, setup_logging
 from castd.presets import Preset
 from castd.procutil import end_everything_below, set_child_subreaper, set_pdeathsig
-from castd.protocol import (Begin, ChildParams, Failed, Navigate, Park, Parked, Progress, Quit, Ready,
+from castd.protocol import (Begin, ChildParams, Failed, Navigate, Overlays, Park, Parked, Progress, Quit, Ready,
                             child_command_decoder,
                             encode)
 
@@ -126,7 +127,9 @@ def _run(conn, params: ChildParams, report: Reporter, stopping: threading.Event)
             else:
                 log.configure(extra={"session": job.session})
                 handed, bridge = bridge, None  # _stream takes the output over (and closes it)
-                job = _stream(conn, xvfb.display, preset, job, page, report, stopping, handed)
+                job = _stream(conn, xvfb.display, preset, job, page, report, stopping, handed,
+                              scene=Scene(page, params.cameras, preset.width, preset.height, report,
+                                          overlays=params.overlays if job.session == params.session else []))
     finally:
         if bridge is not None:  # the display or the browser failed before the page could take over
             try:
@@ -166,13 +169,14 @@ def _park(conn, page: PageThread, report: Reporter, stopping: threading.Event) -
 
 
 def _stream(conn, display: str, preset: Preset, job: Begin, page: PageThread, report: Reporter,
-            stopping: threading.Event, bridge: Bridge | None = None) -> Begin | None:
+            stopping: threading.Event, bridge: Bridge | None = None, scene: Scene | None = None) -> Begin | None:
     """Capture and encode one session into job.folder until Park (returns None), Quit, or a fault.
     With a `bridge` (a restart), its held picture fills the stream until the page is on screen."""
     folder = Path(job.folder)
     folder.mkdir(parents=True, exist_ok=True)
     nav, url = job.nav, job.url
-    token = page.navigate(url, nav, job.page)
+    scene = scene or Scene(page, {}, preset.width, preset.height, report)  # the page, or cameras (scene.py)
+    token = scene.navigate(url, nav, job.page)
     capture = None
     output: HlsOutput | None = bridge.output if bridge is not None else None
     bridged: av.VideoFrame | None = None
@@ -183,7 +187,7 @@ def _stream(conn, display: str, preset: Preset, job: Begin, page: PageThread, re
         if bridge is not None:
             bridged = bridge.end()
             log.info("capture takes over from the held picture", frames=bridge.frames)
-        out = output = output or HlsOutput(folder, preset, first_hold=FIRST_HOLD, timeline=job.timeline)
+        out = output = output or HlsOutput(folder, preset, first_hold=first_hold(preset), timeline=job.timeline)
         snapshot = Snapshotter(folder)
         log.info("encoder running", display=display, quality=preset.name, pid=os.getpid())
         started = time.monotonic()
@@ -197,11 +201,12 @@ def _stream(conn, display: str, preset: Preset, job: Begin, page: PageThread, re
         for frame in capture.decode(video=0):
             now = time.monotonic()
             captured += 1
-            if page.holding and held is not None:
+            if scene.holding and held is not None:
                 frame = held
             else:
                 held = frame
-            action = cut.decide(now, token, page.loaded_token, page.loaded_at)
+            action = cut.decide(now, token, scene.loaded_token, scene.loaded_at)
+            frame = scene.compose(frame, now)  # a camera in the page's place, cameras over it
             if action is Action.SKIP and bridged is not None:
                 out.write_video(bridged, now)  # the page is not back yet: the TV keeps its picture
             elif bridged is not None:
@@ -223,7 +228,7 @@ def _stream(conn, display: str, preset: Preset, job: Begin, page: PageThread, re
                 frames_at_report, time_at_report = frames, now
                 report(Progress(frames=frames, fps=round(fps, 2), segments=segments,
                                 last_frame_at=time.time(), last_segment_at=last_segment_at,
-                                media_end=out.media_end))
+                                media_end=out.media_end, cameras=scene.statuses()))
                 last_report = now
             while not stopping.is_set() and conn.poll():
                 command = _next_command(conn)
@@ -233,12 +238,15 @@ def _stream(conn, display: str, preset: Preset, job: Begin, page: PageThread, re
                     return None
                 elif isinstance(command, Navigate):
                     nav, url = command.nav, command.url
-                    token = page.navigate(url, nav, command.page)
+                    token = scene.navigate(url, nav, command.page)
+                elif isinstance(command, Overlays):
+                    scene.set_overlays(command.items)
             if page.failed:
                 raise RuntimeError(page.failed)
             if stopping.is_set():
                 break
     finally:
+        scene.close()
         if output is not None:
             output.close()
         if capture is not None:

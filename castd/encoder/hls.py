@@ -20,7 +20,7 @@ playlist's state is kept beside it (playlist.json; the stream route never serves
 child continues the numbering, the window and the discontinuity sequence exactly.
 
 Segments are cut by media time: a keyframe is forced once a segment spans `gop` frames of
-timestamps (1 s), not only every `gop` frames, so a capture hiccup (frames skipped, timestamps
+timestamps (the stream format's segment length: 1 s or 0.5 s), not only every `gop` frames, so a capture hiccup (frames skipped, timestamps
 jump) cannot make a segment longer than EXT-X-TARGETDURATION allows (an EXTINF rounded to the
 nearest second must not exceed it, and the target must never change).
 """
@@ -45,22 +45,40 @@ MASTER_PLAYLIST = "index.m3u8"
 MEDIA_PLAYLIST = "stream.m3u8"
 STATE_FILE = "playlist.json"
 SEGMENT_PATTERN = "seg%05d.ts"
-TARGET_DURATION = 1  # seconds; segments are cut at most 1 s (+ one frame after a hiccup) apart
+# seconds; segments are cut at most 1 s (+ one frame after a hiccup) apart. 0.5 s segments keep it at 1:
+# it is a decimal integer (RFC 8216 4.3.3.1), and Shaka refreshes by the last EXTINF anyway (presets.py)
+TARGET_DURATION = 1
 KEEP_REMOVED = 3  # segments kept on disk after they leave the list (a player may still fetch them)
 AUDIO_AHEAD = 0.2  # seconds of silence muxed ahead of the video, so interleaving never waits on audio
-# Where a player starts and stays: EXT-X-SERVER-CONTROL HOLD-BACK, RFC 8216's minimum of three target
-# durations. Shaka Player (4.16 and 5.x) keeps its playhead HOLD-BACK behind a live edge that moves
-# with the wall clock, and sees a new segment up to one refresh (a target duration) after it is
-# listed, which itself ends up to a segment after the edge: it needs more than ~2.3 s. Without the
-# tag it takes the last three EXTINFs at load (0.7 s when castd LOADed at its first segment): it
-# stalled 4 to 13 times a minute. Measured trade-off: bench/README.md ("At the glass").
-HOLD_BACK: float | None = 3.0 * TARGET_DURATION
-# The new page's first picture fills HOLD_BACK seconds at the start of a session (whole segments,
-# listed a frame after the page is on screen): a player LOADed then starts HOLD-BACK behind the edge
-# at once, showing the page, with that much buffered, instead of starting at the edge and stalling.
-FIRST_HOLD = HOLD_BACK or 0.6
+# Where a player starts and stays, and how long the first picture is held, come from the stream format
+# (presets.StreamFormat, config `stream_format`): "hls-1s" declares EXT-X-SERVER-CONTROL HOLD-BACK 3.0,
+# RFC 8216bis's minimum of three target durations (Shaka keeps its playhead HOLD-BACK behind a live edge
+# that moves with the wall clock, and sees a new segment up to one refresh after it is listed: with 1 s
+# segments it needs more than ~2.3 s; without the tag it took the last three EXTINFs at load, 0.7 s, and
+# stalled 4 to 13 times a minute). "hls-fast" (0.5 s segments) sets the delay with a negative
+# EXT-X-START instead (presets.py has what each Shaka line does with each tag, read in its source).
+# The new page's first picture fills StreamFormat.first_hold seconds at the start of a session (whole
+# segments, listed a frame after the page is on screen): a player LOADed then starts its delay behind
+# the edge at once, showing the page, with that much buffered, instead of starting at the edge and
+# stalling. Measured trade-offs: bench/README.md ("At the glass", "Stream formats").
 MAX_FILL = 60.0  # seconds of an outage filled at most (a restart takes 2-3 s on a quiet machine, 17 s at load 30)
 CATCH_UP = 1  # seconds of missed time filled per frame captured
+
+
+def first_hold(preset: Preset) -> float:
+    """Seconds the first picture of a new session is held (the stream format's)."""
+    return preset.stream.first_hold
+
+
+def server_control(preset: Preset) -> list[str]:
+    """The playlist's tags that place a player: HOLD-BACK and/or EXT-X-START, per the stream format."""
+    shape = preset.stream
+    tags = []
+    if shape.hold_back:
+        tags.append(f"#EXT-X-SERVER-CONTROL:HOLD-BACK={shape.hold_back:.3f}")
+    if shape.start_offset is not None:
+        tags.append(f"#EXT-X-START:TIME-OFFSET={shape.start_offset:.3f}")
+    return tags
 
 
 def x264_options(preset: Preset) -> dict[str, str]:
@@ -179,15 +197,14 @@ class MediaPlaylist:
         expired, s.removed = s.removed[:-KEEP_REMOVED], s.removed[-KEEP_REMOVED:]
         return expired
 
-    def render(self, server_control: str = "") -> str:
+    def render(self, control: list[str] | tuple[str, ...] = ()) -> str:
         s = self.state
         lines = ["#EXTM3U", "#EXT-X-VERSION:3", f"#EXT-X-TARGETDURATION:{TARGET_DURATION}",
                  f"#EXT-X-MEDIA-SEQUENCE:{s.media_sequence}"]
         if s.discontinuity_sequence:
             lines.append(f"#EXT-X-DISCONTINUITY-SEQUENCE:{s.discontinuity_sequence}")
         lines.append("#EXT-X-INDEPENDENT-SEGMENTS")
-        if server_control:
-            lines.append(server_control)
+        lines += control
         for segment in s.segments:
             if segment.discontinuity:
                 lines.append("#EXT-X-DISCONTINUITY")
@@ -201,8 +218,9 @@ class MediaPlaylist:
 
 
 class HlsOutput:
-    """One live HLS rendition: H.264 video + silent stereo AAC, TS segments cut at keyframes (1 s
-    of media apart unless a page change asks for one sooner), a short playlist, one timeline.
+    """One live HLS rendition: H.264 video + silent stereo AAC, TS segments cut at keyframes (the
+    stream format's 1 s or 0.5 s of media apart unless a page change asks for one sooner), a short
+    playlist, one timeline.
 
     The first picture is encoded `first_hold` seconds long (the same frame repeated, so the time
     is really filled) to give the first segment a normal length the moment the page is shown."""
@@ -221,6 +239,7 @@ class HlsOutput:
         start = max(timeline.start, state.end)
         self._start_pts = round(start * preset.fps)
         self._hold = first_hold
+        self._control = server_control(preset)
         # a playlist that already lists segments was left by a child that died: a real break
         self._discontinuity = bool(state.segments)
         self._drop_unlisted_segments()
@@ -307,7 +326,7 @@ class HlsOutput:
             self._start_pts = live - round(MAX_FILL * self.fps)
             self._last_pts = self._start_pts - 1
             self.silence.skip_to(self._start_pts / self.fps)
-        # a continuation fills the outage up to the wall clock and no further: holding FIRST_HOLD more
+        # a continuation fills the outage up to the wall clock and no further: holding first_hold more
         # put media 2.5 s ahead of the wall clock per restart, and after six SIGKILLs Shaka 4.16 re-anchored
         # its timeline 15 s ahead of its playhead and stalled for good (bench.glass kill, 3 of 10)
         pts = max(self._start_pts, live)
@@ -354,8 +373,7 @@ class HlsOutput:
         expired = self.playlist.add(duration, discontinuity=self._discontinuity)
         self._discontinuity = False
         self.playlist.save(self.folder)
-        control = f"#EXT-X-SERVER-CONTROL:HOLD-BACK={HOLD_BACK:.3f}" if HOLD_BACK else ""
-        write_atomic(self.playlist_path, self.playlist.render(control))
+        write_atomic(self.playlist_path, self.playlist.render(self._control))
         for number in expired:
             (self.folder / (SEGMENT_PATTERN % number)).unlink(missing_ok=True)
         if not self.master_written and self.codec_string:

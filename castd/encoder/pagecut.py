@@ -11,12 +11,16 @@ of media by itself and says so (segment_started), so the count here follows the 
 Before the session's first page has loaded nothing is encoded at all: the stream starts with the
 page, never with a blank screen. (Those frames are still captured and counted, so the supervisor's
 frame watchdog sees a live loop during a slow first load.) The first picture is held for
-hls.FIRST_HOLD seconds (hls.py encodes it repeatedly, so the time is really filled: a player sees
+the stream format's first_hold seconds (hls.py encodes it repeatedly, so the time is really filled: a player sees
 no hole), cut into whole segments, so they are listed one frame after the page is on screen.
 
-The muxer's EXT-X-TARGETDURATION is the largest segment length in the playlist rounded to whole
-seconds, so a playlist of only short segments would say 0. A cut therefore never makes two short
-(< MIN_SEGMENT) segments in a row; when it would, it waits until the current one is long enough.
+A cut never makes two short segments in a row (short: under MIN_SHARE of the format's segment
+length, 0.6 s of 1 s, 0.3 s of 0.5 s); when it would, it waits until the current one is long
+enough. (This began when FFmpeg's muxer wrote EXT-X-TARGETDURATION as the longest segment rounded,
+0 for short ones; castd writes its own now. It still matters to Shaka: it refreshes the playlist every
+last-listed EXTINF, a running minimum (HlsParser.determineLastTargetDuration_, presets.py), so a run
+of short segments would leave it polling that fast for the rest of the session.) The share, not a
+fixed 0.6 s: 0.5 s segments are all under 0.6 s, and with it no page cut would ever be allowed.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import enum
 import math
 
 SETTLE = 0.04       # seconds from "shown" (painted: two animation frames) until the X screen surely has it
-MIN_SEGMENT = 0.6   # a segment this long rounds to 1 s
+MIN_SHARE = 0.6     # of a segment's length (gop frames): a segment this long is not "short"
 
 
 class Action(enum.Enum):
@@ -38,7 +42,7 @@ class PageCut:
     def __init__(self, fps: int, gop: int, settle: float = SETTLE) -> None:
         self.settle = settle
         self.gop = gop
-        self.min_frames = math.ceil(MIN_SEGMENT * fps)
+        self.min_frames = math.ceil(MIN_SHARE * gop - 1e-9)
         self.started = False
         self.skipped = 0       # frames captured before the first page was on screen (not encoded)
         self._shown_nav = -1   # newest navigation whose page is in an encoded frame

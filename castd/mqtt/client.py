@@ -42,10 +42,11 @@ from castd.api.schemas import MqttState, MqttStatus
 from castd.config import Config
 from castd.encoder.snapshot import SNAPSHOT_NAME
 from castd.logs import log, scrub
-from castd.mqtt.commands import Refusal, interpret
+from castd.mqtt.commands import Refusal, Setting, interpret
 from castd.mqtt.discovery import discovery_payload
 from castd.mqtt.settings import MqttSettings
 from castd.mqtt.state import StatePlan, state_payload
+from castd.sharing import Sharing
 from castd.mqtt.topics import Inbound, Topics
 from castd.programme.targets import Target
 from castd.protocol import LIVE_STATES, Reload, Start, Status, Stop
@@ -115,6 +116,8 @@ class MqttBridge:
         self.handle, self.allowlist, self.sessions_dir = handle, allowlist, sessions_dir
         self.topics = Topics.of(self.settings)
         self.control = self.topics.control() if self.settings.accepts_control() else {}
+        if self.settings.active and self.settings.control_off_because():
+            log.info("mqtt control topics are off; castd only reports", why=self.settings.control_off_because())
         self.state: MqttState = "connecting" if self.settings.active else "off"
         self.connected_since: float | None = None
         self.connects = 0
@@ -123,6 +126,7 @@ class MqttBridge:
         self.commands = 0
         self.rejected = 0
         self.history: list[str] = []
+        self.sharing = Sharing()  # Home Assistant's takeover switch and volume number, for the starts from MQTT
         # the HTTP API's two buckets, and its rule for which one a start counts in (castd/api/control.py)
         self.start_limiter = TokenBucket(config.rate_limit_burst, config.rate_limit_per_minute)
         self.switch_limiter = TokenBucket(config.switch_rate_limit_burst, config.switch_rate_limit_per_minute)
@@ -183,7 +187,7 @@ class MqttBridge:
             self.history = [status.url, *self.history][:HISTORY]
             if not self.config.dashboards:  # the select offers the history
                 self._discovery_due = True
-        payload = state_payload(status, self.selected())
+        payload = state_payload(status, self.selected(), self.sharing)
         if self._plan.decide(now, payload):
             self._pending = payload
         self._check_snapshot(now, status)
@@ -267,7 +271,7 @@ class MqttBridge:
                  control=bool(self.control), discovery=self.settings.discovery)
         # a new connection: the broker may have lost every retained message (restarted without persistence)
         self._plan.forget()
-        self._pending = state_payload(self._status, self.selected())
+        self._pending = state_payload(self._status, self.selected(), self.sharing)
         self._discovery_due = True
         await self._publish_due(client)
         await client.publish(self.topics.availability, b"online", qos=1, retain=True)
@@ -338,18 +342,23 @@ class MqttBridge:
             if payload.strip() == b"online":  # Home Assistant (re)started: announce again
                 log.info("mqtt: Home Assistant is online; announcing castd again")
                 self._discovery_due = True
-                self._pending = state_payload(self._status, self.selected())
+                self._pending = state_payload(self._status, self.selected(), self.sharing)
                 self._wake.set()
             return
         kind = self.control.get(topic)
         if kind is None:
             return
-        if message.retain:
-            result: Start | Stop | Reload | Refusal | None = Refusal(
+        if message.retain and not kind.setting:
+            result: Start | Stop | Reload | Setting | Refusal | None = Refusal(
                 400, "retained control messages are ignored (they would act again at every reconnect); "
                      "publish without the retain flag, and clear this one with an empty retained message")
         else:
-            result = interpret(kind, payload, self.config, self.allowlist, self.options())
+            result = interpret(kind, payload, self.config, self.allowlist, self.options(), self.sharing)
+        if isinstance(result, Setting):
+            self.sharing, result = result.sharing, None
+            log.info("mqtt setting", topic=topic, takeover=self.sharing.takeover, volume=self.sharing.volume)
+            self._pending = state_payload(self._status, self.selected(), self.sharing)
+            self._wake.set()
         if isinstance(result, Start):
             result = self._limit(result)
         if result is not None and not isinstance(result, Refusal):

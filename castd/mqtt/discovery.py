@@ -75,6 +75,14 @@ def discovery_payload(settings: MqttSettings, topics: Topics, *, version: str, c
             "select": {"p": "select", "name": select_name, "cmd_t": topics.select_set, "stat_t": state,
                        "ops": options, "ic": "mdi:view-dashboard",
                        "val_tpl": "{{ value_json.selected if value_json.selected else 'None' }}"},
+            # settings for the starts made from Home Assistant (retained: they outlive castd's restarts)
+            "takeover": {"p": "switch", "name": "Only when the TV is free", "cmd_t": topics.takeover_set,
+                         "stat_t": state, "ret": True, "ent_cat": "config", "ic": "mdi:television-pause",
+                         "val_tpl": "{{ 'ON' if value_json.takeover == 'when-idle' else 'OFF' }}"},
+            "volume": {"p": "number", "name": "Cast volume", "cmd_t": topics.volume_set, "stat_t": state,
+                       "min": 0, "max": 100, "step": 1, "unit_of_meas": "%", "ret": True, "ent_cat": "config",
+                       "ic": "mdi:volume-high", "val_tpl": "{{ value_json.volume if value_json.volume is not none "
+                                                           "else 'None' }}"},
         })
     for key, component in cmps.items():
         component["uniq_id"] = f"{uid}_{key}"

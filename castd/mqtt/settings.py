@@ -50,7 +50,10 @@ class MqttSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     name: str = ""  # the device's name in Home Assistant; empty: "castd <node_id>"
     discovery: bool = True
     discovery_prefix: str = "homeassistant"
-    control: Control = "always"  # obey control topics: always, only with a broker login, or never
+    # obey control topics: only when castd logs in (the default: a broker that knows who publishes), always
+    # (an anonymous broker: anyone on it can then make castd open any page the allowlist permits), or never.
+    # A broker login is often shared by many of Home Assistant's integrations, and control topics take no token.
+    control: Control = "with-login"
     keepalive: int = 30  # seconds between pings; the broker marks castd offline after 1.5x this
     snapshot_seconds: float = 10.0  # while casting, a new snapshot picture at most this often; 0: none
     enabled: bool = True
@@ -103,3 +106,12 @@ class MqttSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
     def accepts_control(self) -> bool:
         return self.control == "always" or (self.control == "with-login" and bool(self.username))
+
+    def control_off_because(self) -> str | None:
+        """Why control topics are not obeyed, in the words the log and the README use; None when they are."""
+        if self.accepts_control():
+            return None
+        if self.control == "never":
+            return "mqtt.control is never"
+        return ("castd has no broker login (mqtt.username): set one, or mqtt.control = \"always\" to let anyone "
+                "on the broker control castd")

@@ -22,6 +22,7 @@ import msgspec
 
 from castd.logs import scrub
 from castd.protocol import Status
+from castd.sharing import Sharing
 
 REFRESH_SECONDS = 30.0
 # fields that change with every frame; they alone never make a state worth publishing at once
@@ -29,7 +30,7 @@ COUNTERS = ("frames", "fps", "segments", "updated_at")
 # what /status shows that the broker must not: the session id opens /stream/<session>/
 PRIVATE = ("session", "stream_path", "encoder_pid", "supervisor_pid")
 DEVICE_FIELDS = ("device", "name", "state", "reason", "host", "port", "model", "failures", "retry_in",
-                 "last_error")
+                 "last_error", "app", "volume", "muted", "reloads")
 
 
 def casting(status: Status) -> bool:
@@ -37,7 +38,7 @@ def casting(status: Status) -> bool:
     return status.state == "streaming"
 
 
-def state_payload(status: Status, selected: str | None = None) -> dict[str, Any]:
+def state_payload(status: Status, selected: str | None = None, sharing: Sharing = Sharing()) -> dict[str, Any]:
     fields = msgspec.structs.asdict(status)
     for key in PRIVATE:
         fields.pop(key, None)
@@ -53,6 +54,8 @@ def state_payload(status: Status, selected: str | None = None) -> dict[str, Any]
     fields["casting"] = casting(status)
     fields["cast_states"] = {device.device: device.state for device in status.cast.devices}
     fields["selected"] = selected
+    fields["takeover"] = sharing.takeover or "always"  # the switch: the starts made over MQTT
+    fields["volume"] = sharing.volume  # the number (None: castd leaves the TV's volume alone)
     return fields
 
 

@@ -32,7 +32,14 @@ class Inbound(Enum):
     RELOAD = "reload"
     URL = "url"
     SELECT = "select"
+    TAKEOVER = "takeover"  # a setting (retained is welcome): when-idle ON/OFF for the starts made over MQTT
+    VOLUME = "volume"  # a setting: the volume (0-100, "None": leave it alone) for the starts made over MQTT
     HA_STATUS = "ha_status"
+
+    @property
+    def setting(self) -> bool:
+        """A setting, not an action: a retained message is welcome (it survives castd's restarts)."""
+        return self in (Inbound.TAKEOVER, Inbound.VOLUME)
 
 
 @dataclass(frozen=True)
@@ -92,6 +99,14 @@ class Topics:
         return f"{self.base}/select/set"
 
     @property
+    def takeover_set(self) -> str:
+        return f"{self.base}/takeover/set"
+
+    @property
+    def volume_set(self) -> str:
+        return f"{self.base}/volume/set"
+
+    @property
     def ha_status(self) -> str:
         return f"{self.discovery_prefix}/status"
 
@@ -104,7 +119,8 @@ class Topics:
     def control(self) -> dict[str, Inbound]:
         """The control topics castd subscribes to, and what each asks for."""
         topics = {self.start: Inbound.START, self.stop: Inbound.STOP, self.reload: Inbound.RELOAD,
-                  self.url_set: Inbound.URL, self.select_set: Inbound.SELECT}
+                  self.url_set: Inbound.URL, self.select_set: Inbound.SELECT,
+                  self.takeover_set: Inbound.TAKEOVER, self.volume_set: Inbound.VOLUME}
         for group in self.groups:
             topics[self.group_start(group)] = Inbound.START
             topics[self.group_stop(group)] = Inbound.STOP

@@ -29,6 +29,7 @@ from castd.programme.playlist import Cursor
 from castd.programme.targets import (Target, Then, UnknownName, dashboard_page, dashboard_target, find_dashboard,
                                      find_playlist, playlist_target)
 from castd.protocol import Mode, PageOverrides
+from castd.sharing import Sharing
 
 Source = Literal["manual", "schedule", "interrupt"]
 
@@ -75,6 +76,7 @@ class Show(msgspec.Struct, kw_only=True, frozen=True):
     ends_at: float | None = None  # when this show ends by itself (a duration, a window's end)
     schedule: str | None = None  # the schedule entry's name, when the schedule decided
     ends_by: EndsBy | None = None  # what ends_at is: see EndsBy
+    sharing: Sharing = Sharing()  # how the session shares the TV (castd/sharing.py); not part of the session key
 
     @property
     def session_key(self) -> tuple:
@@ -225,6 +227,7 @@ class Programme:
             target = playlist_target(self.config, entry.playlist, devices=devices)
         else:
             target = dashboard_target(self.config, entry.dashboard, devices=devices)
+        target = msgspec.structs.replace(target, sharing=entry.sharing().over(target.sharing))
         return Layer(source="schedule", target=target, started_at=window.start, until=window.end,
                      window=window.key, cursor=Cursor(since=window.start) if entry.playlist else None)
 
@@ -247,7 +250,7 @@ class Programme:
             name = entry.name or f"schedule {layer.window[0] + 1}"
         show = Show(source=layer.source, url=target.url, quality=target.quality, devices=target.devices,
                     mode=target.mode, page=target.page, dashboard=target.dashboard, ends_at=ends_at, schedule=name,
-                    ends_by=ends_by)
+                    ends_by=ends_by, sharing=target.sharing)
         if target.playlist is None or layer.cursor is None:
             return show
         playlist = find_playlist(self.config, target.playlist)

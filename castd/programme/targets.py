@@ -14,6 +14,7 @@ import msgspec
 from castd.specs import split_specs
 from castd.config import Config, Dashboard, Playlist
 from castd.protocol import Mode, PageOverrides
+from castd.sharing import Sharing
 
 Then = Literal["stop", "resume"]
 
@@ -28,6 +29,7 @@ class Target(msgspec.Struct, kw_only=True, frozen=True):
     page: PageOverrides = msgspec.field(default_factory=PageOverrides)
     dashboard: str | None = None  # the named dashboard the page is
     playlist: str | None = None  # the named playlist
+    sharing: Sharing = Sharing()  # the dashboard's or playlist's sharing keys (castd/sharing.py)
 
 
 class UnknownName(LookupError):
@@ -66,7 +68,7 @@ def dashboard_target(config: Config, name: str, *, quality: str | None = None,
     if devices is None:
         devices = _devices(board.device) if board.device is not None else tuple(config.default_devices())
     return Target(url=board.url, quality=quality or board.quality or config.quality, devices=devices,
-                  page=dashboard_page(board), dashboard=board.name)
+                  page=dashboard_page(board), dashboard=board.name, sharing=board.sharing())
 
 
 def playlist_target(config: Config, name: str, *, quality: str | None = None,
@@ -81,4 +83,4 @@ def playlist_target(config: Config, name: str, *, quality: str | None = None,
         else:
             devices = tuple(config.default_devices())
     return Target(quality=quality or playlist.quality or first.quality or config.quality, devices=devices,
-                  playlist=playlist.name)
+                  playlist=playlist.name, sharing=playlist.sharing().over(first.sharing()))

@@ -15,12 +15,14 @@ from typing import Any
 import msgspec
 
 from castd.cast.messages import CastQuit, CastStop, CastTarget, CastWant, DeviceReport, WorkerCommand
+from castd.children import exits
 from castd.children.piped import Child
 from castd.children.policy import RestartPolicy, Verdict
 from castd.children.supervised import Exited, Run, Supervised
 from castd.config import Config
 from castd.logs import log
 from castd.protocol import USER_STATES, CastDevice, CastSection, Mode
+from castd.sharing import Sharing
 
 STOP_WAIT = 30.0  # a stop not confirmed by then is forgotten (the worker tried; the device is away)
 WORKER_IDLE_EXIT = 60.0  # with nothing to cast or stop for this long, the worker exits
@@ -38,6 +40,7 @@ class _Cast(msgspec.Struct, kw_only=True):
     devices: list[str]
     stream_path: str | None = None
     page_url: str | None = None
+    sharing: Sharing = Sharing()
 
 
 class Casting:
@@ -64,9 +67,11 @@ class Casting:
         self.given_up: str | None = None  # session for which the worker crashed too often
         self.spawned_at = 0.0
         self.closed = False  # castd is shutting down: no new worker
+        self.upgraded = False  # the worker exited with exits.VERSION_MISMATCH: castd has to restart
 
     # ---- what the supervisor wants ----------------------------------------------------------
-    def begin(self, session: str, mode: Mode, devices: list[str], title: str, page_url: str | None = None) -> None:
+    def begin(self, session: str, mode: Mode, devices: list[str], title: str, page_url: str | None = None,
+              sharing: Sharing = Sharing()) -> None:
         if self.current is not None and self.current.session != session:
             self.end()
         taken = {spec.casefold() for spec in devices}
@@ -75,7 +80,7 @@ class Casting:
         if not devices:
             return
         self.current = _Cast(session=session, mode=mode, title=title, devices=list(devices),
-                             page_url=page_url if mode == "direct" else None)
+                             page_url=page_url if mode == "direct" else None, sharing=sharing)
         self.devices = {spec: CastDevice(device=spec, updated_at=self.wall()) for spec in devices}
         self.given_up = None
         self.worker.policy.crashes = []
@@ -95,6 +100,13 @@ class Casting:
         cast = self.current
         if cast is not None and cast.session == session and cast.mode == "direct" and cast.page_url != page_url:
             cast.page_url = page_url
+            self._want()
+
+    def share(self, session: str, sharing: Sharing) -> None:
+        """A page switch that changes how the session shares its TVs (a start with other sharing keys)."""
+        cast = self.current
+        if cast is not None and cast.session == session and cast.sharing != sharing:
+            cast.sharing = sharing
             self._want()
 
     def end(self) -> None:
@@ -136,7 +148,7 @@ class Casting:
     def _want_message(self, cast: _Cast) -> CastWant:
         return CastWant(session=cast.session, mode=cast.mode, title=cast.title,
                         devices=self._targets(cast.session, self._wanted_devices(cast)),
-                        stream_path=cast.stream_path, page_url=cast.page_url)
+                        stream_path=cast.stream_path, page_url=cast.page_url, sharing=cast.sharing)
 
     def _send(self, command: WorkerCommand) -> None:
         if self.given_up is not None and self.given_up == getattr(command, "session", None):
@@ -214,6 +226,8 @@ class Casting:
 
     def _worker_died(self, exited: Exited, now: float) -> None:
         lived = now - self.spawned_at  # a worker has no "working" state of its own: a long life is one
+        if exits.classify(exited.code) is exits.Exit.VERSION_MISMATCH:
+            self.upgraded = True  # the loop ends castd (a worker of another castd cannot be restarted)
         if self.current is None and not self.stopping:
             log.warning("cast worker exited", pid=exited.pid, how=exited.describe())
             self.worker.forget_restart()

@@ -48,7 +48,7 @@ class Current(msgspec.Struct, kw_only=True, frozen=True):
 
 def target_of(command: Start) -> Target:
     return Target(url=command.url, quality=command.quality, devices=tuple(command.devices), mode=command.mode,
-                  page=command.page, dashboard=command.dashboard, playlist=command.playlist)
+                  page=command.page, dashboard=command.dashboard, playlist=command.playlist, sharing=command.sharing)
 
 
 class Director:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import secrets
 import signal
+import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -29,15 +30,19 @@ import msgspec
 
 from castd import paths
 from castd.cast.media import title_for
-from castd.children.policy import RestartPolicy, Verdict
+from castd.children import exits
+from castd.children.policy import RestartPolicy, RetryLater, Verdict
 from castd.children.supervised import Exited
-from castd.config import Config
+from castd.config import Config, camera_name
 from castd.encoder.xvfb import clean_stale_locks
-from castd.logs import log, register_secret, setup_logging
+from castd.encoder.sites import site_secrets
+from castd.logs import log, register_secret, scrub, setup_logging
 from castd.presets import get_preset
+from castd.sharing import Sharing
 from castd.procutil import end_orphans, set_child_subreaper, set_pdeathsig, tree_pss_mb
-from castd.protocol import (Ack, Begin, ChildEvent, ChildParams, Command, Failed, Navigate, PageFailed, PageLoaded,
-                            PageOverrides, Parked, Progress, Ready, Reload, Shutdown, Snapshot, Start, Status,
+from castd.protocol import (MAX_OVERLAYS, Ack, Begin, ChildEvent, ChildParams, Command, Failed, Navigate, Overlay,
+                            PageFailed, PageLoaded, PageOverrides, Parked, Ping, Progress, Ready, Reload, Shutdown,
+                            Snapshot, Start, Status,
                             Step, Stop, Timeline, command_decoder, encode)
 from castd.supervisor.director import Current, Director
 from castd.supervisor.casting import Casting, WorkerFactory
@@ -79,6 +84,8 @@ class Supervisor:
                  worker_factory: WorkerFactory | None = None, clock: Callable[[], float] = time.monotonic,
                  wall: Callable[[], float] = time.time, memory_probe: Callable[[int], float] = tree_pss_mb,
                  probe_in_thread: bool = True, subreaper: bool = False) -> None:
+        for secret in (*config.log_secrets(), *site_secrets(config.sites)):
+            register_secret(secret)  # every secret of the config, as in the front end and the encoder
         self.conn = conn
         self.subreaper = subreaper  # main() made this process one: adopted orphans are ours to end
         self.config = config
@@ -93,6 +100,9 @@ class Supervisor:
                                max_crashes=MAX_CRASHES_IN_WINDOW, window=CRASH_WINDOW,
                                after_work=0.0)  # a TV is watching: the crash bridge must be quick
         self.encoder = EncoderSlot(encoder_factory or (lambda params: EncoderProcess(params, clock)), policy, clock)
+        # after a give-up, the wanted session's next round of starts (castd/children/policy.py RetryLater)
+        self.retry = RetryLater(first=config.retry_seconds)
+        self.retry_at: float | None = None  # monotonic time of the next round; None: no round is waited for
         self.casting = Casting(config, worker_factory or (lambda cfg: CastProcess(cfg, clock)), clock, wall)
         self.memory = MemoryWatch(config.memory_limit_mb, config.memory_check_seconds)
         self.memory_probe = memory_probe
@@ -106,6 +116,8 @@ class Supervisor:
         self._children: set[int] = set()  # PIDs of the encoder and the cast worker at the last pass
         self.front_end_gone = False
         self.applied = 0  # commands applied so far
+        self.undecodable = 0  # commands that could not be decoded (each logged, up to a bound)
+        self.exit_code = 0  # exits.VERSION_MISMATCH: a child is newer castd; the whole castd must restart
         self.longest_pass = 0.0
         self.longest_pass_cpu = 0.0  # CPU time of this process in that pass
         self._last_push = 0.0
@@ -184,7 +196,8 @@ class Supervisor:
         mine = child is not None and (wanted is None or self.encoder.session in (None, wanted.session))
         return build_status(wanted, self.facts, self.encoder.phase, child.pid if child and mine else None,
                             self.casting.section(self._cast_note()), os.getpid(), 0.0,
-                            len(self.director.programme.state.interrupts), seq=self.applied)
+                            len(self.director.programme.state.interrupts), self.config.stream_format,
+                            seq=self.applied)
 
     def push(self, force: bool = False) -> None:
         if self.front_end_gone:
@@ -255,13 +268,21 @@ class Supervisor:
         commands: list[Command] = []
         try:
             while self.conn.poll():
-                commands.append(command_decoder.decode(self.conn.recv_bytes()))
+                data = self.conn.recv_bytes()
+                try:
+                    commands.append(command_decoder.decode(data))
+                except msgspec.DecodeError as exc:  # logged, and the commands after it still read
+                    self.undecodable += 1
+                    if self.undecodable <= 5 or self.undecodable % 100 == 0:
+                        log.error("undecodable command; dropped", error=str(exc), size=len(data),
+                                  count=self.undecodable)
         except (EOFError, OSError):
             self._front_end_lost()
-        except msgspec.DecodeError as exc:
-            log.error("undecodable command", error=str(exc))
         acks = []
         for command in commands:
+            if isinstance(command, Ping):  # the front end's liveness check: answered, nothing applied
+                self._send(Ack(command_id=command.id, ok=True))
+                continue
             self.applied += 1
             ack = self._apply(command)
             ack.seq = self.applied
@@ -276,6 +297,8 @@ class Supervisor:
         if isinstance(command, Start):
             if self.shutdown_at is not None:
                 return Ack(command_id=command.id, ok=False, error="castd is shutting down")
+            if command.overlay is not None:
+                return self._overlay(command, now)
             before = self.wanted.session if self.wanted else None
             self.director.start(command, now)
             self._follow(now, reload=True, reason="replaced by a new start")
@@ -299,11 +322,29 @@ class Supervisor:
                 return Ack(command_id=command.id, ok=False, error="nothing is being cast")
             self.wanted.nav += 1  # the reconcile step navigates to the same URL again
             log.info("session reload", session=self.wanted.session, url=self.wanted.url)
+            self._retry_now("a reload")
             return Ack(command_id=command.id, ok=True, session=self.wanted.session, switched=True)
         if isinstance(command, Shutdown):
             self._begin_shutdown("castd is shutting down")
             return Ack(command_id=command.id, ok=True)
         return Ack(command_id=getattr(command, "id", ""), ok=False, error="unknown command")
+
+    def _overlay(self, command: Start, now: float) -> Ack:
+        """A camera in a corner over the running session (or out of it): the page goes on underneath."""
+        wanted = self.wanted
+        name = camera_name(command.url) or ""
+        if wanted is None or wanted.mode != "hls" or name not in self.config.cameras:
+            return Ack(command_id=command.id, ok=False,
+                       error="an overlay goes over a running session: start a dashboard (or a camera) first")
+        items = [item for item in wanted.overlays if item.camera != name]
+        if command.overlay is not None and command.overlay != "off":
+            items = [item for item in items if item.position != command.overlay]  # one camera per corner
+            items.append(Overlay(camera=name, position=command.overlay, size=command.overlay_size,
+                                 until=now + command.duration if command.duration else None))
+        wanted.overlays = items[-MAX_OVERLAYS:]
+        log.info("camera overlay", session=wanted.session, camera=name, position=command.overlay,
+                 duration=command.duration)
+        return self._on_screen(Ack(command_id=command.id, ok=True, session=wanted.session, switched=True))
 
     def _on_screen(self, ack: Ack) -> Ack:
         """A start's or a step's Ack says what the programme put on screen."""
@@ -336,8 +377,10 @@ class Supervisor:
         if change.action == "switch" and wanted is not None:
             wanted.url, wanted.page, wanted.nav = show.url, show.page, wanted.nav + 1
             wanted.show, wanted.ends_at = show, show.ends_at
+            self._retry_now("a new page")
             if wanted.mode == "direct":
                 self.casting.switch_page(wanted.session, wanted.url)
+            self.casting.share(wanted.session, show.sharing)
             log.info("session switch", session=wanted.session, url=show.url, quality=show.quality,
                      dashboard=show.dashboard, playlist=show.playlist, item=show.item, source=show.source,
                      schedule=show.schedule)
@@ -363,10 +406,13 @@ class Supervisor:
         # a new session, a new timeline (a resumed one goes on where its media time would be)
         self.media_end = wanted.media_start if wanted is not None else 0.0
         self.encoder.policy.reset()
+        self.retry.reset()
+        self.retry_at = None
         # first: the TVs stop, or the worker connects and launches the app, while the encoder starts
         self.casting.end()
         if wanted is not None:
-            self.casting.begin(wanted.session, wanted.mode, wanted.devices, title_for(wanted.url), wanted.url)
+            self.casting.begin(wanted.session, wanted.mode, wanted.devices, title_for(wanted.url), wanted.url,
+                               wanted.show.sharing if wanted.show is not None else Sharing())
 
     # ---- reconcile the encoder slot with the wanted session ----------------------------------------
     def reconcile(self) -> None:
@@ -385,6 +431,8 @@ class Supervisor:
                 if slot.nav != wanted.nav:
                     slot.navigate(Navigate(url=wanted.url, nav=wanted.nav, page=wanted.page))
                     self._facts().page = "loading"
+                if slot.overlays != wanted.overlays:
+                    slot.show_overlays(wanted.overlays)
                 return
             if phase is Phase.PARKED:
                 if self.shutdown_at is not None:
@@ -404,6 +452,11 @@ class Supervisor:
                     self._spawn(wanted)
                 return
             # EMPTY
+            if wanted is not None and self.retry_at is not None:
+                if self.clock() >= self.retry_at:
+                    self._retry_now("its time came")
+                    self._spawn(wanted)
+                return
             if wanted is not None:
                 self._spawn(wanted)
             elif not self._standby_booted and self.shutdown_at is None:
@@ -440,7 +493,7 @@ class Supervisor:
         config = self.config
         quality = wanted.quality if wanted else config.quality
         params = ChildParams(session=wanted.session if wanted else None, url=wanted.url if wanted else "",
-                             nav=wanted.nav if wanted else 0, preset=get_preset(quality),
+                             nav=wanted.nav if wanted else 0, preset=get_preset(quality, config.stream_format),
                              folder=str(self.sessions_dir / wanted.session) if wanted else "",
                              # one folder per child, named by its session (README, Logs); a warm standby's
                              # child is "standby-..." and keeps that name for the sessions it then serves
@@ -450,9 +503,10 @@ class Supervisor:
                              page_load_timeout=config.page_load_timeout,
                              renderer_heap_mb=config.renderer_heap_mb, log_level=config.log_level,
                              allowlist=list(Allowlist.parse(config.allowlist).prefixes),
-                             log_secrets=[config.token] if config.token else [],
+                             log_secrets=config.log_secrets(),
                              sites=config.sites, page=wanted.page if wanted else PageOverrides(),
-                             timeline=self._timeline() if wanted else Timeline())
+                             timeline=self._timeline() if wanted else Timeline(),
+                             cameras=config.cameras, overlays=list(wanted.overlays) if wanted else [])
         child = self.encoder.start(params)
         self._standby_booted = True  # `standby = "boot"` means one parked child at start-up, not one per idle
         self.memory.reset(self.clock())
@@ -474,6 +528,8 @@ class Supervisor:
         if child is None:
             return
         for message in child.messages():
+            if isinstance(message, (Failed, PageFailed)):  # a child's words go to /status, MQTT and the log:
+                message.error = scrub(message.error)  # masked at the door, with every secret castd knows
             current = slot.phase in WORKING and self.wanted is not None and slot.session == self.wanted.session
             if isinstance(message, Progress):
                 slot.frames.update(message.frames)
@@ -482,6 +538,7 @@ class Supervisor:
                 if current:
                     facts = self._facts()
                     facts.frames, facts.fps, facts.segments = message.frames, message.fps, message.segments
+                    facts.cameras = message.cameras
                     self.media_end = max(self.media_end, message.media_end)
             else:
                 self._on_child_event(message, current)
@@ -528,12 +585,14 @@ class Supervisor:
     def _reap_encoder(self) -> None:
         slot = self.encoder
         child = slot.child
-        tail = child.log_tail() if child is not None and child.exitcode() is not None else ""
+        tail = scrub(child.log_tail()) if child is not None and child.exitcode() is not None else ""
         reaped = slot.reap()
         if reaped is None:
             return
         exited, phase = reaped
         log.debug("encoder ended", pid=exited.pid, exitcode=exited.code, how=exited.describe())
+        if exits.classify(exited.code) is exits.Exit.VERSION_MISMATCH and slot.session is None:
+            self._upgraded("standby encoder")
         if exited.asked and exited.reason is None or phase is Phase.PARKED or slot.session is None:
             if phase is Phase.PARKED and not exited.asked:
                 log.warning("standby encoder exited; the next start will be cold", pid=exited.pid,
@@ -555,6 +614,8 @@ class Supervisor:
             last_words = f": {slot.last_words}" if slot.last_words else ""
             reason = f"encoder {exited.describe()}{last_words}"
         decision = slot.plan_restart(exited)
+        if exits.classify(exited.code) is exits.Exit.VERSION_MISMATCH:
+            self._upgraded("encoder")
         if wanted is None or wanted.session != (slot.session or wanted.session):
             self._remove_folder(slot.session)  # its session ended while it was being killed
             slot.clear()
@@ -563,21 +624,62 @@ class Supervisor:
         facts.last_error = reason
         facts.phase = "starting"
         if decision.verdict is Verdict.GIVE_UP:
+            gave_up = f"{reason}; gave up after {facts.restarts} restarts ({decision.why})"
+            remove_session_files(self.sessions_dir / wanted.session)
+            slot.clear()
+            delay = self.retry.gave_up(exited.code) if self.shutdown_at is None else None
+            if delay is not None:
+                self._retry_later(wanted, facts, gave_up, delay, tail)
+                return
             facts.phase = "failed"
-            facts.last_error = f"{reason}; gave up after {facts.restarts} restarts ({decision.why})" + \
-                (f"\n{tail}" if tail else "")
+            facts.last_error = gave_up + (f"\n{tail}" if tail else "")
             log.error("session failed", session=wanted.session, url=wanted.url, error=reason,
                       restarts=facts.restarts, why=decision.why, output=tail[-300:] or None)
-            remove_session_files(self.sessions_dir / wanted.session)
             facts_kept = facts
             self.director.stop(self.wall())  # as a stop: no restart loop through the programme
             self._set_wanted(None, "failed")
             self.failed, self.facts = wanted, facts_kept
-            slot.clear()
             return
         log.warning("encoder failed; restarting", session=wanted.session, url=wanted.url, error=reason,
                     restart_in=decision.delay, restarts=facts.restarts,
                     hint="out of memory?" if exited.code == -signal.SIGKILL and exited.reason is None else None)
+
+    def _upgraded(self, child: str) -> None:
+        """A child runs another castd than this supervisor (upgraded in place): no child can be started
+        any more. The supervisor ends its session and exits with VERSION_MISMATCH; the front end then
+        exits too, and systemd (Restart=on-failure) starts the new castd. Logged once."""
+        if self.exit_code:
+            return
+        self.exit_code = exits.VERSION_MISMATCH
+        log.error("castd was upgraded while running; ending this castd so the new one can start", child=child)
+        self._begin_shutdown("castd was upgraded while running")
+
+    def _retry_later(self, wanted: Wanted, facts: Facts, gave_up: str, delay: float, tail: str) -> None:
+        """A round of restarts gave up but the session is still wanted (the programme still shows it: a
+        schedule window, an unlimited dashboard, a duration not over): the TVs are released, and the
+        next round starts in `delay` seconds (reconcile). A stop, a new start, the programme's end all
+        go through _set_wanted, which forgets the plan."""
+        facts.phase, facts.retries = "retrying", facts.retries + 1
+        facts.retry_at = self.wall() + delay
+        facts.last_error = f"{gave_up}; retrying in {delay:.0f}s" + (f"\n{tail}" if tail else "")
+        self.retry_at = self.clock() + delay
+        log.warning("session retrying later", session=wanted.session, url=wanted.url, error=gave_up,
+                    retry_in=round(delay), retries=facts.retries, output=tail[-300:] or None)
+        self.casting.end()  # no TV waits on a stream that is not there; the next round casts again
+
+    def _retry_now(self, why: str) -> None:
+        """Start the next round of the retrying session now: a fresh set of quick restarts, the TVs again,
+        and a timeline that follows the wall clock (the player gets a new LOAD)."""
+        wanted = self.wanted
+        if self.retry_at is None or wanted is None:
+            return
+        self.retry_at = None
+        self.encoder.policy.reset()
+        facts = self._facts()
+        facts.phase, facts.retry_at, facts.restarts, facts.last_error = "starting", None, 0, None  # a new round
+        self.media_end = max(self.media_end, self.wall() - wanted.started_at)
+        log.info("session retry", session=wanted.session, url=wanted.url, why=why, retries=facts.retries)
+        self.casting.begin(wanted.session, wanted.mode, wanted.devices, title_for(wanted.url), wanted.url)
 
     def _watch_encoder(self) -> None:
         """The stall watchdog: a working child silent, or without new frames or segments, is killed."""
@@ -587,6 +689,7 @@ class Supervisor:
             return
         if slot.working_since is not None:
             slot.policy.working(self.clock() - slot.working_since)
+            self.retry.working(self.clock() - slot.working_since)
         config = self.config
         silent = self.clock() - child.last_message_at
         # not one report yet: Xvfb, PyAV and Chromium are starting (measured 1-2 s idle, over 3 s on a loaded
@@ -652,6 +755,8 @@ class Supervisor:
     def _poll_cast(self) -> None:
         """Cast news: the session ends when the viewer took the TVs back."""
         verdict = self.casting.poll()
+        if self.casting.upgraded:
+            self._upgraded("cast worker")
         wanted = self.wanted
         if wanted is None:
             return
@@ -668,6 +773,10 @@ class Supervisor:
 
     def _timers(self) -> None:
         self._follow(self.wall())  # a duration, a playlist item, an interrupt's end, a schedule window
+        wanted = self.wanted
+        if wanted is not None and wanted.overlays:  # an overlay's duration
+            now = self.wall()
+            wanted.overlays = [item for item in wanted.overlays if item.until is None or item.until > now]
 
     def _remove_folder(self, session: str | None) -> None:
         if session:
@@ -701,7 +810,6 @@ def main(conn: Connection, config_bytes: bytes) -> None:
     set_pdeathsig(signal.SIGTERM)
     set_child_subreaper()  # what a killed encoder leaves comes to us (see Supervisor._end_orphans)
     setup_logging(config.log_level)
-    register_secret(config.token)
     supervisor = Supervisor(conn, config, subreaper=True)
     wake_read, wake_write = os.pipe()
     os.set_blocking(wake_read, False)
@@ -711,6 +819,8 @@ def main(conn: Connection, config_bytes: bytes) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         supervisor.run(wake_read)
+        if supervisor.exit_code:
+            sys.exit(supervisor.exit_code)  # the front end reads it (castd/api/handle.py)
     except Exception:
         log.exception("supervisor crashed")
         for child in (supervisor.encoder.child, supervisor.casting.worker.child):

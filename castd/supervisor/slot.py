@@ -17,7 +17,7 @@ from typing import Protocol
 from castd.children.piped import Child
 from castd.children.policy import Decision, RestartPolicy
 from castd.children.supervised import Exited, Run, Supervised
-from castd.protocol import Begin, ChildParams, Navigate, Park, Quit
+from castd.protocol import Begin, ChildParams, Navigate, Overlay, Overlays, Park, Quit
 
 
 class Phase(enum.Enum):
@@ -74,6 +74,7 @@ class EncoderSlot:
         self.frames, self.segments = Watch(clock), Watch(clock)
         self.last_words: str | None = None  # the child's last reported error
         self.leftover: list[Path] = []  # folders of sessions a parked (or ending) child may still write
+        self.overlays: list[Overlay] = []  # the camera overlays the child was last told to show
 
     @property
     def child(self) -> EncoderChild | None:
@@ -89,6 +90,7 @@ class EncoderSlot:
         assert self.phase in (Phase.EMPTY, Phase.RESTART_PENDING), self.phase
         child = self.run.spawn(params)
         self.session, self.nav, self.quality = params.session, params.nav, params.preset.name
+        self.overlays = list(params.overlays)
         self.phase = Phase.STARTING if params.session else Phase.PARKED
         self._fresh()
         self.last_words = None
@@ -99,12 +101,18 @@ class EncoderSlot:
         assert self.phase is Phase.PARKED and self.child is not None
         self.child.send(message)
         self.session, self.nav, self.phase = message.session, message.nav, Phase.STARTING
+        self.overlays = []
         self._fresh()
 
     def navigate(self, message: Navigate) -> None:
         assert self.phase in WORKING and self.child is not None
         self.child.send(message)
         self.nav = message.nav
+
+    def show_overlays(self, overlays: list[Overlay]) -> None:
+        assert self.phase in WORKING and self.child is not None
+        self.child.send(Overlays(items=list(overlays)))
+        self.overlays = list(overlays)
 
     def ready(self) -> None:
         if self.phase is Phase.STARTING:

@@ -13,7 +13,7 @@ import msgspec
 
 from castd.paths import stream_path
 from castd.programme.programme import Show
-from castd.protocol import CastSection, Mode, PageOverrides, PageState, Standby, State, Status
+from castd.protocol import CameraStatus, CastSection, Mode, Overlay, PageOverrides, PageState, Standby, State, Status
 from castd.supervisor.slot import Phase
 
 
@@ -31,15 +31,18 @@ class Wanted(msgspec.Struct, kw_only=True):
     page: PageOverrides = msgspec.field(default_factory=PageOverrides)
     show: Show | None = None  # what the programme put on screen (dashboard, playlist item, why)
     media_start: float = 0.0  # where its timeline begins: 0, or (resumed) the seconds since it began
+    overlays: list[Overlay] = []  # cameras over the picture (each until its `until`)
 
 
 class Facts(msgspec.Struct, kw_only=True):
     """What the loop has learned about one session (the wanted one, or the one that gave up)."""
 
-    phase: Literal["starting", "streaming", "failed"] = "starting"
+    phase: Literal["starting", "streaming", "failed", "retrying"] = "starting"
     page: PageState | None = None
     last_error: str | None = None
     restarts: int = 0
+    retry_at: float | None = None  # retrying: epoch seconds of the next round
+    retries: int = 0
     frames: int = 0
     fps: float = 0.0
     segments: int = 0
@@ -47,11 +50,12 @@ class Facts(msgspec.Struct, kw_only=True):
     memory_restarts: int = 0
     page_nav: int = -1  # the navigation `page` is about (a newer one wanted: that page is loading)
     shown_nav: int = -1  # the last navigation whose page reached a listed segment (Ready)
+    cameras: list[CameraStatus] = []  # as the encoder last reported them
 
 
 def build_status(session: Wanted | None, facts: Facts | None, phase: Phase, encoder_pid: int | None,
                  cast: CastSection, supervisor_pid: int, updated_at: float, interrupts: int = 0,
-                 seq: int = 0) -> Status:
+                 stream_format: str | None = None, seq: int = 0) -> Status:
     """`session`: the wanted session, or the failed one still shown; `phase`: the encoder slot's.
 
     `page` and `page_shown` are about the wanted navigation only: a switch is "loading" in the very
@@ -67,11 +71,13 @@ def build_status(session: Wanted | None, facts: Facts | None, phase: Phase, enco
                   started_at=session.started_at, ends_at=session.ends_at,
                   stream_path=stream_path(session.session) if session.mode == "hls" else None,
                   page=page, page_shown=facts.shown_nav == session.nav, seq=seq, frames=facts.frames,
-                  fps=facts.fps, segments=facts.segments,
-                  restarts=facts.restarts, last_error=facts.last_error, encoder_pid=encoder_pid, standby=standby,
+                  fps=facts.fps, segments=facts.segments, restarts=facts.restarts, last_error=facts.last_error,
+                  retry_at=facts.retry_at, retries=facts.retries, encoder_pid=encoder_pid, standby=standby,
                   mode=session.mode, devices=list(session.devices), cast=cast, supervisor_pid=supervisor_pid,
                   updated_at=updated_at, memory_reloads=facts.memory_reloads, memory_restarts=facts.memory_restarts,
-                  interrupts=interrupts, **_programme(session.show))
+                  interrupts=interrupts, stream_format=stream_format if session.mode == "hls" else None,
+                  cameras=facts.cameras, overlays=list(session.overlays),
+                  **_programme(session.show))
 
 
 def _programme(show: Show | None) -> dict[str, Any]:

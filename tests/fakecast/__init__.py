@@ -13,12 +13,16 @@ See README.md in this directory for behaviour, fault injection and pychromecast 
 from .device import Envelope, FakeCastDevice
 from .hlscheck import Fetch, MediaCheck, check_media
 from .mdns import loopback_zeroconf
-from .protocol import APP_DASHCAST, APP_MEDIA_RECEIVER, APP_YOUTUBE, NS_DASHCAST, NS_MEDIA, NS_RECEIVER
+from .protocol import (APP_BACKDROP, APP_DASHCAST, APP_MEDIA_RECEIVER, APP_NETFLIX, APP_SPOTIFY, APP_YOUTUBE,
+                       NS_DASHCAST, NS_MEDIA, NS_RECEIVER)
 from .testmedia import HLSStream, StaticHTTPServer, write_hls
 
 __all__ = [
+    "APP_BACKDROP",
     "APP_DASHCAST",
     "APP_MEDIA_RECEIVER",
+    "APP_NETFLIX",
+    "APP_SPOTIFY",
     "APP_YOUTUBE",
     "NS_DASHCAST",
     "NS_MEDIA",

@@ -24,8 +24,9 @@ Behaviour modelled on a real receiver:
 - The device keeps playing when senders disconnect (drop_connections), as a real one does.
 
 Two media engines. The default (fast) one checks a LOAD by fetching and decoding one segment and then
-plays a clock. `engine="shaka4"` (or "shaka5") plays what it is LOADed in the real Shaka Player in
-headless Chromium (engine.py, tests/glass) and reports MEDIA_STATUS from that player's state:
+plays a clock. `engine="shaka4"` (or any line in glass.LINES: "shaka49", "shaka415", "shaka5") plays
+what it is LOADed in the real Shaka Player in headless Chromium (engine.py, tests/glass) and reports
+MEDIA_STATUS from that player's state:
 currentTime, BUFFERING/PLAYING/PAUSED, IDLE/ERROR on a Shaka error; faults can freeze that player.
 """
 
@@ -159,7 +160,7 @@ class FakeCastDevice:
         self.latency = latency
         self.playing_delay = playing_delay
         self.fetch_timeout = fetch_timeout
-        self.engine_line = engine  # None: the fast engine (fetch + decode); "shaka4"/"shaka5": Shaka Player
+        self.engine_line = engine  # None: the fast engine (fetch + decode); a glass.LINES name: Shaka Player
         self.engine_config = engine_config
         self._engine: ShakaEngine | None = None
 
@@ -185,6 +186,10 @@ class FakeCastDevice:
         self._last_state: str | None = None
         self._last_idle_reason: str | None = None
         self._volume = {"controlType": "attenuation", "level": 1.0, "muted": False, "stepInterval": 0.05}
+        self._standby = False  # isStandBy (HDMI-CEC): the TV is off
+        self._active_input = True  # isActiveInput: the TV shows this device's input
+        self._cec = True  # a LAUNCH wakes the TV and switches its input (what HA's cast turn_on relies on)
+        self._volume_log: list[dict] = []  # every SET_VOLUME received (receiver namespace), in order
 
         # fault switches
         self._heartbeat_stopped = False
@@ -617,6 +622,60 @@ class FakeCastDevice:
 
         return self._call(run)
 
+    def quit_app(self, idle_screen: bool = False) -> bool:
+        """The app on screen quits by itself (the person's film ended, the timer rang out): its media
+        ends, senders on its transport get CLOSE, and RECEIVER_STATUS shows no app, or the Backdrop idle
+        screen with idle_screen=True. Returns False if no app ran."""
+
+        def run() -> bool:
+            had = self._app is not None
+            self._stop_app()
+            if idle_screen:
+                self._start_app(P.APP_BACKDROP)
+            self._broadcast_receiver_status()
+            return had
+
+        return self._call(run)
+
+    def show_idle_screen(self) -> str:
+        """Ambient mode / the photo frame covers whatever ran (castd's app included): Backdrop starts."""
+        return self.switch_app(P.APP_BACKDROP, "Backdrop")
+
+    def set_standby(self, standby: bool, active_input: bool | None = None, cec: bool | None = None) -> None:
+        """The TV goes to standby (or wakes), or another input is chosen (active_input=False); every sender
+        hears RECEIVER_STATUS. cec=False: a LAUNCH no longer wakes it (a TV without HDMI-CEC)."""
+
+        def run() -> None:
+            self._standby = standby
+            if active_input is not None:
+                self._active_input = active_input
+            if cec is not None:
+                self._cec = cec
+            self._broadcast_receiver_status()
+
+        self._call(run)
+
+    @property
+    def standby(self) -> bool:
+        return self._snap(lambda: self._standby)
+
+    @property
+    def volume_log(self) -> list[dict]:
+        """Every receiver SET_VOLUME's `volume` object, in order."""
+        return self._snap(lambda: copy.deepcopy(self._volume_log))
+
+    def set_volume(self, level: float | None = None, muted: bool | None = None) -> None:
+        """The person turns the volume (or mutes) on the remote; every sender hears RECEIVER_STATUS."""
+
+        def run() -> None:
+            if level is not None:
+                self._volume["level"] = level
+            if muted is not None:
+                self._volume["muted"] = muted
+            self._broadcast_receiver_status()
+
+        self._call(run)
+
     def freeze_player(self, how: str | None = "segments") -> None:
         """The receiver's player freezes until the next LOAD. "segments": with the Shaka engine every
         segment fetch hangs, so the buffer runs dry and the player sits in BUFFERING with nothing buffered,
@@ -841,8 +900,8 @@ class FakeCastDevice:
     def _receiver_status(self, request_id: int) -> dict:
         status: dict[str, Any] = {
             "volume": dict(self._volume),
-            "isActiveInput": True,
-            "isStandBy": False,
+            "isActiveInput": self._active_input,
+            "isStandBy": self._standby,
             "userEq": {},
         }
         if self._app is not None:
@@ -853,7 +912,7 @@ class FakeCastDevice:
                     "appType": "WEB",
                     "displayName": app.display_name,
                     "iconUrl": "",
-                    "isIdleScreen": False,
+                    "isIdleScreen": app.app_id in P.IDLE_SCREEN_APPS,
                     "launchedFromCloud": False,
                     "namespaces": [{"name": n} for n in app.namespaces],
                     "sessionId": app.session_id,
@@ -895,6 +954,8 @@ class FakeCastDevice:
             if self._app is None or self._app.app_id != app_id:
                 self._stop_app()
                 self._start_app(app_id)
+            if self._cec:
+                self._standby, self._active_input = False, True
             self._reply_receiver_status(conn, src, rid, broadcast=True)
         elif mtype == "STOP":
             session = data.get("sessionId")
@@ -906,6 +967,7 @@ class FakeCastDevice:
             self._reply_receiver_status(conn, src, rid, broadcast=True)
         elif mtype == "SET_VOLUME":
             vol = data.get("volume") or {}
+            self._volume_log.append(dict(vol))
             if "level" in vol:
                 self._volume["level"] = min(max(float(vol["level"]), 0.0), 1.0)
             if "muted" in vol:

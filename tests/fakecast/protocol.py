@@ -19,6 +19,9 @@ BROADCAST_ID = "*"
 APP_MEDIA_RECEIVER = "CC1AD845"
 APP_DASHCAST = "84912283"
 APP_YOUTUBE = "233637DE"
+APP_NETFLIX = "CA5E8412"  # speaks only its own namespace: no MEDIA_STATUS for anyone
+APP_BACKDROP = "E8C28D3C"  # the idle screen (ambient mode, photo frame): isIdleScreen
+APP_SPOTIFY = "CC32E753"  # what a speaker group's cast looks like on a member device
 
 # What a real device advertises for these apps (observed shapes; the fake only needs the media
 # namespace to be present for pychromecast's MediaController to attach).
@@ -34,7 +37,11 @@ APP_INFO: dict[str, tuple[str, list[str]]] = {
     ),
     APP_DASHCAST: ("DashCast", [NS_DASHCAST]),
     APP_YOUTUBE: ("YouTube", ["urn:x-cast:com.google.youtube.mdx", NS_MEDIA]),
+    APP_NETFLIX: ("Netflix", ["urn:x-cast:com.netflix.cast"]),
+    APP_BACKDROP: ("Backdrop", ["urn:x-cast:com.google.cast.sse"]),
+    APP_SPOTIFY: ("Spotify", ["urn:x-cast:com.spotify.chromecast.secure.v1", NS_MEDIA]),
 }
+IDLE_SCREEN_APPS = frozenset({APP_BACKDROP})
 
 MAX_MESSAGE_SIZE = 64 * 1024  # Cast v2 limit on a single message
 

@@ -8,7 +8,8 @@
 Shaka comes from npm, pinned in package-lock.json here (`make test` runs `npm ci`); see player.py.
 """
 
-from .player import LINES, Colour, PageServer, PlayerState, ShakaError, ShakaPlayer, Stall, close_to, installed
+from .player import (LINES, STILL, VERSIONS, Colour, PageServer, PlayerState, ShakaError, ShakaPlayer, Stall,
+                     close_to, installed)
 
-__all__ = ["LINES", "Colour", "PageServer", "PlayerState", "ShakaError", "ShakaPlayer", "Stall", "close_to",
-           "installed"]
+__all__ = ["LINES", "STILL", "VERSIONS", "Colour", "PageServer", "PlayerState", "ShakaError", "ShakaPlayer", "Stall",
+           "close_to", "installed"]

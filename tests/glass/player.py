@@ -3,7 +3,9 @@
 The Cast Web Receiver plays HLS in Shaka Player over MSE (DESIGN.md). Decoding castd's segments one by
 one cannot see what that player sees: holes in the timeline, a live start point too close to the edge,
 a player frozen at a discontinuity. `ShakaPlayer` loads a URL in the real Shaka Player (npm, pinned in
-tests/glass/package-lock.json: `shaka4` is the 4.16 line the receiver uses, `shaka5` the newest 5.x),
+tests/glass/package-lock.json, one alias per line: `shaka49` is 4.9.2, the Cast framework's Shaka today
+(v4.9.2-caf2, shaka-player issue 10297), `shaka415` 4.15.24, npm's nearest to its coming v4.15.35-caf1,
+`shaka4` the 4.16 line Google recommends, `shaka5` the newest 5.x),
 and reads back the player's own state: currentTime, buffered ranges, buffering, stalls, Shaka error
 codes, distance to the live edge, and the colour of each frame the video element presents, with the
 wall time it was first presented (requestVideoFrameCallback's expectedDisplayTime on the epoch clock
@@ -33,8 +35,13 @@ from headless import headless_chromium
 from helpers import descendants, still_alive, wait_for
 
 HERE = Path(__file__).resolve().parent
-Line = Literal["shaka4", "shaka5"]
-LINES: tuple[Line, ...] = ("shaka4", "shaka5")
+Line = Literal["shaka49", "shaka415", "shaka4", "shaka5"]
+LINES: tuple[Line, ...] = ("shaka49", "shaka415", "shaka4", "shaka5")
+# The version prefix each alias must report (shaka.Player.version): the lockfile pins the exact builds.
+VERSIONS: dict[Line, str] = {"shaka49": "v4.9.", "shaka415": "v4.15.", "shaka4": "v4.16.", "shaka5": "v5."}
+# A picture that stands still this long is a stall a viewer sees, whether or not Shaka says `waiting`:
+# 4.9.2 holds playbackRate at 0 while it gathers its 2 s rebuffering goal, with no event (issue 19).
+STILL = 0.3
 # Autoplay as on a TV (no user gesture); a muted video plays anyway, this covers the silent AAC track too.
 FLAGS = ["--autoplay-policy=no-user-gesture-required"]
 RGB = tuple[int, int, int]
@@ -136,6 +143,7 @@ class PlayerState:
     last_frame_at: float | None  # wall time the newest frame was presented
     first_frame_at: float | None  # wall time the first frame since the last load was presented
     stats: dict | None
+    stills: tuple[Stall, ...] = ()  # spells of STILL s or more with no new frame presented
 
     @property
     def playing(self) -> bool:
@@ -181,7 +189,17 @@ class PlayerState:
             colours=[Colour(tuple(c["rgb"]), c["t"] / ms, c["mediaTime"]) for c in raw["colours"]],
             frames=raw["frames"], last_frame_at=raw["lastFrameAt"] / ms if raw["lastFrameAt"] else None,
             first_frame_at=raw["firstFrameAt"] / ms if raw["firstFrameAt"] else None,
-            stats=raw["stats"])
+            stats=raw["stats"],
+            stills=tuple(Stall(s["start"] / ms, s["end"] / ms, s["at"]) for s in raw.get("stills", [])))
+
+    def still_pictures(self, since: float = 0.0, longest: float = STILL) -> list[Stall]:
+        """Times the picture stood still for `longest` s or more after `since` (a frame period is 0.1 s),
+        the current one included while it lasts (the player playing, not paused)."""
+        out = [s for s in self.stills if s.start >= since]
+        if (self.started and not self.paused and self.last_frame_at is not None
+                and self.last_frame_at >= since and self.now - self.last_frame_at >= longest):
+            out.append(Stall(self.last_frame_at, None, self.current_time))
+        return out
 
 
 def close_to(actual, expected, tolerance: int = 36) -> bool:
