@@ -71,10 +71,11 @@ run: install
 # the MQTT tests run Debian's mosquitto broker (on a free loopback port, with a config they write); the camera
 # tests a test camera on GStreamer's RTSP server (tests/rtspserver.py, run by Debian's python3 with gi; x264enc
 # is in -ugly, rtph264pay in -good, appsrc and videoconvert in -base; the same names on Debian 12 and 13);
-# tests/test_unit.py applies the unit's seccomp rules with libseccomp's Python binding (python3-seccomp, 0.1 MB)
+# tests/test_unit.py applies the unit's seccomp rules with libseccomp's Python binding (python3-seccomp, 0.1 MB);
+# tests/test_docs.py runs the README's curl examples with curl
 CAMERA_TEST_DEB = gir1.2-gst-rtsp-server-1.0 python3-gi gstreamer1.0-plugins-base gstreamer1.0-plugins-good \
                   gstreamer1.0-plugins-ugly
-test: EXTRA_DEB = openssl mosquitto $(CAMERA_TEST_DEB) python3-seccomp
+test: EXTRA_DEB = openssl mosquitto $(CAMERA_TEST_DEB) python3-seccomp curl
 test: install glass-deps lint
 	$(VENV)/bin/python -m pytest -q $(PYTEST_ARGS)
 
