@@ -262,6 +262,13 @@ def test_every_curl_and_url_example_works(readme_world):
     doorbell = [body for example, body in answers if "doorbell" in example and "/start" in example]
     assert doorbell and all(b["dashboard"] == "doorbell" and b["then"] == "resume" for b in doorbell)
     assert readme_world["plain"].status()["dashboard"] == "doorbell"
+    # the recipes left the doorbell interrupt over the lobby playlist: `castd next` says why it does not step
+    tokened = readme_world["tokened"]
+    status = tokened.status()
+    assert (status["source"], status["dashboard"], status["interrupts"]) == ("interrupt", "doorbell", 1), status
+    step = run("castd next", tokened)
+    assert step.returncode == 1, step.stderr  # a request refused for now (409), not a usage error
+    assert "an interrupt is on screen (doorbell); the playlist lobby is paused underneath" in step.stderr
 
 
 def test_every_castd_command_works(readme_world):

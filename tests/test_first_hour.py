@@ -30,6 +30,9 @@ def test_a_second_castd_on_the_same_runtime_dir_says_who_holds_it_and_changes_no
     status = d.wait_state("streaming", timeout=30)
     session, restarts = status["session"], status["restarts"]
     wait_for(lambda: status["segments"] < d.status()["segments"], 10, message="segments growing")
+    # README, Logs: Chromium's and Xvfb's output for this session is in <runtime dir>/logs/<session>-<hex>/
+    assert [p.name for p in (d.runtime_dir / "logs").glob(f"{session}-*") if p.is_dir()], \
+        sorted(p.name for p in (d.runtime_dir / "logs").iterdir())
     lock = d.runtime_dir / "castd.pid"
     assert lock.read_text().strip() == str(d.process.pid)
     # `sudo castd serve` by hand while the service runs: same runtime dir, another port

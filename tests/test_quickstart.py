@@ -83,6 +83,7 @@ def test_make_run_casts_the_demo_and_ctrl_c_ends_everything(prefix, tmp_path):
         printed = wait_for(lambda: "castd is casting its demo dashboard" in (t := out.read_text()) and t, 10,
                            message="the banner")
         stream_url = next(line.split()[1] for line in printed.splitlines() if line.strip().startswith("stream:"))
+        assert f"preview: {base}/" in printed  # the banner names the preview page
         assert httpx.get(stream_url, timeout=5).status_code == 200
         assert "/demo" in httpx.get(base + "/status", timeout=5).json()["url"]
         seen.update(descendants(make.pid))
