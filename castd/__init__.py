@@ -14,7 +14,8 @@ Layout (one room per job; processes from the top down, imports only downward):
   client/      the CLI client (`castd status|start|stop ...`): HTTP to a running castd
   programme/   what should be on screen at `now` (schedules, playlists, interrupts): pure decisions
                the supervisor asks once per pass; the front end shares its name lookups
-  children/    how every parent runs a child: spawn on a Pipe, one restart policy, exit codes
+  children/    how every parent runs a child: spawn on a Pipe (one version at a time), one restart policy
+               and the retries after a give-up, liveness by asking, bounded output files, exit codes
   protocol.py, paths.py, specs.py, config.py, sharing.py, presets.py, urls.py, logs.py, procutil.py: the shared
                contract and building blocks below all of them (pipes' messages and states, files and
                URLs, device specs, settings)

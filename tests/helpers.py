@@ -306,7 +306,8 @@ SQUARE_PAGE = _page("<body style='margin:0;background:#000'>"
 class PageHandler(http.server.BaseHTTPRequestHandler):
     """Test pages. /color/RRGGBB: one colour. /slow/N: answers after N seconds. /status/CODE: that
     HTTP status. /flaky/KEY/N: 500 for the first N hits, then green. /later/S, /tall/S, /echo/KEY,
-    /border, /square, /vh: see above. /crash: a page whose script runs the renderer out of memory.
+    /border, /square, /vh: see above. /crash: a page whose script runs the renderer out of memory; /broken/KEY:
+    the same until the test mends it (PageHandler.broken[KEY] = False), then green.
     /nav/redirect?to=URL: a 302 to URL. /nav/script/ID?to=URL: a page that fetches /nav/ping/ID, then sets
     location.href = URL (a script navigation). Every request is counted in `hits` by path, 404s too;
     /echo records the request headers; POST /report/KEY keeps what a page reported."""
@@ -315,6 +316,7 @@ class PageHandler(http.server.BaseHTTPRequestHandler):
     hit_times: dict[str, list[float]] = {}  # time.monotonic() of each hit, by path
     requests: dict[str, list[dict[str, str]]] = {}
     reports: dict[str, dict] = {}
+    broken: dict[str, bool] = {}  # /broken/KEY crashes like /crash until the test sets broken[KEY] = False
 
     def do_GET(self):  # noqa: N802
         parts = urlsplit(self.path)
@@ -338,9 +340,12 @@ class PageHandler(http.server.BaseHTTPRequestHandler):
         elif path.startswith("/color/"):
             colour = segments[2]
             body = (f"<!doctype html><html><body style='margin:0;background:#{colour}'></body></html>").encode()
-        elif path == "/crash":  # allocates until V8's heap cap kills the renderer ("tab crashed")
+        elif path == "/crash" or path.startswith("/broken/") and PageHandler.broken.get(segments[2], True):
+            # allocates until V8's heap cap kills the renderer ("tab crashed")
             body = (b"<!doctype html><html><body><script>let a=[];for(;;){a.push(new Array(4e6).fill(1.5))}"
                     b"</script></body></html>")
+        elif path.startswith("/broken/"):  # mended: green
+            body = b"<!doctype html><html><body style='margin:0;background:#00ff00'></body></html>"
         elif path.startswith("/slow/"):
             time.sleep(float(segments[2]))
             body = b"<!doctype html><html><body style='margin:0;background:#808080'></body></html>"

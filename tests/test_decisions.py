@@ -10,6 +10,7 @@ import msgspec
 import pytest
 
 from castd.api.ratelimit import TokenBucket
+from castd.cast.link import RecentIds
 from castd.cast.messages import CastStop, CastWant, DeviceReport
 from castd.children import exits
 from castd.children.liveness import Liveness
@@ -268,11 +269,13 @@ def test_an_encoder_of_another_castd_ends_this_castd_with_no_retry(tmp_path):
     rig = Rig(tmp_path, retry_seconds=60)
     rig.start()
     rig.step()
+    session = rig.sup.wanted.session
     rig.encoder.exit(exits.VERSION_MISMATCH)
     rig.step(passes=3)
-    assert rig.status.state == "failed" and "another version of castd" in rig.status.last_error
-    assert len(rig.encoders) == 1 and rig.sup.exit_code == exits.VERSION_MISMATCH
+    assert rig.status.state == "idle" and len(rig.encoders) == 1 and rig.sup.exit_code == exits.VERSION_MISMATCH
     assert rig.sup.shutdown_at is not None, "the supervisor ends itself; the front end then exits castd"
+    assert rig.sup.director.programme.decide(rig.clock.wall()) is not None, "the new castd resumes it"
+    assert not (rig.sup.sessions_dir / session).exists()
     rig.step(seconds=5, passes=3)
     assert rig.sup.finished() and len(rig.encoders) == 1
 
@@ -428,6 +431,76 @@ def test_the_viewer_taking_every_tv_back_ends_the_session(tmp_path):
     assert stop.session == session and {t.spec for t in stop.devices} == {"tv1", "tv2"}
 
 
+def test_what_casting_knows_of_ended_sessions_does_not_grow_with_sessions(tmp_path):
+    rig = Rig(tmp_path)
+    for i in range(50):
+        rig.start(url=f"http://a.example/{i}", devices=["tv1"], quality=("720p", "low-latency")[i % 2])
+        rig.step()
+        session = rig.sup.wanted.session
+        worker = rig.workers[-1]
+        worker.say(_report(session, "tv1", "playing"))
+        rig.step()
+        rig.send(Stop(id=f"s{i}"))
+        rig.step()
+        worker.say(_report(session, "tv1", "stopped"))
+        rig.step(seconds=0.5)
+        worker.say(_report(session, "tv1", "stopped"))  # late: after the stop was confirmed and forgotten
+        rig.step(seconds=0.5)
+    assert len(rig.sup.casting.app_sessions) <= 2 and not rig.sup.casting.stopping
+
+
+def container_sizes(rig) -> dict[str, int]:
+    """The length of every list, dict, set and tuple the supervisor and its parts hold."""
+    sup = rig.sup
+    owners = {"sup": sup, "casting": sup.casting, "slot": sup.encoder, "encoder.run": sup.encoder.run,
+              "encoder.policy": sup.encoder.policy, "worker.run": sup.casting.worker,
+              "worker.policy": sup.casting.worker.policy, "director": sup.director, "memory": sup.memory,
+              "programme": sup.director.programme}
+    sizes = {}
+    for owner, obj in owners.items():
+        fields = vars(obj) if hasattr(obj, "__dict__") else msgspec.structs.asdict(obj)
+        for name, value in fields.items():
+            if isinstance(value, (list, dict, set, tuple)):
+                sizes[f"{owner}.{name}"] = len(value)
+    return sizes
+
+
+def test_nothing_the_supervisor_holds_grows_with_the_sessions_it_ran(tmp_path):
+    """A month in a second: sessions with a device, page switches, an encoder crash each, stops, late reports.
+    Every container the supervisor, its slot, casting and the programme hold is as long after 300 sessions
+    as after 60."""
+    from castd.logs import log
+
+    rig = Rig(tmp_path, standby="after-use")
+    log.disable("castd")
+    try:
+        sizes = []
+        for i in range(300):
+            rig.start(url=f"http://a.example/{i}", devices=["tv1"], quality=("720p", "low-latency")[i % 3 == 0])
+            rig.step()
+            session = rig.sup.wanted.session
+            rig.stream()
+            rig.workers[-1].say(_report(session, "tv1", "playing"))
+            rig.start(url=f"http://a.example/{i}/b", devices=["tv1"], quality=rig.sup.wanted.quality)
+            rig.run(1)
+            rig.encoder.exit(exits.CRASHED)
+            rig.step(passes=2)
+            rig.run(1)
+            rig.send(Stop(id=f"s{i}"))
+            rig.step()
+            rig.workers[-1].say(_report(session, "tv1", "stopped"))
+            rig.step(seconds=0.5)
+            rig.workers[-1].say(_report(session, "tv1", "stopped"))  # late
+            rig.step(seconds=0.5)
+            if i in (59, 299):
+                sizes.append(container_sizes(rig))
+    finally:
+        log.enable("castd")
+    grown = {name: (sizes[0].get(name, 0), size) for name, size in sizes[1].items() if size > sizes[0].get(name, 0)}
+    assert not grown, f"grew with the sessions (after 60, after 300): {grown}"
+    assert rig.status.state == "idle" and len(rig.alive()) == 1 and rig.status.standby == "warm"
+
+
 def test_a_failed_device_alone_is_no_viewer_verdict(tmp_path):
     rig = Rig(tmp_path)
     rig.start(devices=["tv1"])
@@ -439,7 +512,7 @@ def test_a_failed_device_alone_is_no_viewer_verdict(tmp_path):
     assert rig.status.state == "starting" and rig.status.cast.devices[0].state == "failed"
 
 
-def test_a_dying_cast_worker_is_restarted_with_the_whole_state_then_given_up(tmp_path):
+def test_a_dying_cast_worker_is_restarted_with_the_whole_state_then_given_up_until_later(tmp_path):
     rig = Rig(tmp_path)
     rig.streaming(devices=["tv1"])
     delays = []
@@ -459,9 +532,12 @@ def test_a_dying_cast_worker_is_restarted_with_the_whole_state_then_given_up(tmp
     for _ in range(70):
         rig.pulse(rig.encoder, frames=int(rig.clock.now * 10), segments=int(rig.clock.now))
         rig.step(seconds=0.5)
-    assert len(rig.workers) == 10, "ten crashes within 300 s: no more workers for this session"
-    assert rig.status.cast.devices[0].state == "failed"
+    assert len(rig.workers) == 10, "ten crashes within 300 s: no more quick restarts"
+    assert rig.status.cast.devices[0].state == "failed" and rig.status.cast.devices[0].retry_in == 60
     assert rig.status.state == "streaming", "the stream itself goes on"
+    rig.run(30)
+    assert len(rig.workers) == 11, "given up for now, not for good: tried again after retry_seconds"
+    assert rig.workers[-1].of(CastWant)[-1].stream_path, "with the whole state"
 
 
 def test_an_idle_cast_worker_ends_and_a_new_session_starts_another(tmp_path):
@@ -513,6 +589,15 @@ def test_liveness_pings_one_at_a_time_and_calls_a_silent_child_wedged():
     live.started(20.0)  # its successor
     assert not live.answered(20.5, second), "a late answer of the old child counts for nothing"
     assert live.answering(20.5, within=12.0) and live.ping(22.0) == "ping-3"
+
+
+def test_the_media_sessions_castd_ended_are_remembered_boundedly():
+    ended = RecentIds(keep=64)
+    for msid in range(10_000):  # a month of LOADs
+        ended.add(msid)
+    ended.update([3, 9_999])
+    assert len(ended) == 64 and 9_999 in ended and 9_937 in ended and 9_936 not in ended
+    assert 3 in ended, "seen again: the newest once more"
 
 
 def test_exit_codes_say_why():

@@ -8,12 +8,13 @@ import socket
 import subprocess
 import threading
 import time
+import uuid
 from pathlib import Path
 
 import httpx
 import pytest
 
-from helpers import ROOT, Daemon, comm, descendants, media_playlist_url, still_alive, wait_for
+from helpers import ROOT, Daemon, PageHandler, comm, descendants, media_playlist_url, still_alive, wait_for
 from test_supervisor import EncoderCounter, encoder_children
 
 
@@ -22,7 +23,7 @@ def fault_daemon(tmp_path_factory):
     d = Daemon(runtime_dir=tmp_path_factory.mktemp("faults") / "run",
                env_extra={"CASTD_FRAME_STALL_SECONDS": "3", "CASTD_SEGMENT_STALL_SECONDS": "4",
                           "CASTD_MAX_RESTARTS": "3", "CASTD_RENDERER_HEAP_MB": "128",
-                          "CASTD_RETRY_SECONDS": "3", "CASTD_SUPERVISOR_TIMEOUT": "3"}).start()
+                          "CASTD_RETRY_SECONDS": "3", "CASTD_SUPERVISOR_TIMEOUT": "5"}).start()
     yield d
     d.finish()
 
@@ -114,15 +115,18 @@ def test_sigstop_encoder_is_a_stall(streaming):
     wait_for(lambda: not still_alive({(pid, s) for p, s in d.seen if p == pid}), 5, message="old encoder gone")
 
 
-def test_crashing_page_backs_off_gives_up_then_retries_later(fault_daemon, pages):
+def test_crashing_page_gives_up_then_comes_back_by_itself_once_mended(fault_daemon, pages):
     """After max_restarts the session is `retrying`, not over: a new round starts after retry_seconds
-    (3 s here, 60 s by default) until a person stops it (castd/children/policy.py RetryLater)."""
+    (3 s here, 60 s by default; castd/children/policy.py RetryLater), and once the page works again (its
+    host rebooted, the Wi-Fi is back) the TV gets its picture back with nobody acting."""
     d = fault_daemon
     d.post("/stop")
     d.wait_state("idle")
+    key = uuid.uuid4().hex
     started = time.monotonic()
-    body = d.post("/start", json={"url": pages.url("/crash")}).json()
+    body = d.post("/start", json={"url": pages.url(f"/broken/{key}")}).json()
     failed = d.wait_state("retrying", timeout=90)
+    PageHandler.broken[key] = False  # the cause goes away while castd waits (the next round is 3 s away)
     elapsed = time.monotonic() - started
     print(f"\ncrash page: gave up after {elapsed:.1f}s with {failed['restarts']} restarts")
     assert failed["restarts"] == 2  # max_restarts=3 failed starts: the first try and 2 restarts
@@ -131,12 +135,10 @@ def test_crashing_page_backs_off_gives_up_then_retries_later(fault_daemon, pages
     health = d.get("/health")
     assert health.status_code == 503 and "retrying" in health.json()["reason"]
     assert not encoder_children(d, failed["supervisor_pid"])
-    again = wait_for(lambda: (s := d.status())["encoder_pid"] and s, 15, message="the next round")
-    assert again["session"] == body["session"] and again["state"] == "starting"
-    # a new start clears it
-    d.post("/start", json={"url": pages.url("/color/0000ff")})
-    ok = d.wait_state("streaming", timeout=30)
-    assert ok["restarts"] == 0 and ok["last_error"] is None
+    ok = d.wait_state("streaming", timeout=40)
+    print(f"mended page back on screen {time.monotonic() - started:.1f}s after the start")
+    assert ok["session"] == body["session"] and ok["retries"] == 1 and ok["retry_at"] is None
+    assert d.get("/health").status_code == 200
 
 
 def test_sigkill_supervisor_is_replaced_and_its_tree_ends(streaming):
@@ -159,7 +161,7 @@ def test_sigkill_supervisor_is_replaced_and_its_tree_ends(streaming):
 
 def test_a_wedged_supervisor_is_ended_and_replaced(streaming):
     """SIGSTOP: the supervisor keeps its PID and its pipe but answers nothing. The front end's ping finds it
-    (supervisor_timeout 3 s here, 10 s by default), kills it, ends what it left, starts a new one."""
+    (supervisor_timeout 5 s here, 10 s by default), kills it, ends what it left, starts a new one."""
     d, body = streaming
     old = d.status()
     old_tree = {p for p in d.record_descendants() if p[0] != _resource_tracker_of(d)}

@@ -218,7 +218,7 @@ def test_the_takeover_switch_and_volume_number_are_settings_for_starts_from_mqtt
                             sharing=loud.sharing)
     assert (payload["takeover"], payload["volume"]) == ("when-idle", 35)
     assert payload["cast"]["devices"][0]["app"] == "Netflix" and payload["cast"]["devices"][0]["volume"] == 20
-    settings = MqttSettings(host="b", node_id="n")
+    settings = MqttSettings(host="b", node_id="n", control="always")  # control entities need control on
     discovery = discovery_payload(settings, Topics.of(settings), version="1", configuration_url="http://h/",
                                   options=[], select_name="x", devices=[])
     problems, expanded = check(Topics.of(settings).discovery, json.loads(json.dumps(discovery)))

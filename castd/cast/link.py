@@ -28,7 +28,7 @@ import queue
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterable
 
 from castd.cast.connection import CastConnection, CastError, Interrupted
 from castd.cast.devices import NotFound, Resolved, Resolver
@@ -111,7 +111,7 @@ class Link:
         self.media_session: int | None = None
         self.loaded: str | None = None  # URL (hls) or page (direct) the device was told to play
         self.stream_url: str | None = None
-        self.ended_by_us: set[int] = set()  # media sessions castd itself ended (LOAD over them, STOP)
+        self.ended_by_us = RecentIds()  # media sessions castd itself ended (LOAD over them, STOP): the last 64
         self.verified_gen = -1  # connection generation whose receiver state was read
         self.media_verified_gen = -1
         self.load_deadline: float | None = None
@@ -702,3 +702,29 @@ class Link:
 
 def replace(plan: Plan, **changes) -> Plan:
     return dataclasses.replace(plan, **changes)
+
+
+class RecentIds:
+    """A set that keeps only its `keep` newest members: media session ids castd ended. A receiver's ids
+    only grow, and only the last few can show up again in a MEDIA_STATUS; a plain set grew by one per LOAD
+    for as long as castd ran (a playlist switching every 30 s: ~90,000 a month)."""
+
+    def __init__(self, keep: int = 64) -> None:
+        self.keep = keep
+        self._ids: dict[int, None] = {}  # insertion-ordered: the oldest first
+
+    def add(self, item: int) -> None:
+        self._ids.pop(item, None)
+        self._ids[item] = None
+        while len(self._ids) > self.keep:
+            del self._ids[next(iter(self._ids))]
+
+    def update(self, items: Iterable[int]) -> None:
+        for item in items:
+            self.add(item)
+
+    def __contains__(self, item: object) -> bool:
+        return item in self._ids
+
+    def __len__(self) -> int:
+        return len(self._ids)

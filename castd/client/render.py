@@ -72,7 +72,8 @@ def status_table(status: StatusResponse | PublicStatus) -> str:
     started = status.started_at
     devices = cast_devices(status)
     rows = [
-        ("state", status.state),
+        ("state", status.state + (f" (next try in {duration(status.retry_at - now)}, round {status.retries + 1})"
+                                  if status.state == "retrying" and status.retry_at else "")),
         ("session", status.session or "-"),
         ("url", status.url or "-"),
         ("showing", showing(status, now) if live else "-"),

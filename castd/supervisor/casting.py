@@ -17,7 +17,7 @@ import msgspec
 from castd.cast.messages import CastQuit, CastStop, CastTarget, CastWant, DeviceReport, WorkerCommand
 from castd.children import exits
 from castd.children.piped import Child
-from castd.children.policy import RestartPolicy, Verdict
+from castd.children.policy import RestartPolicy, RetryLater, Verdict
 from castd.children.supervised import Exited, Run, Supervised
 from castd.config import Config
 from castd.logs import log
@@ -64,7 +64,9 @@ class Casting:
         self.stopping: dict[str, tuple[list[str], float]] = {}  # session -> (specs not yet stopped, deadline)
         self.worker_restarts = 0
         self.idle_since = clock()
-        self.given_up: str | None = None  # session for which the worker crashed too often
+        self.given_up: str | None = None  # session for which the worker crashed too often...
+        self.retry = RetryLater(first=config.retry_seconds)  # ...until its next try (children/policy.py)
+        self.retry_at: float | None = None
         self.spawned_at = 0.0
         self.closed = False  # castd is shutting down: no new worker
         self.upgraded = False  # the worker exited with exits.VERSION_MISMATCH: castd has to restart
@@ -82,7 +84,8 @@ class Casting:
         self.current = _Cast(session=session, mode=mode, title=title, devices=list(devices),
                              page_url=page_url if mode == "direct" else None, sharing=sharing)
         self.devices = {spec: CastDevice(device=spec, updated_at=self.wall()) for spec in devices}
-        self.given_up = None
+        self.given_up, self.retry_at = None, None
+        self.retry.reset()
         self.worker.policy.crashes = []
         self._want()
 
@@ -189,6 +192,13 @@ class Casting:
         exited = self.worker.poll()
         if exited is not None and not exited.asked:
             self._worker_died(exited, now)
+        elif self.worker.child is not None:
+            self.retry.working(now - self.spawned_at)
+        if self.retry_at is not None and now >= self.retry_at and self.current is not None:
+            log.info("cast worker: casting tried again", session=self.current.session, retries=self.retry.rounds)
+            self.given_up, self.retry_at = None, None
+            self.worker.policy.crashes = []
+            self._spawn_if_needed()  # a new worker is sent the whole wanted state
         if self.worker.restart_due():
             self.worker_restarts += 1
             self.worker.restart_at = None
@@ -221,7 +231,10 @@ class Casting:
             log.info("cast stopped on the device", session=report.session, device=spec, note=report.device.reason)
 
     def _forget(self, session: str) -> None:
-        for key in [k for k in self.app_sessions if k[0] == session]:
+        """Drop what is known of `session`'s app sessions, and of any other session neither on nor stopping:
+        a report can come after its session's stop finished, and would otherwise stay for months."""
+        keep = set(self.stopping) | ({self.current.session} if self.current is not None else set())
+        for key in [k for k in self.app_sessions if k[0] == session or k[0] not in keep]:
             del self.app_sessions[key]
 
     def _worker_died(self, exited: Exited, now: float) -> None:
@@ -235,11 +248,14 @@ class Casting:
         decision = self.worker.failed(exited, lived if lived >= self.worker.policy.backoff.healthy_after else None)
         if decision.verdict is Verdict.GIVE_UP:
             crashes = len(self.worker.policy.crashes)
-            log.error("cast worker keeps crashing; casting given up for this session", how=exited.describe(),
-                      crashes=crashes)
+            delay = self.retry.gave_up(exited.code) if self.current is not None else None
+            self.retry_at = None if delay is None else now + delay
+            log.error("cast worker keeps crashing; casting given up for now" if delay else
+                      "cast worker keeps crashing; casting given up for this session", how=exited.describe(),
+                      crashes=crashes, retry_in=delay)
             for spec, device in self.devices.items():
                 self.devices[spec] = msgspec.structs.replace(
-                    device, state="failed", retry_in=None, updated_at=self.wall(),
+                    device, state="failed", retry_in=delay, updated_at=self.wall(),
                     reason=f"the cast worker crashed {crashes} times in {CRASH_WINDOW:g}s")
             self.given_up = self.current.session if self.current is not None else None
             self.stopping.clear()

@@ -10,6 +10,7 @@ from typing import Any
 
 import msgspec
 
+from castd.children.logcap import tail
 from castd.children.piped import PipedChild
 from castd.protocol import ChildParams, child_message_decoder
 
@@ -36,11 +37,9 @@ class EncoderProcess(PipedChild):
         """The last lines Chromium/chromedriver and Xvfb printed, for a failure report."""
         parts = []
         for name in ("chromedriver.log", "xvfb.log"):
-            path = Path(self.params.logs_dir) / name
-            if path.exists():
-                text = path.read_bytes()[-limit:].decode(errors="replace").strip()
-                if text:
-                    parts.append(f"{name}: ...{text}")
+            text = tail(Path(self.params.logs_dir) / name, limit)  # the end only: never the whole file
+            if text:
+                parts.append(f"{name}: ...{text}")
         return "\n".join(parts)
 
 

@@ -30,7 +30,7 @@ import msgspec
 
 from castd import paths
 from castd.cast.media import title_for
-from castd.children import exits
+from castd.children import exits, logcap
 from castd.children.policy import RestartPolicy, RetryLater, Verdict
 from castd.children.supervised import Exited
 from castd.config import Config, camera_name
@@ -117,6 +117,7 @@ class Supervisor:
         self.front_end_gone = False
         self.applied = 0  # commands applied so far
         self.undecodable = 0  # commands that could not be decoded (each logged, up to a bound)
+        self._logs_trimmed_at = 0.0
         self.exit_code = 0  # exits.VERSION_MISMATCH: a child is newer castd; the whole castd must restart
         self.longest_pass = 0.0
         self.longest_pass_cpu = 0.0  # CPU time of this process in that pass
@@ -155,7 +156,8 @@ class Supervisor:
         wall, cpu = time.monotonic(), time.process_time()
         parts: list[tuple[str, float]] = []
         for part in (self._take_signals, self._read_commands, self._read_encoder, self._reap_encoder,
-                     self._watch_encoder, self._watch_memory, self._poll_cast, self._timers, self.reconcile,
+                     self._watch_encoder, self._watch_memory, self._trim_logs, self._poll_cast, self._timers,
+                     self.reconcile,
                      self._end_orphans, self._shutdown_deadlines, self.push, self._keep):
             started = time.monotonic()
             part()
@@ -614,8 +616,11 @@ class Supervisor:
             last_words = f": {slot.last_words}" if slot.last_words else ""
             reason = f"encoder {exited.describe()}{last_words}"
         decision = slot.plan_restart(exited)
-        if exits.classify(exited.code) is exits.Exit.VERSION_MISMATCH:
+        if exits.classify(exited.code) is exits.Exit.VERSION_MISMATCH:  # no restart, no retry, no programme
+            self._remove_folder(slot.session)  # change: castd ends, and the new one resumes what was on
+            slot.clear()
             self._upgraded("encoder")
+            return
         if wanted is None or wanted.session != (slot.session or wanted.session):
             self._remove_folder(slot.session)  # its session ended while it was being killed
             slot.clear()
@@ -706,6 +711,16 @@ class Supervisor:
             return
         log.warning("encoder stalled; killing it", session=slot.session, reason=reason)
         slot.kill(reason)
+
+    def _trim_logs(self) -> None:
+        """Chromium's, chromedriver's and Xvfb's output files stay bounded (castd/children/logcap.py)."""
+        child = self.encoder.child
+        now = self.clock()
+        if child is None or now < self._logs_trimmed_at + logcap.TRIM_EVERY:
+            return
+        self._logs_trimmed_at = now
+        for name in logcap.trim_folder(child.params.logs_dir):
+            log.debug("child output trimmed", file=name, pid=child.pid, kept_lines=logcap.KEEP_LINES)
 
     def _watch_memory(self) -> None:
         """The memory watchdog (castd/supervisor/memory.py): reload the page, then restart the encoder."""
