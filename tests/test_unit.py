@@ -71,3 +71,13 @@ def test_the_sandbox_check_fails_without_the_two_calls_chromium_needs(tmp_path):
                              "--max-restarts", "1"], capture_output=True, text=True, timeout=240, cwd=ROOT)
     assert result.returncode == 1 and "FAILED" in result.stdout, result.stdout[-2000:]
     assert "chromium did not start" in result.stdout
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed")
+def test_systemd_knows_every_directive_of_the_unit():
+    """systemd ignores a directive it does not know with only a warning; `verify` prints those. The only
+    complaint allowed is the one about ExecStart's binary, which is not installed here."""
+    result = subprocess.run(["systemd-analyze", "verify", str(UNIT)], capture_output=True, text=True, timeout=60)
+    lines = [line for line in (result.stdout + result.stderr).splitlines()
+             if line.strip() and "is not executable" not in line]
+    assert not lines, lines
