@@ -11,7 +11,8 @@ which need systemd to run the unit (`systemd-run` is no use without systemd as P
 
 Usage, as root, with Debian's python3-seccomp installed (`apt-get install python3-seccomp`):
     /usr/bin/python3 platforms/unit_sandbox.py [--unit systemd/castd.service]
-It prints what it checked and exits 0 when the session streamed (a segment served and decoded).
+It prints what it checked and exits 0 when the session streamed (a segment served). --chromium-only runs
+headless Chromium alone under the same rules (a screenshot or not): seconds instead of a session.
 """
 
 from __future__ import annotations
@@ -101,6 +102,9 @@ def main() -> int:
     parser.add_argument("--python", default="/usr/bin/python3",
                         help="a Python the unprivileged user may run (the venv's packages are put on its path)")
     parser.add_argument("--max-restarts", default="5", help="castd's max_restarts (1: fail at the first failure)")
+    parser.add_argument("--chromium-only", action="store_true",
+                        help="only Chromium (headless, its sandbox on) takes a screenshot under the rules: seconds, "
+                             "not a whole castd session")
     args = parser.parse_args()
     settings = unit_settings(Path(args.unit))
     for key in ("SystemCallFilter", "RestrictAddressFamilies", "RestrictNamespaces", "NoNewPrivileges"):
@@ -115,6 +119,8 @@ def main() -> int:
            "PYTHONPATH": os.pathsep.join(str(p) for p in (ROOT, *(ROOT / ".venv/lib").glob("python3*/site-packages")))}
 
     flt = build_filter(settings)
+    if args.chromium_only:
+        return chromium_only(flt, user, home, env)
 
     def child() -> None:
         os.setgroups([])
@@ -176,6 +182,31 @@ def main() -> int:
             print(text[-4000:])
         shutil.rmtree(home, ignore_errors=True)
     print("OK: a session streamed under the unit's seccomp rules, Chromium sandboxed" if ok else "FAILED")
+    return 0 if ok else 1
+
+
+def chromium_only(flt, user, home: Path, env: dict[str, str]) -> int:
+    """Headless Chromium as the unprivileged user under the filter, its sandbox on: a screenshot or not."""
+    shot = home / "shot.png"
+
+    def child() -> None:
+        os.setgroups([])
+        os.setgid(user.pw_gid)
+        os.setuid(user.pw_uid)
+        flt.load()
+
+    try:
+        done = subprocess.run(["/usr/lib/chromium/chromium", "--headless=new", "--disable-gpu", "--no-first-run",
+                               f"--user-data-dir={home / 'profile'}", f"--screenshot={shot}", "--window-size=320,240",
+                               "data:text/html,<body style='background:%230f0'>"],
+                              env=env, capture_output=True, text=True, timeout=120, preexec_fn=child)
+        ok = shot.exists() and shot.stat().st_size > 100
+        print(f"chromium exited {done.returncode}; screenshot: {shot.stat().st_size if shot.exists() else 0} bytes")
+        if not ok:
+            print(done.stderr[-2000:])
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+    print("OK: Chromium rendered under the unit's seccomp rules, sandbox on" if ok else "FAILED")
     return 0 if ok else 1
 
 
