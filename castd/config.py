@@ -25,10 +25,10 @@ from urllib.parse import urlsplit
 import msgspec
 
 from castd.mqtt.settings import MqttSettings
-from castd.specs import check_specs, split_specs
+from castd.specs import check_specs, parse_spec, split_specs
 from castd.presets import DEFAULT_PRESET, DEFAULT_STREAM_FORMAT, PRESETS, StreamFormatName
 from castd.secretfile import exposure_problem
-from castd.sharing import SharingKeys
+from castd.sharing import Sharing, SharingKeys, Takeover
 from castd.urls import Allowlist, UrlRejected, parse_target
 
 DEFAULT_CONFIG_FILE = Path("/etc/castd/castd.toml")
@@ -308,12 +308,33 @@ class Camera(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
         return found
 
 
+class Tv(SharingKeys, forbid_unknown_fields=True, kw_only=True):
+    """How one TV is shared (a `[[tvs]]` table): its sharing keys under every start, dashboard, playlist and
+    schedule that casts to it, over the config's own. `device` is matched against the spec a session names
+    the TV by, and against its name, UUID or host:port once castd has found it."""
+
+    device: str
+
+    def __post_init__(self) -> None:
+        try:
+            parse_spec(self.device)
+        except ValueError as exc:
+            raise ValueError(f"device: {exc}") from None
+
+
 Standby = Literal["off", "after-use", "boot"]  # warm standby: never, after a session, from start-up
 
 
 class Config(SharingKeys, forbid_unknown_fields=True, kw_only=True):
     """castd's settings. The sharing keys at the top level (castd/sharing.py: takeover, sticky, wake, volume,
     mute, silent_start, restore_volume) are the defaults under every dashboard, schedule and start."""
+
+    # sharing the TV (castd/sharing.py): the bottom layer, so these have values (volume, mute: unset)
+    takeover: Takeover = "always"
+    sticky: bool = False
+    wake: bool = True
+    silent_start: bool = False
+    restore_volume: bool = False
 
     # HTTP front end
     host: str = "127.0.0.1"
@@ -325,6 +346,9 @@ class Config(SharingKeys, forbid_unknown_fields=True, kw_only=True):
     chromedriver: str = "/usr/bin/chromedriver"
     xvfb: str = "/usr/bin/Xvfb"
     page_load_timeout: float = 20.0
+    # the page watchdog (castd/encoder/pagewatch.py): a browser that does not answer a probe for this long
+    # (or a load for page_load_timeout + this) has a hung page: a new browser, then a new encoder
+    page_hang_seconds: float = 5.0
     # V8 heap cap per page: a leaking dashboard crashes its tab (and is restarted) instead of
     # pushing a small Pi into swap or the OOM killer
     renderer_heap_mb: int = 512
@@ -383,6 +407,8 @@ class Config(SharingKeys, forbid_unknown_fields=True, kw_only=True):
     dashboards: list[Dashboard] = []
     playlists: list[Playlist] = []
     schedules: list[ScheduleEntry] = []
+    # per-TV sharing keys ([[tvs]] tables: device = "Living Room TV", takeover = "when-idle", ...)
+    tvs: list[Tv] = []
     # a manual start during a schedule entry holds until the next schedule boundary, or until the
     # manual session ends ("session"); then the schedule's current entry comes back
     schedule_override: str = "boundary"
@@ -405,7 +431,7 @@ class Config(SharingKeys, forbid_unknown_fields=True, kw_only=True):
             raise ValueError("max_duration: must be a positive number of seconds")
         if self.log_level.upper() not in {"TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL"}:
             raise ValueError(f"log_level: unknown level {self.log_level!r}")
-        for key in ("frame_stall_seconds", "segment_stall_seconds", "page_load_timeout"):
+        for key in ("frame_stall_seconds", "segment_stall_seconds", "page_load_timeout", "page_hang_seconds"):
             if getattr(self, key) <= 0:
                 raise ValueError(f"{key}: must be positive")
         if self.renderer_heap_mb < 64:
@@ -489,6 +515,15 @@ class Config(SharingKeys, forbid_unknown_fields=True, kw_only=True):
             if entry.playlist and entry.playlist not in playlists:
                 raise ValueError(f"schedules[{i}].playlist: no playlist named {entry.playlist!r}"
                                  f" (configured: {', '.join(sorted(playlists)) or 'none'})")
+
+    def tv_sharing(self, *names: str | None) -> Sharing:
+        """The sharing keys of the first [[tvs]] entry that names this TV (by any of `names`: the spec, its
+        friendly name, UUID, host:port), over the config's own."""
+        wanted = {n.casefold() for n in names if n}
+        for tv in self.tvs:
+            if tv.device.casefold() in wanted:
+                return tv.sharing().over(self.sharing())
+        return self.sharing()
 
     def dashboard(self, name: str) -> Dashboard | None:
         return next((d for d in self.dashboards if d.name == name), None)
@@ -597,7 +632,8 @@ def _describe(error: msgspec.ValidationError) -> str:
     text = str(error)
     if text.startswith("Object contains unknown field `"):
         key = text.split("`")[1]
-        tables = {"sites": Site, "dashboards": Dashboard, "playlists": Playlist, "schedules": ScheduleEntry}
+        tables = {"sites": Site, "dashboards": Dashboard, "playlists": Playlist, "schedules": ScheduleEntry,
+                  "tvs": Tv}
         camera_table = re.match(r"cameras\.[^.]+$", text.rpartition(" - at `$.")[2].rstrip("`"))
         if camera_table:
             return f"{camera_table.group(0)}: {key}: unknown key (valid keys: {', '.join(Camera.__struct_fields__)})"

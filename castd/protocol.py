@@ -23,7 +23,9 @@ State = Literal["idle", "starting", "streaming", "stopping", "failed", "retrying
 LIVE_STATES: tuple[State, ...] = ("starting", "streaming")  # a session is on
 Then = Literal["stop", "resume"]
 Mode = Literal["hls", "direct"]  # hls: castd encodes and casts the stream; direct: the device loads the page
-PageState = Literal["loading", "loaded", "error"]
+PageState = Literal["loading", "loaded", "error", "hung"]  # hung: the page watchdog is curing it
+HangCure = Literal["new_browser", "new_encoder"]  # the page watchdog's steps (castd/encoder/pagewatch.py)
+FailCode = Literal["page_hung"]  # why a child gave up, for machines (the sentence is Failed.error)
 Standby = Literal["warm"]  # a parked encoder keeps Xvfb + Chromium ready
 
 
@@ -183,6 +185,7 @@ class Status(msgspec.Struct, kw_only=True, omit_defaults=False):
     mode: Mode | None = None
     memory_reloads: int = 0  # pages reloaded by the memory watchdog this session (config memory_limit_mb)
     memory_restarts: int = 0  # encoders restarted by it (a reload did not bring the browser under the limit)
+    page_hangs: int = 0  # hung pages found by the page watchdog this session (each cured: a new browser or encoder)
     devices: list[str] = []  # the session's Cast device specs (with quality and mode: what a switch keeps)
     # the programme (castd/programme/): why this is on screen, and what comes next
     source: str | None = None  # manual | schedule | interrupt
@@ -271,6 +274,11 @@ class Overlays(msgspec.Struct, tag=True):
     items: list[Overlay] = []
 
 
+# An encoder child ends within 3 s of Quit (encoder/child.py: its page thread 2 s, its helpers 1 s);
+# the supervisor kills its group only after this, so a normal end also removes its files itself.
+ENCODER_QUIT_GRACE = 4.0
+
+
 class Park(msgspec.Struct, tag=True):
     """End the session but keep Xvfb and Chromium ready at about:blank (warm standby)."""
 
@@ -291,6 +299,8 @@ class ChildParams(msgspec.Struct, kw_only=True):
     chromedriver: str
     xvfb: str
     page_load_timeout: float
+    page_hang_seconds: float = 5.0  # the page watchdog's budget for a probe (castd/encoder/pagewatch.py)
+    tmp_dir: str = ""  # TMPDIR of the child's whole tree (Chromium's profile too); removed when it has gone
     renderer_heap_mb: int = 512
     log_level: str = "INFO"
     allowlist: list[str] = []  # canonical URL prefixes; empty: anywhere
@@ -334,18 +344,28 @@ class PageFailed(msgspec.Struct, tag=True):
     error: str
 
 
+class PageHung(msgspec.Struct, tag=True):
+    """The page watchdog found the browser not answering and applies `cure` (pagewatch.py)."""
+
+    nav: int
+    url: str
+    reason: str
+    cure: HangCure
+
+
 class Failed(msgspec.Struct, tag=True):
     """The child's last words before it exits (the exit code, castd/children/exits.py, says how)."""
 
     error: str
+    code: FailCode | None = None
 
 
 class Parked(msgspec.Struct, tag=True):
     """The session's files are closed; the child waits at about:blank (warm standby)."""
 
 
-ChildEvent = Ready | PageLoaded | PageFailed | Failed | Parked
-ChildMessage = Progress | Ready | PageLoaded | PageFailed | Failed | Parked
+ChildEvent = Ready | PageLoaded | PageFailed | PageHung | Failed | Parked
+ChildMessage = Progress | Ready | PageLoaded | PageFailed | PageHung | Failed | Parked
 
 _encoder = msgspec.msgpack.Encoder()
 

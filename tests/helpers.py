@@ -308,6 +308,8 @@ class PageHandler(http.server.BaseHTTPRequestHandler):
     HTTP status. /flaky/KEY/N: 500 for the first N hits, then green. /later/S, /tall/S, /echo/KEY,
     /border, /square, /vh: see above. /crash: a page whose script runs the renderer out of memory; /broken/KEY:
     the same until the test mends it (PageHandler.broken[KEY] = False), then green.
+    /hang/KEY/N: the first N hits are a blue page whose script loops for ever 1 s after its load (a
+    hung renderer); later hits are green.
     /nav/redirect?to=URL: a 302 to URL. /nav/script/ID?to=URL: a page that fetches /nav/ping/ID, then sets
     location.href = URL (a script navigation). Every request is counted in `hits` by path, 404s too;
     /echo records the request headers; POST /report/KEY keeps what a page reported."""
@@ -344,6 +346,11 @@ class PageHandler(http.server.BaseHTTPRequestHandler):
             # allocates until V8's heap cap kills the renderer ("tab crashed")
             body = (b"<!doctype html><html><body><script>let a=[];for(;;){a.push(new Array(4e6).fill(1.5))}"
                     b"</script></body></html>")
+        elif path.startswith("/hang/"):
+            hang = PageHandler.hits[path] <= int(segments[3])
+            body = _page("<body style='margin:0;background:#%s'>%s</body>" % (
+                ("2040c0", "<script>addEventListener('load', () => setTimeout(() => { for (;;) {} }, 1000))"
+                           "</script>") if hang else ("00ff00", "")))
         elif path.startswith("/broken/"):  # mended: green
             body = b"<!doctype html><html><body style='margin:0;background:#00ff00'></body></html>"
         elif path.startswith("/slow/"):

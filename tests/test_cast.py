@@ -411,6 +411,11 @@ def test_the_idle_screen_over_castds_session_gets_a_new_load(tv, cd, pages):
     dev = wait_for(lambda: (d := device(cd, spec(tv)))["reloads"] == 1 and d["state"] == "playing" and d, 10,
                    message="the re-LOAD counted")
     assert "idle screen" in dev["reload_reason"]
+    tv.set_standby(True)  # the TV went to standby under castd's picture: a LAUNCH wakes it (CEC), then a LOAD
+    tv.wait_for(lambda: len(tv.loads) == 3 and tv.player_state == "PLAYING", timeout=10, what="woken and loaded")
+    assert not tv.standby
+    dev = wait_for(lambda: (d := device(cd, spec(tv)))["reloads"] == 2 and d, 10, message="the second re-LOAD")
+    assert "standby" in dev["reload_reason"]
 
 
 def test_volume_silent_start_and_restore_are_exact(tv, cd, pages):
@@ -427,3 +432,38 @@ def test_volume_silent_start_and_restore_are_exact(tv, cd, pages):
     cd.post("/stop")
     tv.wait_for(lambda: tv.current_app is None, timeout=10, what="castd's app quit")
     assert tv.volume_log[-1] == {"level": 0.8, "muted": False} and tv.volume["level"] == 0.8
+
+
+# ---- one device, one identity ------------------------------------------------------------------------
+def test_one_tv_named_two_ways_is_one_link_and_a_new_session_does_not_quit_its_app(tv, cd, pages):
+    cast_and_play(cd, tv, pages.url("/color/ff0000"))  # as 127.0.0.1:<port>
+    connections, app = tv.total_connections, tv.session_id
+    other = f"localhost:{tv.port}"  # the same TV, spelled another way
+    second = start(cd, pages.url("/color/00ff00"), device=other)  # other devices: a new session
+    assert not second["switched"]
+    tv.wait_for(lambda: len(tv.loads) == 2 and tv.player_state == "PLAYING", timeout=30, what="the new LOAD")
+    wait_device(cd, other, "playing")
+    wait_for(lambda: cd.status()["cast"]["stopping"] == 0, 10, message="the old session's stop settled")
+    assert "STOP" not in sent_types(tv, NS_RECEIVER) and tv.session_id == app  # nobody quit castd's app
+    assert tv.total_connections == connections  # one link, one connection
+    assert "the TV went on to a new session as " + other in cd.log()
+
+    both = start(cd, pages.url("/color/0000ff"), device=[spec(tv), other])  # twice in one session
+    tv.wait_for(lambda: len(tv.loads) == 3 and tv.player_state == "PLAYING", timeout=30, what="one LOAD")
+    devices = wait_for(lambda: (ds := {d["device"]: d for d in cd.status()["cast"]["devices"]})
+                       and ds.get(other, {}).get("state") == "failed" and ds, 10, message="the duplicate")
+    assert devices[spec(tv)]["state"] == "playing" and "the same TV as" in devices[other]["reason"]
+    assert cd.status()["state"] == "streaming" and both["session"] != second["session"]
+
+
+def test_a_silent_start_that_never_played_is_not_left_muted(tv, cd, pages):
+    """silent_start mutes before the launch; YouTube takes the TV before castd's picture ever played (the page
+    takes 3 s to answer): castd steps aside and unmutes on its way out."""
+    start(cd, pages.url("/slow/3"), device=spec(tv), silent_start=True)
+    tv.wait_for(lambda: tv.current_app == APP_MEDIA_RECEIVER and tv.volume["muted"], timeout=10,
+                what="muted, castd's app up")
+    assert tv.loads == []  # the page is not there yet: nothing played, nothing unmuted it
+    tv.switch_app()
+    cd.wait_state("idle", timeout=10)  # the viewer took the only TV: the session ends
+    tv.wait_for(lambda: not tv.volume["muted"], timeout=5, what="unmuted on the way out")
+    assert tv.volume_log == [{"muted": True}, {"muted": False}] and tv.loads == []

@@ -134,9 +134,26 @@ def test_sharing_keys_in_the_file_the_environment_and_the_tables(tmp_path):
                     'sticky = true\nwake = false\n[[schedules]]\nstart = "07:00"\nend = "08:00"\n'
                     'dashboard = "hall"\nsilent_start = true\n')
     config = load_config(file, environ={"CASTD_RESTORE_VOLUME": "true"})
-    assert (config.takeover, config.volume, config.restore_volume, config.sticky) == ("when-idle", 25, True, None)
+    assert (config.takeover, config.volume, config.restore_volume, config.sticky) == ("when-idle", 25, True, False)
     assert config.dashboards[0].sharing().sticky is True and config.dashboards[0].wake is False
     assert config.schedules[0].silent_start is True
     file.write_text('[[dashboards]]\nname = "hall"\nurl = "http://a.example/"\nvolume = -1\n')
     with pytest.raises(ConfigError, match="volume"):
+        load_config(file, environ={})
+
+
+def test_a_tvs_table_gives_one_tv_its_sharing_keys_by_any_of_its_names(tmp_path):
+    from castd.sharing import Sharing
+
+    file = tmp_path / "castd.toml"
+    file.write_text('sticky = true\n[[tvs]]\ndevice = "Living Room TV"\ntakeover = "when-idle"\nvolume = 30\n'
+                    '[[tvs]]\ndevice = "192.168.1.30:8009"\nwake = false\n')
+    config = load_config(file, environ={})
+    living = config.tv_sharing("living room tv")
+    assert (living.takeover, living.volume, living.sticky, living.wake) == ("when-idle", 30, True, True)
+    assert config.tv_sharing("Kitchen", "192.168.1.30:8009").wake is False  # by its address once found
+    assert config.tv_sharing("Kitchen") == config.sharing()
+    assert Sharing(takeover="always").over(living).takeover == "always"  # a start still wins
+    file.write_text('[[tvs]]\ndevice = ""\n')
+    with pytest.raises(ConfigError, match="tvs"):
         load_config(file, environ={})

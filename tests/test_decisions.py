@@ -16,8 +16,8 @@ from castd.children import exits
 from castd.children.liveness import Liveness
 from castd.children.policy import RestartPolicy, RetryLater, Verdict
 from castd.config import Config
-from castd.protocol import (Begin, CastDevice, Failed, Navigate, PageFailed, PageLoaded, Park, Quit, Shutdown, Stop,
-                            Timeline)
+from castd.protocol import (ENCODER_QUIT_GRACE, Begin, CastDevice, Failed, Navigate, PageFailed, PageLoaded, Park, Quit,
+                            Shutdown, Stop, Timeline)
 from castd.supervisor.slot import Phase
 from fakechild import FakeClock, Rig
 
@@ -117,9 +117,9 @@ def test_a_hung_child_is_killed_at_its_deadline_without_blocking(tmp_path):
     rig.send(Stop(id="s"))
     rig.step()
     assert rig.acks[-1].stopped and rig.status.state == "stopping" and child.alive
-    rig.step(seconds=1.0)
+    rig.step(seconds=ENCODER_QUIT_GRACE - 0.1)
     assert child.alive and not child.killed
-    rig.step(seconds=1.1)  # past the 2 s grace
+    rig.step(seconds=0.2)  # past the grace (the child's own end takes up to 3 s: encoder/child.py)
     assert child.killed
     rig.step()
     assert rig.status.state == "idle" and rig.status.encoder_pid is None and child.closed
@@ -779,3 +779,19 @@ def test_link_reads_castds_app_closed_or_replaced():
     youtube = {"applications": [{"appId": "233637DE", "displayName": "YouTube", "sessionId": "yt"}]}
     replaced = link.sharer.decide(1.0, facts_of(youtube, link.app_session))
     assert replaced.state == "other_app" and "YouTube" in (replaced.reason or "")
+
+
+def test_link_takes_its_tvs_keys_under_the_sessions_own():
+    from castd.cast.link import Link, Plan
+    from castd.config import Tv
+    from castd.sharing import Sharing
+
+    config = Config(sticky=True, tvs=[Tv(device="Living Room TV", takeover="when-idle", volume=30)])
+    plan = Plan(session="s", mode="hls", title="t")
+    link = Link("living room tv", plan, config, resolver=None, report=lambda lk: None)  # type: ignore[arg-type]
+    assert (link.sharer.policy.takeover, link.sharer.policy.sticky, link.sharing.volume) == ("when-idle", True, 30)
+    other = Link("Kitchen", plan, config, resolver=None, report=lambda lk: None)  # type: ignore[arg-type]
+    assert other.sharer.policy.takeover == "always" and other.sharing.volume is None
+    told = Link("living room tv", Plan(session="s", mode="hls", title="t", sharing=Sharing(takeover="always")),
+                config, resolver=None, report=lambda lk: None)  # type: ignore[arg-type]
+    assert told.sharer.policy.takeover == "always" and told.sharing.volume == 30  # the start wins where it says

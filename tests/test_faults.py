@@ -6,6 +6,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 import uuid
@@ -14,18 +15,46 @@ from pathlib import Path
 import httpx
 import pytest
 
-from helpers import ROOT, Daemon, PageHandler, comm, descendants, media_playlist_url, still_alive, wait_for
+from castd import paths
+
+from helpers import (ROOT, Daemon, PageHandler, close_to, comm, descendants, fetch_segment, media_playlist_url,
+                     open_segment, rgb_at, segment_urls, still_alive, wait_for)
 from test_supervisor import EncoderCounter, encoder_children
 
 
 @pytest.fixture(scope="module")
 def fault_daemon(tmp_path_factory):
+    """castd with short watchdogs and a $TMPDIR of its own (short: Chromium's socket lives there), which
+    must be empty once castd has ended, whatever the tests did to it, as must its runtime dir (but for empty
+    folders); /dev/shm must gain nothing."""
+    tmpdir = Path(tempfile.mkdtemp(prefix="ctmp", dir="/tmp"))
+    shm_before = set(os.listdir("/dev/shm"))
     d = Daemon(runtime_dir=tmp_path_factory.mktemp("faults") / "run",
                env_extra={"CASTD_FRAME_STALL_SECONDS": "3", "CASTD_SEGMENT_STALL_SECONDS": "4",
                           "CASTD_MAX_RESTARTS": "3", "CASTD_RENDERER_HEAP_MB": "128",
-                          "CASTD_RETRY_SECONDS": "3", "CASTD_SUPERVISOR_TIMEOUT": "5"}).start()
+                          "CASTD_RETRY_SECONDS": "3", "CASTD_SUPERVISOR_TIMEOUT": "5",
+                          "CASTD_PAGE_HANG_SECONDS": "3", "TMPDIR": str(tmpdir)}).start()
+    d.tmpdir = tmpdir
     yield d
     d.finish()
+    in_runtime = sorted(str(p.relative_to(d.runtime_dir)) for p in d.runtime_dir.rglob("*") if not p.is_dir())
+    assert not in_runtime, f"castd left files in its runtime dir: {in_runtime[:20]}"
+    left = sorted(str(p.relative_to(tmpdir)) for p in tmpdir.rglob("*"))
+    shutil.rmtree(tmpdir, ignore_errors=True)
+    assert not left, f"castd left files in its $TMPDIR: {left[:20]}"
+    assert not set(os.listdir("/dev/shm")) - shm_before
+
+
+def encoder_tmp_dirs(d) -> list[Path]:
+    """The $TMPDIR folders of castd's encoders now (castd/paths.tmp_root: in $TMPDIR for a deep runtime dir)."""
+    roots = [d.runtime_dir / "tmp", *d.tmpdir.glob("castd-*")]
+    return [child for root in roots if root.is_dir() for child in root.iterdir()]
+
+
+def stray_tmp_files(d) -> list[str]:
+    """What lies in castd's $TMPDIR outside its encoders' folders (Chromium's profile or org.chromium.*
+    there would mean Chromium did not get the encoder's $TMPDIR)."""
+    return [p.name for p in d.tmpdir.iterdir() if not p.name.startswith("castd-")]
 
 
 @pytest.fixture
@@ -48,6 +77,9 @@ def newest_sequence(media_url):
 
 def test_sigkill_encoder_ten_times(streaming):
     d, body = streaming
+    shm_before = set(os.listdir("/dev/shm"))
+    supervisor = d.status()["supervisor_pid"]
+    fds_before = len(os.listdir(f"/proc/{supervisor}/fd"))
     media_url = media_playlist_url(body["stream_url"])
     restarts0 = d.status()["restarts"]
     latencies = []
@@ -70,6 +102,16 @@ def test_sigkill_encoder_ten_times(streaming):
     latencies.sort()
     print(f"\nkill -> new segment: median {latencies[5]:.2f}s, max {latencies[-1]:.2f}s")
     assert not still_alive({p for p in d.seen if p[0] not in {x for x, _ in descendants(d.process.pid)}})
+    # nothing of the ten killed encoders is left: one $TMPDIR (the live encoder's, its profile inside), one
+    # log folder, nothing of Chromium's outside them, nothing new in /dev/shm
+    live = encoder_tmp_dirs(d)
+    assert len(live) == 1 and any(p.name.startswith("castd-chromium-") for p in live[0].iterdir()), live
+    assert stray_tmp_files(d) == []
+    assert len(list((d.runtime_dir / "logs").iterdir())) == 1
+    assert not set(os.listdir("/dev/shm")) - shm_before
+    fds = len(os.listdir(f"/proc/{supervisor}/fd"))
+    print(f"supervisor open fds: {fds_before} before ten kills, {fds} after")
+    assert status["supervisor_pid"] == supervisor and fds <= fds_before
 
 
 def browser_pid(encoder_pid):
@@ -113,6 +155,64 @@ def test_sigstop_encoder_is_a_stall(streaming):
     assert "stalled" in new["last_error"]
     assert new["restarts"] == status["restarts"] + 1
     wait_for(lambda: not still_alive({(pid, s) for p, s in d.seen if p == pid}), 5, message="old encoder gone")
+
+
+def test_a_hung_page_gets_a_new_browser_then_a_new_encoder_and_the_tv_keeps_its_picture(fault_daemon, pages):
+    """/hang/KEY/2: the page hangs its renderer (`for(;;){}`) 1 s after its load, twice; the third load is
+    green. The page watchdog (page_hang_seconds 3 here) finds the first hang within 10 s and starts a new
+    browser in the same encoder; the second hang gets a new encoder; the third load streams. Meanwhile the
+    stream goes on with the last picture (blue, never Chromium's crashed-tab page), /health says why."""
+    d = fault_daemon
+    d.post("/stop")
+    d.wait_state("idle")
+    body = d.post("/start", json={"url": pages.url(f"/hang/{time.monotonic_ns()}/2")}).json()
+    first = d.wait_state("streaming", timeout=30)
+    streaming_at = time.monotonic()
+    unhealthy, watching = [], threading.Event()
+    media_url = media_playlist_url(body["stream_url"])
+    colours: dict[str, set] = {}  # segment -> the colours of its frames (a pixel in the middle)
+
+    def watch_health():
+        while not watching.is_set():
+            health = d.get("/health")
+            if health.status_code == 503:
+                unhealthy.append(health.json().get("reason", ""))
+            for url in segment_urls(media_url):
+                if url not in colours:
+                    try:
+                        with open_segment(fetch_segment(url)) as container:
+                            colours[url] = {rgb_at(frame, 200, 200) for frame in container.decode(video=0)}
+                    except httpx.HTTPError:
+                        pass
+            time.sleep(0.05)
+
+    watcher = threading.Thread(target=watch_health)
+    watcher.start()
+    try:
+        wait_for(lambda: d.status()["page_hangs"] >= 1, 12, interval=0.05, message="the first hang found")
+        found_in = time.monotonic() - streaming_at
+        after_first = d.status()
+        assert after_first["encoder_pid"] == first["encoder_pid"], "the first cure is a new browser, not an encoder"
+        wait_for(lambda: d.status()["page_hangs"] >= 2, 20, message="the second hang found")
+        restarted = wait_for(lambda: (s := d.status())["restarts"] > first["restarts"] and s["state"] == "streaming"
+                             and s["page"] == "loaded" and s, 30, message="a new encoder streaming the page")
+        assert restarted["encoder_pid"] != first["encoder_pid"] and restarted["session"] == body["session"]
+        assert restarted["page_hangs"] == 2 and "page hung" in restarted["last_error"]
+        wait_for(lambda: d.get("/health").status_code == 200, 10, message="healthy again")
+        log = d.log()
+        assert "page hung; starting a new browser" in log and "page hung; restarting the encoder" in log
+        assert "WARNING" in [line for line in log.splitlines() if "page hung; starting" in line][0]
+        assert any("page hung" in reason for reason in unhealthy), unhealthy
+        # every frame of the session was the blue page, or (at the end) green: never a blank or crashed tab
+        wait_for(lambda: any(close_to(c, (0, 255, 0), 60) for seen in list(colours.values()) for c in seen), 15,
+                 message="the green page in the stream")
+        assert len(colours) >= 10, "segments seen from the start to the end of the cures"
+        for url, seen in list(colours.items()):
+            assert all(close_to(c, (0x20, 0x40, 0xC0), 60) or close_to(c, (0, 255, 0), 60) for c in seen), (url, seen)
+    finally:
+        watching.set()
+        watcher.join()
+    print(f"\nhung page found {found_in:.1f}s after streaming began (hang at ~1 s)")
 
 
 def test_crashing_page_gives_up_then_comes_back_by_itself_once_mended(fault_daemon, pages):
@@ -298,6 +398,8 @@ def test_an_end_during_a_stream_ends_and_reaps_everything_castd_started(tmp_path
         d.wait_state("streaming", timeout=30)
         time.sleep(1.5)  # a few segments: the page, its helpers and the encoder all at work
         tree = d.record_descendants()
+        tmp_root = paths.tmp_root(d.runtime_dir)  # the encoders' $TMPDIRs (same system temp dir as castd's)
+        assert any(tmp_root.glob("*/castd-chromium-*")), "Chromium's profile lives in the encoder's $TMPDIR"
         names = {comm(pid) for pid, _ in tree}
         assert {"Xvfb", "chromedriver", "chromium"} <= names, names  # what the checks below are about
         if how == "ctrl-c to the group":
@@ -309,6 +411,8 @@ def test_an_end_during_a_stream_ends_and_reaps_everything_castd_started(tmp_path
         log = d.log()
         assert "castd stopped" in log and "supervisor exiting" in log
         assert "left by the supervisor" not in log, log[-3000:]
+        assert not tmp_root.exists(), list(tmp_root.rglob("*"))[:10]
+        assert not [p for p in (d.runtime_dir / "logs").rglob("*") if p.is_file()]
     finally:
         d.finish()
 

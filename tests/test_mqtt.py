@@ -72,7 +72,7 @@ def test_castd_announces_a_device_that_matches_home_assistants_documented_schema
 def test_every_topic_in_the_discovery_exists_and_every_template_renders(castd, ha):
     payload = discovery(ha)
     state = state_now(ha)
-    control = {f"{BASE}/{t}" for t in ("stop", "reload", "url/set", "select/set")}  # castd answers on these
+    control = {f"{BASE}/{t}" for t in ("stop", "reload", "url/set", "select/set", "takeover/set", "volume/set")}
     assert ha.last(payload["availability_topic"]).payload == b"online"
     for cid, component in payload["components"].items():
         for option, topic in topics_of(component).items():
@@ -94,6 +94,10 @@ def test_every_topic_in_the_discovery_exists_and_every_template_renders(castd, h
             assert value in component["options"] or value == "None", (cid, value)
         if platform == "text":
             assert len(value) <= component["max"]
+        if platform == "switch":
+            assert value in ("ON", "OFF"), (cid, value)
+        if platform == "number":
+            assert value == "None" or component["min"] <= float(value) <= component["max"], (cid, value)
         if cid == "state":
             assert value == "idle" and value in component["options"]
     assert render(payload["components"]["fps"]["value_template"], state) == "0.0"
@@ -238,3 +242,26 @@ def garbage(rng: random.Random, topic: str) -> bytes:
     if kind == 4:
         return b"x" * (70 * 1024)  # over max_body_bytes
     return "".join(rng.choice("abc def;<>\"'\\") for _ in range(rng.randrange(1, 60))).encode() + b" not a url"
+
+
+def test_the_takeover_switch_and_the_volume_number_are_kept_retained_and_shown(castd, ha):
+    """Settings, not actions: Home Assistant retains them (`retain` in the discovery) and castd takes a retained
+    one, unlike a retained start; a bad value is refused on the error topic and changes nothing."""
+    t0 = time.monotonic()
+    ha.publish(f"{BASE}/takeover/set", "ON", retain=True)
+    ha.publish(f"{BASE}/volume/set", "35", retain=True)
+    state = wait_state(ha, lambda s: s["takeover"] == "when-idle" and s["volume"] == 35, after=t0)
+    components = discovery(ha)["components"]
+    assert render(components["takeover"]["value_template"], state) == "ON"
+    assert render(components["volume"]["value_template"], state) == "35"
+    t1 = time.monotonic()
+    ha.publish(f"{BASE}/volume/set", "loud")
+    error = ha.wait(f"{BASE}/error", after=t1).json()
+    assert error["status"] == 400 and "volume" in error["error"]
+    assert state_now(ha)["volume"] == 35
+    for topic in ("takeover/set", "volume/set"):  # clear the retained settings for the next test
+        ha.publish(f"{BASE}/{topic}", "", retain=True)
+    t2 = time.monotonic()
+    ha.publish(f"{BASE}/takeover/set", "OFF")
+    ha.publish(f"{BASE}/volume/set", "None")
+    wait_state(ha, lambda s: s["takeover"] == "always" and s["volume"] is None, after=t2)

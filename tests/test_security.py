@@ -260,8 +260,10 @@ def test_openapi_matches_real_responses(secure, open_castd, openapi):
         validator(openapi, "ErrorResponse").validate(response.json())
     start = openapi["components"]["schemas"]["StartRequest"]
     assert not start.get("required") and start["additionalProperties"] is False  # one of url/dashboard/playlist
-    assert set(start["properties"]) == {"url", "dashboard", "playlist", "then", "quality", "duration", "token",
-                                        "zoom", "reload_seconds", "ready_selector", "device", "mode"}
+    assert set(start["properties"]) == {"url", "dashboard", "playlist", "camera", "overlay", "overlay_size", "then",
+                                        "quality", "duration", "token", "zoom", "reload_seconds", "ready_selector",
+                                        "device", "mode", "takeover", "sticky", "wake", "volume", "mute",
+                                        "silent_start", "restore_volume"}
     validator(openapi, "DashboardsResponse").validate(secure.get("/dashboards").json())
     assert openapi["components"]["schemas"]["StatusResponse"]["additionalProperties"] is False
     validator(openapi, "StatusResponse").validate(open_castd.get("/status").json())

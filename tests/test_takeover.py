@@ -151,8 +151,63 @@ def test_500_random_switches_never_cast_over_another_app_and_never_leave_a_stick
                 if not decision.reload:
                     assert decision.at is None  # castd comes back at once
             if decision.act is Act.CAST and decision.at is not None and decision.at <= now:
-                sharer.reloaded(now)
+                sharer.reloaded(now, facts)
             if decision.act is Act.CAST and (decision.at is None or decision.at <= now):
                 facts = Facts(app_id="CC1AD845", app_name="Default Media Receiver", ours=True,
                               standby=facts.standby and not policy.wake)  # a LAUNCH wakes the TV
     assert all(counts.values()), counts  # every kind of decision was exercised
+
+
+def test_freezes_and_coverings_share_one_pace():
+    """A TV that froze a moment ago and is then covered by its idle screen is re-LOADed after 1 s, not at once:
+    every re-LOAD of a device counts, whatever its cause."""
+    sharer = held(ALWAYS)
+    assert sharer.frozen(100.0) == 0.0  # the first: at once
+    assert sharer.frozen(110.0) == 1.0
+    covered = sharer.decide(120.0, IDLE_SCREEN)
+    assert covered.reload and covered.at == 122.0  # the third within a minute: 2 s
+    sharer.reloaded(122.0)
+    assert sharer.frozen(200.0) == 0.0  # a quiet minute forgives
+
+
+def test_a_tv_that_stays_in_standby_after_the_wake_launch_is_not_reloaded_again():
+    """A TV without working CEC keeps saying standby after castd's LAUNCH (or says so wrongly while on):
+    one wake attempt, then castd plays on and asks nothing more until the TV reports itself awake."""
+    sharer = held(ALWAYS)
+    first = sharer.decide(10.0, CASTD_STANDBY)
+    assert first.reload and first.at == 10.0
+    sharer.reloaded(10.0, CASTD_STANDBY)
+    for t in (11.0, 40.0, 100.0):
+        again = sharer.decide(t, CASTD_STANDBY)
+        assert again.act is Act.CAST and not again.reload, again
+    assert sharer.decide(101.0, CASTD).act is Act.CAST  # awake
+    assert sharer.decide(200.0, CASTD_STANDBY).reload  # a new standby: one more wake
+
+
+URL = "http://castd/stream/s/index.m3u8"
+
+
+@pytest.mark.parametrize("entry, loading, news", [
+    ({"mediaSessionId": 7, "playerState": "PLAYING"}, False, "player"),
+    ({"mediaSessionId": 7, "playerState": "IDLE", "idleReason": "CANCELLED"}, False, "viewer_stopped"),
+    ({"mediaSessionId": 7, "playerState": "IDLE", "idleReason": "INTERRUPTED"}, False, "viewer_stopped"),
+    ({"mediaSessionId": 7, "playerState": "IDLE", "idleReason": "ERROR"}, False, "receiver_ended"),
+    ({"mediaSessionId": 7, "playerState": "IDLE", "idleReason": "FINISHED"}, False, "receiver_ended"),
+    ({"mediaSessionId": 7, "playerState": "IDLE"}, True, "ignore"),  # a receiver passing through IDLE to load
+    ({"mediaSessionId": 7, "playerState": "IDLE"}, False, "receiver_ended"),
+    ({"mediaSessionId": 3, "playerState": "PLAYING", "media": {"contentId": "http://x/other"}}, False, "ignore"),
+    ({"mediaSessionId": 9, "playerState": "PLAYING", "media": {"contentId": "http://youtube/x"}}, False,
+     "other_sender"),
+    ({"mediaSessionId": 9, "playerState": "IDLE", "media": {"contentId": "http://youtube/x"}}, False, "ignore"),
+])
+def test_media_status_entries_read_as_news(entry, loading, news):
+    from castd.cast.takeover import News, read_media
+
+    assert read_media(entry, 7, URL, {3}, loading) is News(news)
+
+
+def test_castds_own_url_under_an_unknown_session_is_adopted():
+    from castd.cast.takeover import News, read_media
+
+    assert read_media({"mediaSessionId": 12, "playerState": "PLAYING", "media": {"contentId": URL}}, None, URL,
+                      set(), False) is News.ADOPT

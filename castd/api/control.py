@@ -285,6 +285,8 @@ def health_problem(handle: SupervisorHandle, config: Config) -> str | None:
         return f"retrying in {wait}s: {(status.last_error or '?').splitlines()[0]}"
     if status.state == "streaming" and status.fps <= 0 and status.mode != "direct":
         return "encoder is not producing frames"
+    if status.page == "hung":  # the TV holds the last picture while the page watchdog cures it
+        return (status.last_error or "page hung").splitlines()[0]
     return None
 
 

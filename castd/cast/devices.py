@@ -82,6 +82,21 @@ class Resolver:
             raise NotFound(f"no Cast device with {what} {spec.text!r} answered mDNS within {self.timeout:g}s")
         return Resolved(spec.text, found.host, found.port, name=found.name, uuid=found.uuid, model=found.model)
 
+    def known(self, text: str) -> tuple[str, int] | None:
+        """The address a spec resolves to, without waiting: an address spec (a DNS name is looked up), or a
+        name or UUID mDNS has already answered; None otherwise."""
+        try:
+            spec = parse_spec(text)
+            if spec.kind == "host":
+                assert spec.host is not None
+                return host_ip(spec.host), spec.port
+        except (NotFound, ValueError):
+            return None
+        with self._lock:
+            browser = self._browser
+        found = browser.wait_for(_matches(spec), 0.0) if browser is not None else None
+        return (found.host, found.port) if found is not None else None
+
     def close(self) -> None:
         with self._lock:
             browser, zc = self._browser, self._zc

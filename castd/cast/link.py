@@ -33,7 +33,7 @@ from typing import Callable, Iterable
 from castd.cast.connection import CastConnection, CastError, Interrupted
 from castd.cast.devices import NotFound, Resolved, Resolver
 from castd.cast.freeze import FreezeWatch, Verdict
-from castd.cast.takeover import Act, Decision, Policy, Sharer, facts_of
+from castd.cast.takeover import Act, Decision, News, Policy, Sharer, facts_of, read_media
 from castd.cast.media import (APP_MEDIA_RECEIVER, APP_NAMES, IDLE_APP, NS_DASHCAST, NS_MEDIA, NS_RECEIVER,
                               app_for, dashcast_request, load_request)
 from castd.cast.streamurl import Unreachable, stream_base
@@ -45,7 +45,6 @@ from castd.sharing import Sharing
 
 COMMAND_TIMEOUT = 8.0  # GET_STATUS, STOP: answered at once by a device that is there
 PLAYING_STATES = ("PLAYING", "BUFFERING", "PAUSED")
-USER_IDLE_REASONS = ("CANCELLED", "INTERRUPTED")
 HEALTHY_AFTER = 60.0  # playing this long forgives earlier failures
 TERMINAL = USER_STATES
 MEDIA_TIME_REPORT = 5.0  # /status's media time of a device that plays on is at most this old (one report each)
@@ -79,14 +78,18 @@ def content_id(entry: dict) -> str | None:
     return media.get("contentId")
 
 
+Claim = Callable[["Link", tuple[str, int]], "str | None"]  # the worker: may this link drive that address?
+
+
 class Link:
     def __init__(self, spec: str, plan: Plan, config: Config, resolver: Resolver,
-                 report: Callable[["Link"], None], app_session: str | None = None) -> None:
+                 report: Callable[["Link"], None], app_session: str | None = None, claim: Claim | None = None) -> None:
         self.thread = threading.Thread(target=self.run, name=f"cast-link {spec}", daemon=True)
         self.spec = spec
         self.config = config
         self.resolver = resolver
         self._report = report
+        self._claim = claim
         self._lock = threading.Lock()
         self._plan = plan
         self._version = 0
@@ -124,12 +127,10 @@ class Link:
         self.reloads = 0
         self.reload_reason: str | None = None
         self.reload_wanted = False  # LOAD again even though the device says it plays the stream
-        self.reload_backoff = Backoff(first=1.0, cap=30.0)  # a TV that freezes again within a minute waits 1, 2, 4.. s
-        self.reloaded_at: float | None = None
         self.media_time: float | None = None  # the receiver's currentTime last seen advancing ...
         self.media_time_at: float | None = None  # ... and when (wall clock)
         # sharing the TV (castd/cast/takeover.py decides; the volume keys are done here)
-        self.sharing = plan.sharing.over(config.sharing())
+        self.sharing = plan.sharing.over(config.tv_sharing(spec))
         self.sharer = Sharer(Policy.of(self.sharing), held=self.owns_app)
         self.other_app: str | None = None  # the app castd waits out, for /status
         self.saved_volume: dict | None = None  # the TV's volume before castd changed it (restore_volume)
@@ -171,6 +172,13 @@ class Link:
                           retry_in=round(max(0.0, self.retry_at - time.monotonic()), 2)
                           if self.state == "failed" and self.retry_at is not None else None)
 
+    def _tv_sharing(self) -> Sharing:
+        """This TV's [[tvs]] keys over the config's, found by the spec or, once resolved, its name, UUID, address."""
+        device = self.device
+        names = (self.spec,) if device is None else \
+            (self.spec, device.name, device.uuid, f"{device.host}:{device.port}", device.host)
+        return self.config.tv_sharing(*names)
+
     def _tv_volume(self, key: str):
         volume = self.receiver.get("volume") or {}
         value = volume.get(key)
@@ -193,8 +201,8 @@ class Link:
                 try:
                     if plan.session != self.session:
                         self._new_session(plan)
-                    elif plan.sharing.over(self.config.sharing()) != self.sharing:
-                        self.sharing = plan.sharing.over(self.config.sharing())
+                    elif plan.sharing.over(self._tv_sharing()) != self.sharing:
+                        self.sharing = plan.sharing.over(self._tv_sharing())
                         self.sharer.policy = Policy.of(self.sharing)
                     if plan.stop:
                         if self.stopped_session != plan.session:
@@ -231,12 +239,10 @@ class Link:
             self.ended_by_us.add(self.media_session)
         self.media_session = self.loaded = self.stream_url = None
         self.reloads, self.reload_reason, self.reload_wanted = 0, None, False
-        self.reloaded_at = None
-        self.reload_backoff.reset()
         self.media_time = self.media_time_at = None
         if self.watch is not None:
             self.watch.reset()
-        self.sharing = plan.sharing.over(self.config.sharing())
+        self.sharing = plan.sharing.over(self._tv_sharing())
         self.sharer = Sharer(Policy.of(self.sharing))
         self.other_app = None
         self.silenced = False
@@ -288,7 +294,11 @@ class Link:
         if conn is None:
             self._set("connecting", self.reason if self.state == "connecting" else None)
             self.device = self.resolver.resolve(self.spec, check)
+            if self._claim is not None and (other := self._claim(self, (self.device.host, self.device.port))):
+                self._one_tv(other)
             self.base = stream_base(self.config, self.device.host)
+            self.sharing = self.plan.sharing.over(self._tv_sharing())  # a [[tvs]] entry may name it otherwise
+            self.sharer.policy = Policy.of(self.sharing)
             conn = CastConnection(self.device, self.config.cast_connect_timeout)
             self.conn = conn
             self.verified_gen = self.media_verified_gen = -1
@@ -339,6 +349,16 @@ class Link:
         self._report(self)
         return True
 
+    def _one_tv(self, other: str) -> None:
+        """Another link drives this TV (one identity per device: castd/cast/worker.py); this one ends."""
+        self.quit.set()
+        if other.startswith("handed over"):
+            self.log.info("cast device already has a link; the session goes to it", device=self.spec, note=other)
+        else:  # the same TV twice in one session: cast once; this spec's entry says why
+            self.given_up = True
+            self._set("failed", other)
+        raise Interrupted()
+
     # ---- sharing the TV -------------------------------------------------------------------------
     def _wait_for_a_free_tv(self, decision: Decision, conn: CastConnection, check: Callable[[], bool]) -> None:
         """Send the TV nothing (but GET_STATUS) until what castd knows of it changes, the plan changes
@@ -368,7 +388,7 @@ class Link:
 
     def _covered(self, decision: Decision, now: float) -> None:
         """The idle screen (or standby) covered castd's session: LAUNCH and LOAD again, counted."""
-        self.sharer.reloaded(now)
+        self.sharer.reloaded(now, facts_of(self.receiver, self.app_session))
         self.reloads += 1
         self.reload_reason = decision.reason
         self.reload_wanted = True
@@ -420,7 +440,12 @@ class Link:
     def _restore_volume(self, conn: CastConnection | None) -> None:
         """restore_volume: the TV's own volume back, once, when castd ends or steps aside."""
         saved, self.saved_volume = self.saved_volume, None
-        if not self.sharing.restore_volume or not saved or conn is None or not conn.connected():
+        silenced, self.silenced = self.silenced, False
+        if not saved or conn is None or not conn.connected():
+            return
+        if not self.sharing.restore_volume:  # a silent start that never played is not left muted
+            saved = {"muted": saved.get("muted", False)} if silenced else {}
+        if not saved:
             return
         try:
             self._volume_command(conn, saved, None)
@@ -550,28 +575,26 @@ class Link:
                 self._set("playing", None, force=True)
 
     def _on_media(self, entry: dict) -> None:
+        """Act on one MEDIA_STATUS entry as castd/cast/takeover.py's read_media reads it."""
+        news = read_media(entry, self.media_session, self.loaded, self.ended_by_us, self.state == "loading")
         msid, player_state = entry.get("mediaSessionId"), entry.get("playerState")
-        if msid is not None and msid == self.media_session:
-            if player_state != "IDLE":
-                self._media_state(player_state)
-                self._seen_media(entry)
-                return
-            reason = entry.get("idleReason")
-            if reason is None and self.state == "loading":
-                return  # some receivers pass through IDLE (no reason) while they load
-            self.ended_by_us.add(msid)
+        if news is News.PLAYER:
+            self._media_state(player_state)
+            self._seen_media(entry)
+        elif news is News.ADOPT:
+            self.media_session = msid
+            self._media_state(player_state)
+        elif news is News.OTHER_SENDER:
+            self._terminal("user_stopped", "another sender started other media on the device")
+        elif news in (News.VIEWER_STOPPED, News.RECEIVER_ENDED):
+            if self.media_session is not None:  # it is castd's session (read_media matched it)
+                self.ended_by_us.add(self.media_session)
             self.media_session = self.loaded = None
-            if reason in USER_IDLE_REASONS:
+            reason = entry.get("idleReason")
+            if news is News.VIEWER_STOPPED:
                 self._terminal("user_stopped", f"playback was stopped on the device ({reason})")
                 return
             raise CastError(f"the receiver stopped playing the stream ({reason or 'no reason given'})")
-        if msid in self.ended_by_us or player_state == "IDLE":
-            return
-        if content_id(entry) == self.loaded and self.media_session is None:
-            self.media_session = msid
-            self._media_state(player_state)
-        elif content_id(entry) not in (None, self.loaded):
-            self._terminal("user_stopped", "another sender started other media on the device")
 
     def _seen_media(self, entry: dict) -> None:
         """Feed the freeze watch one status of castd's media session; keep /status's media time."""
@@ -588,17 +611,12 @@ class Link:
                 self._report(self)
 
     def _reload(self, verdict: Verdict, still: float) -> None:
-        """The TV's player is stuck while castd's stream plays on: LOAD it again, at once the first time;
-        a TV that is stuck again within a minute of its last reload waits 1 s, 2 s, 4 s... (up to 30 s)."""
+        """The TV's player is stuck while castd's stream plays on: LOAD it again, paced by the sharer (at
+        once the first time; again within a minute of the last re-LOAD: 1 s, 2 s, 4 s... up to 30 s)."""
         now = time.monotonic()
         what = "stuck buffering" if verdict is Verdict.STUCK_BUFFERING else "playback stopped advancing"
-        if self.reloaded_at is None or now - self.reloaded_at >= HEALTHY_AFTER:
-            self.reload_backoff.reset()
-            delay = 0.0
-        else:
-            delay = self.reload_backoff.next_delay()
+        delay = self.sharer.frozen(now)
         self.reloads += 1
-        self.reloaded_at = now
         self.reload_reason = f"{what} for {still:.1f}s at media time {self.watch.media_time if self.watch else None}"
         self.log.warning("the cast device's player is stuck; loading the stream again", device=self.spec,
                          verdict=verdict.value, seconds=round(still, 1), reloads=self.reloads, delay=delay)

@@ -19,17 +19,22 @@ The policy (castd/sharing.py, resolved per session):
 
 The idle screen (or standby, with `wake`) covering castd's session while castd still holds it is not
 a person's choice (Google TV's ambient mode, a Nest photo frame: CCD issue 151, HA core 136101):
-castd launches and LOADs again, at once the first time, then paced like the freeze watch
-(castd/cast/freeze.py): a TV covered again within a minute of the last re-LOAD waits 1 s, 2 s, 4 s...
-up to 30 s, so a device that insists on its idle screen is not flooded. With the link's receiver
+castd launches and LOADs again. Every re-LOAD of a device, for a covering or for a frozen player
+(castd/cast/freeze.py's verdict), is paced here, once for both: at once the first time, and a TV
+re-LOADed again within a minute of the last waits 1 s, 2 s, 4 s... up to 30 s, so a device that
+insists on its idle screen, or freezes again and again, is not flooded. With the link's receiver
 status arriving as it changes (and asked for every 2 s while waiting), a TV freed by the person is
 cast to within about one status round trip, well inside the issue's 3 s.
+
+`read_media` is the other half of "who has the TV": what one MEDIA_STATUS entry means (the person
+stopped castd's picture, another sender's media, a receiver fault to retry, castd's own session).
 
 Pure: no I/O and no clock of its own; `now` is time.monotonic() seconds, passed in.
 """
 
 from __future__ import annotations
 
+from collections.abc import Container
 from dataclasses import dataclass
 from enum import Enum
 
@@ -133,6 +138,7 @@ class Sharer:
     _cover_at: float | None = None  # a covering seen: re-LOAD at this time
     _reloaded_at: float | None = None
     _streak: int = 0  # re-LOADs within HEALTHY_AFTER of each other
+    _woken: bool = False  # castd launched to wake this TV and it still says standby (no CEC): once is enough
 
     def decide(self, now: float, facts: Facts) -> Decision:
         if self.final is not None:
@@ -142,8 +148,10 @@ class Sharer:
             if facts.asleep:
                 if not self.policy.wake:
                     return Decision(Act.WAIT, f"{facts.describe()}; castd waits for it (wake = false)", "waiting")
+                if self._woken and self._cover_at is None:  # the LAUNCH did not wake it: play on, ask no more
+                    return Decision(Act.CAST)
                 return self._covered(now, f"{facts.describe()} while castd's session was on it")
-            self._cover_at = None  # castd's app is back on a TV that is awake: nothing covers it
+            self._cover_at, self._woken = None, False  # castd's app is on a TV that is awake: nothing covers it
             return Decision(Act.CAST)
         if facts.busy:
             name = facts.app_name or facts.app_id
@@ -179,20 +187,30 @@ class Sharer:
 
     def _covered(self, now: float, why: str) -> Decision:
         if self._cover_at is None:
-            if self._reloaded_at is None or now - self._reloaded_at >= HEALTHY_AFTER:
-                self._streak = 0
-            delay = 0.0 if self._streak == 0 else min(MAX_DELAY, FIRST_DELAY * 2 ** (self._streak - 1))
-            self._cover_at, self.cover_reason = now + delay, why
+            self._cover_at, self.cover_reason = now + self._reload_delay(now), why
         return Decision(Act.CAST, self.cover_reason, at=self._cover_at, reload=True)
+
+    def _reload_delay(self, now: float) -> float:
+        if self._reloaded_at is None or now - self._reloaded_at >= HEALTHY_AFTER:
+            self._streak = 0
+        return 0.0 if self._streak == 0 else min(MAX_DELAY, FIRST_DELAY * 2 ** (self._streak - 1))
+
+    def frozen(self, now: float) -> float:
+        """The TV's player is stuck (freeze.py): counted as a re-LOAD now; the seconds to wait before it."""
+        delay = self._reload_delay(now)
+        self._streak += 1
+        self._reloaded_at = now
+        return delay
 
     def _step_aside(self, state: str, reason: str) -> Decision:
         self.final = (state, reason)
         return Decision(Act.STEP_ASIDE, reason, state)
 
-    def reloaded(self, now: float) -> None:
-        """The link launched and LOADed again after a covering."""
+    def reloaded(self, now: float, facts: Facts | None = None) -> None:
+        """The link launches and LOADs again after a covering (`facts`: the TV as it was covered)."""
         if self._cover_at is None:
             return
+        self._woken = facts is not None and facts.asleep
         self.covered += 1
         self._streak += 1
         self._reloaded_at, self._cover_at = now, None
@@ -200,3 +218,39 @@ class Sharer:
     def stopped_by_viewer(self, state: str, reason: str) -> None:
         """The person stopped castd's own media (the link reads that in MEDIA_STATUS): final."""
         self.final = (state, reason)
+
+
+# ---- what one MEDIA_STATUS entry means ------------------------------------------------------------
+USER_IDLE_REASONS = ("CANCELLED", "INTERRUPTED")  # IDLE for these, not caused by castd: the person stopped it
+
+
+class News(Enum):
+    PLAYER = "player"  # castd's media session: its playerState (PLAYING, BUFFERING, PAUSED) to follow
+    IGNORE = "ignore"  # nothing castd acts on (a session castd ended, a quiet IDLE while loading, ...)
+    ADOPT = "adopt"  # castd's LOADed URL under a session id castd did not know yet: it is castd's
+    VIEWER_STOPPED = "viewer_stopped"  # castd's media stopped on the remote or a phone: final
+    OTHER_SENDER = "other_sender"  # another sender's media on the device: the person chose it: final
+    RECEIVER_ENDED = "receiver_ended"  # castd's media ended by itself (ERROR, FINISHED): a fault to retry
+
+
+def read_media(entry: dict, media_session: int | None, loaded: str | None, ended_by_us: Container[int],
+               loading: bool) -> News:
+    """One MEDIA_STATUS entry, as castd reads it: `media_session` and `loaded` are castd's media session and
+    URL on the device, `ended_by_us` the sessions castd itself ended (LOAD over them, STOP), `loading`
+    whether castd waits for its LOAD to play."""
+    msid, player_state = entry.get("mediaSessionId"), entry.get("playerState")
+    content = (entry.get("media") or {}).get("contentId")
+    if msid is not None and msid == media_session:
+        if player_state != "IDLE":
+            return News.PLAYER
+        reason = entry.get("idleReason")
+        if reason is None and loading:
+            return News.IGNORE  # some receivers pass through IDLE (no reason) while they load
+        return News.VIEWER_STOPPED if reason in USER_IDLE_REASONS else News.RECEIVER_ENDED
+    if msid in ended_by_us or player_state == "IDLE":
+        return News.IGNORE
+    if content == loaded and media_session is None:
+        return News.ADOPT
+    if content not in (None, loaded):
+        return News.OTHER_SENDER
+    return News.IGNORE

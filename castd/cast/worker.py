@@ -6,6 +6,11 @@ state again, with the receiver session castd had launched on each device, and ad
 It leads its own process group and dies with the supervisor (PR_SET_PDEATHSIG).
 
 One thread per device (castd/cast/link.py); this module only routes commands to links and reports back.
+One device, one link (as Home Assistant keys its casts by UUID): a TV named once by friendly name and once
+by address resolves to the same address, and the second link to resolve it hands its plan to the first
+and ends before it connects, so two links never LAUNCH and LOAD over each other, nor does an old
+session's stop quit the new session's app. Links are keyed by the address the spec resolves to
+(host, port): an address spec has no UUID until a connection, and every spec resolves to an address.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from castd.cast.link import Link, Plan, replace
 from castd.cast.messages import CastQuit, CastStop, CastWant, DeviceReport, WorkerCommand, command_decoder, encode
 from castd.children import exits
 from castd.config import Config
-from castd.protocol import USER_STATES
+from castd.protocol import USER_STATES, CastDevice
 from castd.logs import log, register_secret, setup_logging
 from castd.procutil import set_pdeathsig
 
@@ -54,7 +59,9 @@ class Worker:
         self.conn = conn
         self.config = config
         self.stopping = stopping
-        self.links: dict[str, Link] = {}
+        self.links: dict[str, Link] = {}  # by spec (case-blind); two specs may name one link
+        self.identities: dict[tuple[str, int], Link] = {}  # by the address the spec resolved to
+        self._links_lock = threading.Lock()
         self.resolver = Resolver(config.mdns_interfaces, config.mdns_timeout)
         self._send_lock = threading.Lock()
         self.orphaned = False
@@ -91,28 +98,91 @@ class Worker:
         if isinstance(command, CastWant):
             plan = Plan(session=command.session, mode=command.mode, title=command.title,
                         stream_path=command.stream_path, page_url=command.page_url, sharing=command.sharing)
+            given: dict[int, str] = {}  # links that got this plan -> the spec they got it under
             for target in command.devices:
-                link = self.links.get(target.spec.casefold())
-                if link is None or not link.is_alive():
+                link = self._link_for(target.spec)
+                if link is None:
                     self._start_link(target.spec, plan, target.app_session)
+                elif id(link) in given:  # the same TV twice in one session: cast once, say why
+                    self._send(DeviceReport(session=plan.session, device=CastDevice(
+                        device=target.spec, state="failed", reason=f"the same TV as {given[id(link)]}: cast there once",
+                        updated_at=time.time())))
+                    continue
                 else:
-                    link.spec = target.spec  # as this session spells it (links are keyed case-blind)
-                    link.update(plan)
+                    with self._links_lock:
+                        self._hand_over(link, target.spec, plan)
+                given[id(self.links[target.spec.casefold()])] = target.spec
         elif isinstance(command, CastStop):
+            stopping: dict[int, str] = {}
             for target in command.devices:
-                link = self.links.get(target.spec.casefold())
-                if link is None or not link.is_alive():
+                link = self._link_for(target.spec)
+                if link is not None and id(link) in stopping:  # the same TV twice: stopped once
+                    self._stopped(command.session, target.spec, f"the same TV as {stopping[id(link)]}")
+                    continue
+                if link is not None:
+                    stopping[id(link)] = target.spec
+                if link is None:
                     self._start_link(target.spec, Plan(session=command.session, mode="hls", title="", stop=True),
                                      target.app_session)
                 elif link.plan.session == command.session:
                     link.update(replace(link.plan, stop=True))
+                else:  # that TV went on to a newer session: nothing of this one is left to stop
+                    self._stopped(command.session, target.spec, f"the TV ({link.spec}) went on to a newer session")
         elif isinstance(command, CastQuit):
             self.stopping.set()
 
+    def _link_for(self, spec: str) -> Link | None:
+        """The live link that drives the TV `spec` names: by the spec, else by the address it resolves to
+        without waiting (an address, or a name mDNS has already answered)."""
+        with self._links_lock:
+            link = self.links.get(spec.casefold())
+            if link is not None and link.is_alive() and not link.quit.is_set():
+                return link
+        address = self.resolver.known(spec)
+        with self._links_lock:
+            link = self.identities.get(address) if address is not None else None
+            if link is not None and link.is_alive() and not link.quit.is_set():
+                self.links[spec.casefold()] = link
+                return link
+        return None
+
     def _start_link(self, spec: str, plan: Plan, app_session: str | None) -> None:
-        link = Link(spec, plan, self.config, self.resolver, self.report, app_session=app_session)
-        self.links[spec.casefold()] = link
+        link = Link(spec, plan, self.config, self.resolver, self.report, app_session=app_session, claim=self.claim)
+        with self._links_lock:
+            self.links[spec.casefold()] = link
         link.start()
+
+    def claim(self, link: Link, address: tuple[str, int]) -> str | None:
+        """A link resolved its spec (in its own thread): None, it drives that TV; else why it must end."""
+        with self._links_lock:
+            other = self.identities.get(address)
+            if other is None or other is link or not other.is_alive() or other.quit.is_set():
+                self.identities[address] = link
+                return None
+            plan, theirs = link.plan, other.plan
+            if plan.session == theirs.session and not plan.stop and not theirs.stop:
+                return f"the same TV as {other.spec}: cast there once"
+            if plan.stop:  # a stop for a session: the link that has the TV does it, if it is that session's
+                if theirs.session == plan.session:
+                    other.update(replace(theirs, stop=True))
+                else:
+                    self._stopped(plan.session, link.spec, f"the TV ({other.spec}) went on to a newer session")
+            else:
+                self._hand_over(other, link.spec, plan)
+            return f"handed over to the link of {other.spec}"
+
+    def _hand_over(self, link: Link, spec: str, plan: Plan) -> None:
+        """The TV's one link takes this plan, under the spec this session spells it with (lock held)."""
+        theirs = link.plan
+        if theirs.session != plan.session and link.spec.casefold() != spec.casefold():
+            self._stopped(theirs.session, link.spec, f"the TV went on to a new session as {spec}")
+        link.spec = spec
+        self.links[spec.casefold()] = link
+        link.update(plan)
+
+    def _stopped(self, session: str, spec: str, reason: str) -> None:
+        self._send(DeviceReport(session=session, device=CastDevice(device=spec, state="stopped", reason=reason,
+                                                                   updated_at=time.time())))
 
     def shutdown(self, stop_devices: bool) -> None:
         links = [link for link in self.links.values() if link.is_alive()]

@@ -4,12 +4,20 @@ One process, one job: capture and encode. It decides nothing; it reports progres
 segments) at least twice a second and events (page loaded, first segment showing the page,
 errors) to the supervisor, and obeys Navigate and Quit. It leads its own process group so the
 supervisor can end it and every helper it started with one killpg.
+
+Its whole tree (Xvfb, chromedriver, Chromium) writes temporary files under ChildParams.tmp_dir
+($TMPDIR), a folder of its own in castd's runtime folder: removed here on a normal end, and by the
+supervisor after any end (a SIGKILL included). A normal end takes at most page.STOP_WAIT (2 s) +
+END_HELPERS_WAIT (1 s) + Xvfb's exit (ms): protocol.ENCODER_QUIT_GRACE gives it 4 s before the kill.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import signal
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -21,7 +29,7 @@ from castd.children import exits
 from castd.encoder.bridge import Bridge
 from castd.encoder.hls import HlsOutput, first_hold
 from castd.encoder.navguard import NavGuard
-from castd.encoder.page import PageThread
+from castd.encoder.page import PageHungError, PageThread
 from castd.encoder.pagecut import Action, PageCut
 from castd.encoder.scene import Scene
 from castd.encoder.sites import site_secrets
@@ -35,7 +43,7 @@ from castd.protocol import (Begin, ChildParams, Failed, Navigate, Overlays, Park
                             encode)
 
 REPORT_INTERVAL = 0.5
-END_HELPERS_WAIT = 1.0  # SIGKILLed helpers are reaped in ms; the supervisor kills our group at 3.5 s anyway
+END_HELPERS_WAIT = 1.0  # SIGKILLed helpers are reaped in ms
 
 
 class Reporter:
@@ -65,6 +73,7 @@ def main(conn, params_bytes: bytes) -> None:
     set_pdeathsig(signal.SIGTERM)
     set_child_subreaper()  # Chromium's crashpad handler double-forks; keep it below us
     params = msgspec.msgpack.decode(params_bytes, type=ChildParams)
+    use_tmp_dir(params.tmp_dir)
     setup_logging(params.log_level)
     for secret in params.log_secrets + site_secrets(params.sites):
         register_secret(secret)
@@ -83,13 +92,28 @@ def main(conn, params_bytes: bytes) -> None:
     code = exits.OK
     try:
         _run(conn, params, report, stopping)
+    except PageHungError as exc:  # the page watchdog's last step: a new encoder
+        report(Failed(error=str(exc)[:500], code=exc.code))
+        code = exits.CRASHED
     except Exception as exc:  # reported, then the supervisor decides about a restart
         log.exception("encoder failed")
         report(Failed(error=f"{type(exc).__name__}: {exc}"[:500]))
         code = exits.CRASHED
     finally:
         _end_helpers()
+        if params.tmp_dir:  # (after a SIGKILL the supervisor removes it)
+            shutil.rmtree(params.tmp_dir, ignore_errors=True)
     os._exit(code)
+
+
+def use_tmp_dir(folder: str) -> None:
+    """Point $TMPDIR of this process and everything it starts at `folder` (Chromium writes its profile
+    and `org.chromium.Chromium.*` folders there); before any helper starts."""
+    if not folder:
+        return
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    os.environ["TMPDIR"] = folder
+    tempfile.tempdir = None  # tempfile caches the folder it found first
 
 
 def _end_helpers() -> None:
@@ -119,7 +143,7 @@ def _run(conn, params: ChildParams, report: Reporter, stopping: threading.Event)
                           width=preset.width, height=preset.height, page_load_timeout=params.page_load_timeout,
                           heap_mb=params.renderer_heap_mb, log_path=logs_dir / "chromedriver.log", report=report,
                           navguard=guard, extra_flags=guard.chromium_flags(logs_dir / "navguard"),
-                          sites=params.sites)
+                          sites=params.sites, hang_seconds=params.page_hang_seconds)
         page.start()
         while not stopping.is_set():
             if job is None:
@@ -158,6 +182,7 @@ def _park(conn, page: PageThread, report: Reporter, stopping: threading.Event) -
     while not stopping.is_set():
         if page.failed:
             raise RuntimeError(page.failed)
+        page.check_hang(time.monotonic())
         if conn.poll(REPORT_INTERVAL):
             command = _next_command(conn)
             if isinstance(command, Begin):
@@ -243,9 +268,13 @@ def _stream(conn, display: str, preset: Preset, job: Begin, page: PageThread, re
                     scene.set_overlays(command.items)
             if page.failed:
                 raise RuntimeError(page.failed)
+            page.check_hang(now)  # the page watchdog (encoder/pagewatch.py): a hung page gets a new browser
             if stopping.is_set():
                 break
     finally:
+        if bridge is not None:  # x11grab failed to open: the bridge thread still writes (end() is idempotent)
+            with contextlib.suppress(Exception):
+                bridge.end()
         scene.close()
         if output is not None:
             output.close()

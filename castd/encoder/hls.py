@@ -20,9 +20,9 @@ playlist's state is kept beside it (playlist.json; the stream route never serves
 child continues the numbering, the window and the discontinuity sequence exactly.
 
 Segments are cut by media time: a keyframe is forced once a segment spans `gop` frames of
-timestamps (the stream format's segment length: 1 s or 0.5 s), not only every `gop` frames, so a capture hiccup (frames skipped, timestamps
-jump) cannot make a segment longer than EXT-X-TARGETDURATION allows (an EXTINF rounded to the
-nearest second must not exceed it, and the target must never change).
+timestamps (the stream format's segment length: 1 s or 0.5 s), not only every `gop` frames, so a
+capture hiccup (frames skipped, timestamps jump) cannot make a segment longer than EXT-X-TARGETDURATION
+allows (an EXTINF rounded to the nearest second must not exceed it, and the target must never change).
 """
 
 from __future__ import annotations

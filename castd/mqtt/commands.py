@@ -57,6 +57,8 @@ def interpret(kind: Inbound, payload: bytes, config: Config, allowlist: Allowlis
                 decode_json(payload, StopRequest, config.max_json_depth)
             return Stop(id=new_command_id(), reason="stop requested over MQTT") if kind is Inbound.STOP \
                 else Reload(id=new_command_id())
+        if kind.setting and not payload.strip():
+            return Setting(sharing)  # an empty retained message clears a kept setting: nothing changes now
         if kind is Inbound.TAKEOVER:
             choice = payload.strip().upper()
             if choice not in (b"ON", b"OFF"):
@@ -88,7 +90,7 @@ def plan(body: StartRequest, config: Config, allowlist: Allowlist, sharing: Shar
 
 def _volume(payload: bytes) -> int | None:
     text = payload.strip().decode("ascii", "replace")
-    if text.lower() in ("", "none"):
+    if text.lower() == "none":
         return None  # leave the TV's volume alone
     try:
         value = float(text)

@@ -22,7 +22,8 @@ def _encoder_main(conn: Any, params_bytes: bytes) -> None:
 
 
 class EncoderProcess(PipedChild):
-    """An encoder child; its log folder (Chromium's and Xvfb's output) goes when it is closed."""
+    """An encoder child; its log folder (Chromium's and Xvfb's output) and its $TMPDIR (Chromium's
+    profile and temporary folders) go when it is closed, i.e. once it has been reaped."""
 
     def __init__(self, params: ChildParams, clock: Callable[[], float]) -> None:
         self.params = params
@@ -32,6 +33,8 @@ class EncoderProcess(PipedChild):
     def close(self) -> None:
         super().close()
         shutil.rmtree(self.params.logs_dir, ignore_errors=True)
+        if self.params.tmp_dir:
+            shutil.rmtree(self.params.tmp_dir, ignore_errors=True)
 
     def log_tail(self, limit: int = 600) -> str:
         """The last lines Chromium/chromedriver and Xvfb printed, for a failure report."""
@@ -45,3 +48,15 @@ class EncoderProcess(PipedChild):
 
 def remove_session_files(folder: Path) -> None:
     shutil.rmtree(folder, ignore_errors=True)
+
+
+def sweep_tmp(root: Path, keep: str | None = None) -> list[Path]:
+    """Remove every encoder's $TMPDIR under `root` but `keep` (the live child's): what a SIGKILLed child,
+    or a helper that outlived it, left there. Returns what was removed."""
+    try:
+        folders = [path for path in root.iterdir() if str(path) != keep]
+    except OSError:
+        return []
+    for path in folders:
+        shutil.rmtree(path, ignore_errors=True)
+    return folders

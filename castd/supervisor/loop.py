@@ -40,14 +40,14 @@ from castd.logs import log, register_secret, scrub, setup_logging
 from castd.presets import get_preset
 from castd.sharing import Sharing
 from castd.procutil import end_orphans, set_child_subreaper, set_pdeathsig, tree_pss_mb
-from castd.protocol import (MAX_OVERLAYS, Ack, Begin, ChildEvent, ChildParams, Command, Failed, Navigate, Overlay,
-                            PageFailed, PageLoaded, PageOverrides, Parked, Ping, Progress, Ready, Reload, Shutdown,
-                            Snapshot, Start, Status,
-                            Step, Stop, Timeline, command_decoder, encode)
+from castd.protocol import (ENCODER_QUIT_GRACE, MAX_OVERLAYS, Ack, Begin, ChildEvent, ChildParams, Command, Failed,
+                            Navigate, Overlay, PageFailed, PageHung, PageLoaded, PageOverrides, Parked, Ping, Progress,
+                            Ready, Reload, Shutdown, Snapshot, Start, Status, Step, Stop, Timeline, command_decoder,
+                            encode)
 from castd.supervisor.director import Current, Director
 from castd.supervisor.casting import Casting, WorkerFactory
 from castd.supervisor.cast_process import CastProcess
-from castd.supervisor.encoder_process import EncoderProcess, remove_session_files
+from castd.supervisor.encoder_process import EncoderProcess, remove_session_files, sweep_tmp
 from castd.supervisor.memory import Action, MemoryWatch
 from castd.supervisor.slot import WORKING, EncoderChild, EncoderSlot, Phase
 from castd.supervisor.status import Facts, Wanted, build_status
@@ -92,6 +92,7 @@ class Supervisor:
         self.clock, self.wall = clock, wall
         self.sessions_dir = paths.sessions_dir(config.resolved_runtime_dir())
         self.logs_dir = paths.logs_dir(config.resolved_runtime_dir())
+        self.tmp_root = paths.tmp_root(config.resolved_runtime_dir())  # the encoders' $TMPDIRs
         self.wanted: Wanted | None = None
         self.facts: Facts | None = None  # of the wanted session, or of the failed one (shown until a new start)
         self.failed: Wanted | None = None
@@ -146,6 +147,7 @@ class Supervisor:
             if took > self.longest_pass:
                 self.longest_pass, self.longest_pass_cpu = took, time.process_time() - cpu
         self.push(force=True)
+        remove_session_files(self.tmp_root)  # no encoder is left to use it
         log.info("supervisor exiting", longest_pass_ms=round(self.longest_pass * 1000, 1),
                  its_cpu_ms=round(self.longest_pass_cpu * 1000, 1))
 
@@ -501,6 +503,8 @@ class Supervisor:
                              # child is "standby-..." and keeps that name for the sessions it then serves
                              logs_dir=str(self.logs_dir / f"{wanted.session if wanted else 'standby'}-"
                                                           f"{secrets.token_hex(3)}"),
+                             tmp_dir=str(self.tmp_root / secrets.token_hex(6)),
+                             page_hang_seconds=config.page_hang_seconds,
                              chromium=config.chromium, chromedriver=config.chromedriver, xvfb=config.xvfb,
                              page_load_timeout=config.page_load_timeout,
                              renderer_heap_mb=config.renderer_heap_mb, log_level=config.log_level,
@@ -553,11 +557,14 @@ class Supervisor:
         wanted = self.wanted
         on_nav = current and wanted is not None and not isinstance(event, (Parked, Failed)) \
             and event.nav == wanted.nav
+        if isinstance(event, PageHung):
+            self._page_hung(event, on_nav)
+            return
         if isinstance(event, Parked):
             for folder in slot.take_leftover():
                 remove_session_files(folder)
         elif isinstance(event, Failed):
-            slot.last_words = event.error
+            slot.last_words, slot.last_words_at = event.error, self.clock()
             if current:
                 self._facts().last_error = event.error
             log.error("encoder error", session=session, error=event.error)
@@ -584,6 +591,20 @@ class Supervisor:
                 facts.page, facts.page_nav, facts.last_error = "error", event.nav, f"page: {event.error}"
             log.warning("page failed to load", session=session, url=event.url, error=event.error)
 
+    def _page_hung(self, event: PageHung, on_nav: bool) -> None:
+        """The child's page watchdog found its browser not answering; it cures it (a new browser, or it
+        exits for a new encoder, which the restart path handles). Counted; /health is unhealthy until the
+        page is loaded again."""
+        slot = self.encoder
+        if slot.phase in WORKING and self.wanted is not None and slot.session == self.wanted.session:
+            facts = self._facts()
+            facts.page_hangs += 1
+            if on_nav:
+                facts.page, facts.page_nav, facts.last_error = "hung", event.nav, f"page hung: {event.reason}"
+        cure = "starting a new browser" if event.cure == "new_browser" else "restarting the encoder"
+        log.warning(f"page hung; {cure}", session=slot.session, url=event.url, reason=event.reason,
+                    cure=event.cure)
+
     def _reap_encoder(self) -> None:
         slot = self.encoder
         child = slot.child
@@ -593,6 +614,7 @@ class Supervisor:
             return
         exited, phase = reaped
         log.debug("encoder ended", pid=exited.pid, exitcode=exited.code, how=exited.describe())
+        self._sweep()
         if exits.classify(exited.code) is exits.Exit.VERSION_MISMATCH and slot.session is None:
             self._upgraded("standby encoder")
         if exited.asked and exited.reason is None or phase is Phase.PARKED or slot.session is None:
@@ -696,6 +718,12 @@ class Supervisor:
             slot.policy.working(self.clock() - slot.working_since)
             self.retry.working(self.clock() - slot.working_since)
         config = self.config
+        if slot.last_words_at is not None:  # it said why it fails and is ending (its helpers, its files)
+            if self.clock() - slot.last_words_at < ENCODER_QUIT_GRACE:
+                return
+            log.warning("encoder did not exit after its last words; killing it", session=slot.session)
+            slot.kill(f"no exit {ENCODER_QUIT_GRACE:g}s after: {slot.last_words}")
+            return
         silent = self.clock() - child.last_message_at
         # not one report yet: Xvfb, PyAV and Chromium are starting (measured 1-2 s idle, over 3 s on a loaded
         # 2-core machine); the frame and segment rules start with the first report
@@ -807,6 +835,13 @@ class Supervisor:
         self.sessions_dir.mkdir(parents=True, exist_ok=True)
         remove_session_files(self.logs_dir)
         self.logs_dir.mkdir(parents=True, exist_ok=True)
+        self._sweep()
+
+    def _sweep(self) -> None:
+        """What dead encoders left: their $TMPDIRs (Chromium's profiles; a SIGKILL leaves them) and the X
+        locks of their killed Xvfbs. At start-up and after each encoder has been reaped (a few ms)."""
+        for path in sweep_tmp(self.tmp_root):
+            log.info("removed a dead encoder's temporary folder", path=str(path))
         for lock in clean_stale_locks():
             log.info("removed stale X lock", path=lock)
 

@@ -17,7 +17,7 @@ from typing import Protocol
 from castd.children.piped import Child
 from castd.children.policy import Decision, RestartPolicy
 from castd.children.supervised import Exited, Run, Supervised
-from castd.protocol import Begin, ChildParams, Navigate, Overlay, Overlays, Park, Quit
+from castd.protocol import ENCODER_QUIT_GRACE, Begin, ChildParams, Navigate, Overlay, Overlays, Park, Quit
 
 
 class Phase(enum.Enum):
@@ -63,7 +63,7 @@ class EncoderSlot:
     """
 
     def __init__(self, factory: Callable[[ChildParams], EncoderChild], policy: RestartPolicy,
-                 clock: Callable[[], float], grace: float = 2.0) -> None:
+                 clock: Callable[[], float], grace: float = ENCODER_QUIT_GRACE) -> None:
         self.run: Supervised[EncoderChild] = Supervised("encoder", factory, policy, Quit(), clock, grace)
         self.clock = clock
         self.phase = Phase.EMPTY
@@ -73,6 +73,7 @@ class EncoderSlot:
         self.working_since: float | None = None  # STREAMING: when the page first showed
         self.frames, self.segments = Watch(clock), Watch(clock)
         self.last_words: str | None = None  # the child's last reported error
+        self.last_words_at: float | None = None  # when: from then on it is ending on its own
         self.leftover: list[Path] = []  # folders of sessions a parked (or ending) child may still write
         self.overlays: list[Overlay] = []  # the camera overlays the child was last told to show
 
@@ -93,7 +94,7 @@ class EncoderSlot:
         self.overlays = list(params.overlays)
         self.phase = Phase.STARTING if params.session else Phase.PARKED
         self._fresh()
-        self.last_words = None
+        self.last_words = self.last_words_at = None
         return child
 
     def begin(self, message: Begin) -> None:

@@ -48,6 +48,7 @@ class Facts(msgspec.Struct, kw_only=True):
     segments: int = 0
     memory_reloads: int = 0
     memory_restarts: int = 0
+    page_hangs: int = 0  # hung pages the encoder's page watchdog found (and cured)
     page_nav: int = -1  # the navigation `page` is about (a newer one wanted: that page is loading)
     shown_nav: int = -1  # the last navigation whose page reached a listed segment (Ready)
     cameras: list[CameraStatus] = []  # as the encoder last reported them
@@ -75,6 +76,7 @@ def build_status(session: Wanted | None, facts: Facts | None, phase: Phase, enco
                   retry_at=facts.retry_at, retries=facts.retries, encoder_pid=encoder_pid, standby=standby,
                   mode=session.mode, devices=list(session.devices), cast=cast, supervisor_pid=supervisor_pid,
                   updated_at=updated_at, memory_reloads=facts.memory_reloads, memory_restarts=facts.memory_restarts,
+                  page_hangs=facts.page_hangs,
                   interrupts=interrupts, stream_format=stream_format if session.mode == "hls" else None,
                   cameras=facts.cameras, overlays=list(session.overlays),
                   **_programme(session.show))
