@@ -158,7 +158,7 @@ uninstall-service:
 	@if [ -z "$(DESTDIR)" ] && id -u $(SERVICE_USER) >/dev/null 2>&1; then userdel $(SERVICE_USER); fi
 	@echo "castd: removed; kept $(SYSCONFDIR)/castd.toml (delete it yourself if you no longer need it)"
 
-bench: EXTRA_DEB = ffmpeg mosquitto
+bench: EXTRA_DEB = ffmpeg mosquitto $(CAMERA_TEST_DEB) gstreamer1.0-plugins-bad
 bench: install glass-deps
 	$(VENV)/bin/python -m bench
 

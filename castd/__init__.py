@@ -7,7 +7,8 @@ Layout (one room per job; processes from the top down, imports only downward):
                control and state topics, groups); it uses api/'s checks and the supervisor snapshots
   supervisor/  the one process that decides: the wanted session, the encoder slot (slot.py), casting,
                the /status snapshot (status.py); loop.py is its one loop
-  encoder/     the encoder child process: renders (Xvfb + Chromium) and encodes (PyAV -> HLS);
+  encoder/     the encoder child process: renders (Xvfb + Chromium), reads cameras (camera.py; scene.py
+               puts a camera in the page's place or over it) and encodes (PyAV -> HLS);
                pagewatch.py decides (pure) when its page hangs and which cure comes next
   cast/        the cast worker child process: pychromecast, one link thread per device; freeze.py decides
                (pure) when the TV's player is stuck and needs a new LOAD, takeover.py (pure) whether castd

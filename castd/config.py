@@ -384,6 +384,9 @@ class Config(SharingKeys, forbid_unknown_fields=True, kw_only=True):
     cast_load_timeout: float = 30.0
     cast_heartbeat_timeout: float = 20.0
     cast_retries: int = 10
+    # after cast_retries failed tries in a row, a TV the session still wants is tried again after this long,
+    # doubling to 15 minutes (castd/children/policy.py RetryLater); 0: failed for the rest of the session
+    cast_retry_seconds: float = 30.0
     # a TV whose player sits in BUFFERING, or whose currentTime stands still, this long is LOADed again (0: never)
     cast_stall_seconds: float = 5.0
     mdns_interfaces: list[str] = msgspec.field(default_factory=list)
@@ -455,6 +458,8 @@ class Config(SharingKeys, forbid_unknown_fields=True, kw_only=True):
             raise ValueError("cast_stall_seconds: must be between 0 (off) and 600 seconds")
         if self.cast_retries < 0:
             raise ValueError("cast_retries: must be 0 or more")
+        if not (self.cast_retry_seconds == 0 or 1 <= self.cast_retry_seconds <= 900):
+            raise ValueError("cast_retry_seconds: 0 (a give-up is final) or 1 to 900 seconds")
         for address in self.mdns_interfaces:
             try:
                 ipaddress.ip_address(address)
@@ -634,9 +639,6 @@ def _describe(error: msgspec.ValidationError) -> str:
         key = text.split("`")[1]
         tables = {"sites": Site, "dashboards": Dashboard, "playlists": Playlist, "schedules": ScheduleEntry,
                   "tvs": Tv}
-        camera_table = re.match(r"cameras\.[^.]+$", text.rpartition(" - at `$.")[2].rstrip("`"))
-        if camera_table:
-            return f"{camera_table.group(0)}: {key}: unknown key (valid keys: {', '.join(Camera.__struct_fields__)})"
         where = text.rpartition(" - at `$.")[2].rstrip("`") if " - at `$." in text else ""
         table = re.match(r"([a-z]+)\[\d+\]", where)
         if table and table.group(1) in tables:  # inside a [[sites]], [[dashboards]]... table
@@ -652,6 +654,25 @@ def _describe(error: msgspec.ValidationError) -> str:
         where = where.rstrip("`")
         return message if message.startswith(f"{where}.") else f"{where}: {message}"
     return text
+
+
+def _check_cameras(tables: Any) -> None:
+    """Each [cameras.NAME] table on its own, so the message names the camera (msgspec says only `cameras[...]`)."""
+    if not isinstance(tables, dict):
+        return
+    for name, table in tables.items():
+        try:
+            msgspec.convert(table, Camera)
+        except msgspec.ValidationError as exc:
+            text = str(exc)
+            if text.startswith("Object contains unknown field `"):
+                key = text.split("`")[1]
+                text = f"{key}: unknown key (valid keys: {', '.join(Camera.__struct_fields__)})"
+            elif " - at `$." in text:
+                message, _, where = text.rpartition(" - at `$.")
+                text = f"{where.rstrip('`')}: {message}"
+            raise ConfigError(f"cameras.{name}.{text}" if not text.startswith("Expected") else
+                              f"cameras.{name}: {text}") from None
 
 
 def load_config(path: str | Path | None = None, environ: dict[str, str] | None = None,
@@ -684,6 +705,7 @@ def load_config(path: str | Path | None = None, environ: dict[str, str] | None =
     values.update(env)
     given = {k: v for k, v in (overrides or {}).items() if v is not None}
     values.update(given)
+    _check_cameras(values.get("cameras"))
     try:  # strict: the file's values must have their key's type (the environment's are converted above)
         return msgspec.convert(values, Config)
     except (msgspec.ValidationError, ValueError) as exc:

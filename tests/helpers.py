@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -543,3 +544,80 @@ def newest_frame(stream_url: str):
     """The last frame of the newest segment the stream lists (None before the first)."""
     urls = segment_urls(media_playlist_url(stream_url))
     return last_frame_of(fetch_segment(urls[-1])) if urls else None
+
+
+class MjpegCamera:
+    """An HTTP MJPEG camera (multipart/x-mixed-replace, as cheap IP cameras and ESP32-CAMs serve it) on a
+    free loopback port: one solid colour, JPEGs made by PyAV's mjpeg encoder, `fps` a second, basic auth."""
+
+    def __init__(self, color: str = "ff00ff", user: str = "viewer", password: str = "mjpeg-PASS-8c2a",
+                 size: tuple[int, int] = (320, 240), fps: int = 10) -> None:
+        self.user, self.password, self.fps = user, password, fps
+        self.jpeg = self._jpeg(bytes.fromhex(color), *size)
+        camera = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802
+                import base64
+                expected = "Basic " + base64.b64encode(f"{camera.user}:{camera.password}".encode()).decode()
+                if self.headers.get("Authorization") != expected:
+                    self.send_response(401)
+                    self.send_header("WWW-Authenticate", 'Basic realm="camera"')
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                if self.path.endswith("/snapshot.jpg"):  # one still picture, as cameras offer beside the stream
+                    self.send_response(200)
+                    self.send_header("Content-Type", "image/jpeg")
+                    self.send_header("Content-Length", str(len(camera.jpeg)))
+                    self.end_headers()
+                    self.wfile.write(camera.jpeg)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", "multipart/x-mixed-replace;boundary=frame")
+                self.end_headers()
+                try:
+                    while not camera.closed:
+                        self.wfile.write(b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: "
+                                         + str(len(camera.jpeg)).encode() + b"\r\n\r\n" + camera.jpeg + b"\r\n")
+                        self.wfile.flush()
+                        time.sleep(1 / camera.fps)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+            def log_message(self, *args):
+                pass
+
+        self.closed = False
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/video.mjpg"
+
+    @property
+    def snapshot_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/snapshot.jpg"
+
+    @staticmethod
+    def _jpeg(rgb: bytes, width: int, height: int) -> bytes:
+        frame = av.VideoFrame(width, height, "rgb24")
+        plane = frame.planes[0]
+        row = rgb * width
+        data = bytearray(plane.buffer_size)
+        for y in range(height):
+            data[y * plane.line_size:y * plane.line_size + len(row)] = row
+        plane.update(bytes(data))
+        codec = av.CodecContext.create("mjpeg", "w")
+        codec.width, codec.height, codec.pix_fmt = width, height, "yuvj420p"
+        codec.time_base = Fraction(1, 25)
+        packets = codec.encode(frame.reformat(format="yuvj420p")) + codec.encode(None)
+        return b"".join(bytes(p) for p in packets)
+
+    def close(self) -> None:
+        self.closed = True
+        self.server.shutdown()
+        self.server.server_close()

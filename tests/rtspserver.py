@@ -34,6 +34,8 @@ def main() -> int:
     parser.add_argument("--size", default="320x240")
     parser.add_argument("--fps", type=int, default=15)
     parser.add_argument("--path", default="/cam")
+    parser.add_argument("--file", help="serve this MP4 (H.264) instead, paced in real time, looped per client "
+                                       "(bench/cameras.py: a 1080p camera; h264parse is in gstreamer1.0-plugins-bad)")
     args = parser.parse_args()
     width, height = (int(v) for v in args.size.split("x"))
     rgb = bytes.fromhex(args.color)
@@ -51,16 +53,22 @@ def main() -> int:
     server.set_address("127.0.0.1")
     server.set_service(str(args.port))
     factory = GstRtspServer.RTSPMediaFactory()
-    factory.set_launch(
+    launch = (
         f"( appsrc name=src is-live=true do-timestamp=true format=time "
         f"caps=video/x-raw,format=RGB,width={width},height={height},framerate={args.fps}/1 "
         f"! videoconvert ! video/x-raw,format=I420 "
         f"! x264enc tune=zerolatency speed-preset=ultrafast key-int-max={args.fps} bframes=0 "
         f"! video/x-h264,profile=high ! rtph264pay name=pay0 pt=96 config-interval=1 )")
+    if args.file:
+        launch = (f"( filesrc location={args.file} ! qtdemux ! h264parse "
+                  f"! rtph264pay name=pay0 pt=96 config-interval=1 )")
+    factory.set_launch(launch)
     factory.set_shared(True)
 
     def configure(_factory, media) -> None:
         src = media.get_element().get_by_name("src")
+        if src is None:  # a file
+            return
         state = {"n": 0}
 
         def need_data(appsrc, _length) -> None:

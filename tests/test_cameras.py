@@ -5,14 +5,27 @@ camera for the module (a Chromium start and a GStreamer start: the slow parts)."
 
 from __future__ import annotations
 
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
 import time
 
 import pytest
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from helpers import (Daemon, RtspCamera, centre_rgb, close_to, newest_frame, rgb_at, wait_for)
+from broker import mqtt_env
+from fakecast import FakeCastDevice
+from hadiscovery import check
+from helpers import (ROOT, Daemon, MjpegCamera, RtspCamera, centre_rgb, close_to, newest_frame, rgb_at, wait_for)
 
 CAMERA = (0, 255, 0)
 PAGE = (0, 0, 255)
+MJPEG = (255, 0, 255)
+NODE = "door_tv"
+BASE = f"castd/{NODE}"
 
 
 @pytest.fixture(scope="module")
@@ -22,18 +35,39 @@ def camera():
 
 
 @pytest.fixture(scope="module")
-def cam_daemon(tmp_path_factory, pages, camera):
+def mjpeg():
+    cam = MjpegCamera(color="%02x%02x%02x" % MJPEG)
+    yield cam
+    cam.close()
+
+
+@pytest.fixture(scope="module")
+def mute():
+    """A loopback port that accepts connections and never says a word (a camera hung mid-boot)."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        yield silent.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def cam_daemon(tmp_path_factory, pages, camera, mjpeg, mute, broker, ha):
     folder = tmp_path_factory.mktemp("castd-cameras")
     config = folder / "castd.toml"
     config.write_text(
         f'[[dashboards]]\nname = "page"\nurl = "{pages.url("/color/%02x%02x%02x" % PAGE)}"\n\n'
         f'[cameras.door]\nurl = "{camera.url}"\nusername = "{camera.user}"\npassword = "{camera.password}"\n\n'
-        f'[cameras.wrong]\nurl = "{camera.url}"\nusername = "{camera.user}"\npassword = "not-the-password"\n')
+        f'[cameras.wrong]\nurl = "{camera.url}"\nusername = "{camera.user}"\npassword = "not-the-password"\n\n'
+        f'[cameras.inline]\nurl = "rtsp://{camera.user}:{camera.password}@127.0.0.1:{camera.port}/cam"\n\n'
+        f'[cameras.mjpeg]\nurl = "{mjpeg.url}"\nusername = "{mjpeg.user}"\npassword = "{mjpeg.password}"\n\n'
+        f'[cameras.snap]\nurl = "rtsp://127.0.0.1:{mute}/cam"\nusername = "{mjpeg.user}"\n'
+        f'password = "{mjpeg.password}"\nsnapshot_url = "{mjpeg.snapshot_url}"\n')
     config.chmod(0o600)  # it holds secrets
-    d = Daemon(runtime_dir=folder / "run", args=["--config", str(config)]).start()
+    d = Daemon(runtime_dir=folder / "run", args=["--config", str(config)], env_extra=mqtt_env(broker, NODE)).start()
+    ha.wait(f"{BASE}/availability", lambda m: m.payload == b"online")
     yield d
     d.finish()
-    assert camera.password not in d.log()
+    assert camera.password not in d.log() and mjpeg.password not in d.log()
 
 
 def stream_url(d: Daemon) -> str:
@@ -50,6 +84,14 @@ def wait_colour(d: Daemon, rgb, timeout: float = 20, where=centre_rgb):
     return wait_for(found, timeout, interval=0.3, message=f"colour {rgb} in the stream")
 
 
+def dashboard_on(d: Daemon) -> None:
+    """The dashboard on screen: started (a page switch when a session runs), and its colour in the stream
+    (a camera a test before left on screen is gone)."""
+    assert d.post("/start", json={"dashboard": "page"}).status_code == 200
+    d.wait_state("streaming")
+    wait_colour(d, PAGE)
+
+
 def camera_state(d: Daemon, name: str) -> dict | None:
     return next((c for c in d.status().get("cameras", []) if c["name"] == name), None)
 
@@ -63,7 +105,7 @@ def test_a_camera_interrupts_a_dashboard_in_the_same_session_and_the_dashboard_c
     wait_colour(d, PAGE)
 
     asked = time.monotonic()
-    interrupt = d.post("/start", json={"camera": "door", "duration": 6, "then": "resume"})
+    interrupt = d.post("/start", json={"camera": "door", "duration": 4, "then": "resume"})
     assert interrupt.status_code == 200, interrupt.text
     body = interrupt.json()
     assert body["session"] == session and body["switched"] is True  # same session: no new LOAD, same URL
@@ -77,23 +119,22 @@ def test_a_camera_interrupts_a_dashboard_in_the_same_session_and_the_dashboard_c
 
     wait_colour(d, PAGE, timeout=20)  # the interrupt ends: the dashboard is back, same session
     assert d.status()["session"] == session
+    assert "page under the camera is back" in d.log()  # the page ran on underneath: no reload
     wait_for(lambda: camera_state(d, "door") is None, 5, message="the camera closed after the interrupt")
 
 
 def test_a_camera_that_refuses_the_login_is_reported_and_marked_offline_and_the_daemon_stays_healthy(cam_daemon):
     d = cam_daemon
-    d.post("/start", json={"dashboard": "page"})
-    d.wait_state("streaming")
+    dashboard_on(d)
     response = d.post("/start", json={"camera": "wrong", "duration": 30, "then": "resume"})
     assert response.status_code == 200, response.text
-    state = wait_for(lambda: (s := camera_state(d, "wrong")) and s["failures"] >= 1 and s, 15,
-                     message="the login failure in /status")
+    state = wait_for(lambda: (s := camera_state(d, "wrong")) and s["failures"] >= 2 and s, 15,
+                     message="the login failure in /status, retried")
     assert state["state"] == "offline" and "login refused" in state["error"], state
     status = d.status()
     assert "login refused" in (status["last_error"] or "") and status["page"] == "error"
     assert d.get("/health").status_code == 200
     assert "not-the-password" not in d.log()
-    d.post("/stop")
 
 
 def camera_area(frame) -> tuple[int, int, int]:
@@ -111,8 +152,7 @@ def mark_pixel(frame) -> tuple[int, int, int]:
 
 def test_a_camera_killed_mid_stream_holds_its_last_picture_marked_offline_and_comes_back(cam_daemon, camera):
     d = cam_daemon
-    d.post("/start", json={"dashboard": "page"})
-    d.wait_state("streaming")
+    dashboard_on(d)
     session = d.status()["session"]
     assert d.post("/start", json={"camera": "door", "duration": 120, "then": "resume"}).status_code == 200
     frame = wait_colour(d, CAMERA)
@@ -131,26 +171,6 @@ def test_a_camera_killed_mid_stream_holds_its_last_picture_marked_offline_and_co
     frame = wait_colour(d, CAMERA, where=mark_pixel)  # the mark is gone
     assert close_to(centre_rgb(frame), CAMERA, 40)
     assert d.status()["session"] == session
-    d.post("/stop")
-
-
-def test_a_camera_that_never_answers_times_out_and_is_retried_with_backoff():
-    import socket
-
-    from castd.config import Camera
-    from castd.encoder.camera import CameraReader
-    with socket.socket() as silent:  # accepts the connection (the kernel does), never says a word
-        silent.bind(("127.0.0.1", 0))
-        silent.listen(4)
-        reader = CameraReader("mute", Camera(url=f"rtsp://127.0.0.1:{silent.getsockname()[1]}/cam")).start()
-        try:
-            wait_for(lambda: reader.failures >= 1, 15, message="the first attempt timed out")
-            status = reader.status()
-            assert status.state == "offline" and "no answer" in (status.error or ""), status
-            assert status.retry_in is not None and 0 < status.retry_in <= 1.0
-            assert reader.frame is None
-        finally:
-            reader.stop()
 
 
 def overlay_pixel(frame) -> tuple[int, int, int]:
@@ -164,11 +184,10 @@ def overlay_pixel(frame) -> tuple[int, int, int]:
 
 def test_a_camera_overlay_sits_in_a_corner_over_the_running_page_and_goes_away(cam_daemon):
     d = cam_daemon
-    d.post("/start", json={"dashboard": "page"})
-    d.wait_state("streaming")
+    dashboard_on(d)
     session = d.status()["session"]
     asked = time.monotonic()
-    response = d.post("/start", json={"camera": "door", "overlay": "top-right", "duration": 6})
+    response = d.post("/start", json={"camera": "door", "overlay": "top-right", "duration": 4})
     assert response.status_code == 200, response.text
     assert response.json()["session"] == session and response.json()["overlay"] == "top-right"
     frame = wait_colour(d, CAMERA, where=overlay_pixel)
@@ -181,7 +200,126 @@ def test_a_camera_overlay_sits_in_a_corner_over_the_running_page_and_goes_away(c
     assert camera_state(d, "door")["shown"] == "overlay"
     wait_colour(d, PAGE, where=overlay_pixel, timeout=20)  # its duration is over: the page again
     assert d.status()["overlays"] == [] and d.status()["session"] == session
-    d.post("/stop")
+
+
+def test_the_cli_starts_a_camera_and_lists_cameras_with_their_credentials_masked(cam_daemon, camera):
+    d = cam_daemon
+    listing = d.get("/dashboards").json()
+    cameras = {c["name"]: c for c in listing["cameras"]}
+    assert cameras["door"]["url"] == camera.url and cameras["door"]["transport"] == "tcp"
+    assert cameras["inline"]["url"] == f"rtsp://***@127.0.0.1:{camera.port}/cam"
+    text = castd_cli(d, "dashboards")
+    assert "camera inline: rtsp://***@" in text.stdout and camera.password not in text.stdout
+
+    dashboard_on(d)
+    started = castd_cli(d, "start", "--camera", "inline", "--duration", "30", "--then", "resume")
+    assert started.returncode == 0 and "camera inline" in started.stdout, started.stdout + started.stderr
+    wait_colour(d, CAMERA)
+    assert re.search(r"camera inline +live \(full\) h264 320x240", castd_cli(d, "status").stdout)
+    overlay = castd_cli(d, "start", "--camera", "door", "--overlay", "bottom-left", "--duration", "30")
+    assert overlay.returncode == 0 and "over the picture (bottom-left)" in overlay.stdout, overlay.stdout
+    assert [o["position"] for o in d.status()["overlays"]] == ["bottom-left"]
+    assert d.post("/start", json={"camera": "door", "overlay": "off"}).status_code == 200
+    assert d.status()["overlays"] == []
+    assert camera.password not in d.log()
+
+
+def test_camera_config_is_checked_and_its_passwords_make_the_file_a_secret(tmp_path):
+    from castd.config import ConfigError, load_config
+    path = tmp_path / "castd.toml"
+    for text, problem in (('[cameras.door]\nurl = "ftp://cam/x"\n', "cameras.door.url: must be a rtsp://"),
+                          ('[cameras.door]\nurl = "rtsp://cam/x"\nport = 1\n', "cameras.door.port: unknown key"),
+                          ('[cameras.door]\nurl = "rtsp://cam/x"\ntransport = "quic"\n', "transport"),
+                          ('[cameras." door"]\nurl = "rtsp://cam/x"\n', "cameras.name")):
+        path.write_text(text)
+        path.chmod(0o600)
+        with pytest.raises(ConfigError, match=problem):
+            load_config(path, environ={})
+    path.write_text('[cameras.door]\nurl = "rtsp://admin:hunter2-cam@cam/x"\n')
+    path.chmod(0o644)
+    with pytest.raises(ConfigError, match="holds secrets"):
+        load_config(path, environ={})
+    path.chmod(0o600)
+    config = load_config(path, environ={})
+    assert "hunter2-cam" in config.log_secrets()
+
+
+def test_a_snapshot_is_shown_while_the_stream_does_not_come_and_then_marked_offline(cam_daemon):
+    d = cam_daemon
+    dashboard_on(d)
+    assert d.post("/start", json={"camera": "snap", "duration": 60, "then": "resume"}).status_code == 200
+    frame = wait_colour(d, MJPEG)  # the snapshot, long before the stream's 5 s timeout
+    assert camera_state(d, "snap")["state"] == "connecting"
+    assert close_to(mark_pixel(frame), MJPEG, 40)  # no mark while the first connection is being made
+    wait_colour(d, (0, 0, 0), where=mark_pixel)  # the stream timed out: the snapshot is marked offline
+    state = camera_state(d, "snap")
+    assert state["state"] == "offline" and "no answer" in state["error"], state
+
+
+def test_retries_back_off_from_half_a_second_to_fifteen():
+    from castd.encoder.camera import backoff
+    assert [backoff(n) for n in range(1, 9)] == [0.5, 1, 2, 4, 8, 15, 15, 15]
+
+
+def test_overlays_keep_the_cameras_aspect_inside_their_corner():
+    from castd.encoder.compose import fit, overlay_box
+    from castd.protocol import Overlay
+    assert fit(1920, 1080, 1280, 720) == (1280, 720) and fit(640, 480, 1280, 720) == (960, 720)
+    assert overlay_box(Overlay(camera="c", position="top-right"), 0.5, 1280, 720, 640, 480) == (768, 32, 480, 360)
+    assert overlay_box(Overlay(camera="c", position="bottom-left"), 0.25, 1280, 720, 1920, 1080) == (32, 508, 320, 180)
+
+
+def test_home_assistant_gets_a_camera_select_and_a_doorbell_automation_works_over_mqtt(cam_daemon, ha):
+    d = cam_daemon
+    dashboard_on(d)
+    message = ha.wait(f"homeassistant/device/{NODE}/config", lambda m: bool(m.payload))
+    problems, expanded = check(message.topic, json.loads(message.payload))
+    assert not problems, problems
+    select = expanded["components"]["camera"]
+    assert select["platform"] == "select" and select["options"] == ["None", "door", "wrong", "inline", "mjpeg",
+                                                                      "snap"]
+    assert select["command_topic"] == f"{BASE}/camera/set"
+    session = d.status()["session"]
+    # the README's doorbell automation: a JSON start on <base>/start, then the dashboard comes back
+    ha.publish(f"{BASE}/start", json.dumps({"camera": "door", "duration": 4, "then": "resume"}))
+    wait_colour(d, CAMERA)
+    assert d.status()["session"] == session  # joined the running session (no quality or device given)
+    state = ha.wait(f"{BASE}/state", lambda m: m.json()["url"] == "camera:door").json()
+    env = ImmutableSandboxedEnvironment()
+    assert env.from_string(select["value_template"]).render(value_json=state) == "door"
+    assert [c["name"] for c in state["cameras"]] == ["door"] and "last_frame_at" not in state["cameras"][0]
+    wait_colour(d, PAGE)
+    ha.publish(f"{BASE}/camera/set", "mjpeg")  # the select
+    wait_colour(d, MJPEG)
+    assert d.status()["session"] == session
+    ha.publish(f"{BASE}/camera/set", "nope")
+    error = ha.wait(f"{BASE}/error", lambda m: "nope" in m.payload.decode()).json()
+    assert error["status"] == 404 and "door" in error["error"]
+
+
+def test_at_the_glass_a_doorbell_interrupt_plays_through_with_one_load_and_no_stall(cam_daemon):
+    """The fake Cast device plays castd's stream in Shaka Player 4.16 (the receiver's engine): dashboard ->
+    camera -> dashboard is one LOAD, and the player never stalls for a frame or more."""
+    d = cam_daemon
+    with FakeCastDevice(name=f"castd camera TV {os.getpid()}", engine="shaka4") as tv:
+        started = time.time()
+        response = d.post("/start", json={"dashboard": "page", "device": f"127.0.0.1:{tv.port}"})
+        assert response.status_code == 200, response.text
+        tv.wait_colour(PAGE, timeout=40, after=started, tolerance=80)
+        tv.wait_for(lambda: tv.player_state == "PLAYING", timeout=20, what="the player PLAYING")
+        asked = time.time()
+        interrupt = d.post("/start", json={"camera": "door", "duration": 5, "then": "resume"})
+        assert interrupt.status_code == 200 and interrupt.json()["switched"], interrupt.text
+        camera = tv.wait_colour(CAMERA, timeout=30, after=asked, tolerance=80)
+        back = tv.wait_colour(PAGE, timeout=30, after=camera.t, tolerance=80)
+        print(f"at the glass: camera {camera.t - asked:.2f} s after the webhook, the dashboard back "
+              f"{back.t - (asked + 5):.2f} s after the interrupt's end")
+        state = tv.player
+        assert len(tv.loads) == 1, "the camera and the way back must send the TV nothing"
+        assert state.playing and not state.critical, (tv.player_state, state.errors)
+        assert state.stalls_of_a_frame_or_more(0.1) == [], [(round(x.at, 2), round(x.seconds(state.now), 3))
+                                                             for x in state.stalls]
+        d.post("/stop")
 
 
 def test_an_overlay_needs_a_running_session_and_a_known_camera(cam_daemon):
@@ -195,3 +333,48 @@ def test_an_overlay_needs_a_running_session_and_a_known_camera(cam_daemon):
     response = d.post("/start", json={"dashboard": "page", "overlay": "top-left"})
     assert response.status_code == 400
     assert d.status()["state"] == "idle"
+
+
+def castd_cli(d: Daemon, *args: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CASTD_")}
+    return subprocess.run([sys.executable, "-m", "castd", *args], capture_output=True, text=True, timeout=60,
+                          env={**env, "CASTD_PORT": str(d.port)}, cwd=ROOT)
+
+
+def test_an_mjpeg_camera_over_http_starts_a_session_of_its_own(cam_daemon):
+    d = cam_daemon
+    d.post("/stop")
+    d.wait_state("idle")
+    response = d.post("/start", json={"camera": "mjpeg", "duration": 60})
+    assert response.status_code == 200, response.text
+    d.wait_state("streaming")
+    wait_colour(d, MJPEG)
+    state = camera_state(d, "mjpeg")
+    assert state["state"] == "live" and state["codec"] == "mjpeg", state
+    assert d.status()["page"] == "loaded"
+    d.post("/stop")
+    d.wait_state("idle")
+
+
+class StillPage:
+    """The page thread's side the scene reads (a page loaded long ago, never asked again)."""
+
+    loaded_token, loaded_at, holding = 1, 0.0, False
+
+    def navigate(self, url, nav, page=None) -> int:
+        return 1
+
+
+def test_a_camera_gone_from_the_config_shows_an_offline_card_instead_of_failing_the_encoder():
+    import av
+
+    from castd.encoder.scene import Scene
+    reports = []
+    scene = Scene(StillPage(), {}, 1280, 720, reports.append)
+    token = scene.navigate("camera:gone", 3)
+    assert scene.loaded_token == token and "not in the config" in reports[0].error
+    page = av.VideoFrame(1280, 720, "yuv420p")
+    frame = scene.compose(page, 10.0)
+    assert frame is not page and close_to(rgb_at(frame, 640, 360), (28, 28, 28), 8)  # the dark card (Y 40)
+    assert close_to(rgb_at(frame, 26, 26), (0, 0, 0), 8)  # the mark's black box, 2% in from the corner
+    scene.close()

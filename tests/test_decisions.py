@@ -795,3 +795,29 @@ def test_link_takes_its_tvs_keys_under_the_sessions_own():
     told = Link("living room tv", Plan(session="s", mode="hls", title="t", sharing=Sharing(takeover="always")),
                 config, resolver=None, report=lambda lk: None)  # type: ignore[arg-type]
     assert told.sharer.policy.takeover == "always" and told.sharing.volume == 30  # the start wins where it says
+
+
+def test_a_start_answers_waiting_for_a_tv_castd_knows_is_busy_under_when_idle_only(tmp_path):
+    """The Ack of a start names the TVs a link already waits on (another app there) when the start's keys say
+    when-idle; `always` takes the TV, a TV castd has no news of is not guessed at, and news clears it."""
+    from castd.sharing import Sharing
+
+    rig = Rig(tmp_path)
+    rig.streaming(devices=["tv1", "tv2"], sharing=Sharing(takeover="when-idle"))
+    assert rig.acks[-1].waiting == [], "nothing known yet"
+    session = rig.acks[-1].session
+    rig.workers[-1].say(DeviceReport(session=session, device=CastDevice(
+        device="tv1", state="waiting", app="Netflix", name="Living Room TV", reason="Netflix is on the device")))
+    rig.step()
+    rig.start(url="http://b.example/", devices=["Living Room TV", "tv2"], sharing=Sharing(takeover="when-idle"))
+    rig.step()
+    waits = rig.acks[-1].waiting
+    assert [(w.device, w.state, w.app) for w in waits] == [("Living Room TV", "waiting", "Netflix")], waits
+    rig.start(url="http://c.example/", devices=["tv1"], sharing=Sharing(takeover="always"))
+    rig.step()
+    assert rig.acks[-1].ok and rig.acks[-1].waiting == [], "always: castd takes the TV, no wait"
+    rig.workers[-1].say(DeviceReport(session=rig.acks[-1].session, device=CastDevice(device="tv1", state="loading")))
+    rig.step()
+    rig.start(url="http://d.example/", devices=["tv1"], sharing=Sharing(takeover="when-idle"))
+    rig.step()
+    assert rig.acks[-1].waiting == [], "the TV's news since (castd casts there): no longer known busy"

@@ -97,6 +97,13 @@ def status_table(status: StatusResponse | PublicStatus) -> str:
         if mqtt.state != "connected" and mqtt.last_error:
             text += f" ({mqtt.last_error})"
         rows.append(("mqtt", text))
+    for camera in status.cameras:  # the cameras the encoder reads now
+        text = f"{camera.state} ({camera.shown})"
+        if camera.state == "live" and camera.codec:
+            text += f" {camera.codec} {camera.width}x{camera.height}"
+        if camera.error and camera.state != "live":
+            text += f": {camera.error}" + (f"; retry in {camera.retry_in:g} s" if camera.retry_in is not None else "")
+        rows.append((f"camera {camera.name}", text))
     width = max(len(name) for name, _ in rows)
     return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
 
@@ -135,6 +142,8 @@ def dashboards_table(answer: dict[str, Any]) -> str:
         items = ", ".join(f"{i.get('dashboard')} {i.get('seconds', 0):g}s" for i in playlist.get("items") or [])
         how = "loop" if playlist.get("loop") else "once"
         lines.append(f"playlist {playlist.get('name')} ({how}, {playlist.get('quality')}): {items}")
+    for camera in answer.get("cameras") or []:
+        lines.append(f"camera {camera.get('name')}: {camera.get('url')} ({camera.get('transport')})")
     for entry in answer.get("schedules") or []:
         what = f"dashboard {entry['dashboard']}" if entry.get("dashboard") else f"playlist {entry.get('playlist')}"
         on = "  <- on now" if entry.get("active") else ""

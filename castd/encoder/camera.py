@@ -12,8 +12,9 @@ H.264 then smears until the next keyframe. FFmpeg's own socket timeout (`timeout
 PyAV's open/read timeouts bound every wait, so `stop()` takes effect within READ_TIMEOUT at worst.
 
 A fault (no answer, a refused login, a dropped stream, garbage) ends the attempt; the next comes
-after a backoff (1, 2, 4, 8, 15 s, then every 15 s: a camera rebooting takes ~30-60 s and is back
-within 15 s of it), and meanwhile the last picture stays available, marked stale by `state`.
+after a backoff (0.5, 1, 2, 4, 8, 15 s, then every 15 s: a blip is bridged in half a second, and a
+camera rebooting, ~30-60 s, is back within 15 s of it), and meanwhile the last picture stays
+available, marked stale by `state`.
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ from castd.protocol import CameraState, CameraStatus
 
 OPEN_TIMEOUT = 5.0  # seconds to connect and read the stream's first headers (a LAN camera answers in ms)
 READ_TIMEOUT = 5.0  # seconds without a packet: the camera is gone
-BACKOFF = (1.0, 2.0, 4.0, 8.0, 15.0)  # seconds before attempt n+1 after n failures in a row (then the last)
+LOG_EVERY = 20  # failed attempts with the same error between two log lines (20 x 15 s: 5 minutes)
+BACKOFF = (0.5, 1.0, 2.0, 4.0, 8.0, 15.0)  # seconds before attempt n+1 after n failures in a row (then the last)
 
 
 def backoff(failures: int) -> float:
@@ -106,6 +108,7 @@ class CameraReader:
         self.frames = 0
         self.codec: str | None = None
         self.attempts = 0
+        self._logged: str | None = None  # the error last logged (a new one is logged at once)
         self._stop = threading.Event()
         self._scaled: tuple[int, int, int, av.VideoFrame] | None = None  # (frame number, w, h) -> picture
         self._reformatter = VideoReformatter()
@@ -113,6 +116,8 @@ class CameraReader:
 
     def start(self) -> CameraReader:
         self._thread.start()
+        if self.camera.snapshot_url:
+            threading.Thread(target=self._snapshot, name=f"snapshot-{self.name}", daemon=True).start()
         return self
 
     def stop(self) -> None:
@@ -147,7 +152,22 @@ class CameraReader:
             connected_at=self.connected_at, last_frame_at=self.frame_wall, codec=self.codec,
             width=frame.width if frame is not None else None, height=frame.height if frame is not None else None)
 
-    # ---- the reader thread -------------------------------------------------------------------------
+    # ---- the reader threads -------------------------------------------------------------------------
+    def _snapshot(self) -> None:
+        """The camera's still picture, shown while its stream connects (a JPEG over HTTP answers in ~0.1 s
+        where an RTSP stream needs its next keyframe: up to a GOP, 1-4 s on common cameras)."""
+        snapshot = Camera(url=self.camera.snapshot_url, username=self.camera.username, password=self.camera.password)
+        try:
+            with av.open(source_url(snapshot), options=open_options(snapshot),
+                         timeout=(OPEN_TIMEOUT, READ_TIMEOUT)) as container:
+                for frame in container.decode(video=0):
+                    if self.frame is None and not self._stop.is_set():
+                        self.frame, self.frame_at, self.frame_wall = frame, time.monotonic(), time.time()
+                        log.info("camera snapshot", camera=self.name, width=frame.width, height=frame.height)
+                    return
+        except Exception as exc:  # the stream may still come: the snapshot is only a head start
+            log.warning("camera snapshot failed", camera=self.name, error=describe(exc))
+
     def _run(self) -> None:
         while not self._stop.is_set():
             self.attempts += 1
@@ -166,8 +186,10 @@ class CameraReader:
             delay = backoff(self.failures)
             self.state, self.connected_at = "offline", None
             self.retry_at = time.monotonic() + delay
-            log.warning("camera offline", camera=self.name, error=self.error, failures=self.failures,
-                        retry_in=delay)
+            if self.error != self._logged or self.failures % LOG_EVERY == 0:  # a long outage: a line every ~5 min
+                log.warning("camera offline", camera=self.name, error=self.error, failures=self.failures,
+                            retry_in=delay)
+                self._logged = self.error
             self._stop.wait(delay)
 
     def _read(self) -> str:
@@ -185,7 +207,7 @@ class CameraReader:
                 self.frame, self.frame_at, self.frame_wall = frame, time.monotonic(), time.time()
                 self.frames += 1
                 if self.state != "live":
-                    self.state, self.failures, self.error = "live", 0, None
+                    self.state, self.failures, self.error, self._logged = "live", 0, None, None
                     self.connected_at = time.time()
                     log.info("camera live", camera=self.name, codec=self.codec, width=frame.width,
                              height=frame.height, attempt=self.attempts)

@@ -67,7 +67,12 @@ class Scene:
         if name is not None:
             self._camera_wanted = True
             self._loaded_at = None
-            if self._full is None or self._full.name != name:
+            if name not in self.cameras:  # gone from the config since (a resumed interrupt): say so on screen
+                log.warning("no such camera", camera=name)
+                self._report(PageFailed(nav=nav, url=url, error=f"camera {name}: not in the config"))
+                old, self._full, self._loaded_at = self._full, None, self._clock()
+                self._release(old)
+            elif self._full is None or self._full.name != name:
                 old, self._full = self._full, self._reader(name, "full")
                 self._release(old)
             return self._token
@@ -100,7 +105,7 @@ class Scene:
             return self._page_token is not None and self.page.loaded_token == self._page_token
         camera = self._full
         if camera is None:
-            return False
+            return self._loaded_at is not None  # a camera not in the config: its card is there at once
         if self._loaded_at is None and (camera.frame is not None or camera.failures):
             self._loaded_at = self._clock()
             if camera.frame is not None:
@@ -134,6 +139,9 @@ class Scene:
         owned = False
         if full is not None and (not self._camera_wanted or self._loaded()):
             frame, owned = self._full_screen(full, now)
+        elif full is None and self._camera_wanted and self._loaded_at is not None:
+            frame, owned = compose.blank(self.width, self.height, compose.CARD), True
+            compose.mark_offline(frame, 0, 0, self.width)
         if not self._overlays:
             return frame
         out = frame if owned else compose.copy(self._to_yuv(frame))
@@ -175,7 +183,11 @@ class Scene:
         return out, True
 
     def _stale(self, reader: CameraReader, now: float) -> bool:
-        return reader.state != "live" or reader.frame_at is None or now - reader.frame_at > STALE
+        """Marked offline: the last attempt failed, or a live stream sent nothing for STALE s (a snapshot
+        shown while the first connection is made is not marked)."""
+        if reader.state == "offline":
+            return True
+        return reader.state == "live" and (reader.frame_at is None or now - reader.frame_at > STALE)
 
     # ---- cameras -------------------------------------------------------------------------------------
     def _reader(self, name: str, shown: str) -> CameraReader:

@@ -221,7 +221,7 @@ class MqttBridge:
         return discovery_payload(self.settings, self.topics, version=__version__,
                                  configuration_url=configuration_url(self.config), options=self.options(),
                                  select_name="Dashboard" if self.config.dashboards else "Recent page",
-                                 devices=self.config.default_devices())
+                                 devices=self.config.default_devices(), cameras=list(self.config.cameras))
 
     # ---- the connection -----------------------------------------------------------------------
     async def _run(self) -> None:
@@ -353,7 +353,8 @@ class MqttBridge:
                 400, "retained control messages are ignored (they would act again at every reconnect); "
                      "publish without the retain flag, and clear this one with an empty retained message")
         else:
-            result = interpret(kind, payload, self.config, self.allowlist, self.options(), self.sharing)
+            result = interpret(kind, payload, self.config, self.allowlist, self.options(), self.sharing,
+                               status=self._status)
         if isinstance(result, Setting):
             self.sharing, result = result.sharing, None
             log.info("mqtt setting", topic=topic, takeover=self.sharing.takeover, volume=self.sharing.volume)

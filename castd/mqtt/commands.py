@@ -14,15 +14,17 @@ from dataclasses import dataclass
 import msgspec
 
 from castd.api.bodies import decode_json
-from castd.api.control import resolve_target, start_command
+from castd.api.control import onto_session, resolve_target, start_command
 from castd.api.errors import ApiError
 from castd.api.schemas import StartRequest, StopRequest
 from castd.config import Config
 from castd.mqtt.topics import Inbound
-from castd.protocol import Reload, Start, Stop
+from castd.protocol import Reload, Start, Status, Stop
 from castd.sharing import SHARING_KEYS, Sharing
 from castd.api.handle import new_command_id
 from castd.urls import Allowlist
+
+NO_CAMERA = "None"  # the camera select's state when no camera is full screen
 
 
 @dataclass(frozen=True)
@@ -41,7 +43,8 @@ class Setting:
 
 
 def interpret(kind: Inbound, payload: bytes, config: Config, allowlist: Allowlist,
-              options: list[str], sharing: Sharing = Sharing()) -> Start | Stop | Reload | Setting | Refusal:
+              options: list[str], sharing: Sharing = Sharing(),
+              status: Status | None = None) -> Start | Stop | Reload | Setting | Refusal:
     """The command a control message asks for. `options`: the select entity's choices (dashboard
     names when [[dashboards]] are configured, else recent URLs); `sharing`: the MQTT entities' settings,
     under what a start's own JSON sets and over its dashboard's and the config's."""
@@ -51,7 +54,8 @@ def interpret(kind: Inbound, payload: bytes, config: Config, allowlist: Allowlis
         if kind is Inbound.START:
             if not payload.strip():
                 raise ApiError(400, "request body is empty; send a JSON object or a form")
-            return plan(decode_json(payload, StartRequest, config.max_json_depth), config, allowlist, sharing)
+            return plan(decode_json(payload, StartRequest, config.max_json_depth), config, allowlist, sharing,
+                        status)
         if kind in (Inbound.STOP, Inbound.RELOAD):
             if payload.strip():
                 decode_json(payload, StopRequest, config.max_json_depth)
@@ -69,6 +73,10 @@ def interpret(kind: Inbound, payload: bytes, config: Config, allowlist: Allowlis
         text = _text(payload)
         if kind is Inbound.URL:
             return plan(StartRequest(url=text), config, allowlist, sharing)
+        if kind is Inbound.CAMERA:
+            if text == NO_CAMERA:
+                raise ApiError(400, "camera: pick a camera (the dashboard select or Stop takes it off)")
+            return plan(StartRequest(camera=text), config, allowlist, sharing, status)  # unknown: 404 with names
         if kind is Inbound.SELECT:
             if config.dashboards:
                 return plan(StartRequest(dashboard=text), config, allowlist, sharing)  # unknown: 404 with names
@@ -81,11 +89,16 @@ def interpret(kind: Inbound, payload: bytes, config: Config, allowlist: Allowlis
     return Refusal(400, f"not a control topic ({kind.value})")
 
 
-def plan(body: StartRequest, config: Config, allowlist: Allowlist, sharing: Sharing = Sharing()) -> Start:
+def plan(body: StartRequest, config: Config, allowlist: Allowlist, sharing: Sharing = Sharing(),
+         status: Status | None = None) -> Start:
+    """`status`: the running session, which a camera without a quality or device joins (as over HTTP)."""
     unset = {key: getattr(sharing, key) for key in SHARING_KEYS
              if getattr(body, key) is None and getattr(sharing, key) is not None}
     body = msgspec.structs.replace(body, **unset)  # the entities' settings where the message set nothing
-    return start_command(body, resolve_target(body, config, allowlist), config)
+    target = resolve_target(body, config, allowlist)
+    if status is not None:
+        target = onto_session(body, target, status)
+    return start_command(body, target, config)
 
 
 def _volume(payload: bytes) -> int | None:

@@ -35,9 +35,11 @@ def component_key(spec: str) -> str:
 
 
 def discovery_payload(settings: MqttSettings, topics: Topics, *, version: str, configuration_url: str,
-                      options: list[str], select_name: str, devices: list[str]) -> dict[str, Any]:
+                      options: list[str], select_name: str, devices: list[str],
+                      cameras: list[str] | None = None) -> dict[str, Any]:
     """The discovery message. `options`: the select's choices (dashboards, else recent URLs);
-    `devices`: the configured Cast devices, one sensor each."""
+    `devices`: the configured Cast devices, one sensor each; `cameras`: the [cameras.NAME] names (a
+    select that puts one full screen)."""
     uid = device_id(topics)
     state = topics.state
     cmps: dict[str, dict[str, Any]] = {
@@ -84,6 +86,11 @@ def discovery_payload(settings: MqttSettings, topics: Topics, *, version: str, c
                        "ic": "mdi:volume-high", "val_tpl": "{{ value_json.volume if value_json.volume is not none "
                                                            "else 'None' }}"},
         })
+    if settings.accepts_control() and cameras:
+        cmps["camera"] = {"p": "select", "name": "Camera", "cmd_t": topics.camera_set, "stat_t": state,
+                          "ops": ["None", *cameras], "ic": "mdi:cctv",
+                          "val_tpl": "{{ value_json.url[7:] if (value_json.url or '').startswith('camera:') "
+                                     "else 'None' }}"}
     for key, component in cmps.items():
         component["uniq_id"] = f"{uid}_{key}"
     return {

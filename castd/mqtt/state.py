@@ -29,6 +29,7 @@ REFRESH_SECONDS = 30.0
 COUNTERS = ("frames", "fps", "segments", "updated_at")
 # what /status shows that the broker must not: the session id opens /stream/<session>/
 PRIVATE = ("session", "stream_path", "encoder_pid", "supervisor_pid")
+CAMERA_FIELDS = ("name", "state", "shown", "error", "failures", "codec", "width", "height")
 DEVICE_FIELDS = ("device", "name", "state", "reason", "host", "port", "model", "failures", "retry_in",
                  "last_error", "app", "volume", "muted", "reloads")
 
@@ -53,6 +54,8 @@ def state_payload(status: Status, selected: str | None = None, sharing: Sharing 
     fields["url_host"] = (urlsplit(status.url).hostname or None) if status.url else None
     fields["casting"] = casting(status)
     fields["cast_states"] = {device.device: device.state for device in status.cast.devices}
+    # the cameras' steady facts only: their frame times change with every report (see COUNTERS)
+    fields["cameras"] = [{key: getattr(camera, key) for key in CAMERA_FIELDS} for camera in status.cameras]
     fields["selected"] = selected
     fields["takeover"] = sharing.takeover or "always"  # the switch: the starts made over MQTT
     fields["volume"] = sharing.volume  # the number (None: castd leaves the TV's volume alone)

@@ -6,6 +6,7 @@ and the tests all take them from here, so a topic named in discovery is a topic 
     <base>/reload       in   load the current page again
     <base>/url/set      in   a bare URL (Home Assistant's `text` entity): start it with the defaults
     <base>/select/set   in   a dashboard name, else a URL from the history (the `select` entity)
+    <base>/camera/set   in   a camera name: that camera full screen, in the running session (the `camera` select)
     <group>/<g>/start   in   as <base>/start, for every castd in group <g>
     <group>/<g>/stop    in   as <base>/stop
     <prefix>/status     in   Home Assistant's birth message: `online` -> announce again
@@ -32,6 +33,7 @@ class Inbound(Enum):
     RELOAD = "reload"
     URL = "url"
     SELECT = "select"
+    CAMERA = "camera"  # a [cameras.NAME] name: that camera full screen (the `camera` select entity)
     TAKEOVER = "takeover"  # a setting (retained is welcome): when-idle ON/OFF for the starts made over MQTT
     VOLUME = "volume"  # a setting: the volume (0-100, "None": leave it alone) for the starts made over MQTT
     HA_STATUS = "ha_status"
@@ -99,6 +101,10 @@ class Topics:
         return f"{self.base}/select/set"
 
     @property
+    def camera_set(self) -> str:
+        return f"{self.base}/camera/set"
+
+    @property
     def takeover_set(self) -> str:
         return f"{self.base}/takeover/set"
 
@@ -119,7 +125,7 @@ class Topics:
     def control(self) -> dict[str, Inbound]:
         """The control topics castd subscribes to, and what each asks for."""
         topics = {self.start: Inbound.START, self.stop: Inbound.STOP, self.reload: Inbound.RELOAD,
-                  self.url_set: Inbound.URL, self.select_set: Inbound.SELECT,
+                  self.url_set: Inbound.URL, self.select_set: Inbound.SELECT, self.camera_set: Inbound.CAMERA,
                   self.takeover_set: Inbound.TAKEOVER, self.volume_set: Inbound.VOLUME}
         for group in self.groups:
             topics[self.group_start(group)] = Inbound.START

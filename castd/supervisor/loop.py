@@ -308,8 +308,10 @@ class Supervisor:
             self._follow(now, reload=True, reason="replaced by a new start")
             if self.wanted is None:
                 return Ack(command_id=command.id, ok=False, error="nothing to show")
+            show = self.wanted.show
+            waiting = self.casting.known_waits(self.wanted.devices, show.sharing if show is not None else Sharing())
             return self._on_screen(Ack(command_id=command.id, ok=True, session=self.wanted.session,
-                                       switched=self.wanted.session == before))
+                                       switched=self.wanted.session == before, waiting=waiting))
         if isinstance(command, Stop):
             stopped = self.wanted.session if self.wanted else None
             self.director.stop(now)

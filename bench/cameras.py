@@ -1,0 +1,310 @@
+"""Cameras (issue 21): what a camera costs castd, and how fast a doorbell puts it on the TV.
+
+    .venv/bin/python -m bench.cameras                 # both sections
+    .venv/bin/python -m bench.cameras --only cpu --seconds 20
+
+cpu: a 1080p25 H.264 camera (a testsrc2 clip made by ffmpeg, High profile, a keyframe every 2 s, served in
+real time by GStreamer's RTSP server: tests/rtspserver.py --file) turned into castd's 720p10 HLS, two ways in
+turn from the same RTSP mount (interleaved rounds): castd's own path (castd/encoder/camera.py's reader: PyAV decode in
+FFmpeg's threads, scaled to 1280x720 once per output frame, castd/encoder/hls.py's x264 + silent AAC +
+segmenter), run alone in a process of its own, and the ffmpeg command line doing the same
+decode-scale-encode with the same x264 settings. CPU-seconds per second of each process tree from /proc,
+medians of --rounds windows; the ratio is castd / ffmpeg; frames per second encoded beside it (10: real time).
+
+switch: a real castd (Chromium on Xvfb), a dashboard streaming, then `POST /start {"camera": ..., "duration":
+.., "then": "resume"}`; the time from the webhook to the first listed segment whose last frame shows the
+camera (bench/hlswatch.py's way of reading the stream: the moment a player could have it), the camera's own
+connect time (its first frame, from the log), the way back to the dashboard when the interrupt ends, and
+the same for an overlay in a corner. A 320x240 H.264 test camera (tests/rtspserver.py, a keyframe a second).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from bench import proc
+from bench.testhelpers import Daemon, PageServer, close_to, fetch_segment, segment_urls, wait_for
+
+FFMPEG = "/usr/bin/ffmpeg"
+TESTS = Path(__file__).resolve().parent.parent / "tests"
+
+
+# ---- cpu ------------------------------------------------------------------------------------------------
+def make_clip(path: Path, seconds: int = 60) -> None:
+    subprocess.run([FFMPEG, "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
+                    "testsrc2=size=1920x1080:rate=25", "-t", str(seconds), "-c:v", "libx264", "-preset", "veryfast",
+                    "-profile:v", "high", "-level", "4.1", "-g", "50", "-bf", "0", "-pix_fmt", "yuv420p", str(path)],
+                   check=True, timeout=600)
+
+
+def serve(clip: Path) -> tuple[subprocess.Popen, str]:
+    server = subprocess.Popen(["/usr/bin/python3", str(TESTS / "rtspserver.py"), "--file", str(clip)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    assert server.stdout is not None
+    line = server.stdout.readline()
+    if not line.startswith("port "):
+        server.kill()
+        raise RuntimeError(f"the RTSP server did not start: {line!r}")
+    return server, f"rtsp://127.0.0.1:{line.split()[1]}/cam"
+
+
+def castd_path(url: str, folder: str, seconds: float) -> None:
+    """castd's camera path, alone: the reader thread, one scaled picture per output frame, HlsOutput."""
+    from castd.config import Camera
+    from castd.encoder.camera import CameraReader
+    from castd.encoder.hls import HlsOutput
+    from castd.presets import get_preset
+    preset = get_preset("720p")
+    reader = CameraReader("bench", Camera(url=url)).start()
+    out = HlsOutput(Path(folder), preset)
+    tick = time.monotonic()
+    end = tick + seconds
+    written = 0
+    while time.monotonic() < end:
+        picture = reader.picture(preset.width, preset.height)
+        if picture is not None:
+            out.write_video(picture, time.monotonic())
+            written += 1
+            mark = Path(folder) / "written.tmp"  # frames of media listed (fills included), swapped in whole
+            mark.write_text(str(round(out.media_end * preset.fps)))
+            mark.replace(mark.with_name("written"))
+        tick += 1 / preset.fps
+        time.sleep(max(0.0, tick - time.monotonic()))
+    out.close()
+    reader.stop()
+    print(json.dumps({"written": written, "decoded": reader.frames}), flush=True)
+
+
+def ffmpeg_command(url: str, folder: Path) -> list[str]:
+    from castd.encoder.hls import SEGMENT_PATTERN, segment_options, x264_options
+    from castd.encoder.silence import AUDIO_BIT_RATE, AUDIO_RATE
+    from castd.presets import get_preset
+    preset = get_preset("720p")
+    cmd = [FFMPEG, "-hide_banner", "-nostdin", "-loglevel", "error", "-progress", str(folder / "progress"),
+           "-rtsp_transport", "tcp", "-i", url,
+           "-f", "lavfi", "-i", f"anullsrc=r={AUDIO_RATE}:cl=stereo", "-map", "0:v", "-map", "1:a",
+           "-vf", f"fps={preset.fps},scale={preset.width}:{preset.height}:flags=bilinear",
+           "-c:v", "libx264", "-pix_fmt", "yuv420p"]
+    for key, value in x264_options(preset).items():
+        cmd += [f"-{key}:v", value]
+    cmd += ["-c:a", "aac", "-b:a", str(AUDIO_BIT_RATE), "-f", "segment"]
+    for key, value in segment_options(0).items():
+        cmd += [f"-{key}", value]
+    return cmd + [str(folder / SEGMENT_PATTERN)]
+
+
+def _count(path: Path) -> int:
+    """Frames encoded so far: castd's counter file, or the last frame= of ffmpeg's -progress output."""
+    try:
+        text = path.read_text()
+    except OSError:
+        return 0
+    if path.name == "written":
+        return int(text or 0)
+    lines = [line for line in text.splitlines() if line.startswith("frame=")]
+    return int(lines[-1].split("=", 1)[1]) if lines else 0
+
+
+def _measure(process: subprocess.Popen, mark: Path, seconds: float, warmup: float) -> dict:
+    """CPU-s per wall second of `process`'s tree over `seconds` after `warmup`, and the frames it encoded."""
+    time.sleep(warmup)
+    if process.poll() is not None:
+        raise RuntimeError(f"{process.args[0]} exited early")
+    f0, c0 = _count(mark), proc.cpu_snapshot(proc.tree(process.pid))
+    t0 = time.monotonic()
+    time.sleep(seconds)
+    c1, f1 = proc.cpu_snapshot(proc.tree(process.pid)), _count(mark)
+    elapsed = time.monotonic() - t0
+    used = sum(c1.values()) - sum(v for k, v in c0.items() if k in c1)
+    return {"cpu_s_per_s": round(used / elapsed, 3), "frames_per_s": round((f1 - f0) / elapsed, 2)}
+
+
+def _end(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def cpu_round(url: str, seconds: float, warmup: float = 4.0) -> dict:
+    """castd's path, then ffmpeg, each alone on the same RTSP mount for the same window (interleaved
+    rounds; one after the other because on a busy 2-core machine two decoders side by side starve each
+    other: measured here at load 20, both fell to a third of real time and the CPU per frame meant nothing).
+    frames_per_s (10 = real time) says whether a side kept up."""
+    folder = Path(tempfile.mkdtemp(prefix="castd-bench-cam-"))
+    try:
+        (folder / "castd").mkdir()
+        (folder / "ffmpeg").mkdir()
+        ours = subprocess.Popen([sys.executable, "-m", "bench.cameras", "--castd-path", url, str(folder / "castd"),
+                                 str(warmup + seconds + 2)], stdout=subprocess.DEVNULL)
+        try:
+            castd = _measure(ours, folder / "castd" / "written", seconds, warmup)
+        finally:
+            _end(ours)
+        theirs = subprocess.Popen(ffmpeg_command(url, folder / "ffmpeg"), stdin=subprocess.DEVNULL,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            ffmpeg = _measure(theirs, folder / "ffmpeg" / "progress", seconds, warmup)
+        finally:
+            _end(theirs)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return {"castd_cpu_s_per_s": castd["cpu_s_per_s"], "ffmpeg_cpu_s_per_s": ffmpeg["cpu_s_per_s"],
+            "ratio": round(castd["cpu_s_per_s"] / max(1e-6, ffmpeg["cpu_s_per_s"]), 3),
+            "castd_fps": castd["frames_per_s"], "ffmpeg_fps": ffmpeg["frames_per_s"],
+            "load": round(os.getloadavg()[0], 1)}
+
+
+def run_cpu(rounds: int, seconds: float) -> dict:
+    work = Path(tempfile.mkdtemp(prefix="castd-bench-clip-"))
+    try:
+        clip = work / "camera-1080p25.mp4"
+        make_clip(clip, seconds=int(seconds + 30))
+        server, url = serve(clip)
+        try:
+            samples = [cpu_round(url, seconds) for _ in range(rounds)]
+        finally:
+            server.kill()
+            server.wait()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return {"samples": samples,
+            "castd_median": statistics.median(s["castd_cpu_s_per_s"] for s in samples),
+            "ffmpeg_median": statistics.median(s["ffmpeg_cpu_s_per_s"] for s in samples),
+            "ratio_median": statistics.median(s["ratio"] for s in samples)}
+
+
+# ---- switch --------------------------------------------------------------------------------------------
+def newest_shows(media_url: str, rgb, where) -> bool:
+    import helpers  # tests/helpers.py (bench.testhelpers put tests/ on the path)
+    urls = segment_urls(media_url)
+    if not urls:
+        return False
+    frame = helpers.last_frame_of(fetch_segment(urls[-1]))
+    return frame is not None and close_to(where(frame), rgb, 40)
+
+
+def first_listed(d: Daemon, media_url: str, rgb, where, since: float, timeout: float = 20) -> float:
+    """Seconds from `since` (monotonic) to the first newly listed segment whose last frame has `rgb` at `where`."""
+    seen = set(segment_urls(media_url))
+    deadline = time.monotonic() + timeout
+    import helpers
+    while time.monotonic() < deadline:
+        for url in segment_urls(media_url):
+            if url in seen:
+                continue
+            seen.add(url)
+            frame = helpers.last_frame_of(fetch_segment(url))
+            if frame is not None and close_to(where(frame), rgb, 40):
+                return time.monotonic() - since
+        time.sleep(0.05)
+    raise RuntimeError(f"no segment with {rgb} within {timeout} s")
+
+
+def run_switch(rounds: int) -> dict:
+    import helpers
+    page_rgb, camera_rgb = (0, 0, 255), (0, 255, 0)
+    pages = PageServer()
+    camera = helpers.RtspCamera(color="00ff00").start()
+    folder = Path(tempfile.mkdtemp(prefix="castd-bench-switch-"))
+    config = folder / "castd.toml"
+    config.write_text(f'[[dashboards]]\nname = "page"\nurl = "{pages.url("/color/0000ff")}"\n\n'
+                      f'[cameras.door]\nurl = "{camera.url}"\nusername = "{camera.user}"\n'
+                      f'password = "{camera.password}"\n')
+    config.chmod(0o600)
+    d = Daemon(runtime_dir=folder / "run", args=["--config", str(config)]).start()
+    centre = helpers.centre_rgb
+
+    def corner(frame):  # the middle of a 4:3 camera in the top-right quarter (compose.overlay_box)
+        box_h = frame.height // 2
+        margin = frame.width * 25 // 1000
+        return helpers.rgb_at(frame, frame.width - margin - box_h * 4 // 3 // 2, margin + box_h // 3)
+
+    out: dict = {"page": [], "full": [], "back": [], "overlay": [], "overlay_off": [], "connect": []}
+    try:
+        d.post("/start", json={"dashboard": "page"})
+        d.wait_state("streaming", timeout=60)
+        media = helpers.media_playlist_url(d.base + d.status()["stream_path"])
+        wait_for(lambda: newest_shows(media, page_rgb, centre), 30, message="the dashboard")
+        for _ in range(rounds):
+            time.sleep(1.5)  # a page switch beside it: what a camera is measured against
+            asked = time.monotonic()
+            assert d.post("/start", json={"url": pages.url("/color/ff0000")}).status_code == 200
+            out["page"].append(round(first_listed(d, media, (255, 0, 0), centre, asked), 3))
+            d.post("/start", json={"dashboard": "page"})
+            first_listed(d, media, page_rgb, centre, time.monotonic())
+            time.sleep(1.5)
+            asked, wall = time.monotonic(), time.time()
+            assert d.post("/start", json={"camera": "door", "duration": 6, "then": "resume"}).status_code == 200
+            out["full"].append(round(first_listed(d, media, camera_rgb, centre, asked), 3))
+            state = next(c for c in d.status()["cameras"] if c["name"] == "door")
+            out["connect"].append(round(state["connected_at"] - wall, 3) if state.get("connected_at") else None)
+            ends = asked + 6
+            out["back"].append(round(first_listed(d, media, page_rgb, centre, ends), 3))
+            time.sleep(1.5)
+            asked = time.monotonic()
+            assert d.post("/start", json={"camera": "door", "overlay": "top-right", "duration": 4}).status_code == 200
+            out["overlay"].append(round(first_listed(d, media, camera_rgb, corner, asked), 3))
+            out["overlay_off"].append(round(first_listed(d, media, page_rgb, corner, asked + 4), 3))
+    finally:
+        d.finish()
+        camera.kill()
+        pages.close()
+        shutil.rmtree(folder, ignore_errors=True)
+    medians = {key: statistics.median([v for v in values if v is not None]) for key, values in out.items() if values}
+    return {"samples": out, "medians": medians}
+
+
+def main(argv: list[str] | None = None) -> int:
+    if argv is None:
+        argv = sys.argv[1:]
+    if argv and argv[0] == "--castd-path":
+        castd_path(argv[1], argv[2], float(argv[3]))
+        return 0
+    parser = argparse.ArgumentParser(prog="python -m bench.cameras")
+    parser.add_argument("--only", default="cpu,switch")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=15.0, help="cpu: the measured window of each round")
+    args = parser.parse_args(argv)
+    if not os.access(FFMPEG, os.X_OK):
+        print(f"{FFMPEG} not found (make bench installs Debian's ffmpeg)", file=sys.stderr)
+        return 2
+    results: dict = {"load": os.getloadavg()}
+    sections = args.only.split(",")
+    if "cpu" in sections:
+        results["cpu"] = run_cpu(args.rounds, args.seconds)
+        cpu = results["cpu"]
+        print(f"cpu: 1080p25 H.264 camera -> 720p10 HLS, CPU-s per second of video: castd "
+              f"{cpu['castd_median']:.3f}, ffmpeg {cpu['ffmpeg_median']:.3f}, ratio {cpu['ratio_median']:.2f} "
+              f"(medians of {args.rounds} windows of {args.seconds:g} s each, interleaved)")
+    if "switch" in sections:
+        results["switch"] = run_switch(args.rounds)
+        m = results["switch"]["medians"]
+        print("switch (webhook -> first listed segment showing it; medians of %d): a page switch %.2f s; camera "
+              "full screen %.2f s (camera connected after %.2f s), back to the dashboard %.2f s after the "
+              "interrupt's end, overlay on %.2f s, off %.2f s" % (
+                  args.rounds, m["page"], m["full"], m.get("connect", float("nan")), m["back"], m["overlay"],
+                  m["overlay_off"]))
+    results_dir = Path(__file__).resolve().parent / "results"
+    results_dir.mkdir(exist_ok=True)
+    (results_dir / f"cameras-{int(time.time())}.json").write_text(json.dumps(results, indent=2))
+    print(json.dumps(results["load"]))
+    return 0
+
+
+if __name__ == "__main__":
+    threading.current_thread().name = "bench"
+    sys.exit(main())
