@@ -114,6 +114,7 @@ NOT_RUN = {  # the first word of an example this test does not run -> why
     "make": "the quick start: tests/test_quickstart.py runs it",
     "journalctl": "journald: tests/test_logs.py checks the lines journald reads",
     "python3": "makes a token (the standard library's secrets module)",
+    "echo": "`echo $?` shows the exit code of the command above it: the test of that command checks it",
 }
 SUBCOMMANDS = {"serve", "start", "stop", "next", "previous", "status", "devices", "dashboards", "config-example",
                "doctor", "mqtt-forget"}
@@ -221,6 +222,7 @@ def readme_world(tmp_path_factory):
 def localize(example: str, world: dict, daemon: Daemon) -> str:
     """The example as run here: the README's addresses, token, device and config file are the test's."""
     return (example.replace("http://127.0.0.1:8765", daemon.base).replace("https://castd.example.net", daemon.base)
+            .replace("http://castd.lan:8765", daemon.base).replace("http://castd.local:8765", daemon.base)
             .replace("YOUR_TOKEN", TOKEN).replace("http://homeassistant.local:8123", world["pages"].base)
             .replace(DEVICE, world["device"]).replace("/etc/castd/castd.toml", str(world["config"])))
 
@@ -251,6 +253,8 @@ def test_every_curl_and_url_example_works(readme_world):
     for example in fenced_examples():
         if not example.startswith(("curl ", "https://")):
             continue
+        if '"camera"' in example or "camera=" in example:
+            continue  # a camera needs an RTSP server: tests/test_cameras.py sends these requests
         daemon = readme_world["tokened" if ("$TOKEN" in example or "YOUR_TOKEN" in example) else "plain"]
         code, body = curl(example, readme_world, daemon)
         assert code == 200, (example, code, body)
@@ -275,35 +279,70 @@ def test_every_curl_and_url_example_works(readme_world):
     assert "an interrupt is on screen (doorbell); the playlist lobby is paused underneath" in step.stderr
 
 
+def shown(example: str) -> tuple[list[str], int]:
+    """What the README shows a `$ castd ...` example print (before any next `$ `), and its exit code (0, or
+    what a `$ echo $?` after it shows)."""
+    at = README.find(f"$ {example}\n")
+    if at < 0:
+        return [], 0
+    block = README[at + len(example) + 3:README.index("```", at)].splitlines()
+    lines = []
+    for i, line in enumerate(block):
+        if line.startswith("$ echo $?"):
+            return lines, int(block[i + 1])
+        if line.startswith("$ "):
+            break
+        lines.append(line)
+    return lines, 0
+
+
+def busy_with_netflix(world: dict) -> None:
+    """The README's takeover example: Netflix is on the TV."""
+    from fakecast import APP_NETFLIX
+
+    world["tv"].switch_app(APP_NETFLIX, "Netflix")
+
+
+SETUP = {"--takeover when-idle": busy_with_netflix}  # what an example's story assumes of the TV
+
+
 def test_every_castd_command_works(readme_world):
     d = readme_world["plain"]
     for example in [e for e in fenced_examples() if e.startswith("castd ")]:
+        output, code = shown(example)
         if " --wait" in example:  # the README shows a start from idle
             d.post("/stop")
             wait_for(lambda: d.status()["state"] == "idle", 20, message="idle")
+        for key, setup in SETUP.items():
+            if key in example:
+                setup(readme_world)
         done = run(localize(example, readme_world, d), d)
-        assert done.returncode == 0, (example, done.stdout[-2000:], done.stderr[-2000:])
-        if " --wait" in example:  # the shown session's output, line by line (ids, times and pids aside)
-            shown = re.search(r"\$ castd start .*? --wait\n(.*?)```", README, re.S).group(1).splitlines()
+        assert done.returncode == code, (example, done.stdout[-2000:], done.stderr[-2000:])
+        if output and "..." not in output:  # the shown output, line by line (ids, times and pids aside)
+            shown_lines = output
             got = done.stdout.splitlines()
-            assert len(got) == len(shown), (shown, got)
-            for want, line in zip(shown, got):
+            assert len(got) == len(shown_lines), (shown_lines, got)
+            for want, line in zip(shown_lines, got):
                 variable = r"http://127\.0\.0\.1:8765|[A-Za-z0-9_-]{22}|\d+(\.\d+)?"  # address, session, numbers
                 marked = re.sub(variable, "\x00", " ".join(want.split()))
                 shape = re.escape(marked).replace("\x00", ".+")
                 assert re.fullmatch(shape, " ".join(line.split())), (want, line)
     # the inline commands, in an order that gives each something to act on
+    d.post("/stop")
+    wait_for(lambda: d.status()["state"] == "idle", 20, message="idle")
     start = run("castd start --playlist lobby --wait", d)
     assert start.returncode == 0, start.stderr
-    expected = {"castd status": 0, "castd status --json": 0, "castd devices": 0, "castd next": 0,
-                "castd previous": 0, "castd config-example": 0, "castd stop": 0}
+    expected = {"castd status": 0, "castd status --json": 0, "castd devices": 0, "castd dashboards": 0,
+                "castd next": 0, "castd previous": 0, "castd config-example": 0, "castd stop": 0}
     covered_elsewhere = {  # inline forms that are syntax, or run above or elsewhere
         "castd start --wait": "the fenced `$ castd start ... --wait`", "castd doctor": "the fenced doctor --config",
         "castd mqtt-forget": "needs a broker: tests/test_mqtt_faults.py runs it",
         "castd serve --host 0.0.0.0": "run below", "castd status": "", "castd serve": "the daemons here",
         "castd serve --config FILE": "the daemons here (CASTD_CONFIG)",
         "castd serve --insecure": "a server beyond loopback: tests/test_security.py"}
+    camera = "a camera (an RTSP server): tests/test_cameras.py"
     inline = {c for c in inline_castd_commands() if "[" not in c and "(" not in c}
+    covered_elsewhere.update({c: camera for c in inline if "--camera" in c})
     assert inline <= set(expected) | set(covered_elsewhere), inline - set(expected) - set(covered_elsewhere)
     for command, code in expected.items():
         done = run(command, d)
