@@ -501,7 +501,10 @@ class Supervisor:
         params = ChildParams(session=wanted.session if wanted else None, url=wanted.url if wanted else "",
                              nav=wanted.nav if wanted else 0, preset=get_preset(quality, config.stream_format),
                              folder=str(self.sessions_dir / wanted.session) if wanted else "",
-                             logs_dir=str(self.logs_dir / secrets.token_hex(6)),
+                             # one folder per child, named by its session (README, Logs); a warm standby's
+                             # child is "standby-..." and keeps that name for the sessions it then serves
+                             logs_dir=str(self.logs_dir / f"{wanted.session if wanted else 'standby'}-"
+                                                          f"{secrets.token_hex(3)}"),
                              tmp_dir=str(self.tmp_root / secrets.token_hex(6)),
                              page_hang_seconds=config.page_hang_seconds,
                              chromium=config.chromium, chromedriver=config.chromedriver, xvfb=config.xvfb,
