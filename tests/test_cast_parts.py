@@ -3,12 +3,13 @@ pychromecast's socket (against a fake device on loopback)."""
 
 from __future__ import annotations
 
+import socket
 import threading
 
 import pytest
 
 from castd.cast.connection import CastConnection
-from castd.cast.devices import Resolved
+from castd.cast.devices import Resolved, host_ip
 from castd.cast.media import NS_RECEIVER
 from castd.specs import check_specs, parse_spec
 from castd.cast.streamurl import Unreachable, stream_base
@@ -80,3 +81,14 @@ def test_every_send_runs_on_pychromecasts_socket_thread():
             conn.close()
         assert len(threads) >= 21 and set(threads) == {conn.client}
         assert tv.dropped == []  # and nothing overtook pychromecast's own CONNECT
+
+
+def test_a_name_listing_ipv6_first_resolves_to_its_ipv4_address(monkeypatch):
+    """Debian 13's /etc/hosts lists ::1 for localhost before 127.0.0.1 (getaddrinfo's order there): a TV named
+    `localhost:PORT` was another TV than `127.0.0.1:PORT`, and its connect to ::1 failed."""
+    listed = [(socket.AF_INET6, socket.SOCK_STREAM, 6, "", ("::1", 0, 0, 0)),
+              (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", 0))]
+    monkeypatch.setattr(socket, "getaddrinfo", lambda *args, **kwargs: list(listed))
+    assert host_ip("localhost") == "127.0.0.1"
+    listed.pop()  # a name with only an IPv6 address keeps it
+    assert host_ip("localhost") == "::1"

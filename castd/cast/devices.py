@@ -46,11 +46,15 @@ def _matches(spec: DeviceSpec) -> Callable[[Found], bool]:
 
 
 def host_ip(host: str) -> str:
-    """An IP address for a host spec (DNS names are looked up)."""
+    """An IP address for a host spec (DNS names are looked up), IPv4 first: Cast devices are found and
+    reached over IPv4 (mDNS answers A records; pychromecast connects there), while a name such as
+    `localhost` or `tv.lan` may list ::1 or an AAAA record first (Debian 13's /etc/hosts does): taking
+    that one made `localhost:PORT` a second TV beside `127.0.0.1:PORT`, and a connect that failed."""
     try:
         infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
         raise NotFound(f"cannot resolve {host}: {exc.strerror}") from None
+    infos.sort(key=lambda info: info[0] != socket.AF_INET)  # stable: the resolver's order within a family
     return str(infos[0][4][0])
 
 
