@@ -53,6 +53,7 @@ PALETTE = [(r, g, b) for r in LEVELS for g in LEVELS for b in LEVELS]
 PERIOD = len(PALETTE) * STEP  # 12.8 s: latencies must stay under it
 WINDOW = 6.0  # seconds listed in every shape
 SHAPES = ("hls-1s", "hls-fast", "dash-0.5-1.0", "dash-0.5-1.5", "dash-0.5-2.0", "dash-1-2.0", "dash-1-3.0")
+# dash-<segment s>-<suggestedPresentationDelay s>[-m<minBufferTime s>] (FFmpeg writes 2 segments)
 # The outputs the source writes (folder -> muxer, segment seconds) and the manifest each shape loads.
 OUTPUTS = {"hls1": ("hls", 1.0), "hls05": ("hls", 0.5), "dash1": ("dash", 1.0), "dash05": ("dash", 0.5)}
 
@@ -62,8 +63,8 @@ def manifest_path(shape: str) -> str:
         return "/hls1/hls-1s.m3u8"
     if shape == "hls-fast":
         return "/hls05/hls-fast.m3u8"
-    _, seg, spd = shape.split("-")
-    return f"/dash{'05' if seg == '0.5' else '1'}/spd{spd}.mpd"
+    _, seg, spd, *mbt = shape.split("-")
+    return f"/dash{'05' if seg == '0.5' else '1'}/spd{spd}{mbt[0] if mbt else ''}.mpd"
 
 
 # ---- the source ------------------------------------------------------------------------------------------
@@ -176,10 +177,12 @@ class Handler(http.server.SimpleHTTPRequestHandler):
                 text = re.sub(r"#EXT-X-TARGETDURATION:(\d+)\n",
                               lambda m: f"#EXT-X-TARGETDURATION:{max(1, int(m.group(1)))}\n{tags}", text)
                 return self._text(text, "application/vnd.apple.mpegurl")
-            if m := re.fullmatch(r"/(dash05|dash1)/spd([0-9.]+)\.mpd", path):
+            if m := re.fullmatch(r"/(dash05|dash1)/spd([0-9.]+)(?:m([0-9.]+))?\.mpd", path):
                 text = (root / m.group(1) / "live.mpd").read_text()
                 text = re.sub(r'suggestedPresentationDelay="[^"]*"', f'suggestedPresentationDelay="PT{m.group(2)}S"',
                               text)
+                if m.group(3):  # Shaka gates its start (and rebuffering) on max(minBufferTime, rebufferingGoal)
+                    text = re.sub(r'minBufferTime="[^"]*"', f'minBufferTime="PT{m.group(3)}S"', text)
                 host = f"http://127.0.0.1:{self.server.server_address[1]}/time"
                 text = text.replace("http://127.0.0.1:1/time", host)
                 return self._text(text, "application/dash+xml")
@@ -234,7 +237,8 @@ def play(player, url: str, seconds: float, settle: float, t0: float) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--lines", default="shaka49,shaka415,shaka4,shaka5")
-    ap.add_argument("--shapes", default=",".join(SHAPES), help=f"of {', '.join(SHAPES)} (dash-<seg>-<spd> any)")
+    ap.add_argument("--shapes", default=",".join(SHAPES),
+                    help=f"of {', '.join(SHAPES)}; any dash-<seg 0.5|1>-<spd>[-m<minBufferTime>]")
     ap.add_argument("--seconds", type=float, default=60.0, help="play per shape and line")
     ap.add_argument("--settle", type=float, default=10.0, help="latency read from this many s after the load")
     ap.add_argument("--rounds", type=int, default=1, help="repeat the shapes (order reversed every other round)")
