@@ -24,7 +24,7 @@ PYTEST_ARGS ?=
 
 .PHONY: install system-deps glass-deps venv run test lint test-debian13 bench bench-quick clean install-service \
         uninstall-service \
-        service-root service-user service-venv service-config service-unit
+        service-root service-user service-venv service-config service-unit service-start
 
 install: system-deps venv
 
@@ -70,10 +70,12 @@ run: install
 # the fake Cast device's and the test broker's TLS certificates are made with the openssl command line;
 # the MQTT tests run Debian's mosquitto broker (on a free loopback port, with a config they write); the camera
 # tests a test camera on GStreamer's RTSP server (tests/rtspserver.py, run by Debian's python3 with gi; x264enc
-# is in -ugly, rtph264pay in -good, appsrc and videoconvert in -base; the same names on Debian 12 and 13)
+# is in -ugly, rtph264pay in -good, appsrc and videoconvert in -base; the same names on Debian 12 and 13);
+# tests/test_unit.py applies the unit's seccomp rules with libseccomp's Python binding (python3-seccomp, 0.1 MB);
+# tests/test_docs.py runs the README's curl examples with curl
 CAMERA_TEST_DEB = gir1.2-gst-rtsp-server-1.0 python3-gi gstreamer1.0-plugins-base gstreamer1.0-plugins-good \
                   gstreamer1.0-plugins-ugly
-test: EXTRA_DEB = openssl mosquitto $(CAMERA_TEST_DEB)
+test: EXTRA_DEB = openssl mosquitto $(CAMERA_TEST_DEB) python3-seccomp curl
 test: install glass-deps lint
 	$(VENV)/bin/python -m pytest -q $(PYTEST_ARGS)
 
@@ -88,11 +90,19 @@ test-debian13:
 	$(SUDO) platforms/debian.sh trixie
 
 # `sudo make install-service`: the castd user, castd in PREFIX (linked from BINDIR), a commented config (an existing one is
-# never overwritten), the systemd unit; then enable and start it.
-install-service: system-deps service-user service-venv service-config service-unit
+# never overwritten), the systemd unit; then enable it and (re)start it: an upgrade replaces the code under a running
+# castd, which must restart to run it.
+install-service: system-deps service-user service-venv service-config service-unit service-start
+
+# systemd is running when SYSTEMD_DIR exists; SYSTEMCTL and SYSTEMD_DIR are variables so that a test can stand in for both
+SYSTEMCTL   ?= systemctl
+SYSTEMD_DIR ?= /run/systemd/system
+service-start:
 	@if [ -n "$(DESTDIR)" ]; then echo "castd: staged in $(DESTDIR)"; \
-	elif [ -d /run/systemd/system ]; then \
-	  systemctl daemon-reload && systemctl enable --now castd && \
+	elif [ -d $(SYSTEMD_DIR) ]; then \
+	  $(SYSTEMCTL) daemon-reload && $(SYSTEMCTL) enable castd && \
+	  if $(SYSTEMCTL) is-active --quiet castd; then $(SYSTEMCTL) restart castd && echo "castd: restarted (new code)"; \
+	  else $(SYSTEMCTL) start castd; fi && \
 	  echo "castd: running; check it with: castd doctor --config $(SYSCONFDIR)/castd.toml; journalctl -u castd"; \
 	else echo "castd: installed, but systemd is not running here; start it with: systemctl enable --now castd"; fi
 
@@ -105,9 +115,16 @@ service-user: service-root
 	  useradd --system --user-group --home-dir /var/lib/castd --no-create-home \
 	          --shell /usr/sbin/nologin --comment "castd service" $(SERVICE_USER); fi
 
+# A venv writes its own path into its scripts' #! lines (and pip into the .pyc files it compiles), so one made
+# under DESTDIR would name the staging folder: a package built from it fails with "required file not found".
+# Staged, the #! lines are rewritten to PREFIX and the .pyc files compiled as if they lived there.
 service-venv: service-root
 	@[ -x $(DESTDIR)$(PREFIX)/.venv/bin/python ] || $(PYTHON) -m venv $(DESTDIR)$(PREFIX)/.venv
-	$(DESTDIR)$(PREFIX)/.venv/bin/pip install -q --upgrade .
+	$(DESTDIR)$(PREFIX)/.venv/bin/pip install -q --upgrade $(if $(DESTDIR),--no-compile) .
+	@if [ -n "$(DESTDIR)" ]; then \
+	  grep -rlI --null -F '$(DESTDIR)$(PREFIX)/.venv' $(DESTDIR)$(PREFIX)/.venv/bin $(DESTDIR)$(PREFIX)/.venv/pyvenv.cfg | \
+	    xargs -0 -r sed -i 's#$(DESTDIR)$(PREFIX)/.venv#$(PREFIX)/.venv#g' && \
+	  $(DESTDIR)$(PREFIX)/.venv/bin/python -m compileall -f -q -s $(DESTDIR) -p / $(DESTDIR)$(PREFIX)/.venv/lib >/dev/null; fi
 	@[ README.md -ef $(DESTDIR)$(PREFIX)/README.md ] || install -m 0644 README.md $(DESTDIR)$(PREFIX)/README.md
 	@install -d $(DESTDIR)$(BINDIR) && ln -sfn $(PREFIX)/.venv/bin/castd $(DESTDIR)$(BINDIR)/castd
 
@@ -116,7 +133,7 @@ service-config: service-root
 	@if [ -e $(DESTDIR)$(SYSCONFDIR)/castd.toml ]; then \
 	  echo "castd: keeping the existing $(SYSCONFDIR)/castd.toml"; \
 	else \
-	  $(DESTDIR)$(PREFIX)/.venv/bin/castd config-example > $(DESTDIR)$(SYSCONFDIR)/castd.toml.new && \
+	  $(DESTDIR)$(PREFIX)/.venv/bin/python -m castd config-example > $(DESTDIR)$(SYSCONFDIR)/castd.toml.new && \
 	  chmod 0640 $(DESTDIR)$(SYSCONFDIR)/castd.toml.new && \
 	  { [ -n "$(DESTDIR)" ] || chgrp $(SERVICE_USER) $(DESTDIR)$(SYSCONFDIR)/castd.toml.new; } && \
 	  mv $(DESTDIR)$(SYSCONFDIR)/castd.toml.new $(DESTDIR)$(SYSCONFDIR)/castd.toml && \

@@ -165,6 +165,7 @@ def stalls(castd: Castd, player: ShakaPlayer, pages, page: str, minutes: float) 
     visible = [s for s in mine if s.seconds(state.now) >= FRAME]
     still = state.still_pictures(since=state.first_frame_at or loaded)
     return {"still": len(still), "still_seconds": [round(s.seconds(state.now), 2) for s in still],
+            "still_at": [round(s.start - loaded, 2) for s in still],  # seconds after the load
             "page": page, "minutes": round(played, 2), "stalls": len(mine),
             "per_10_min": round(len(mine) * 10 / played, 2), "stall_seconds": [s.seconds(state.now) for s in mine],
             "visible": len(visible), "visible_per_10_min": round(len(visible) * 10 / played, 2),
@@ -308,7 +309,7 @@ def report(results: dict) -> None:
             row(f"  of a frame or more (>= {FRAME:g} s)", lambda r, i=i: f"{r['stalls'][i]['visible_per_10_min']} "
                 f"({r['stalls'][i]['visible']})")
             row("  still pictures (>= 0.3 s without a new frame)", lambda r, i=i: f"{r['stalls'][i]['still']} "
-                f"{r['stalls'][i]['still_seconds'][:4]}")
+                f"{r['stalls'][i]['still_seconds'][:3]} at {r['stalls'][i].get('still_at', [])[:3]}")
             row(f"behind live edge, {page} page", lambda r, i=i: f"{r['stalls'][i]['behind_live_edge']['median']:.2f}")
         row("encoder SIGKILL -> playing again", lambda r: _fmt(r["kill"]["kill_to_playing"]))
         row("  longest time without a new frame", lambda r: _fmt(r["kill"]["longest_still"]))

@@ -384,6 +384,9 @@ class Config(SharingKeys, forbid_unknown_fields=True, kw_only=True):
     cast_load_timeout: float = 30.0
     cast_heartbeat_timeout: float = 20.0
     cast_retries: int = 10
+    # after cast_retries failed tries in a row, a TV the session still wants is tried again after this long,
+    # doubling to 15 minutes (castd/children/policy.py RetryLater); 0: failed for the rest of the session
+    cast_retry_seconds: float = 30.0
     # a TV whose player sits in BUFFERING, or whose currentTime stands still, this long is LOADed again (0: never)
     cast_stall_seconds: float = 5.0
     mdns_interfaces: list[str] = msgspec.field(default_factory=list)
@@ -455,6 +458,8 @@ class Config(SharingKeys, forbid_unknown_fields=True, kw_only=True):
             raise ValueError("cast_stall_seconds: must be between 0 (off) and 600 seconds")
         if self.cast_retries < 0:
             raise ValueError("cast_retries: must be 0 or more")
+        if not (self.cast_retry_seconds == 0 or 1 <= self.cast_retry_seconds <= 900):
+            raise ValueError("cast_retry_seconds: 0 (a give-up is final) or 1 to 900 seconds")
         for address in self.mdns_interfaces:
             try:
                 ipaddress.ip_address(address)

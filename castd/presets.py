@@ -24,7 +24,7 @@ from typing import Literal
 
 import msgspec
 
-StreamFormatName = Literal["hls-1s", "hls-fast"]
+StreamFormatName = Literal["hls-1s", "hls-fast", "hls-fast-nohb"]
 
 
 class StreamFormat(msgspec.Struct, frozen=True):
@@ -44,13 +44,18 @@ STREAM_FORMATS: dict[str, StreamFormat] = {
     # 1 s segments 3 s behind the edge in every line (HOLD-BACK 3.0, RFC 8216bis's minimum for a 1 s
     # target): 0 visible stalls in every line (bench/README.md), ~3.4 s from a webhook to the glass.
     "hls-1s": StreamFormat("hls-1s", 1.0, hold_back=3.0, start_offset=None, first_hold=3.0),
-    # 0.5 s segments (a keyframe every 0.5 s), no HOLD-BACK, EXT-X-START -1.5: 4.15+ sit min(1.5, the last
-    # three EXTINFs = 1.5) s behind; 4.9.2 reads the count listed at load: four 0.5 s segments of held
-    # first picture give 1 x min(3, 4 - 2) = 2 s, and 2 s buffered is exactly its rebuffering goal.
-    # RFC 8216 4.3.5.2 says TIME-OFFSET SHOULD NOT be within three target durations of the end of a live
-    # playlist; castd bends that SHOULD on purpose: 3 s is what the player then waits on every page switch,
-    # and a 0.5 s refresh (see above) keeps 1.5 s of buffer enough (bench/README.md).
-    "hls-fast": StreamFormat("hls-fast", 0.5, hold_back=None, start_offset=-1.5, first_hold=2.0),
+    # 0.5 s segments (a keyframe every 0.5 s), HOLD-BACK 3.0 and EXT-X-START -1.5: 4.15+ sit min(1.5, 3.0)
+    # = 1.5 s behind their edge; 4.9.2 does not read EXT-X-START and keeps HOLD-BACK's 3 s, with 3 s buffered
+    # at once from the 3 s first hold (over its 2 s rebuffering goal: no still start). RFC 8216 4.3.5.2 says
+    # TIME-OFFSET SHOULD NOT be within three target durations of the end of a live playlist (8216bis says
+    # the same of HOLD-BACK's start point); castd bends that SHOULD on purpose: those 3 s are what a viewer
+    # waits on every page switch, and the 0.5 s refresh (above) leaves 1.5 s of buffer ~0.3-0.8 s to spare.
+    "hls-fast": StreamFormat("hls-fast", 0.5, hold_back=3.0, start_offset=-1.5, first_hold=3.0),
+    # The same without HOLD-BACK (issue 19's shape b as first tried): 4.15+ as above (the last three EXTINFs,
+    # 1.5 s, cap the delay); 4.9.2 takes 1 x min(3, max(1, n - 2)) from the n segments it finds at load:
+    # 2 s when it loads while the four held ones are the newest, 3 s from the fifth on, so it sits 2-3 s
+    # behind and starts with a still picture when it must wait for its 2 s rebuffering goal.
+    "hls-fast-nohb": StreamFormat("hls-fast-nohb", 0.5, hold_back=None, start_offset=-1.5, first_hold=2.0),
 }
 DEFAULT_STREAM_FORMAT: StreamFormatName = "hls-1s"
 
@@ -65,13 +70,22 @@ class Preset(msgspec.Struct, frozen=True):
     x264_tune: str = "stillimage,zerolatency"
     crf: int = 23
     segment_seconds: float = 1.0
-    playlist_size: int = 6
+    playlist_size: int = 6  # seconds of media listed (1 s segments; see window_segments)
     stream_format: str = DEFAULT_STREAM_FORMAT  # STREAM_FORMATS key; sets segment_seconds (get_preset)
 
     @property
     def gop(self) -> int:
         """Frames between keyframes: one per segment, so every segment starts clean."""
         return max(1, round(self.fps * self.segment_seconds))
+
+    @property
+    def window_segments(self) -> int:
+        """Segments the live playlist lists: playlist_size seconds of them, whatever their length. A
+        stalled Shaka whose playhead falls out of that window is put back at the window's start plus its
+        safeSeekOffset (5 s), capped at the seek range end (PresentationTimeline.getSafeSeekRangeStart):
+        a 3 s window (six 0.5 s segments) left no room between the two, and in one bench.glass run Shaka
+        4.15 on hls-fast sat buffering for 56 s under load ~35."""
+        return max(self.playlist_size, round(self.playlist_size / self.segment_seconds))
 
     @property
     def stream(self) -> StreamFormat:

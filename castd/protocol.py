@@ -120,10 +120,13 @@ Command = Start | Stop | Shutdown | Step | Reload | Ping
 
 # ---- supervisor -> front end -------------------------------------------------------------
 CastState = Literal["connecting", "launched", "loading", "playing", "paused", "failed", "user_stopped", "other_app",
-                    "stopping", "stopped", "waiting"]  # waiting: the TV is not free (cast/takeover.py); see reason
+                    "stopping", "stopped", "waiting", "retrying"]
+# waiting: the TV is not free (cast/takeover.py); see reason. retrying: a round of cast_retries tries gave up,
+# the next round starts in retry_in seconds (cast/link.py)
 USER_STATES: tuple[CastState, ...] = ("user_stopped", "other_app")  # the viewer took the device back
 CAST_ON_THE_WAY: tuple[CastState, ...] = ("connecting", "launched", "loading")  # castd is putting it on the TV
-CAST_HELD: tuple[CastState, ...] = (*CAST_ON_THE_WAY, "playing", "paused", "failed")  # the session holds the TV
+# the session holds the TV
+CAST_HELD: tuple[CastState, ...] = (*CAST_ON_THE_WAY, "playing", "paused", "failed", "retrying")
 
 
 class CastDevice(msgspec.Struct, kw_only=True):
@@ -139,7 +142,7 @@ class CastDevice(msgspec.Struct, kw_only=True):
     model: str | None = None
     stream_url: str | None = None  # the URL this device was told to play
     failures: int = 0  # failed attempts in a row (connect, launch, LOAD); reset after a healthy minute
-    retry_in: float | None = None  # state failed: seconds to the next try when one was planned (None: gave up)
+    retry_in: float | None = None  # state failed or retrying: seconds to the next try (None: gave up for the session)
     last_error: str | None = None
     updated_at: float = 0.0
     reloads: int = 0  # LOADs again because the TV's player was stuck (BUFFERING or a still currentTime)
@@ -222,6 +225,9 @@ class Ack(msgspec.Struct, tag=True):
     dashboard: str | None = None
     playlist: str | None = None
     item: int | None = None
+    # a start: the session's TVs castd already knows it will wait for (a link of the cast worker sees another
+    # app on it, and the start's sharing keys say when-idle); empty: none known, /status tells soon after
+    waiting: list[CastDevice] = []
 
 
 class Snapshot(msgspec.Struct, tag=True):

@@ -102,15 +102,16 @@ def _read_pid(path: Path) -> int | None:
 
 
 def bind(host: str, port: int) -> socket.socket:
-    """The listening socket, bound before anything else starts (uvicorn serves on it)."""
-    infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-    family, kind, proto, _, address = infos[0]
-    sock = socket.socket(family, kind, proto)
+    """The listening socket, bound before anything else starts (uvicorn serves on it). As uvicorn binds
+    one itself: IPv6 when the host has a colon (`::` takes IPv4 too), else IPv4; `localhost` is 127.0.0.1."""
+    host = host.strip("[]")
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         if family == socket.AF_INET6:
-            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0 if host in ("::", "[::]") else 1)
-        sock.bind(address)
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0 if host == "::" else 1)
+        sock.bind((host or "0.0.0.0", port))
         sock.listen(2048)
     except OSError:
         sock.close()

@@ -293,6 +293,12 @@ TALL_PAGE = (
 BORDER_PAGE = _page("<body style='margin:0;background:#000'>"
                     "<div style='position:fixed;inset:0;border:1px solid #fff;box-sizing:border-box'></div></body>")
 
+# /vh: laid out in viewport units, as dashboards often are: the top 50vh green, the bottom 50vh blue, and a
+# 100x100 CSS px white square at the top left.
+VH_PAGE = _page("<body style='margin:0;overflow:hidden'><div style='height:50vh;background:#00ff00'>"
+                "<div style='width:100px;height:100px;background:#fff'></div></div>"
+                "<div style='height:50vh;background:#0000ff'></div></body>")
+
 # /square: a 100x100 CSS px white square at the top left, on black.
 SQUARE_PAGE = _page("<body style='margin:0;background:#000'>"
                     "<div style='width:100px;height:100px;background:#fff'></div></body>")
@@ -301,8 +307,8 @@ SQUARE_PAGE = _page("<body style='margin:0;background:#000'>"
 class PageHandler(http.server.BaseHTTPRequestHandler):
     """Test pages. /color/RRGGBB: one colour. /slow/N: answers after N seconds. /status/CODE: that
     HTTP status. /flaky/KEY/N: 500 for the first N hits, then green. /later/S, /tall/S, /echo/KEY,
-    /border, /square: see above. /crash: a page whose script runs the renderer out of memory; /broken/KEY: the
-    same until the test mends it (PageHandler.broken[KEY] = False), then green.
+    /border, /square, /vh: see above. /crash: a page whose script runs the renderer out of memory; /broken/KEY:
+    the same until the test mends it (PageHandler.broken[KEY] = False), then green.
     /hang/KEY/N: the first N hits are a blue page whose script loops for ever 1 s after its load (a
     hung renderer); later hits are green.
     /nav/redirect?to=URL: a 302 to URL. /nav/script/ID?to=URL: a page that fetches /nav/ping/ID, then sets
@@ -369,6 +375,8 @@ class PageHandler(http.server.BaseHTTPRequestHandler):
             body = BORDER_PAGE
         elif path.startswith("/square"):
             body = SQUARE_PAGE
+        elif path.startswith("/vh"):
+            body = VH_PAGE
         else:
             self.send_error(404)
             return

@@ -353,10 +353,14 @@ def test_when_idle_waits_while_netflix_plays_and_casts_when_it_quits(tv, cd, pag
     tv.switch_app(APP_NETFLIX, "Netflix")  # Netflix keeps no media status: its app is all castd sees
     before = len(tv.messages)
     started = start(cd, pages.url("/color/ff0000"), device=spec(tv), takeover="when-idle")
-    assert started["state"] == "starting"  # answered at once
+    assert started["state"] == "starting" and started["waiting"] == []  # answered at once: not known yet
     dev = wait_device(cd, spec(tv), "waiting")
     assert dev["app"] == "Netflix" and "Netflix is on the device" in dev["reason"], dev
     cd.wait_state("streaming", timeout=30)  # the stream is ready for the moment the TV is free
+    # now castd knows: a start's answer says the TV waits, and for which app; one that may take the TV does not
+    again = start(cd, pages.url("/color/0000ff"), device=spec(tv), takeover="when-idle")
+    assert [(w["device"], w["state"], w["app"]) for w in again["waiting"]] == [(spec(tv), "waiting", "Netflix")]
+    assert "when-idle" in again["waiting"][0]["reason"]
     # past the point where castd would have acted: two more status questions after the stream was ready
     asked = receiver_asks(tv, before)
     tv.wait_for(lambda: receiver_asks(tv, before) >= asked + 2, timeout=10, what="castd keeps asking while it waits")
@@ -467,3 +471,29 @@ def test_a_silent_start_that_never_played_is_not_left_muted(tv, cd, pages):
     cd.wait_state("idle", timeout=10)  # the viewer took the only TV: the session ends
     tv.wait_for(lambda: not tv.volume["muted"], timeout=5, what="unmuted on the way out")
     assert tv.volume_log == [{"muted": True}, {"muted": False}] and tv.loads == []
+
+
+# ---- never giving up for good ---------------------------------------------------------------------
+def test_a_tv_given_up_is_tried_again_later_with_backoff_until_it_is_back(tv, pages, tmp_path):
+    """A TV switched off at the wall: after cast_retries failed tries castd rests (`retrying`, with when),
+    tries again a round later (the rest doubling), and casts as soon as a round finds it back; a stop ends it."""
+    env = {**CAST_ENV, "CASTD_CAST_RETRIES": "1", "CASTD_CAST_RETRY_SECONDS": "1"}
+    d = Daemon(runtime_dir=tmp_path / "run", env_extra=env).start()
+    try:
+        tv.refuse_connections(True)
+        start(d, pages.url("/color/ff0000"), device=spec(tv))
+        first = wait_device(d, spec(tv), "retrying")
+        assert "gave up after 2 tries; trying again in 1s" in first["reason"], first
+        assert first["retry_in"] is not None and first["retry_in"] <= 1
+        second = wait_for(lambda: "trying again in 2s" in ((dev := device(d, spec(tv))).get("reason") or "") and dev,
+                          15, message=f"a second round, resting twice as long (now {device(d, spec(tv))})")
+        assert second["state"] == "retrying" and 0 < second["retry_in"] <= 2
+        assert "trying again after a give-up" in d.log()
+        tv.refuse_connections(False)
+        tv.wait_for(lambda: tv.player_state == "PLAYING", timeout=30, what="the next round casts")
+        wait_device(d, spec(tv), "playing")
+        assert d.status()["state"] == "streaming" and len(tv.loads) == 1
+        idle(d)  # a person's stop still ends it, and quits castd's app on the TV
+        assert tv.current_app is None
+    finally:
+        d.finish()

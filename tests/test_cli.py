@@ -16,6 +16,8 @@ from castd.api.schemas import StatusResponse
 from castd.protocol import CastDevice, CastSection
 from helpers import ROOT, free_port, wait_for
 
+from fakecast import APP_NETFLIX, FakeCastDevice
+
 SUBCOMMANDS = ["serve", "start", "stop", "status", "devices", "config-example", "doctor"]
 
 
@@ -37,7 +39,9 @@ def test_every_subcommand_has_help(command):
 
 
 @pytest.mark.parametrize("args", [[], ["bogus"], ["start"], ["start", "--quality", "4k", "http://x/"],
-                                  ["status", "--port", "eighty"]])
+                                  ["status", "--port", "eighty"], ["start", "--volume", "101", "http://x/"],
+                                  ["start", "--volume", "loud", "http://x/"],
+                                  ["start", "--takeover", "never", "http://x/"]])
 def test_usage_errors_exit_2(args):
     assert castd(*args).returncode == 2
 
@@ -263,3 +267,38 @@ def test_start_wait_on_a_switch_to_a_failing_page_exits_1(idle_daemon, pages):
 def test_start_of_a_name_that_is_not_configured_exits_2(idle_daemon):
     result = castd("start", "--dashboard", "nosuch", port=idle_daemon.port)
     assert result.returncode == 2 and "no dashboard named 'nosuch'" in result.stderr, result.stderr
+
+
+def test_start_flags_become_the_sharing_keys_of_the_request_and_unset_ones_are_left_out():
+    from castd.cli import _parser
+    from castd.client.commands import start_body
+
+    args = _parser().parse_args(["start", "--dashboard", "kitchen", "--takeover", "when-idle", "--sticky",
+                                 "--no-wake", "--volume", "30", "--mute", "--silent-start", "--restore-volume"])
+    assert start_body(args) == {"dashboard": "kitchen", "takeover": "when-idle", "sticky": True, "wake": False,
+                                "volume": 30, "mute": True, "silent_start": True, "restore_volume": True}
+    args = _parser().parse_args(["start", "http://x/", "--no-sticky", "--no-mute", "--volume", "0"])
+    assert start_body(args) == {"url": "http://x/", "sticky": False, "mute": False, "volume": 0}
+    assert start_body(_parser().parse_args(["start", "http://x/"])) == {"url": "http://x/"}
+
+
+def test_start_wait_on_a_tv_busy_with_netflix_ends_at_once_with_exit_5(idle_daemon, pages):
+    """--takeover when-idle reaches castd (under the default `always` castd would take the TV), and --wait ends
+    as soon as the TV waits, saying for what, with its own code instead of running to its timeout."""
+    d = idle_daemon
+    with FakeCastDevice(name=f"castd cli TV {os.getpid()}") as tv:
+        tv.switch_app(APP_NETFLIX, "Netflix")
+        spec = f"127.0.0.1:{tv.port}"
+        started = time.monotonic()
+        result = castd("start", pages.url("/color/00aa00"), "--device", spec, "--takeover", "when-idle", "--wait",
+                       "--timeout", "60", port=d.port)
+        took = time.monotonic() - started
+        assert result.returncode == 5, result.stdout + result.stderr
+        assert "castd waits for the TV" in result.stdout and "Netflix is on the device" in result.stdout
+        assert took < 45, f"ended by the wait, not the timeout ({took:.1f}s)"
+        assert tv.current_app == APP_NETFLIX and tv.loads == []
+        again = castd("start", pages.url("/color/0000aa"), "--device", spec, "--takeover", "when-idle", port=d.port)
+        assert again.returncode == 0 and "waiting: " in again.stdout and "Netflix" in again.stdout, again.stdout
+        d.post("/stop")
+        d.wait_state("idle")
+        wait_for(lambda: d.status()["cast"]["stopping"] == 0, 15, message="the TV's stop settled")

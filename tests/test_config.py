@@ -41,6 +41,8 @@ def test_precedence_defaults_file_env(tmp_path):
     ({"CASTD_TAKEOVER": "never"}, "takeover"),
     ({"CASTD_VOLUME": "101"}, "volume"),
     ({"CASTD_STICKY": "maybe"}, "sticky"),
+    # the stream's shape (castd/presets.py STREAM_FORMATS)
+    ({"CASTD_STREAM_FORMAT": "dash"}, "stream_format"),
 ])
 def test_invalid_values_name_the_key(tmp_path, environ, key):
     empty = tmp_path / "empty.toml"

@@ -12,6 +12,7 @@ from helpers import (Daemon, PageHandler, close_to, fetch_segment, last_frame_of
                      rgb_at, save_png, segment_urls, wait_for)
 
 GREEN = (0, 255, 0)
+BLUE = (0, 0, 255)
 DEMO_BACKGROUND = (0x10, 0x14, 0x18)
 SECRETS = {"cookie": "cookie-SECRET-7f3a", "storage": "storage-SECRET-91bc", "header": "header-SECRET-44d0",
            "password": "basic-SECRET-0e5d"}
@@ -170,6 +171,23 @@ def test_zoom_override_changes_the_rendered_size(sd, pages):
     zoomed = wait_frame(body["stream_url"], lambda f: white_run(f, 50) > 150, message="zoomed square")
     assert 192 <= white_run(zoomed, 50) <= 208 and white_run(zoomed, 150) > 150 and white_run(zoomed, 210) == 0
     save_png(zoomed, "zoom-2x-720p")
+
+
+def test_zoom_scales_a_page_laid_out_in_viewport_units_to_fill_the_frame(sd, pages):
+    """zoom = 1.5 on a page of two 50vh halves: the halves still split the frame in two (CSS zoom scaled
+    vh too: the green half grew to 75% and pushed the blue one off the bottom), and CSS pixels are 1.5
+    device pixels (the 100 px square is 150 px)."""
+    body = start(sd, pages.url("/vh"), zoom=1.5)
+    sd.wait_state("streaming", timeout=30)
+    frame = wait_frame(body["stream_url"], lambda f: close_to(rgb_at(f, 640, 700), BLUE), message="the blue half")
+    save_png(frame, "zoom-1.5-vh-720p")
+    for x, y in ((640, 200), (1275, 350), (640, 355)):
+        assert close_to(rgb_at(frame, x, y), GREEN), (x, y, rgb_at(frame, x, y))
+    for x, y in ((640, 365), (1275, 600), (640, 715)):
+        assert close_to(rgb_at(frame, x, y), BLUE), (x, y, rgb_at(frame, x, y))
+    at = luma(frame)  # white ~235, this green ~150-175: a higher threshold than white_run's
+    square = [sum(1 for x in range(400) if at(x, y) > 210) for y in (50, 140, 160)]
+    assert 144 <= square[0] <= 156 and square[1] == square[0] and square[2] == 0, square
 
 
 def test_reloads_happen_on_schedule_without_restarting_the_encoder(sd, pages):

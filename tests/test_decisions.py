@@ -16,8 +16,8 @@ from castd.children import exits
 from castd.children.liveness import Liveness
 from castd.children.policy import RestartPolicy, RetryLater, Verdict
 from castd.config import Config
-from castd.protocol import (ENCODER_QUIT_GRACE, Begin, CastDevice, Failed, Navigate, PageFailed, Park, Quit, Shutdown,
-                            Stop, Timeline)
+from castd.protocol import (ENCODER_QUIT_GRACE, Begin, CastDevice, Failed, Navigate, PageFailed, PageLoaded, Park, Quit,
+                            Shutdown, Stop, Timeline)
 from castd.supervisor.slot import Phase
 from fakechild import FakeClock, Rig
 
@@ -56,6 +56,45 @@ def test_a_start_with_the_same_quality_is_a_switch(tmp_path):
     assert len(rig.encoders) == 1
     assert rig.encoder.of(Navigate)[-1].url == "http://a.example/2" and rig.status.page == "loading"
     assert rig.status.state == "streaming"
+
+
+def _snapshots_of_one_pass(rig) -> list:
+    """Every snapshot the front end gets in one pass, in order (rig.status keeps only the last)."""
+    from castd.protocol import Ack as AckMessage, Snapshot, event_decoder
+
+    rig.sup.step()
+    seen = []
+    while rig.front.poll():
+        message = event_decoder.decode(rig.front.recv_bytes())
+        if isinstance(message, AckMessage):
+            rig.acks.append(message)
+        elif isinstance(message, Snapshot):
+            seen.append(message.status)
+    return seen
+
+
+def test_every_snapshot_after_a_start_is_about_that_start(tmp_path):
+    """`castd start --wait` reads only snapshots with seq >= its start's: those must not show the old page
+    "loaded" on a switch (a switch to a failing page was reported as streaming), nor the old encoder's pid
+    on a new session while the old child ends."""
+    rig = Rig(tmp_path)
+    rig.streaming(url="http://a.example/1")
+    assert rig.status.page_shown and rig.status.seq == rig.acks[-1].seq
+    rig.start(url="http://a.example/2")  # a switch
+    after = [s for s in _snapshots_of_one_pass(rig) if s.seq >= rig.acks[-1].seq]
+    assert after and all(s.page == "loading" and not s.page_shown for s in after), after
+    rig.encoder.say(PageLoaded(nav=rig.sup.wanted.nav, url="http://a.example/2", seconds=0.1))
+    rig.step()
+    assert rig.status.page == "loaded" and not rig.status.page_shown  # loaded, not yet in a segment
+    rig.stream()
+    assert rig.status.page_shown
+    old = rig.encoder
+    old.frozen = True  # it takes its time to end
+    assert old.pid is not None and rig.status.encoder_pid == old.pid
+    rig.start(url="http://a.example/3", quality="low-latency")  # a new session
+    after = [s for s in _snapshots_of_one_pass(rig) if s.seq >= rig.acks[-1].seq]
+    assert after and all(s.session == rig.acks[-1].session for s in after)
+    assert all(s.encoder_pid != old.pid for s in after), [s.encoder_pid for s in after]
 
 
 def test_a_new_quality_waits_for_the_old_child_then_starts_at_zero(tmp_path):
@@ -756,3 +795,29 @@ def test_link_takes_its_tvs_keys_under_the_sessions_own():
     told = Link("living room tv", Plan(session="s", mode="hls", title="t", sharing=Sharing(takeover="always")),
                 config, resolver=None, report=lambda lk: None)  # type: ignore[arg-type]
     assert told.sharer.policy.takeover == "always" and told.sharing.volume == 30  # the start wins where it says
+
+
+def test_a_start_answers_waiting_for_a_tv_castd_knows_is_busy_under_when_idle_only(tmp_path):
+    """The Ack of a start names the TVs a link already waits on (another app there) when the start's keys say
+    when-idle; `always` takes the TV, a TV castd has no news of is not guessed at, and news clears it."""
+    from castd.sharing import Sharing
+
+    rig = Rig(tmp_path)
+    rig.streaming(devices=["tv1", "tv2"], sharing=Sharing(takeover="when-idle"))
+    assert rig.acks[-1].waiting == [], "nothing known yet"
+    session = rig.acks[-1].session
+    rig.workers[-1].say(DeviceReport(session=session, device=CastDevice(
+        device="tv1", state="waiting", app="Netflix", name="Living Room TV", reason="Netflix is on the device")))
+    rig.step()
+    rig.start(url="http://b.example/", devices=["Living Room TV", "tv2"], sharing=Sharing(takeover="when-idle"))
+    rig.step()
+    waits = rig.acks[-1].waiting
+    assert [(w.device, w.state, w.app) for w in waits] == [("Living Room TV", "waiting", "Netflix")], waits
+    rig.start(url="http://c.example/", devices=["tv1"], sharing=Sharing(takeover="always"))
+    rig.step()
+    assert rig.acks[-1].ok and rig.acks[-1].waiting == [], "always: castd takes the TV, no wait"
+    rig.workers[-1].say(DeviceReport(session=rig.acks[-1].session, device=CastDevice(device="tv1", state="loading")))
+    rig.step()
+    rig.start(url="http://d.example/", devices=["tv1"], sharing=Sharing(takeover="when-idle"))
+    rig.step()
+    assert rig.acks[-1].waiting == [], "the TV's news since (castd casts there): no longer known busy"

@@ -12,9 +12,10 @@ import time
 import av
 import m3u8
 import msgspec
+import pytest
 
 from castd.encoder.hls import STATE_FILE, HlsOutput, MediaPlaylist, PlaylistState
-from castd.presets import get_preset
+from castd.presets import STREAM_FORMATS, get_preset
 from castd.protocol import Timeline
 from castd.encoder.bridge import Bridge
 from helpers import close_to, last_frame_of, media_playlist_url, rgb_at, wait_for
@@ -95,6 +96,33 @@ def test_the_window_counts_discontinuities_and_keeps_three_target_durations():
         assert sum(s.duration for s in playlist.state.segments) >= 3
     assert playlist.state.discontinuity_sequence == 1 and "#EXT-X-DISCONTINUITY-SEQUENCE:1" in text
     assert m3u8.loads(text).media_sequence == playlist.state.segments[0].number
+
+
+@pytest.mark.parametrize("stream_format", list(STREAM_FORMATS))
+def test_each_stream_format_lists_its_segment_length_and_start_tags_within_the_rules(tmp_path, stream_format):
+    """The format sets the keyframe interval (= the segment length), HOLD-BACK and EXT-X-START, and what
+    the first hold lists at once; every version of the playlist obeys the rules (EXT-X-START included)."""
+    preset = get_preset("720p", stream_format)
+    shape = preset.stream
+    output = HlsOutput(tmp_path, preset, first_hold=shape.first_hold)
+    snapshots = []
+    for i in range(60):
+        output.write_video(picture(i * 4), 100 + i / preset.fps, keyframe=i == 1)
+        text = (tmp_path / "stream.m3u8").read_text() if (tmp_path / "stream.m3u8").exists() else ""
+        if text and (not snapshots or text != snapshots[-1]):
+            snapshots.append(text)
+        if i == 1:  # the page's first cut: the held first picture is listed, whole segments of it
+            assert output.segments() == round(shape.first_hold / shape.segment_seconds)
+    output.close()
+    problems = [p for t in snapshots for p in playlist_problems(t)] + reload_problems(snapshots)
+    assert problems == [], problems[:5]
+    pl = m3u8.loads(snapshots[-1])
+    assert {s.duration for s in pl.segments[:-1]} == {shape.segment_seconds}
+    assert pl.target_duration == 1
+    # the window lists playlist_size seconds whatever the segment length (presets.Preset.window_segments)
+    assert len(pl.segments) == preset.window_segments and sum(s.duration for s in pl.segments) >= preset.playlist_size
+    assert (pl.server_control.hold_back if pl.server_control else None) == shape.hold_back
+    assert (pl.start.time_offset if pl.start else None) == shape.start_offset
 
 
 def test_a_child_that_died_is_continued_on_the_same_timeline(tmp_path):
@@ -203,7 +231,7 @@ def test_every_playlist_served_through_start_switches_and_a_sigkill_obeys_the_ru
         os.kill(pid, signal.SIGKILL)
         wait_for(lambda: d.status()["encoder_pid"] not in (None, pid), 20, message="a new encoder")
         d.wait_state("streaming", timeout=30)
-        watch.wait_segments(PRESET.playlist_size + 2, 30)  # the DISCONTINUITY leaves the window
+        watch.wait_segments(PRESET.window_segments + 2, 30)  # the DISCONTINUITY leaves the window
     d.post("/stop")
     problems = watch.problems(PRESET.fps)
     assert problems == [], "\n".join(problems[:30])

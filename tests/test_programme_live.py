@@ -7,6 +7,7 @@ the whole daemon and a restart bring the same playlist back at the same item. On
 once, by the restart) for the module."""
 
 import os
+import re
 import signal
 import struct
 import subprocess
@@ -204,7 +205,8 @@ def test_a_schedule_starts_and_stops_castd_by_itself(tmp_path, pages):
     try:
         status = wait_for(lambda: (s := d.status())["state"] == "streaming" and s, 60, message="the window on")
         assert (status["source"], status["schedule"], status["dashboard"]) == ("schedule", "test window", "green")
-        assert status["ends_at"] == end_at
+        assert status["ends_at"] == end_at and status["ends_by"] == "schedule"  # `castd status`: the schedule's end
+        assert re.search(r'session start .*source=schedule schedule="test window"', d.log())  # named in the log
         listing = d.get("/dashboards").json()["schedules"]
         assert listing[0]["active"] is True and listing[0]["name"] == "test window"
         wait_for(lambda: newest_colour(status["stream_url"]) == "green", 20, message="green in the stream")

@@ -83,6 +83,7 @@ def test_make_run_casts_the_demo_and_ctrl_c_ends_everything(prefix, tmp_path):
         printed = wait_for(lambda: "castd is casting its demo dashboard" in (t := out.read_text()) and t, 10,
                            message="the banner")
         stream_url = next(line.split()[1] for line in printed.splitlines() if line.strip().startswith("stream:"))
+        assert f"preview: {base}/" in printed  # the banner names the preview page
         assert httpx.get(stream_url, timeout=5).status_code == 200
         assert "/demo" in httpx.get(base + "/status", timeout=5).json()["url"]
         seen.update(descendants(make.pid))
@@ -117,35 +118,66 @@ def test_make_test_runs_in_the_copy(prefix, tmp_path):
 
 
 def test_install_service_staged_keeps_an_existing_config_and_uninstalls(prefix, tmp_path):
-    stage = tmp_path / "stage"
+    """Staged with DESTDIR, the install names only its final place (PREFIX): moved there, as a package
+    manager does, it runs. PREFIX is a folder of the test's, so the move can be made for real."""
+    stage, final = tmp_path / "stage", tmp_path / "opt-castd"
     env = make_env(tmp_path)
-    install = ["make", "install-service", f"DESTDIR={stage}"]
+    install = ["make", "install-service", f"DESTDIR={stage}", f"PREFIX={final}"]
     result = subprocess.run(install, cwd=prefix, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     unit = stage / "etc/systemd/system/castd.service"
     config = stage / "etc/castd/castd.toml"
-    castd = stage / "opt/castd/.venv/bin/castd"
-    assert unit.read_text() == (prefix / "systemd/castd.service").read_text()
-    assert "ExecStart=/opt/castd/.venv/bin/castd serve" in unit.read_text()
-    assert os.readlink(stage / "usr/local/bin/castd") == "/opt/castd/.venv/bin/castd"
-    example = subprocess.run([castd, "config-example"], capture_output=True, text=True, check=True).stdout
+    staged = stage / final.relative_to("/")
+    python = staged / ".venv/bin/python"
+    assert unit.read_text() == (prefix / "systemd/castd.service").read_text().replace("/opt/castd", str(final))
+    assert f"ExecStart={final}/.venv/bin/castd serve" in unit.read_text()
+    assert os.readlink(stage / "usr/local/bin/castd") == f"{final}/.venv/bin/castd"
+    # nothing in the staged venv names the staging folder: not a #! line, not pyvenv.cfg, not a .pyc
+    named = subprocess.run(["grep", "-rl", "-F", str(stage), str(staged)], capture_output=True, text=True).stdout
+    assert named == "", named[:2000]
+    head = (staged / ".venv/bin/castd").read_text().splitlines()[:2]  # pip writes a long path as a /bin/sh exec
+    assert f"{final}/.venv/bin/python3" in "\n".join(head), head
+    example = subprocess.run([python, "-m", "castd", "config-example"], capture_output=True, text=True,
+                             check=True).stdout
     assert config.read_text() == example
     assert stat.S_IMODE(config.stat().st_mode) == 0o640  # it may hold the token
-    doctor = subprocess.run([castd, "doctor", "--config", str(config)], capture_output=True, text=True,
-                            timeout=90, env=env)
-    assert doctor.returncode == 0, doctor.stdout
+    # moved to its final place, the scripts run (before: "required file not found", the #! named the stage)
+    staged.rename(final)
+    doctor = subprocess.run([final / ".venv/bin/castd", "doctor", "--config", str(config)], capture_output=True,
+                            text=True, timeout=90, env=env)
+    assert doctor.returncode == 0, doctor.stdout + doctor.stderr
     assert f"OK    config        valid: {config}" in doctor.stdout
+    final.rename(staged)
 
     config.write_text('port = 9999\ntoken = "mine"\n')
     # install-service again, without reinstalling the venv (the slow part; the test is about the config)
-    again = subprocess.run(["make", "service-config", f"DESTDIR={stage}"], cwd=prefix, env=env, capture_output=True,
-                           text=True, timeout=60)
+    again = subprocess.run(["make", "service-config", f"DESTDIR={stage}", f"PREFIX={final}"], cwd=prefix, env=env,
+                           capture_output=True, text=True, timeout=60)
     assert again.returncode == 0 and "keeping the existing" in again.stdout
     assert config.read_text() == 'port = 9999\ntoken = "mine"\n'
 
-    removed = subprocess.run(["make", "uninstall-service", f"DESTDIR={stage}"], cwd=prefix, env=env,
-                             capture_output=True, text=True, timeout=60)
+    removed = subprocess.run(["make", "uninstall-service", f"DESTDIR={stage}", f"PREFIX={final}"], cwd=prefix,
+                             env=env, capture_output=True, text=True, timeout=60)
     assert removed.returncode == 0, removed.stderr
-    assert not unit.exists() and not (stage / "opt/castd").exists()
+    assert not unit.exists() and not staged.exists()
     assert not os.path.lexists(stage / "usr/local/bin/castd")
     assert config.read_text() == 'port = 9999\ntoken = "mine"\n'
+
+
+def test_install_service_restarts_a_running_service(prefix, tmp_path):
+    """An upgrade (`make install-service` again) must restart the running castd, or it keeps running the old
+    code: the service step with a stand-in systemctl that records what it is told."""
+    calls = tmp_path / "calls"
+    systemctl = tmp_path / "systemctl"
+    systemctl.write_text(f'#!/bin/sh\necho "$*" >> {calls}\n[ "$1" != is-active ] || exit ${{ACTIVE:-0}}\n')
+    systemctl.chmod(0o755)
+    running = tmp_path / "systemd"  # stands for /run/systemd/system: systemd is PID 1
+    running.mkdir()
+    for active, expected in (("0", "restart castd"), ("3", "start castd")):
+        calls.write_text("")
+        done = subprocess.run(["make", "-s", "service-start", f"SYSTEMCTL={systemctl}", f"SYSTEMD_DIR={running}"],
+                              cwd=prefix, env={**make_env(tmp_path), "ACTIVE": active}, capture_output=True,
+                              text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        assert calls.read_text().splitlines() == ["daemon-reload", "enable castd", "is-active --quiet castd",
+                                                  expected], calls.read_text()

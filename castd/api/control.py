@@ -178,7 +178,7 @@ async def start(request: Request) -> Response:
         url=url, quality=target.quality, duration=body.duration, switched=ack.switched,
         stream_url=stream_base(request) + stream_path(ack.session) if target.mode == "hls" else None,
         mode=target.mode, devices=list(target.devices), seq=ack.seq, dashboard=ack.dashboard or target.dashboard,
-        playlist=target.playlist, camera=body.camera, overlay=body.overlay, then=then))
+        playlist=target.playlist, camera=body.camera, overlay=body.overlay, then=then, waiting=ack.waiting))
 
 
 def start_command(body: StartRequest, target: Target, config: Config) -> Start:

@@ -14,7 +14,7 @@ from castd.cast.info import DeviceInfo
 from castd.specs import MAX_DEVICES, MAX_SPEC_LENGTH
 from castd.presets import PRESETS
 from castd.sharing import SharingKeys
-from castd.protocol import OverlayWhere, State, Status
+from castd.protocol import CastDevice, OverlayWhere, State, Status
 
 Url = Annotated[str, msgspec.Meta(min_length=1, max_length=4096, description="http(s) URL of the page to cast")]
 Seconds = Annotated[float, msgspec.Meta(gt=0, description="seconds until the session ends by itself "
@@ -87,6 +87,9 @@ class StartResponse(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     camera: str | None = None
     overlay: str | None = None  # the corner the camera went to (or "off")
     then: Then = "stop"
+    # TVs castd already knows are busy with another app while this start says when-idle: each `waiting`,
+    # with the app's name (castd casts when it quits). Empty: none known yet; /status says within ~2 s
+    waiting: list[CastDevice] = []
 
 
 class StepResponse(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

@@ -8,7 +8,11 @@ then watch. It decides what the device's messages mean:
   again only when the device no longer plays castd's stream (a TV that kept playing is left alone:
   a needless LOAD would blank it for a second);
 - a receiver error (IDLE with ERROR or FINISHED), a failed LAUNCH or LOAD: retry, paced (0.5 s doubling
-  to 30 s), at most `cast_retries` times in a row, then `failed` for the rest of the session;
+  to 30 s), at most `cast_retries` times in a row; then `retrying`: the connection is closed and a fresh
+  round starts after `cast_retry_seconds` (30), doubling to 15 minutes (castd/children/policy.py's
+  RetryLater, the encoder's rule), for as long as the session wants the TV: a TV unplugged for the
+  evening is back on the dashboard within a round of its return, and at the cap one round of ~1 minute
+  of tries per 15 minutes costs nothing. `cast_retry_seconds = 0`: `failed` for the rest of the session;
 - a player stuck in BUFFERING, or with a currentTime that stands still, for `cast_stall_seconds` while
   castd's stream plays on (castd/cast/freeze.py decides, from MEDIA_STATUS it asks for every second):
   LOAD again at once, counted in `reloads` with the reason; a pause by the viewer is left alone;
@@ -41,6 +45,7 @@ from castd.config import Config
 from castd.logs import log
 from castd.protocol import USER_STATES, CastDevice, CastState
 from castd.children.backoff import Backoff
+from castd.children.policy import RetryLater
 from castd.sharing import Sharing
 
 COMMAND_TIMEOUT = 8.0  # GET_STATUS, STOP: answered at once by a device that is there
@@ -110,6 +115,8 @@ class Link:
         self.last_error: str | None = None
         self.terminal = self.given_up = False
         self.retry_at: float | None = None
+        self.later = RetryLater(first=config.cast_retry_seconds, healthy_after=HEALTHY_AFTER)  # after a give-up
+        self.resting = False  # a round of cast_retries gave up; the next round starts at retry_at
         self.stopped_session: str | None = None
         self.media_session: int | None = None
         self.loaded: str | None = None  # URL (hls) or page (direct) the device was told to play
@@ -170,7 +177,7 @@ class Link:
                           media_time_at=self.media_time_at, app=self.other_app if self.state == "waiting" else None,
                           volume=self._tv_volume("level"), muted=self._tv_volume("muted"),
                           retry_in=round(max(0.0, self.retry_at - time.monotonic()), 2)
-                          if self.state == "failed" and self.retry_at is not None else None)
+                          if self.state in ("failed", "retrying") and self.retry_at is not None else None)
 
     def _tv_sharing(self) -> Sharing:
         """This TV's [[tvs]] keys over the config's, found by the spec or, once resolved, its name, UUID, address."""
@@ -215,6 +222,8 @@ class Link:
                         continue
                     else:
                         self.retry_at = None
+                        if self.resting:
+                            self._new_round()
                         self._step(plan, check)
                 except Interrupted:
                     continue
@@ -232,6 +241,8 @@ class Link:
         self.terminal = self.given_up = False
         self.failures, self.last_error, self.retry_at = 0, None, None
         self.backoff.reset()
+        self.later.reset()
+        self.resting = False
         self.owns_app = False  # a new webhook start: launch (or reuse) the app, never read its absence as a "no"
         if not carried:
             self.app_session = None
@@ -568,6 +579,8 @@ class Link:
             self.loaded = None
             self.reload_wanted = True  # a player still BUFFERING gets a fresh LOAD, not "still plays"
             raise CastError(f"the device did not start playing within {self.config.cast_load_timeout:g}s of the LOAD")
+        if self.state == "playing" and self.playing_since is not None:
+            self.later.working(now - self.playing_since)  # a healthy minute forgives earlier rounds too
         if self.state == "playing" and self.playing_since is not None and self.failures:
             self.backoff.healthy_since(now - self.playing_since)
             if self.backoff.failures == 0:
@@ -641,16 +654,34 @@ class Link:
         if getattr(exc, "reconnect", False):
             self._close_connection()
         if self.failures > self.config.cast_retries:
-            self.given_up = True
-            self.log.error("cast device failed; giving up for this session", device=self.spec, error=str(exc),
-                      tries=self.failures)
-            self._set("failed", f"{exc}; gave up after {self.failures} tries")
+            later = self.later.gave_up(None)
+            if later is None:  # cast_retry_seconds = 0: the old rule, failed for the session
+                self.given_up = True
+                self.log.error("cast device failed; giving up for this session", device=self.spec, error=str(exc),
+                               tries=self.failures)
+                self._set("failed", f"{exc}; gave up after {self.failures} tries")
+                return
+            self._close_connection()  # nothing to hear from the TV while resting; the next round connects afresh
+            self.resting = True
+            self.retry_at = time.monotonic() + later
+            self.log.error("cast device failed; giving up for now, trying again later", device=self.spec,
+                           error=str(exc), tries=self.failures, retry_in=later, rounds=self.later.rounds)
+            self._set("retrying", f"{exc}; gave up after {self.failures} tries; trying again in {later:g}s")
             return
         delay = self.backoff.next_delay()
         self.retry_at = time.monotonic() + delay
         self.log.warning("cast device failed; retrying", device=self.spec, error=str(exc), retry_in=delay,
                     failures=self.failures)
         self._set("failed", f"{exc}; retrying in {delay:g}s")
+
+    def _new_round(self) -> None:
+        """The rest after a give-up is over and the session still wants the TV: `cast_retries` tries again."""
+        self.resting = False
+        self.failures = 0
+        self.backoff.reset()
+        self.log.info("cast device: trying again after a give-up", device=self.spec, rounds=self.later.rounds,
+                      last_error=self.last_error)
+        self._set("connecting", f"trying again (round {self.later.rounds + 1})")
 
     def _set(self, state: CastState, reason: str | None, force: bool = False) -> None:
         if force or (state, reason) != (self.state, self.reason):

@@ -4,7 +4,8 @@ Each loads the config for the daemon's address and token (same file and CASTD_* 
 `castd serve`), makes its request, and returns an exit code (castd/exitcodes.py): 0 ok, 1 failure
 (castd unreachable, 401 without the token, 409 a request that does not fit what is on screen, 429,
 5xx, the session failed), 2 usage (a bad argument, a bad config, or a request castd rejected as
-invalid: 400, 403, 404 a name that is not configured, 413, 415, 422).
+invalid: 400, 403, 404 a name that is not configured, 413, 415, 422), 5 `start --wait` found every TV of
+the session waiting for another app (the stream runs; castd casts when the TV is free).
 """
 
 from __future__ import annotations
@@ -12,13 +13,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import get_args
 
 from castd.client.http import Client, ClientError, decode_status
-from castd.client.progress import WaitFailed, wait_for_session
+from castd.client.progress import TvWaiting, WaitFailed, wait_for_session
 from castd.client.render import dashboards_table, devices_table, status_table
 from castd import exitcodes
 from castd.config import ConfigError, load_config, unknown_env
 from castd.presets import PRESETS
+from castd.sharing import Takeover
 
 USAGE_STATUSES = {400, 403, 404, 413, 415, 422}  # what was typed or named is wrong
 
@@ -48,8 +51,23 @@ def add_client_commands(sub: argparse._SubParsersAction) -> None:
     start.add_argument("--duration", type=float, metavar="SECONDS", help="end by itself after this long")
     start.add_argument("--device", action="append", metavar="DEVICE",
                        help="cast to this device (name, host or uuid; repeat for several)")
+    sharing = start.add_argument_group("sharing the TV", "unset: the dashboard's, the TV's [[tvs]] or the "
+                                       "config's keys (README: Sharing the TV)")
+    sharing.add_argument("--takeover", choices=get_args(Takeover),
+                         help="when-idle: cast only to a TV that runs no other app, and wait otherwise")
+    sharing.add_argument("--sticky", action=argparse.BooleanOptionalAction,
+                         help="come back when the person's app quits (and step aside again)")
+    sharing.add_argument("--wake", action=argparse.BooleanOptionalAction,
+                         help="--no-wake: never launch on a TV in standby or on another input; wait for it")
+    sharing.add_argument("--volume", type=_volume, metavar="0-100", help="set the TV's volume (default: leave it)")
+    sharing.add_argument("--mute", action=argparse.BooleanOptionalAction, help="mute (or --no-mute: unmute) the TV")
+    sharing.add_argument("--silent-start", action=argparse.BooleanOptionalAction,
+                         help="mute for the launch (no chime), unmute once the picture plays")
+    sharing.add_argument("--restore-volume", action=argparse.BooleanOptionalAction,
+                         help="put the TV's own volume back when the session ends or steps aside")
     start.add_argument("--wait", action="store_true",
-                       help="show each step and return once streaming (or playing, with a device)")
+                       help="show each step and return once streaming (or playing, with a device); exit 5 "
+                            "when every TV waits for another app")
     start.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS",
                        help="give up waiting after this long (default 60)")
     start.set_defaults(func=cmd_start)
@@ -81,6 +99,19 @@ def add_client_commands(sub: argparse._SubParsersAction) -> None:
     dashboards.set_defaults(func=cmd_dashboards)
 
 
+SHARING_FLAGS = ("takeover", "sticky", "wake", "volume", "mute", "silent_start", "restore_volume")
+
+
+def _volume(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not 0 <= value <= 100:
+        raise argparse.ArgumentTypeError(f"{value}: a volume is 0 to 100")
+    return value
+
+
 def _client(args: argparse.Namespace) -> Client:
     config = load_config(args.config, overrides={"host": args.host, "port": args.port})
     for problem in unknown_env():
@@ -103,13 +134,15 @@ def run(func, args: argparse.Namespace) -> int:
         return exitcodes.FAILURE
 
 
-def cmd_start(client: Client, args: argparse.Namespace) -> int:
+def start_body(args: argparse.Namespace) -> dict | None:
+    """The JSON of POST /start the flags ask for (None: not exactly one thing to show). Sharing flags not
+    given are left out, so the dashboard's, the TV's and the config's keys apply."""
     given = {k: v for k, v in (("url", args.url), ("dashboard", args.dashboard), ("playlist", args.playlist),
                                ("camera", args.camera)) if v}
     if len(given) != 1:
-        print("castd: give a URL, --dashboard NAME, --playlist NAME or --camera NAME (exactly one)", file=sys.stderr)
-        return 2
+        return None
     body: dict = dict(given)
+    body.update({key: getattr(args, key) for key in SHARING_FLAGS if getattr(args, key) is not None})
     if args.overlay:
         body["overlay"] = args.overlay
     if args.overlay_size is not None:
@@ -122,6 +155,14 @@ def cmd_start(client: Client, args: argparse.Namespace) -> int:
         body["duration"] = args.duration
     if args.device:
         body["device"] = args.device[0] if len(args.device) == 1 else args.device
+    return body
+
+
+def cmd_start(client: Client, args: argparse.Namespace) -> int:
+    body = start_body(args)
+    if body is None:
+        print("castd: give a URL, --dashboard NAME, --playlist NAME or --camera NAME (exactly one)", file=sys.stderr)
+        return 2
     answer = client.post("/start", body)
     verb = "switched to" if answer.get("switched") else "casting"
     what = " ".join(f"{kind} {answer[kind]}" for kind in ("playlist", "dashboard", "camera") if answer.get(kind))
@@ -130,10 +171,16 @@ def cmd_start(client: Client, args: argparse.Namespace) -> int:
     shown = f"{what}: {answer.get('url')}" if what else answer.get("url", args.url)
     print(f"castd: {verb} {shown} ({answer.get('quality')}), session {answer.get('session')}")
     print(f"  stream: {answer.get('stream_url')}")
+    for tv in answer.get("waiting") or []:  # castd already knows it waits there (POST /start's `waiting`)
+        print(f"  waiting: {tv.get('name') or tv.get('device')}: {tv.get('reason')}")
     if not args.wait:
         return 0
-    result = wait_for_session(client, answer["session"], want_device=bool(args.device), timeout=args.timeout,
-                              seq=answer.get("seq", 0), switch=bool(answer.get("switched")))
+    try:
+        result = wait_for_session(client, answer["session"], want_device=bool(args.device), timeout=args.timeout,
+                                  seq=answer.get("seq", 0), switch=bool(answer.get("switched")))
+    except TvWaiting as exc:
+        print(f"castd: {exc}")
+        return exitcodes.WAITING
     print(f"castd: {result}")
     return 0
 

@@ -30,6 +30,11 @@ class WaitFailed(Exception):
     pass
 
 
+class TvWaiting(Exception):
+    """The session streams, and castd waits for its TVs (another app on them, or standby): not a failure,
+    but not the picture on the TV either; `castd start --wait` says so and exits 5 (castd/exitcodes.py)."""
+
+
 def _reached(status: StatusResponse, switch: bool = False) -> int:
     """How many STEPS this snapshot shows as done (raises WaitFailed on a failure)."""
     state = status.state
@@ -114,6 +119,12 @@ def wait_for_session(client: Client, session: str, *, want_device: bool, timeout
         if reached == len(STEPS):
             return "playing on the TV"
         if reached >= 3:
+            devices = cast_devices(status)
+            waiting = [d for d in devices if d.state == "waiting"]
+            if waiting and not any(d.state in CAST_HELD for d in devices):
+                raise TvWaiting("streaming, and castd waits for the TV: "
+                                + "; ".join(device_label(d) for d in waiting)
+                                + ". castd casts when it is free (`castd status` shows it, `castd stop` ends it)")
             streaming_at = streaming_at or now
             has_devices = bool(cast_devices(status))
             if not has_devices and not want_device:

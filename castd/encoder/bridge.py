@@ -63,7 +63,7 @@ class Bridge:
     @classmethod
     def begin(cls, folder: Path, preset: Preset, timeline: Timeline) -> Bridge | None:
         """A bridge for a child that continues a session after a break, if there is a picture to hold."""
-        picture = last_picture(folder, preset.playlist_size)
+        picture = last_picture(folder, preset.window_segments)
         if picture is None:
             return None
         output = HlsOutput(folder, preset, timeline=timeline)  # a continuation: no first hold (hls._start_clock)

@@ -27,6 +27,7 @@ allows (an EXTINF rounded to the nearest second must not exceed it, and the targ
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from fractions import Fraction
@@ -48,7 +49,7 @@ SEGMENT_PATTERN = "seg%05d.ts"
 # seconds; segments are cut at most 1 s (+ one frame after a hiccup) apart. 0.5 s segments keep it at 1:
 # it is a decimal integer (RFC 8216 4.3.3.1), and Shaka refreshes by the last EXTINF anyway (presets.py)
 TARGET_DURATION = 1
-KEEP_REMOVED = 3  # segments kept on disk after they leave the list (a player may still fetch them)
+KEEP_REMOVED = 3.0  # seconds of segments kept on disk after they leave the list (a player may still fetch them)
 AUDIO_AHEAD = 0.2  # seconds of silence muxed ahead of the video, so interleaving never waits on audio
 # Where a player starts and stays, and how long the first picture is held, come from the stream format
 # (presets.StreamFormat, config `stream_format`): "hls-1s" declares EXT-X-SERVER-CONTROL HOLD-BACK 3.0,
@@ -155,6 +156,7 @@ class PlaylistState(msgspec.Struct):
     origin: float | None = None  # wall-clock time (time.time()) of media time 0: media runs with the wall
     segments: list[Segment] = []
     removed: list[int] = []  # numbers that left the list, files not deleted yet
+    keep: int = 3  # how many of those to keep (KEEP_REMOVED seconds of segments)
 
 
 class MediaPlaylist:
@@ -194,7 +196,7 @@ class MediaPlaylist:
             if gone.discontinuity:
                 s.discontinuity_sequence += 1
             s.removed.append(gone.number)
-        expired, s.removed = s.removed[:-KEEP_REMOVED], s.removed[-KEEP_REMOVED:]
+        expired, s.removed = s.removed[:-s.keep], s.removed[-s.keep:]
         return expired
 
     def render(self, control: list[str] | tuple[str, ...] = ()) -> str:
@@ -233,8 +235,9 @@ class HlsOutput:
         self.fps = preset.fps
         self.time_base = Fraction(1, preset.fps)
         self.playlist_path = folder / MEDIA_PLAYLIST
-        self.playlist = MediaPlaylist.load(folder, preset.playlist_size)
+        self.playlist = MediaPlaylist.load(folder, preset.window_segments)
         state = self.playlist.state
+        state.keep = max(1, math.ceil(KEEP_REMOVED / preset.segment_seconds))
         # continue where the playlist ends (the supervisor's clock may lag the last listed segment)
         start = max(timeline.start, state.end)
         self._start_pts = round(start * preset.fps)

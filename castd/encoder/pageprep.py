@@ -1,14 +1,21 @@
 """Browser state set over DevTools before a page loads: cookies, headers, localStorage, CSS, zoom.
 
 Everything is in place before the page's own scripts run: cookies go into the cookie store, headers
-into the network layer, and localStorage, CSS and zoom into a script Chromium runs first in every
-new document (guarded by origin, so another site never sees them). The previous navigation's
-state is undone first, so one site's settings never leak into the next.
+into the network layer, zoom into the tab's device metrics, and localStorage and CSS into a script
+Chromium runs first in every new document (guarded by origin, so another site never sees them). The
+previous navigation's state is undone first, so one site's settings never leak into the next.
+
+Zoom is a device scale factor, as a browser's own zoom is, not CSS `zoom`: at zoom 1.5 on a 1280x720
+frame the page is laid out in a 853x480 CSS px viewport drawn at 1.5 device pixels per CSS pixel. So
+`100vh` is still the frame's height and media queries see the zoomed width. CSS `zoom` on the root
+(castd's first way) scales vh as well (Chromium's standardized zoom): a dashboard of two 50vh halves
+became 75% + 75% of the frame at 1.5, the lower half pushed off the bottom (tests/test_dashboards.py).
 """
 
 from __future__ import annotations
 
 import json
+import math
 
 from castd.config import Site
 from castd.encoder.sites import auth_header, origin_of
@@ -61,11 +68,8 @@ _SITE = """
 
 
 def site_css(site: Site) -> str:
-    """The site's CSS snippet plus its zoom (CSS zoom on the root: the layout reflows to fill the frame)."""
-    css = site.css
-    if site.zoom != 1.0:
-        css = f"html {{ zoom: {site.zoom:g} !important; }}\n" + css
-    return css
+    """The site's CSS snippet (zoom is not CSS: see the module's docstring)."""
+    return site.css
 
 
 def new_document_script(site: Site, url: str) -> str:
@@ -84,6 +88,7 @@ class PagePrep:
         self.driver = driver
         self._script_id: str | None = None
         self._network = False  # network domain on: needed for extra headers, costly on busy pages
+        self._zoom = 1.0  # the device scale factor set on the tab
 
     def cdp(self, command: str, params: dict) -> dict:
         return self.driver.execute_cdp_cmd(command, params)
@@ -103,8 +108,26 @@ class PagePrep:
                                            "secure": origin.startswith("https:")})
         features = [{"name": "prefers-color-scheme", "value": site.color_scheme}] if site.color_scheme else []
         self.cdp("Emulation.setEmulatedMedia", {"features": features})
+        self._set_zoom(site.zoom)
         result = self.cdp("Page.addScriptToEvaluateOnNewDocument", {"source": new_document_script(site, url)})
         self._script_id = result.get("identifier")
+
+    def _set_zoom(self, zoom: float) -> None:
+        """The tab's viewport: the window (the preset's frame, kiosk) in CSS px of `zoom` device px each."""
+        if zoom == self._zoom:
+            return
+        if zoom == 1.0:
+            self.cdp("Emulation.clearDeviceMetricsOverride", {})
+        else:
+            # The view keeps the window's size (dontSetVisibleSize: without it Chromium showed the page in
+            # an 853x480 corner of a 1280x720 frame), its content is drawn `scale` times larger, rastered
+            # at that density (deviceScaleFactor: sharp text, not a scaled-up bitmap); rounded up, so the
+            # last device pixel column or row is covered (1280 / 1.5 = 853.3: 853 left a 1 px seam)
+            bounds = self.cdp("Browser.getWindowForTarget", {})["bounds"]
+            self.cdp("Emulation.setDeviceMetricsOverride", {
+                "width": math.ceil(bounds["width"] / zoom), "height": math.ceil(bounds["height"] / zoom),
+                "deviceScaleFactor": zoom, "scale": zoom, "mobile": False, "dontSetVisibleSize": True})
+        self._zoom = zoom
 
     def clear(self) -> None:
         """Undo the site's set-up that could reach other pages (headers go with every request)."""

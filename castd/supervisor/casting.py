@@ -14,6 +14,7 @@ from typing import Any
 
 import msgspec
 
+from castd.cast.takeover import Act, Facts, Policy, Sharer
 from castd.cast.messages import CastQuit, CastStop, CastTarget, CastWant, DeviceReport, WorkerCommand
 from castd.children import exits
 from castd.children.piped import Child
@@ -60,6 +61,9 @@ class Casting:
         self.worker: Supervised[Child] = Supervised("cast worker", factory, policy, CastQuit(), clock, WORKER_GRACE)
         self.current: _Cast | None = None
         self.devices: dict[str, CastDevice] = {}
+        # TVs a link waits on now because another app runs there (its last report said so; it asks the TV
+        # every 2 s and reports any change): what a start's answer can already tell (known_waits)
+        self.busy: dict[str, CastDevice] = {}  # spec.casefold() -> that report
         self.app_sessions: dict[tuple[str, str], str | None] = {}  # (session, spec) -> castd's receiver session
         self.stopping: dict[str, tuple[list[str], float]] = {}  # session -> (specs not yet stopped, deadline)
         self.worker_restarts = 0
@@ -190,6 +194,8 @@ class Casting:
             for report in child.messages():
                 self._on_report(report)
         exited = self.worker.poll()
+        if exited is not None:
+            self.busy.clear()  # its links went with it: nothing is known until a new one reports
         if exited is not None and not exited.asked:
             self._worker_died(exited, now)
         elif self.worker.child is not None:
@@ -221,6 +227,10 @@ class Casting:
 
     def _on_report(self, report: DeviceReport) -> None:
         spec = report.device.device
+        if report.device.state == "waiting" and report.device.app:
+            self.busy[spec.casefold()] = report.device
+        else:
+            self.busy.pop(spec.casefold(), None)
         self.app_sessions[(report.session, spec.casefold())] = report.app_session
         cast = self.current
         if cast is not None and report.session == cast.session and spec in self.devices:
@@ -276,6 +286,29 @@ class Casting:
         if not done or not any(d.state in USER_STATES for d in devices):
             return None
         return [f"{d.device}: {d.reason or d.state}" for d in devices]
+
+    def known_waits(self, specs: list[str], sharing: Sharing) -> list[CastDevice]:
+        """The TVs among `specs` that a start with `sharing` will wait for, as far as castd knows now: a link
+        waits there for another app (found by the spec, or the name, UUID or address it resolved to), and
+        castd/cast/takeover.py's rule for a new session with these keys (the TV's [[tvs]] keys and the
+        config's beneath them, as the link resolves them) says wait. A TV castd has no link to is not
+        guessed at: its link says within a status round trip, in /status."""
+        found = []
+        for spec in specs:
+            key = spec.casefold()
+            seen = self.busy.get(key) or next(
+                (d for d in self.busy.values()
+                 if key in {(n or "").casefold() for n in (d.name, d.uuid, f"{d.host}:{d.port}", d.host)}), None)
+            if seen is None or seen.app is None:
+                continue
+            below = self.config.tv_sharing(spec, seen.name, seen.uuid, f"{seen.host}:{seen.port}", seen.host)
+            decision = Sharer(Policy.of(sharing.over(below))).decide(self.clock(),
+                                                                      Facts(app_id=seen.app, app_name=seen.app))
+            if decision.act is Act.WAIT:
+                found.append(CastDevice(device=spec, state="waiting", reason=decision.reason, app=seen.app,
+                                        name=seen.name, host=seen.host, port=seen.port, uuid=seen.uuid,
+                                        model=seen.model, updated_at=seen.updated_at))
+        return found
 
     def any_playing(self) -> bool:
         return any(d.state == "playing" for d in self.devices.values())

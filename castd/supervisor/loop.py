@@ -308,8 +308,10 @@ class Supervisor:
             self._follow(now, reload=True, reason="replaced by a new start")
             if self.wanted is None:
                 return Ack(command_id=command.id, ok=False, error="nothing to show")
+            show = self.wanted.show
+            waiting = self.casting.known_waits(self.wanted.devices, show.sharing if show is not None else Sharing())
             return self._on_screen(Ack(command_id=command.id, ok=True, session=self.wanted.session,
-                                       switched=self.wanted.session == before))
+                                       switched=self.wanted.session == before, waiting=waiting))
         if isinstance(command, Stop):
             stopped = self.wanted.session if self.wanted else None
             self.director.stop(now)
@@ -499,7 +501,10 @@ class Supervisor:
         params = ChildParams(session=wanted.session if wanted else None, url=wanted.url if wanted else "",
                              nav=wanted.nav if wanted else 0, preset=get_preset(quality, config.stream_format),
                              folder=str(self.sessions_dir / wanted.session) if wanted else "",
-                             logs_dir=str(self.logs_dir / secrets.token_hex(6)),
+                             # one folder per child, named by its session (README, Logs); a warm standby's
+                             # child is "standby-..." and keeps that name for the sessions it then serves
+                             logs_dir=str(self.logs_dir / f"{wanted.session if wanted else 'standby'}-"
+                                                          f"{secrets.token_hex(3)}"),
                              tmp_dir=str(self.tmp_root / secrets.token_hex(6)),
                              page_hang_seconds=config.page_hang_seconds,
                              chromium=config.chromium, chromedriver=config.chromedriver, xvfb=config.xvfb,
