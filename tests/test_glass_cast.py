@@ -2,7 +2,8 @@
 (the Cast receiver's HLS engine, tests/fakecast/engine.py), and the checks read what that player presents.
 
 One daemon and one device (one headless Chromium) for the whole module, in order: the first LOAD, ten page
-switches, three minutes from the LOAD without a stall, a player frozen on purpose (castd LOADs again), a
+switches, 90 s from the LOAD without a stall (longer plays are bench.glass's `--only stalls --minutes 10`:
+the suite stays under 15 minutes), a player frozen on purpose (castd LOADs again), a
 viewer's pause (left alone), three encoder SIGKILLs the player rides through without a new LOAD, and last
 RFC 8216's rules and EXTINF-vs-content on every playlist and segment served meanwhile.
 """
@@ -20,6 +21,7 @@ from hlsrules import PlaylistWatch
 from castd.presets import get_preset
 from fakecast import FakeCastDevice
 
+PLAY_SECONDS = 90  # from the LOAD, the ten switches included
 STALL_SECONDS = 5.0  # castd's default cast_stall_seconds
 CAST_ENV = {
     "CASTD_MDNS_INTERFACES": "127.0.0.1",
@@ -104,9 +106,11 @@ def test_ten_page_switches_each_colour_appears_in_the_player(castd, tv, session,
     assert device(castd, tv)["reloads"] == 0
 
 
-def test_three_minutes_from_the_load_without_a_stall(castd, tv, session):
-    """Counted from the LOAD on, page switches included: Shaka's own buffering events after its first frame."""
-    remaining = session["started_at"] + 180 - time.time()
+def test_ninety_seconds_from_the_load_without_a_stall(castd, tv, session):
+    """Counted from the LOAD on, page switches included: Shaka's own buffering events after its first frame.
+    Was 3 minutes (issue 11); 90 s keeps the ten switches and a minute of steady play after them, and the
+    Debian 12 suite, which grew to 17 minutes this round, nearer its 15-minute budget."""
+    remaining = session["started_at"] + PLAY_SECONDS - time.time()
     if remaining > 0:
         time.sleep(remaining)
     state = tv.player
