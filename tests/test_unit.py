@@ -45,13 +45,31 @@ def test_the_units_exposure_score_is_at_most_4_5():
     assert score <= TARGET_SCORE, result.stdout
 
 
+def _nobody_reads_the_checkout() -> bool:
+    """platforms/unit_sandbox.py runs castd as `nobody` from this checkout and its venv: a checkout under
+    /root (mode 0700, as in the Debian 13 chroot of platforms/debian.sh) is out of its reach."""
+    import pwd
+    user = pwd.getpwnam("nobody")
+
+    def become_nobody() -> None:
+        os.setgroups([])
+        os.setgid(user.pw_gid)
+        os.setuid(user.pw_uid)
+    wanted = [ROOT / "castd" / "__init__.py", *(ROOT / ".venv" / "lib").glob("python3*/site-packages/msgspec")]
+    return subprocess.run(["/bin/sh", "-c", " && ".join(f"test -r '{path}'" for path in wanted)],
+                          preexec_fn=become_nobody, capture_output=True).returncode == 0
+
+
 def _seccomp_available() -> bool:
     return os.geteuid() == 0 and Path("/usr/bin/python3").exists() and subprocess.run(
         ["/usr/bin/python3", "-c", "import seccomp"], capture_output=True).returncode == 0 \
-        and shutil.which("systemd-analyze") is not None
+        and shutil.which("systemd-analyze") is not None and _nobody_reads_the_checkout()
 
 
-@pytest.mark.skipif(not _seccomp_available(), reason="needs root, systemd-analyze and Debian's python3-seccomp")
+NEEDS = "needs root, systemd-analyze, Debian's python3-seccomp and a checkout `nobody` can read"
+
+
+@pytest.mark.skipif(not _seccomp_available(), reason=NEEDS)
 def test_castd_streams_under_the_units_seccomp_rules_with_chromiums_sandbox_on():
     result = subprocess.run(["/usr/bin/python3", str(ROOT / "platforms" / "unit_sandbox.py")], capture_output=True,
                             text=True, timeout=240, cwd=ROOT)
@@ -63,7 +81,7 @@ def test_the_sandbox_check_fails_without_the_two_calls_chromium_needs(tmp_path):
     """The check above can fail: with the plain @system-service (no chroot, no seccomp) Chromium does not
     start, so castd's session fails. (Run only where the check itself runs.)"""
     if not _seccomp_available():
-        pytest.skip("needs root, systemd-analyze and Debian's python3-seccomp")
+        pytest.skip(NEEDS)
     plain = tmp_path / "castd.service"
     plain.write_text(UNIT.read_text().replace("SystemCallFilter=@system-service seccomp chroot",
                                               "SystemCallFilter=@system-service"))
