@@ -24,16 +24,25 @@ FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", "-
 
 @contextlib.contextmanager
 def headless_chromium(extra_flags: Sequence[str] = ()) -> Iterator[webdriver.Chrome]:
-    profile = tempfile.mkdtemp(prefix="castd-test-chromium-")
+    # the profile and Chromium's own temp files (org.chromium.Chromium.*, scoped_dir*: it writes them to
+    # $TMPDIR whatever --user-data-dir says) in one folder that teardown removes
+    work = tempfile.mkdtemp(prefix="castd-test-chromium-")
+    profile, tmp = os.path.join(work, "profile"), os.path.join(work, "tmp")
+    os.mkdir(tmp)
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for flag in [*FLAGS, *extra_flags]:
         options.add_argument(flag)
     options.add_argument(f"--user-data-dir={profile}")
-    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER, env=dict(os.environ)), options=options)
+    service = Service(executable_path=CHROMEDRIVER, env={**os.environ, "TMPDIR": tmp})
+    try:
+        driver = webdriver.Chrome(service=service, options=options)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
     try:
         driver.set_page_load_timeout(30)
         yield driver
     finally:
         driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)
