@@ -113,7 +113,8 @@ def main() -> int:
     home = Path(tempfile.mkdtemp(prefix="castd-unit-"))
     os.chown(home, user.pw_uid, user.pw_gid)
     port = 18000 + os.getpid() % 1000
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(home), "CASTD_RUNTIME_DIR": str(home / "run"),
+    # TMPDIR: Chromium's own temp files (org.chromium.Chromium.*) go where the run removes them, not /tmp
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(home), "TMPDIR": str(home), "CASTD_RUNTIME_DIR": str(home / "run"),
            "CASTD_PORT": str(port), "CASTD_LOG_LEVEL": "INFO", "LANG": "C.UTF-8",
            "CASTD_MAX_RESTARTS": args.max_restarts,
            "PYTHONPATH": os.pathsep.join(str(p) for p in (ROOT, *(ROOT / ".venv/lib").glob("python3*/site-packages")))}
