@@ -70,11 +70,12 @@ run: install
 # the fake Cast device's and the test broker's TLS certificates are made with the openssl command line;
 # the MQTT tests run Debian's mosquitto broker (on a free loopback port, with a config they write); the camera
 # tests a test camera on GStreamer's RTSP server (tests/rtspserver.py, run by Debian's python3 with gi; x264enc
-# is in -ugly, rtph264pay in -good, appsrc and videoconvert in -base; the same names on Debian 12 and 13);
+# is in -ugly, rtph264pay in -good, appsrc and videoconvert in -base; its sound: audiotestsrc and opus in -base,
+# alawenc and rtpmp4gpay in -good, voaacenc (AAC) in -bad; the same names on Debian 12 and 13);
 # tests/test_unit.py applies the unit's seccomp rules with libseccomp's Python binding (python3-seccomp, 0.1 MB);
 # tests/test_docs.py runs the README's curl examples with curl
 CAMERA_TEST_DEB = gir1.2-gst-rtsp-server-1.0 python3-gi gstreamer1.0-plugins-base gstreamer1.0-plugins-good \
-                  gstreamer1.0-plugins-ugly
+                  gstreamer1.0-plugins-ugly gstreamer1.0-plugins-bad
 test: EXTRA_DEB = openssl mosquitto $(CAMERA_TEST_DEB) python3-seccomp curl
 test: install glass-deps lint
 	$(VENV)/bin/python -m pytest -q $(PYTEST_ARGS)
@@ -158,7 +159,7 @@ uninstall-service:
 	@if [ -z "$(DESTDIR)" ] && id -u $(SERVICE_USER) >/dev/null 2>&1; then userdel $(SERVICE_USER); fi
 	@echo "castd: removed; kept $(SYSCONFDIR)/castd.toml (delete it yourself if you no longer need it)"
 
-bench: EXTRA_DEB = ffmpeg mosquitto $(CAMERA_TEST_DEB) gstreamer1.0-plugins-bad
+bench: EXTRA_DEB = ffmpeg mosquitto $(CAMERA_TEST_DEB)
 bench: install glass-deps
 	$(VENV)/bin/python -m bench
 

@@ -15,7 +15,7 @@ from bench import proc
 from bench.control import Castd
 from bench.hlswatch import BenchError
 from castd.encoder.hls import SEGMENT_PATTERN, segment_options, x264_options
-from castd.encoder.silence import AUDIO_BIT_RATE, AUDIO_RATE
+from castd.encoder.audio import AUDIO_BIT_RATE, AUDIO_RATE
 from castd.presets import Preset
 
 FFMPEG = "/usr/bin/ffmpeg"

@@ -87,7 +87,7 @@ def castd_path(url: str, folder: str, seconds: float) -> None:
 
 def ffmpeg_command(url: str, folder: Path) -> list[str]:
     from castd.encoder.hls import SEGMENT_PATTERN, segment_options, x264_options
-    from castd.encoder.silence import AUDIO_BIT_RATE, AUDIO_RATE
+    from castd.encoder.audio import AUDIO_BIT_RATE, AUDIO_RATE
     from castd.presets import get_preset
     preset = get_preset("720p")
     cmd = [FFMPEG, "-hide_banner", "-nostdin", "-loglevel", "error", "-progress", str(folder / "progress"),

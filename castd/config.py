@@ -284,6 +284,7 @@ class Camera(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     transport: Literal["tcp", "udp"] = "tcp"  # RTSP: tcp never loses packets to a busy Wi-Fi (smearing)
     snapshot_url: str = ""  # a JPEG shown while the stream connects (optional)
     overlay_size: float = 0.5  # picture-in-picture: this fraction of the picture's width (0.5: a quarter)
+    audio: bool = False  # the camera's sound into the stream while it is on screen (castd/encoder/audio.py)
 
     def __post_init__(self) -> None:
         for key in ("url", "snapshot_url"):

@@ -59,6 +59,7 @@ class CameraStatus(msgspec.Struct, kw_only=True):
     codec: str | None = None
     width: int | None = None
     height: int | None = None
+    audio: str | None = None  # audio = true: its sound ("aac (passed through)", "pcm_alaw 8000 Hz -> aac", "none")
 
 
 class PageOverrides(msgspec.Struct, kw_only=True, omit_defaults=True):

@@ -510,6 +510,10 @@ class RtspCamera:
     def url(self) -> str:  # without credentials: the config gives them apart
         return f"rtsp://127.0.0.1:{self.port}/cam"
 
+    def url_at(self, mount: str) -> str:
+        """Another mount of the same server: /aac and /alaw are the picture with a tone (tests/rtspserver.py)."""
+        return f"rtsp://127.0.0.1:{self.port}{mount}"
+
     def start(self) -> "RtspCamera":
         self.process = subprocess.Popen(
             [SYSTEM_PYTHON, str(ROOT / "tests" / "rtspserver.py"), "--port", str(self.port), "--color", self.color,

@@ -5,8 +5,10 @@ camera for the module (a Chromium start and a GStreamer start: the slow parts)."
 
 from __future__ import annotations
 
+import array
 import json
 import os
+import statistics
 import re
 import socket
 import subprocess
@@ -19,7 +21,9 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from broker import mqtt_env
 from fakecast import FakeCastDevice
 from hadiscovery import check
-from helpers import (ROOT, Daemon, MjpegCamera, RtspCamera, centre_rgb, close_to, newest_frame, rgb_at, wait_for)
+from helpers import (ROOT, Daemon, MjpegCamera, RtspCamera, centre_rgb, close_to, fetch_segment, media_playlist_url,
+                     newest_frame, open_segment, rgb_at, segment_urls, wait_for)
+from rtspserver import TIME_STEPS, TONE_BASE, TONE_STEP
 
 CAMERA = (0, 255, 0)
 PAGE = (0, 0, 255)
@@ -61,7 +65,11 @@ def cam_daemon(tmp_path_factory, pages, camera, mjpeg, mute, broker, ha):
         f'[cameras.inline]\nurl = "rtsp://{camera.user}:{camera.password}@127.0.0.1:{camera.port}/cam"\n\n'
         f'[cameras.mjpeg]\nurl = "{mjpeg.url}"\nusername = "{mjpeg.user}"\npassword = "{mjpeg.password}"\n\n'
         f'[cameras.snap]\nurl = "rtsp://127.0.0.1:{mute}/cam"\nusername = "{mjpeg.user}"\n'
-        f'password = "{mjpeg.password}"\nsnapshot_url = "{mjpeg.snapshot_url}"\n')
+        f'password = "{mjpeg.password}"\nsnapshot_url = "{mjpeg.snapshot_url}"\n\n'
+        f'[cameras.talk]\nurl = "{camera.url_at("/aac")}"\nusername = "{camera.user}"\n'
+        f'password = "{camera.password}"\naudio = true\n\n'
+        f'[cameras.alaw]\nurl = "{camera.url_at("/alaw")}"\nusername = "{camera.user}"\n'
+        f'password = "{camera.password}"\naudio = true\n')
     config.chmod(0o600)  # it holds secrets
     d = Daemon(runtime_dir=folder / "run", args=["--config", str(config)], env_extra=mqtt_env(broker, NODE)).start()
     ha.wait(f"{BASE}/availability", lambda m: m.payload == b"online")
@@ -279,7 +287,7 @@ def test_home_assistant_gets_a_camera_select_and_a_doorbell_automation_works_ove
     assert not problems, problems
     select = expanded["components"]["camera"]
     assert select["platform"] == "select" and select["options"] == ["None", "door", "wrong", "inline", "mjpeg",
-                                                                      "snap"]
+                                                                      "snap", "talk", "alaw"]
     assert select["command_topic"] == f"{BASE}/camera/set"
     session = d.status()["session"]
     # the README's doorbell automation: a JSON start on <base>/start, then the dashboard comes back
@@ -380,3 +388,87 @@ def test_a_camera_gone_from_the_config_shows_an_offline_card_instead_of_failing_
     assert frame is not page and close_to(rgb_at(frame, 640, 360), (28, 28, 28), 8)  # the dark card (Y 40)
     assert close_to(rgb_at(frame, 26, 26), (0, 0, 0), 8)  # the mark's black box, 2% in from the corner
     scene.close()
+
+
+def strip_step(frame) -> int:
+    """The camera's time strip (its bottom sixth, grey level n * 36 for step n) read from the luma plane."""
+    plane = frame.planes[0]
+    y = bytes(plane)[frame.height * 95 // 100 * plane.line_size + frame.width // 2]
+    return round((y - 16) * 255 / 219 / (255 // (TIME_STEPS - 1)))
+
+
+def tone_step(frame) -> int | None:
+    """The step whose tone an AAC frame holds (its pitch by zero crossings: 500 Hz, 21 in 1024 samples),
+    or None: silence, or a frame across a step (two pitches)."""
+    samples = array.array("f", bytes(frame.planes[0]))[:frame.samples]
+    crossings = sum(1 for a, b in zip(samples, samples[1:]) if (a < 0) != (b < 0))
+    hz = crossings / 2 * frame.sample_rate / frame.samples
+    step = round((hz - TONE_BASE) / TONE_STEP)
+    return step if 0 <= step < TIME_STEPS and abs(hz - TONE_BASE - step * TONE_STEP) < TONE_STEP / 3 else None
+
+
+def steps_in(data: bytes) -> tuple[list[tuple[float, int]], list[tuple[float, int | None]], list[tuple[int, int]]]:
+    """Video (time, strip step), audio (time, tone step) and audio packets (pts, duration) of TS segments."""
+    video, audio, packets = [], [], []
+    with open_segment(data) as container:
+        for packet in container.demux():
+            if packet.stream.type == "audio" and packet.size:
+                packets.append((packet.pts, packet.duration))
+            for frame in packet.decode():
+                if packet.stream.type == "video":
+                    video.append((float(frame.time), strip_step(frame)))
+                else:
+                    audio.append((float(frame.time), tone_step(frame)))
+    return video, audio, packets
+
+
+def changes(series) -> list[tuple[float, tuple[int, int]]]:
+    """When a step sequence moves on: (time of the first sample with the new step, (old, new))."""
+    found, last = [], None
+    for t, step in series:
+        if step is None:
+            continue
+        if last is not None and step != last:
+            found.append((t, (last, step)))
+        last = step
+    return found
+
+
+@pytest.mark.parametrize("name, codec", [("talk", "aac (passed through)"), ("alaw", "pcm_alaw 8000 Hz -> aac")])
+def test_a_camera_with_audio_true_has_its_sound_in_the_stream_in_sync_with_its_picture(cam_daemon, name, codec):
+    """The camera's tone steps in pitch with its picture's time strip: castd's stream carries the tone (passed
+    through as AAC, or G.711 transcoded), its steps within a frame loop tick or two of the strip's, with no gap
+    in the audio track; the dashboard back, the track is silent again (and a camera without audio = true never
+    had sound: the other tests' cameras)."""
+    d = cam_daemon
+    dashboard_on(d)
+    assert d.post("/start", json={"camera": name, "duration": 60, "then": "resume"}).status_code == 200
+    wait_colour(d, CAMERA)
+    state = camera_state(d, name)
+    assert state["audio"] == codec, state
+    playlist = media_playlist_url(stream_url(d))
+    first = segment_urls(playlist)[-1]
+    urls = wait_for(lambda: (u := segment_urls(playlist)) and first in u and len(u) - u.index(first) > 5 and u, 15,
+                    message="five segments of the camera")
+    data = b"".join(fetch_segment(url) for url in urls[urls.index(first) + 1:])
+    video, audio, packets = steps_in(data)
+    heard = [s for _, s in audio if s is not None]
+    assert len(heard) > 0.8 * len(audio), f"the tone in {len(heard)} of {len(audio)} AAC frames"
+    assert all(b[0] == a[0] + a[1] for a, b in zip(packets, packets[1:])), "a gap or an overlap in the audio"
+    offsets = []
+    for at, change in changes(video):
+        heard_at = [t for t, c in changes(audio) if c == change and abs(t - at) < 1.0]
+        if heard_at:
+            offsets.append(min(heard_at, key=lambda t: abs(t - at)) - at)
+    assert len(offsets) >= 8, (changes(video), changes(audio))
+    lag = statistics.median(offsets)
+    print(f"{name} ({codec}): the sound {lag * 1000:+.0f} ms from the picture (median of {len(offsets)} steps, "
+          f"{min(offsets) * 1000:+.0f} to {max(offsets) * 1000:+.0f})")
+    assert abs(lag) <= 0.15, offsets  # a frame loop tick at 10 fps is 0.1 s; lips look wrong from ~0.2 s
+
+    dashboard_on(d)
+    back = segment_urls(playlist)[-1]  # (it ends with the page's first frame: camera sound before it)
+    after = wait_for(lambda: (u := segment_urls(playlist)) and back in u and len(u) - u.index(back) > 2 and u[-1], 10,
+                     message="two segments of the dashboard")
+    _, audio, _ = steps_in(fetch_segment(after))
+    assert audio and all(s is None for _, s in audio)  # silence again

@@ -101,6 +101,8 @@ def status_table(status: StatusResponse | PublicStatus) -> str:
         text = f"{camera.state} ({camera.shown})"
         if camera.state == "live" and camera.codec:
             text += f" {camera.codec} {camera.width}x{camera.height}"
+            if camera.audio:
+                text += f", audio {camera.audio}"
         if camera.error and camera.state != "live":
             text += f": {camera.error}" + (f"; retry in {camera.retry_in:g} s" if camera.retry_in is not None else "")
         rows.append((f"camera {camera.name}", text))

@@ -15,6 +15,11 @@ A fault (no answer, a refused login, a dropped stream, garbage) ends the attempt
 after a backoff (0.5, 1, 2, 4, 8, 15 s, then every 15 s: a blip is bridged in half a second, and a
 camera rebooting, ~30-60 s, is back within 15 s of it), and meanwhile the last picture stays
 available, marked stale by `state`.
+
+A camera with `audio = true` has its sound read on the same connection (one demuxer, one thread): put
+into `audio` (an AudioFeed) as AAC frames the stream's track takes while the camera is on screen
+(castd/encoder/audio.py: passed through when it is AAC-LC 48 kHz stereo, else resampled for its encoder).
+A camera without sound, or whose sound does not decode, is shown as ever, silent (logged once).
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import av
 from av.video.reformatter import Interpolation, VideoReformatter
 
 from castd.config import Camera
+from castd.encoder.audio import AUDIO_FRAME, AUDIO_RATE, AudioFeed, passes_through, strip_adts
 from castd.logs import log
 from castd.protocol import CameraState, CameraStatus
 
@@ -107,6 +113,7 @@ class CameraReader:
         self.frame_wall: float | None = None
         self.frames = 0
         self.codec: str | None = None
+        self.audio: AudioFeed | None = AudioFeed() if camera.audio else None
         self.attempts = 0
         self._logged: str | None = None  # the error last logged (a new one is logged at once)
         self._stop = threading.Event()
@@ -150,7 +157,8 @@ class CameraReader:
             error=self.error, failures=self.failures,
             retry_in=round(max(0.0, self.retry_at - now), 1) if self.state == "offline" and self.retry_at else None,
             connected_at=self.connected_at, last_frame_at=self.frame_wall, codec=self.codec,
-            width=frame.width if frame is not None else None, height=frame.height if frame is not None else None)
+            width=frame.width if frame is not None else None, height=frame.height if frame is not None else None,
+            audio=self.audio.codec if self.audio is not None else None)
 
     # ---- the reader threads -------------------------------------------------------------------------
     def _snapshot(self) -> None:
@@ -201,14 +209,65 @@ class CameraReader:
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"  # a 1080p H.264 camera decodes on both cores of a Pi
             self.codec = stream.codec_context.name
-            for frame in container.decode(stream):
+            sound = self._sound(container)
+            for packet in container.demux(stream, *([sound.stream] if sound else [])):
                 if self._stop.is_set():
                     return "stopped"
-                self.frame, self.frame_at, self.frame_wall = frame, time.monotonic(), time.time()
-                self.frames += 1
-                if self.state != "live":
-                    self.state, self.failures, self.error, self._logged = "live", 0, None, None
-                    self.connected_at = time.time()
-                    log.info("camera live", camera=self.name, codec=self.codec, width=frame.width,
-                             height=frame.height, attempt=self.attempts)
+                if sound is not None and packet.stream is sound.stream:
+                    sound.packet(packet)
+                    continue
+                for frame in stream.decode(packet):
+                    self.frame, self.frame_at, self.frame_wall = frame, time.monotonic(), time.time()
+                    if sound is not None and frame.time is not None:
+                        sound.feed.saw_picture(frame.time, self.frame_at)
+                    self.frames += 1
+                    if self.state != "live":
+                        self.state, self.failures, self.error, self._logged = "live", 0, None, None
+                        self.connected_at = time.time()
+                        log.info("camera live", camera=self.name, codec=self.codec, width=frame.width,
+                                 height=frame.height, attempt=self.attempts,
+                                 audio=self.audio.codec if self.audio else "off")
         return "the camera ended its stream"
+
+    def _sound(self, container) -> _Sound | None:
+        """The connection's audio, when the camera is configured with audio = true and sends some."""
+        feed = self.audio
+        if feed is None:
+            return None
+        feed.restart()
+        if not container.streams.audio:
+            if feed.codec != "none":
+                log.warning("camera sends no audio", camera=self.name)
+            feed.codec = "none"
+            return None
+        return _Sound(self.name, container.streams.audio[0], feed)
+
+
+class _Sound:
+    """One connection's audio stream into the camera's feed: packets as they are, or frames resampled."""
+
+    def __init__(self, camera: str, stream, feed: AudioFeed) -> None:
+        self.camera, self.stream, self.feed = camera, stream, feed
+        codec = stream.codec_context
+        self.through = passes_through(codec)
+        name = codec.name
+        feed.codec = f"{name} (passed through)" if self.through else f"{name} {codec.sample_rate} Hz -> aac"
+        self._resampler = None if self.through else \
+            av.AudioResampler(format="fltp", layout="stereo", rate=AUDIO_RATE, frame_size=AUDIO_FRAME)
+        self._failed = False
+
+    def packet(self, packet) -> None:
+        if packet.size == 0 or packet.pts is None:
+            return
+        if self.through:
+            self.feed.put(float(packet.pts * packet.time_base), strip_adts(bytes(packet)))
+            return
+        try:
+            for frame in packet.decode():
+                for out in self._resampler.resample(frame):  # type: ignore[union-attr]
+                    if out.time is not None:
+                        self.feed.put(out.time, out)
+        except (av.FFmpegError, ValueError) as exc:  # the picture goes on; its sound is silent until the next one
+            if not self._failed:
+                log.warning("camera audio does not decode", camera=self.camera, error=describe(exc))
+                self._failed = True

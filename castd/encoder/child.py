@@ -248,6 +248,7 @@ def _stream(conn, display: str, preset: Preset, job: Begin, page: PageThread, re
                 held = frame
             action = cut.decide(now, token, scene.loaded_token, scene.loaded_at)
             frame = scene.compose(frame, now)  # a camera in the page's place, cameras over it
+            out.sound.feed = scene.audio_feed()  # a camera's sound, or silence
             if action is Action.SKIP and bridged is not None:
                 out.write_video(bridged, now)  # the page is not back yet: the TV keeps its picture
             elif bridged is not None:

@@ -1,5 +1,5 @@
-"""The HLS output: x264 + silent AAC cut into MPEG-TS segments by FFmpeg's segment muxer; both
-playlists written here.
+"""The HLS output: x264 + AAC (silence, or a camera's sound: audio.py) cut into MPEG-TS segments by
+FFmpeg's segment muxer; both playlists written here.
 
 Why not FFmpeg's hls muxer (measured with PyAV 18.1 / FFmpeg 8, the wheel castd runs):
 - its master playlist writes a garbage AVERAGE-BANDWIDTH about half the time, which older Shaka
@@ -38,7 +38,7 @@ import msgspec
 from av.video.frame import PictureType
 
 from castd.encoder.convert import Yuv420Converter
-from castd.encoder.silence import AUDIO_BIT_RATE, SilentAac
+from castd.encoder.audio import AUDIO_BIT_RATE, AacTrack
 from castd.presets import Preset
 from castd.protocol import Timeline
 
@@ -50,7 +50,6 @@ SEGMENT_PATTERN = "seg%05d.ts"
 # it is a decimal integer (RFC 8216 4.3.3.1), and Shaka refreshes by the last EXTINF anyway (presets.py)
 TARGET_DURATION = 1
 KEEP_REMOVED = 3.0  # seconds of segments kept on disk after they leave the list (a player may still fetch them)
-AUDIO_AHEAD = 0.2  # seconds of silence muxed ahead of the video, so interleaving never waits on audio
 # Where a player starts and stays, and how long the first picture is held, come from the stream format
 # (presets.StreamFormat, config `stream_format`): "hls-1s" declares EXT-X-SERVER-CONTROL HOLD-BACK 3.0,
 # RFC 8216bis's minimum of three target durations (Shaka keeps its playhead HOLD-BACK behind a live edge
@@ -220,8 +219,8 @@ class MediaPlaylist:
 
 
 class HlsOutput:
-    """One live HLS rendition: H.264 video + silent stereo AAC, TS segments cut at keyframes (the
-    stream format's 1 s or 0.5 s of media apart unless a page change asks for one sooner), a short
+    """One live HLS rendition: H.264 video + stereo AAC (silence, or a camera's sound), TS segments cut
+    at keyframes (the stream format's 1 s or 0.5 s of media apart unless a page change asks for one sooner), a short
     playlist, one timeline.
 
     The first picture is encoded `first_hold` seconds long (the same frame repeated, so the time
@@ -253,10 +252,11 @@ class HlsOutput:
         self.video.pix_fmt = "yuv420p"
         self.video.time_base = self.time_base
         self.video.codec_context.time_base = self.time_base
-        self.silence = SilentAac(self.container, start=start)
-        self.audio = self.silence.stream
+        self.sound = AacTrack(self.container, start=start)  # silent unless the loop gives it a camera's feed
+        self.audio = self.sound.stream
         self._last_pts = self._start_pts - 1
         self._clock: float | None = None  # the monotonic time of session media time 0
+        self._shown: float | None = None  # when the picture being encoded was decoded, about (audio.py)
         self._fresh = True  # this child starts the session's timeline (no origin to keep pace with)
         self._previous: av.VideoFrame | None = None  # the last picture encoded
         self._finished: list[float] = []  # durations of segments cut but maybe not yet closed
@@ -277,6 +277,7 @@ class HlsOutput:
         a segment began (asked for, or by the 1 s rule)."""
         frame = self._to_yuv(frame)
         started = False
+        self._shown = seconds - 0.5 / self.fps  # a camera's picture in it: decoded half a frame before, on average
         if self._clock is None or self._previous is None:
             began = time.monotonic()
             pts, clock = self._start_clock(seconds, time.time())
@@ -328,7 +329,7 @@ class HlsOutput:
         if live - self._start_pts > round(MAX_FILL * self.fps):
             self._start_pts = live - round(MAX_FILL * self.fps)
             self._last_pts = self._start_pts - 1
-            self.silence.skip_to(self._start_pts / self.fps)
+            self.sound.skip_to(self._start_pts / self.fps)
         # a continuation fills the outage up to the wall clock and no further: holding first_hold more
         # put media 2.5 s ahead of the wall clock per restart, and after six SIGKILLs Shaka 4.16 re-anchored
         # its timeline 15 s ahead of its playhead and stalled for good (bench.glass kill, 3 of 10)
@@ -356,7 +357,7 @@ class HlsOutput:
             self.container.mux(packet)  # a keyframe closes the segment before it...
             if packet.is_keyframe and opened is not None:
                 self._finished.append((at - opened) / self.fps)
-        self.silence.write_until(pts / self.fps + AUDIO_AHEAD)
+        self.sound.write_until(pts / self.fps, self._shown)
         self._list_closed()
         return started
 

@@ -24,6 +24,7 @@ import msgspec
 
 from castd.config import Camera, camera_name
 from castd.encoder import compose
+from castd.encoder.audio import AudioFeed
 from castd.encoder.camera import CameraReader
 from castd.encoder.convert import Yuv420Converter
 from castd.logs import log
@@ -205,8 +206,25 @@ class Scene:
         """Stop a reader nothing shows any more (full screen and overlays share one per camera)."""
         if reader is None or reader is self._full or any(reader is r for _, r in self._overlays):
             return
-        log.info("camera closed", camera=reader.name)
+        sound = reader.audio
+        if sound is not None:  # how often its sound was re-synced (each is a click): dropped late, waited for
+            log.info("camera closed", camera=reader.name, audio=sound.codec, audio_dropped=sound.dropped,
+                     audio_waits=sound.waits)
+        else:
+            log.info("camera closed", camera=reader.name)
         reader.stop()
+
+    def audio_feed(self) -> AudioFeed | None:
+        """Whose sound the stream carries now: the full-screen camera's once its picture is on screen,
+        else the first overlay's, if that camera has `audio = true`; None: silence (pages, cards)."""
+        full = self._full
+        if full is not None and self._camera_wanted and self._loaded_at is not None and full.audio is not None:
+            return full.audio
+        if full is None or not self._camera_wanted:
+            for _, reader in self._overlays:
+                if reader.audio is not None and reader.frame is not None:
+                    return reader.audio
+        return None
 
     def statuses(self) -> list[CameraStatus]:
         readers = ([self._full] if self._full is not None else []) + \
