@@ -2,6 +2,7 @@
 
     .venv/bin/python -m bench.cameras                 # both sections
     .venv/bin/python -m bench.cameras --only cpu --seconds 20
+    .venv/bin/python -m bench.cameras --soak 30 --restart-every 300   # the soak alone (shaka49, shaka415)
 
 cpu: a 1080p25 H.264 camera (a testsrc2 clip made by ffmpeg, High profile, a keyframe every 2 s, served in
 real time by GStreamer's RTSP server: tests/rtspserver.py --file) turned into castd's 720p10 HLS, two ways in
@@ -16,6 +17,10 @@ switch: a real castd (Chromium on Xvfb), a dashboard streaming, then `POST /star
 camera (bench/hlswatch.py's way of reading the stream: the moment a player could have it), the camera's own
 connect time (its first frame, from the log), the way back to the dashboard when the interrupt ends, and
 the same for an overlay in a corner. A 320x240 H.264 test camera (tests/rtspserver.py, a keyframe a second).
+
+soak (--soak MINUTES): that test camera with its sound (AAC, audio = true) as a session of its own, played by
+Shaka in headless Chromium (--lines), its RTSP server killed and started again every --restart-every s:
+stalls (>= 0.1 s) and still pictures (>= 0.3 s without a new frame) at the glass, castd's RSS every 10 s.
 """
 
 from __future__ import annotations
@@ -268,6 +273,99 @@ def run_switch(rounds: int) -> dict:
     return {"samples": out, "medians": medians}
 
 
+# ---- soak ----------------------------------------------------------------------------------------------
+def _rss_mb(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/status") as fh:
+                total += next((int(line.split()[1]) for line in fh if line.startswith("VmRSS:")), 0)
+        except OSError:
+            pass
+    return total / 1024
+
+
+NEAR = 15.0  # seconds after an RTSP restart in which a still picture is counted as the restart's
+
+
+def run_soak(minutes: float, restart_every: float, lines: list[str]) -> dict:
+    """A camera on the TV for `minutes`, its RTSP server killed and started again (same port) every
+    `restart_every` s, played by Shaka (one headless player per line) from the LOAD on. Counted at the glass:
+    stalls of a frame (0.1 s) or more and still pictures (no new frame for 0.3 s or more) after the first
+    frame (and apart, the stills within NEAR s after a restart: a busy machine makes stills of its own); beside
+    it castd's memory (RSS of its own Python processes: front end, supervisor, encoder) every
+    10 s, and the camera's reconnections from /status."""
+    import helpers
+    from glass import ShakaPlayer
+    camera = helpers.RtspCamera(color="00ff00").start()
+    folder = Path(tempfile.mkdtemp(prefix="castd-bench-soak-"))
+    config = folder / "castd.toml"
+    config.write_text(f'[cameras.door]\nurl = "{camera.url_at("/aac")}"\nusername = "{camera.user}"\n'
+                      f'password = "{camera.password}"\naudio = true\n')
+    config.chmod(0o600)
+    d = Daemon(runtime_dir=folder / "run", args=["--config", str(config)],
+               env_extra={"CASTD_LOG_LEVEL": "INFO"}).start()
+    players = [ShakaPlayer(line) for line in lines]
+    memory: list[tuple[float, float]] = []
+    restarts, connections, offline = 0, set(), 0
+    restarted_at: list[float] = []  # wall clock (the player's stills and stalls are stamped on it)
+    try:
+        body = d.post("/start", json={"camera": "door"}).json()
+        d.wait_state("streaming", timeout=60)
+        loaded = time.time()
+        for player in players:
+            player.load(body["stream_url"])
+        for player in players:
+            player.wait_playing(60)
+        began = time.monotonic()
+        next_restart = began + restart_every
+        next_sample = began
+        while time.monotonic() - began < minutes * 60:
+            now = time.monotonic()
+            if now >= next_restart:
+                camera.kill()
+                restarted_at.append(time.time())
+                camera.start()  # the same port: a camera that rebooted
+                restarts += 1
+                next_restart += restart_every
+            if now >= next_sample:
+                assert d.process is not None
+                pids = [pid for pid in proc.tree(d.process.pid) if proc.is_python(pid)]
+                memory.append((round(now - began, 1), round(_rss_mb(pids), 1)))
+                state = next((c for c in d.status().get("cameras", []) if c["name"] == "door"), {})
+                if state.get("connected_at"):
+                    connections.add(state["connected_at"])
+                offline += state.get("state") == "offline"
+                next_sample += 10
+            time.sleep(0.5)
+        glass = {}
+        for player in players:
+            state = player.state()
+            since = state.first_frame_at or loaded
+            stalls = [s for s in state.stalls_of_a_frame_or_more(0.1) if s.start >= since]
+            stills = state.still_pictures(since=since)
+            near = [x for x in stills if any(0 <= x.start - at <= NEAR for at in restarted_at)]
+            glass[player.line] = {
+                "version": player.version, "stalls": len(stalls), "stills_near_restart": len(near),
+                "stall_seconds": [round(x.seconds(state.now), 2) for x in stalls][:10],
+                "stills": len(stills), "still_seconds": [round(x.seconds(state.now), 2) for x in stills][:10],
+                "errors": [e.code for e in state.errors], "frames": state.frames,
+                "behind_live_edge": round(state.behind_live_edge or 0, 2)}
+        status = d.status()
+    finally:
+        for player in players:
+            player.close()
+        d.finish()
+        camera.kill()
+        shutil.rmtree(folder, ignore_errors=True)
+    values = [mb for _, mb in memory]
+    return {"minutes": minutes, "restart_every": restart_every, "restarts": restarts,
+            "camera_connections_seen": len(connections), "offline_samples": offline, "glass": glass,
+            "rss_mb": {"first": values[0], "last": values[-1], "max": max(values), "min": min(values),
+                       "samples": memory},
+            "session_kept": status.get("session") == body.get("session"), "reloads": status.get("reloads")}
+
+
 def main(argv: list[str] | None = None) -> int:
     if argv is None:
         argv = sys.argv[1:]
@@ -278,8 +376,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default="cpu,switch")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=15.0, help="cpu: the measured window of each round")
+    parser.add_argument("--soak", type=float, metavar="MINUTES", help="soak: a camera this long (only the soak runs)")
+    parser.add_argument("--restart-every", type=float, default=300.0, help="soak: seconds between RTSP restarts")
+    parser.add_argument("--lines", default="shaka49,shaka415", help="soak: the Shaka lines that play it")
     args = parser.parse_args(argv)
-    if not os.access(FFMPEG, os.X_OK):
+    if args.soak:
+        args.only = "soak"
+    if not os.access(FFMPEG, os.X_OK) and args.only != "soak":
         print(f"{FFMPEG} not found (make bench installs Debian's ffmpeg)", file=sys.stderr)
         return 2
     results: dict = {"load": os.getloadavg()}
@@ -298,6 +401,16 @@ def main(argv: list[str] | None = None) -> int:
               "interrupt's end, overlay on %.2f s, off %.2f s" % (
                   args.rounds, m["page"], m["full"], m.get("connect", float("nan")), m["back"], m["overlay"],
                   m["overlay_off"]))
+    if "soak" in sections:
+        results["soak"] = soak = run_soak(args.soak or 30.0, args.restart_every, args.lines.split(","))
+        print(f"soak: {soak['minutes']:g} min of a camera (320x240 H.264 + AAC, audio = true), its RTSP server "
+              f"restarted every {soak['restart_every']:g} s ({soak['restarts']} times; "
+              f"{soak['camera_connections_seen']} connections seen): castd RSS {soak['rss_mb']['first']} MB first, "
+              f"{soak['rss_mb']['last']} last, {soak['rss_mb']['max']} max; same session {soak['session_kept']}")
+        for line, g in soak["glass"].items():
+            print(f"  {line} ({g['version']}): {g['stalls']} stalls >= 0.1 s {g['stall_seconds']}, {g['stills']} "
+                  f"stills >= 0.3 s {g['still_seconds']} ({g['stills_near_restart']} within {NEAR:g} s after a "
+                  f"restart), errors {g['errors']}, {g['frames']} frames")
     results_dir = Path(__file__).resolve().parent / "results"
     results_dir.mkdir(exist_ok=True)
     (results_dir / f"cameras-{int(time.time())}.json").write_text(json.dumps(results, indent=2))

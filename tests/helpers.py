@@ -625,3 +625,77 @@ class MjpegCamera:
         self.closed = True
         self.server.shutdown()
         self.server.server_close()
+
+
+class HlsCamera:
+    """A live HLS camera over HTTP (as go2rtc or Frigate serve one), with basic auth: PyAV's hls muxer writes
+    1 s segments of a solid colour with the RTSP camera's time strip (H.264, `fps` a second, paced in real
+    time) into a folder of its own, the last 4 listed, older ones deleted, and a ThreadingHTTPServer serves
+    that folder on a free loopback port."""
+
+    def __init__(self, folder: Path, color: str = "ffff00", user: str = "viewer", password: str = "hls-PASS-41f0",
+                 size: tuple[int, int] = (320, 240), fps: int = 10) -> None:
+        self.folder, self.user, self.password, self.fps = folder, user, password, fps
+        folder.mkdir(parents=True, exist_ok=True)
+        self.closed = False
+        from rtspserver import TIME_RATE, TIME_STEPS  # the same time strip as the RTSP camera's
+        self._rate, width, height = TIME_RATE, *size
+        strip = height // 6
+        self._pictures = []
+        for step in range(TIME_STEPS):
+            level = step * (255 // (TIME_STEPS - 1))
+            picture = av.VideoFrame(width, height, "rgb24")  # (line size = width * 3 at these sizes)
+            picture.planes[0].update(bytes.fromhex(color) * (width * (height - strip))
+                                     + bytes((level, level, level)) * (width * strip))
+            self._pictures.append(picture.reformat(format="yuv420p"))
+        camera = self
+
+        class Handler(http.server.SimpleHTTPRequestHandler):
+            def __init__(self, *args, **kwargs):
+                super().__init__(*args, directory=str(folder), **kwargs)
+
+            def do_GET(self):  # noqa: N802
+                import base64
+                expected = "Basic " + base64.b64encode(f"{camera.user}:{camera.password}".encode()).decode()
+                if self.headers.get("Authorization") != expected:
+                    self.send_response(401)
+                    self.send_header("WWW-Authenticate", 'Basic realm="camera"')
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                super().do_GET()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self._writer = threading.Thread(target=self._write, daemon=True)
+        self._writer.start()
+        wait_for(lambda: (folder / "live.m3u8").exists(), 10, message="the HLS camera's first segment")
+
+    def _write(self) -> None:
+        with av.open(str(self.folder / "live.m3u8"), "w", format="hls", options={
+                "hls_time": "1", "hls_list_size": "4", "hls_flags": "delete_segments"}) as out:
+            stream = out.add_stream("libx264", rate=self.fps, options={"g": str(self.fps), "tune": "zerolatency",
+                                                                       "preset": "ultrafast"})
+            stream.width, stream.height, stream.pix_fmt = self._pictures[0].width, self._pictures[0].height, "yuv420p"
+            began, n = time.monotonic(), 0
+            while not self.closed:
+                picture = self._pictures[int(n * self._rate / self.fps) % len(self._pictures)]
+                picture.pts = n
+                out.mux(stream.encode(picture))
+                n += 1
+                time.sleep(max(0.0, began + n / self.fps - time.monotonic()))
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/live.m3u8"
+
+    def close(self) -> None:
+        self.closed = True
+        self._writer.join(5)
+        self.server.shutdown()
+        self.server.server_close()

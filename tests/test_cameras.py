@@ -21,13 +21,14 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from broker import mqtt_env
 from fakecast import FakeCastDevice
 from hadiscovery import check
-from helpers import (ROOT, Daemon, MjpegCamera, RtspCamera, centre_rgb, close_to, fetch_segment, media_playlist_url,
-                     newest_frame, open_segment, rgb_at, segment_urls, wait_for)
+from helpers import (ROOT, Daemon, HlsCamera, MjpegCamera, RtspCamera, centre_rgb, close_to, fetch_segment,
+                     media_playlist_url, newest_frame, open_segment, rgb_at, segment_urls, wait_for)
 from rtspserver import TIME_STEPS, TONE_BASE, TONE_STEP
 
 CAMERA = (0, 255, 0)
 PAGE = (0, 0, 255)
 MJPEG = (255, 0, 255)
+HLS = (255, 255, 0)
 NODE = "door_tv"
 BASE = f"castd/{NODE}"
 
@@ -46,6 +47,13 @@ def mjpeg():
 
 
 @pytest.fixture(scope="module")
+def hls(tmp_path_factory):
+    cam = HlsCamera(tmp_path_factory.mktemp("hls-camera"), color="%02x%02x%02x" % HLS)
+    yield cam
+    cam.close()
+
+
+@pytest.fixture(scope="module")
 def mute():
     """A loopback port that accepts connections and never says a word (a camera hung mid-boot)."""
     with socket.socket() as silent:
@@ -55,7 +63,7 @@ def mute():
 
 
 @pytest.fixture(scope="module")
-def cam_daemon(tmp_path_factory, pages, camera, mjpeg, mute, broker, ha):
+def cam_daemon(tmp_path_factory, pages, camera, mjpeg, hls, mute, broker, ha):
     folder = tmp_path_factory.mktemp("castd-cameras")
     config = folder / "castd.toml"
     config.write_text(
@@ -69,13 +77,14 @@ def cam_daemon(tmp_path_factory, pages, camera, mjpeg, mute, broker, ha):
         f'[cameras.talk]\nurl = "{camera.url_at("/aac")}"\nusername = "{camera.user}"\n'
         f'password = "{camera.password}"\naudio = true\n\n'
         f'[cameras.alaw]\nurl = "{camera.url_at("/alaw")}"\nusername = "{camera.user}"\n'
-        f'password = "{camera.password}"\naudio = true\n')
+        f'password = "{camera.password}"\naudio = true\n\n'
+        f'[cameras.hls]\nurl = "{hls.url}"\nusername = "{hls.user}"\npassword = "{hls.password}"\n')
     config.chmod(0o600)  # it holds secrets
     d = Daemon(runtime_dir=folder / "run", args=["--config", str(config)], env_extra=mqtt_env(broker, NODE)).start()
     ha.wait(f"{BASE}/availability", lambda m: m.payload == b"online")
     yield d
     d.finish()
-    assert camera.password not in d.log() and mjpeg.password not in d.log()
+    assert camera.password not in d.log() and mjpeg.password not in d.log() and hls.password not in d.log()
 
 
 def stream_url(d: Daemon) -> str:
@@ -287,7 +296,7 @@ def test_home_assistant_gets_a_camera_select_and_a_doorbell_automation_works_ove
     assert not problems, problems
     select = expanded["components"]["camera"]
     assert select["platform"] == "select" and select["options"] == ["None", "door", "wrong", "inline", "mjpeg",
-                                                                      "snap", "talk", "alaw"]
+                                                                      "snap", "talk", "alaw", "hls"]
     assert select["command_topic"] == f"{BASE}/camera/set"
     session = d.status()["session"]
     # the README's doorbell automation: a JSON start on <base>/start, then the dashboard comes back
@@ -472,3 +481,22 @@ def test_a_camera_with_audio_true_has_its_sound_in_the_stream_in_sync_with_its_p
                      message="two segments of the dashboard")
     _, audio, _ = steps_in(fetch_segment(after))
     assert audio and all(s is None for _, s in audio)  # silence again
+
+
+def test_an_hls_camera_over_http_is_shown_at_its_own_pace(cam_daemon):
+    """An HLS camera's segments arrive whole (FFmpeg reads a 1 s segment in milliseconds): its pictures are
+    handed out at their own timestamps, so one second of castd's stream shows the camera's time strip step
+    (4 steps a second) instead of one picture per segment."""
+    d = cam_daemon
+    dashboard_on(d)
+    assert d.post("/start", json={"camera": "hls", "duration": 30, "then": "resume"}).status_code == 200
+    wait_colour(d, HLS)
+    state = camera_state(d, "hls")
+    assert state["state"] == "live" and state["codec"] == "h264", state
+    playlist = media_playlist_url(stream_url(d))
+    first = segment_urls(playlist)[-1]
+    urls = wait_for(lambda: (u := segment_urls(playlist)) and first in u and len(u) - u.index(first) > 2 and u, 10,
+                    message="two segments of the camera")
+    video, _, _ = steps_in(fetch_segment(urls[urls.index(first) + 1]))
+    steps = [step for _, step in video]
+    assert len(changes(video)) >= 2, steps  # unpaced: one picture (one step) for the whole segment

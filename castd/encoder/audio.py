@@ -3,13 +3,14 @@ a camera with `audio = true` is on screen; then that camera's sound, in sync wit
 
 Why a track always, and always the same one: the track has been in every segment since castd began
 (receivers have refused HLS video without audio), and a player cannot cope with one that comes and
-goes. Shaka (4.9 and 4.16, lib/media/media_source_engine.js) builds its SourceBuffers from the first
-segment's streams; a segment without the audio a SourceBuffer waits for leaves the audio buffer short,
-and Shaka stalls at that buffered-range gap (its gap jumping only crosses gaps in every buffer). A new
-codec or sample rate mid-stream would need `changeType` or a new LOAD (what issue 21 must avoid). So
-camera audio enters the track castd already writes: nothing changes for a player, for the master
-playlist (`mp4a.40.2` has always been declared) or for the cast LOAD (a media LOAD of H.264 + AAC TS).
-The cost of the silence is what it always was: one 6-byte packet per 21.3 ms, 0.24 kB/s.
+goes. Shaka makes its SourceBuffers from the master playlist's CODECS (`avc1...,mp4a.40.2`); the media
+element's buffered ranges are the intersection of its SourceBuffers' (the MSE rule), so a segment with
+no audio is a hole in them, which Shaka's GapJumpingController (4.9.2's, read in
+tests/glass/node_modules/shaka49) jumps over, skipping the picture in it, or stalls at when no audio
+follows. A new codec or sample rate mid-stream would need a new LOAD (what issue 21 must avoid). So
+camera sound enters the track castd already writes: nothing changes for a player, the master playlist
+or the cast LOAD (a media LOAD of H.264 + AAC TS, castd/cast/media.py), and video-only sessions cost
+what they always did (one 6-byte packet per 21.3 ms, 0.24 kB/s, now with no encoding at all).
 
 Camera audio comes in two ways (AudioFeed, filled by the camera's reader thread):
 - AAC-LC at 48 kHz stereo, the track's own format: its packets are passed through (no decode, no
@@ -24,15 +25,19 @@ The track's encoder runs only on camera sound; it hands out each packet two fram
 input, so when the sound stops its last two frames are lost and silence goes on seamlessly; packets that
 would overlap what is already muxed are dropped, a hole is filled with silence: the track is gapless.
 
-Sync. A camera's picture reaches the TV at the frame loop's next tick after it is decoded (at 10 fps:
-50 ms late on average); its sound is muxed where it lands in the feed. Silence is muxed AUDIO_AHEAD
-(0.2 s) ahead of the video so the muxer's interleaving never waits; camera sound cannot be (it is not
-here yet), so while a feed plays, the track runs CAMERA_AHEAD (-0.1 s) behind the video and the
-feed keeps PRIME (0.1 s) of sound in hand against the camera's jitter: sound lags its arrival by
-about PRIME + CAMERA_AHEAD = 0 s, and more than MAX_BACKLOG (0.25 s) held (a burst, an HLS camera's
-whole segment, a camera clock faster than ours) is dropped from the front. The cost: segments are
-listed ~0.1 s later while a camera's sound plays (the interleaving waits for it; HOLD-BACK is 3 s).
-tests/test_cameras.py measures the sync with a tone whose pitch steps with the camera's time strip.
+Sync: by the camera's own timestamps, not by arrival. Its sound arrives before the picture of the
+same moment (the picture is encoded, and decoded with frame threads: measured with tests/rtspserver.py,
+sound placed by arrival played 0.42-0.52 s ahead of its picture), so the reader notes, for every
+decoded picture, our clock minus the camera's (AudioFeed.saw_picture, a median over OFFSET_FRAMES),
+and the track takes the sound of the camera moment whose picture is being encoded: the frame, not the
+session clock, places it (media time runs up to 0.4 s ahead of the wall clock after a burst of frames).
+Sound more than SLACK off is dropped or waited for (a click), which re-syncs it after a burst, a drift
+of the camera's clock, or the jump at FFmpeg's first RTCP report. Silence is muxed AUDIO_AHEAD (0.2 s)
+ahead of the video so the muxer's interleaving never waits; camera sound runs CAMERA_AHEAD (-0.1 s)
+behind it instead (its next moment may not be here yet), so segments are listed ~0.1 s later while
+a camera's sound plays (HOLD-BACK is 3 s). Measured by tests/test_cameras.py (a tone whose pitch steps
+with the camera's time strip): the sound -19 to -81 ms from its picture (medians; AAC passed through
+and G.711 transcoded), where the test camera's own timestamps put it -12 and -77 ms apart.
 """
 
 from __future__ import annotations

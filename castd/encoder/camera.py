@@ -62,11 +62,44 @@ def source_url(camera: Camera) -> str:
 PROBE = {"analyzeduration": "100000", "probesize": "32768"}
 
 
+# An HLS camera (go2rtc, Frigate, a camera's own /live.m3u8): FFmpeg's hls demuxer starts 3 segments from
+# the live edge by default; 2 is one segment of buffer (the next one is listed while the last is shown) and
+# 1-2 s less delay with the 1-2 s segments such servers cut.
+HLS_START = "-2"
+
+
 def open_options(camera: Camera) -> dict[str, str]:
     scheme = urlsplit(camera.url).scheme.lower()
     if scheme in ("rtsp", "rtsps"):
         return {**PROBE, "rtsp_transport": camera.transport, "timeout": str(int(READ_TIMEOUT * 1e6))}
-    return {**PROBE, "rw_timeout": str(int(READ_TIMEOUT * 1e6))}
+    return {**PROBE, "rw_timeout": str(int(READ_TIMEOUT * 1e6)), "live_start_index": HLS_START}
+
+
+class Pacer:
+    """Hands an HLS camera's pictures out at their own pace. FFmpeg reads a segment as fast as HTTP brings
+    it (a 1 s segment decodes in ~10 ms), and the frame loop takes only the newest picture: unpaced, the TV
+    would show one picture per segment. So each frame waits until its timestamp is due on our clock
+    (anchored at the first); a camera late by more than RESYNC (a slow playlist refresh) or a jump in
+    its timestamps is anchored again. RTSP and MJPEG cameras send in real time: not paced."""
+
+    RESYNC = 1.0  # seconds
+
+    def __init__(self, stop: threading.Event) -> None:
+        self._stop = stop
+        self._anchor: tuple[float, float] | None = None  # (camera time, monotonic)
+
+    def wait(self, camera_time: float | None) -> None:
+        if camera_time is None:
+            return
+        now = time.monotonic()
+        if self._anchor is None:
+            self._anchor = (camera_time, now)
+            return
+        due = self._anchor[1] + camera_time - self._anchor[0]
+        if due < now - self.RESYNC or due > now + self.RESYNC:
+            self._anchor = (camera_time, now)
+        elif due > now:
+            self._stop.wait(due - now)
 
 
 def describe(exc: BaseException, waited: float = 0.0) -> str:
@@ -210,6 +243,7 @@ class CameraReader:
             stream.thread_type = "AUTO"  # a 1080p H.264 camera decodes on both cores of a Pi
             self.codec = stream.codec_context.name
             sound = self._sound(container)
+            pacer = Pacer(self._stop) if container.format.name == "hls" else None
             for packet in container.demux(stream, *([sound.stream] if sound else [])):
                 if self._stop.is_set():
                     return "stopped"
@@ -217,6 +251,8 @@ class CameraReader:
                     sound.packet(packet)
                     continue
                 for frame in stream.decode(packet):
+                    if pacer is not None:
+                        pacer.wait(frame.time)
                     self.frame, self.frame_at, self.frame_wall = frame, time.monotonic(), time.time()
                     if sound is not None and frame.time is not None:
                         sound.feed.saw_picture(frame.time, self.frame_at)
