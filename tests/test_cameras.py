@@ -318,7 +318,9 @@ def test_home_assistant_gets_a_camera_select_and_a_doorbell_automation_works_ove
 
 def test_at_the_glass_a_doorbell_interrupt_plays_through_with_one_load_and_no_stall(cam_daemon):
     """The fake Cast device plays castd's stream in Shaka Player 4.16 (the receiver's engine): dashboard ->
-    camera -> dashboard is one LOAD, and the player never stalls for a frame or more."""
+    camera -> dashboard is one LOAD, and the player never stalls for a frame or more. The camera is the one
+    with its sound on (audio = true): silence, the camera's AAC, silence again, in the one track the LOAD's
+    stream always had."""
     d = cam_daemon
     with FakeCastDevice(name=f"castd camera TV {os.getpid()}", engine="shaka4") as tv:
         started = time.time()
@@ -327,7 +329,7 @@ def test_at_the_glass_a_doorbell_interrupt_plays_through_with_one_load_and_no_st
         tv.wait_colour(PAGE, timeout=40, after=started, tolerance=80)
         tv.wait_for(lambda: tv.player_state == "PLAYING", timeout=20, what="the player PLAYING")
         asked = time.time()
-        interrupt = d.post("/start", json={"camera": "door", "duration": 5, "then": "resume"})
+        interrupt = d.post("/start", json={"camera": "talk", "duration": 5, "then": "resume"})
         assert interrupt.status_code == 200 and interrupt.json()["switched"], interrupt.text
         camera = tv.wait_colour(CAMERA, timeout=30, after=asked, tolerance=80)
         back = tv.wait_colour(PAGE, timeout=30, after=camera.t, tolerance=80)
