@@ -8,7 +8,8 @@ Layout (one room per job; processes from the top down, imports only downward):
   supervisor/  the one process that decides: the wanted session, the encoder slot (slot.py), casting,
                the /status snapshot (status.py); loop.py is its one loop
   encoder/     the encoder child process: renders (Xvfb + Chromium), reads cameras (camera.py; scene.py
-               puts a camera in the page's place or over it) and encodes (PyAV -> HLS);
+               puts a camera in the page's place or over it; audio.py the one AAC track: silence, or a
+               camera's sound) and encodes (PyAV -> HLS);
                pagewatch.py decides (pure) when its page hangs and which cure comes next
   cast/        the cast worker child process: pychromecast, one link thread per device; freeze.py decides
                (pure) when the TV's player is stuck and needs a new LOAD, takeover.py (pure) whether castd
