@@ -502,3 +502,23 @@ def test_an_hls_camera_over_http_is_shown_at_its_own_pace(cam_daemon):
     video, _, _ = steps_in(fetch_segment(urls[urls.index(first) + 1]))
     steps = [step for _, step in video]
     assert len(changes(video)) >= 2, steps  # unpaced: one picture (one step) for the whole segment
+
+
+def test_a_cameras_sound_is_taken_beside_its_picture_and_resynced_when_it_drifts():
+    from castd.encoder.audio import UNIT, AudioFeed
+    feed = AudioFeed()
+    assert feed.take(5.0) is None  # no picture yet: no clock to place the sound by
+    feed.saw_picture(10.0, 110.0)  # the picture of camera time 10 s was decoded at 110 s on our clock
+    for n in range(80):
+        feed.put(9.0 + n * UNIT, str(n).encode())  # 9 s to 10.7 s of sound, one frame each
+    first = round(1.0 / UNIT)
+    assert feed.take(110.0) == str(first).encode() and feed.dropped == 0  # camera 10 s (what came before skipped)
+    assert feed.take(110.0 + UNIT) == str(first + 1).encode()  # then in order
+    assert feed.take(110.5) is not None  # 0.5 s on (a burst of pictures): re-synced by dropping the late sound
+    assert 15 <= feed.dropped <= 22, feed.dropped
+    assert feed.take(115.0) is None and feed.waits == 1  # the sound ran out: silence, counted
+    feed.put(21.0, b"early")
+    assert feed.take(120.0) is None and feed.units  # too early for camera time 20 s: kept for its moment
+    assert feed.take(121.0) == b"early"
+    feed.restart()
+    assert feed.offset is None and not feed.units

@@ -1,9 +1,13 @@
 """The encoder's output path on its own (real PyAV, x264, AAC and hls muxer; pictures made here
-instead of grabbed): unchanged pictures, silent audio, and segments cut at page changes."""
+instead of grabbed): unchanged pictures, silent audio and a camera's sound, and segments cut at page changes."""
+
+import array
+import math
 
 import av
 import pytest
 
+from castd.encoder.audio import AUDIO_FRAME, AUDIO_RATE, AudioFeed
 from castd.encoder.convert import Yuv420Converter
 from castd.encoder.hls import HlsOutput, first_hold
 from castd.encoder.pagecut import SETTLE, Action, PageCut
@@ -59,6 +63,46 @@ def test_silent_audio_is_continuous_and_not_encoded(tmp_path):
     assert all(b[0] == a[0] + a[1] for a, b in zip(packets, packets[1:])), "gap or overlap in the audio"
     assert packets[-1][0] + packets[-1][1] - packets[0][0] >= 4.4 * 90000  # covers the video (90 kHz)
     assert output.sound.encoded == 0  # silence is one packet made once, muxed again
+
+
+def tone(camera_time: float, hz: float = 1000.0) -> av.AudioFrame:
+    """One AAC frame of a sine, as a camera's reader puts it in its feed (fltp stereo 48 kHz)."""
+    frame = av.AudioFrame(format="fltp", layout="stereo", samples=AUDIO_FRAME)
+    first = round(camera_time * AUDIO_RATE)
+    data = array.array("f", (0.3 * math.sin(2 * math.pi * hz * (first + n) / AUDIO_RATE) for n in range(AUDIO_FRAME)))
+    for plane in frame.planes:
+        plane.update(data.tobytes())
+    frame.sample_rate = AUDIO_RATE
+    return frame
+
+
+def test_a_cameras_sound_enters_the_track_without_a_gap_and_silence_comes_back(tmp_path):
+    """Silence, then a camera's sound (encoded), then silence again, through the real muxer: the track stays
+    one gapless run of packets, the sound is in the middle of it, and the ends are silent."""
+    output = HlsOutput(tmp_path, PRESET)
+    feed = AudioFeed()
+    grey = picture((128, 128, 128))
+    offset, put = 1000.0, 0.0  # our monotonic clock is the camera's + 1000 s
+    for i in range(60):  # 6 s: the camera's sound on screen from 2 s to 4 s
+        t = i / PRESET.fps
+        feed.saw_picture(t, offset + t)
+        while put < t + 0.2:  # sound arrives ahead of its picture, as from a camera
+            feed.put(put, tone(put))
+            put += AUDIO_FRAME / AUDIO_RATE
+        output.sound.feed = feed if 20 <= i < 40 else None
+        output.write_video(grey, offset + t)
+    output.close()
+    assert output.sound.played > 60 and output.sound.encoded > 60 and feed.dropped == feed.waits == 0
+    packets = [packet for _, _, audio in segments(tmp_path) for packet in audio]
+    assert all(b[0] == a[0] + a[1] for a, b in zip(packets, packets[1:])), "gap or overlap in the audio"
+    loud = []
+    for path in sorted(tmp_path.glob("seg*.ts")):
+        with av.open(str(path)) as container:
+            for frame in container.decode(audio=0):
+                samples = array.array("f", bytes(frame.planes[0]))[:frame.samples]
+                if max(abs(x) for x in samples) > 0.1:
+                    loud.append(float(frame.time))
+    assert loud and 1.9 <= min(loud) <= 2.4 and 3.6 <= max(loud) <= 4.1, (min(loud), max(loud))
 
 
 @pytest.mark.parametrize("stream_format", list(STREAM_FORMATS))

@@ -113,7 +113,7 @@ class AudioFeed:
         self.offset: float | None = None  # our monotonic clock minus the camera's, when its pictures are decoded
         self._playing = False
         self.codec: str | None = None  # the camera's audio codec, "aac (passed through)" or "pcm_alaw -> aac"
-        self.dropped = 0  # frames dropped for being late (or older than BACKLOG)
+        self.dropped = 0  # frames dropped while playing, for being late (each run of them is a click)
         self.waits = 0  # times the track waited for sound (played silence): before the first, a gap, early sound
 
     def put(self, camera_time: float, unit: bytes | av.AudioFrame) -> None:
@@ -143,7 +143,7 @@ class AudioFeed:
         slack = SLACK if self._playing else UNIT / 2  # a start lands on the right frame; then only re-sync beyond
         while units and units[0][0] < want - slack:
             units.popleft()
-            self.dropped += 1
+            self.dropped += self._playing  # (at a start, what came before the picture is not a re-sync)
         if not units or units[0][0] > want + slack:
             self.waits += self._playing
             self._playing = False
