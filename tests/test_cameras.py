@@ -459,8 +459,8 @@ def test_a_camera_with_audio_true_has_its_sound_in_the_stream_in_sync_with_its_p
     assert state["audio"] == codec, state
     playlist = media_playlist_url(stream_url(d))
     first = segment_urls(playlist)[-1]
-    urls = wait_for(lambda: (u := segment_urls(playlist)) and first in u and len(u) - u.index(first) > 5 and u, 15,
-                    message="five segments of the camera")
+    urls = wait_for(lambda: (u := segment_urls(playlist)) and first in u and len(u) - u.index(first) > 3 and u, 15,
+                    message="three segments of the camera")
     data = b"".join(fetch_segment(url) for url in urls[urls.index(first) + 1:])
     video, audio, packets = steps_in(data)
     heard = [s for _, s in audio if s is not None]
@@ -471,12 +471,14 @@ def test_a_camera_with_audio_true_has_its_sound_in_the_stream_in_sync_with_its_p
         heard_at = [t for t, c in changes(audio) if c == change and abs(t - at) < 1.0]
         if heard_at:
             offsets.append(min(heard_at, key=lambda t: abs(t - at)) - at)
-    assert len(offsets) >= 8, (changes(video), changes(audio))
+    assert len(offsets) >= 6, (changes(video), changes(audio))  # 4 steps a second
     lag = statistics.median(offsets)
     print(f"{name} ({codec}): the sound {lag * 1000:+.0f} ms from the picture (median of {len(offsets)} steps, "
           f"{min(offsets) * 1000:+.0f} to {max(offsets) * 1000:+.0f})")
     assert abs(lag) <= 0.15, offsets  # a frame loop tick at 10 fps is 0.1 s; lips look wrong from ~0.2 s
 
+    if name != "talk":
+        return  # (the way back is the same for both)
     dashboard_on(d)
     back = segment_urls(playlist)[-1]  # (it ends with the page's first frame: camera sound before it)
     after = wait_for(lambda: (u := segment_urls(playlist)) and back in u and len(u) - u.index(back) > 2 and u[-1], 10,

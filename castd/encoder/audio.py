@@ -36,8 +36,8 @@ of the camera's clock, or the jump at FFmpeg's first RTCP report. Silence is mux
 ahead of the video so the muxer's interleaving never waits; camera sound runs CAMERA_AHEAD (-0.1 s)
 behind it instead (its next moment may not be here yet), so segments are listed ~0.1 s later while
 a camera's sound plays (HOLD-BACK is 3 s). Measured by tests/test_cameras.py (a tone whose pitch steps
-with the camera's time strip): the sound -19 to -81 ms from its picture (medians; AAC passed through
-and G.711 transcoded), where the test camera's own timestamps put it -12 and -77 ms apart.
+with the camera's time strip): the sound -81 to +4 ms from its picture (the medians of five runs, AAC
+passed through and G.711 transcoded), where the test camera's own timestamps put it -12 and -77 ms apart.
 """
 
 from __future__ import annotations
