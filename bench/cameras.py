@@ -345,8 +345,12 @@ def run_soak(minutes: float, restart_every: float, lines: list[str]) -> dict:
             stalls = [s for s in state.stalls_of_a_frame_or_more(0.1) if s.start >= since]
             stills = state.still_pictures(since=since)
             near = [x for x in stills if any(0 <= x.start - at <= NEAR for at in restarted_at)]
+            played = max(1e-6, state.now - since) / 60
+            near_minutes = min(played, len(restarted_at) * NEAR / 60)
             glass[player.line] = {
                 "version": player.version, "stalls": len(stalls), "stills_near_restart": len(near),
+                "stills_per_min_near_restart": round(len(near) / max(1e-6, near_minutes), 2),
+                "stills_per_min_otherwise": round((len(stills) - len(near)) / max(1e-6, played - near_minutes), 2),
                 "stall_seconds": [round(x.seconds(state.now), 2) for x in stalls][:10],
                 "stills": len(stills), "still_seconds": [round(x.seconds(state.now), 2) for x in stills][:10],
                 "errors": [e.code for e in state.errors], "frames": state.frames,
@@ -410,7 +414,8 @@ def main(argv: list[str] | None = None) -> int:
         for line, g in soak["glass"].items():
             print(f"  {line} ({g['version']}): {g['stalls']} stalls >= 0.1 s {g['stall_seconds']}, {g['stills']} "
                   f"stills >= 0.3 s {g['still_seconds']} ({g['stills_near_restart']} within {NEAR:g} s after a "
-                  f"restart), errors {g['errors']}, {g['frames']} frames")
+                  f"restart: {g['stills_per_min_near_restart']} a minute there, {g['stills_per_min_otherwise']} "
+                  f"elsewhere), errors {g['errors']}, {g['frames']} frames")
     results_dir = Path(__file__).resolve().parent / "results"
     results_dir.mkdir(exist_ok=True)
     (results_dir / f"cameras-{int(time.time())}.json").write_text(json.dumps(results, indent=2))
