@@ -3,6 +3,7 @@
     .venv/bin/python -m bench.cameras                 # both sections
     .venv/bin/python -m bench.cameras --only cpu --seconds 20
     .venv/bin/python -m bench.cameras --soak 30 --restart-every 300   # the soak alone (shaka49, shaka415)
+    .venv/bin/python -m bench.cameras --only audio                    # a camera's sound converted to AAC
 
 cpu: a 1080p25 H.264 camera (a testsrc2 clip made by ffmpeg, High profile, a keyframe every 2 s, served in
 real time by GStreamer's RTSP server: tests/rtspserver.py --file) turned into castd's 720p10 HLS, two ways in
@@ -17,6 +18,8 @@ switch: a real castd (Chromium on Xvfb), a dashboard streaming, then `POST /star
 camera (bench/hlswatch.py's way of reading the stream: the moment a player could have it), the camera's own
 connect time (its first frame, from the log), the way back to the dashboard when the interrupt ends, and
 the same for an overlay in a corner. A 320x240 H.264 test camera (tests/rtspserver.py, a keyframe a second).
+
+audio: the CPU of a camera's sound converted for the track (G.711 -> AAC), in this process.
 
 soak (--soak MINUTES): that test camera with its sound (AAC, audio = true) as a session of its own, played by
 Shaka in headless Chromium (--lines), its RTSP server killed and started again every --restart-every s:
@@ -273,6 +276,45 @@ def run_switch(rounds: int) -> dict:
     return {"samples": out, "medians": medians}
 
 
+# ---- audio ---------------------------------------------------------------------------------------------
+def run_audio(seconds: float = 60.0) -> dict:
+    """CPU of a camera's sound that is not the track's format: `seconds` of G.711 A-law 8 kHz mono (a 1 kHz
+    tone, most IP cameras' default) decoded, resampled to 48 kHz stereo and AAC-encoded with the track's
+    settings, as camera.py's _Sound and audio.py's AacTrack do; beside it the passed-through case costs a copy."""
+    import array
+    import math
+    from fractions import Fraction
+
+    import av
+
+    from castd.encoder.audio import AUDIO_BIT_RATE, AUDIO_FRAME, AUDIO_RATE
+    alaw = av.CodecContext.create("pcm_alaw", "w")
+    alaw.sample_rate, alaw.layout, alaw.format = 8000, "mono", "s16"
+    alaw.time_base = Fraction(1, 8000)
+    packets = []
+    for first in range(0, int(8000 * seconds), 160):  # 20 ms packets, as RTP carries G.711
+        frame = av.AudioFrame(format="s16", layout="mono", samples=160)
+        frame.sample_rate, frame.pts, frame.time_base = 8000, first, Fraction(1, 8000)
+        frame.planes[0].update(array.array("h", (int(8000 * math.sin(2 * math.pi * 1000 * (first + n) / 8000))
+                                                 for n in range(160))).tobytes())
+        packets += alaw.encode(frame)
+    decoder = av.CodecContext.create("pcm_alaw", "r")
+    decoder.sample_rate, decoder.layout = 8000, "mono"
+    resampler = av.AudioResampler(format="fltp", layout="stereo", rate=AUDIO_RATE, frame_size=AUDIO_FRAME)
+    aac = av.CodecContext.create("aac", "w")
+    aac.sample_rate, aac.layout, aac.format, aac.bit_rate = AUDIO_RATE, "stereo", "fltp", AUDIO_BIT_RATE
+    aac.time_base = Fraction(1, AUDIO_RATE)
+    began, n = time.process_time(), 0
+    for packet in packets:
+        for frame in decoder.decode(packet):
+            for out in resampler.resample(frame):
+                out.pts = n * AUDIO_FRAME
+                n += 1
+                aac.encode(out)
+    cpu = time.process_time() - began
+    return {"seconds": seconds, "cpu_s": round(cpu, 3), "share_of_a_core": round(cpu / seconds, 4)}
+
+
 # ---- soak ----------------------------------------------------------------------------------------------
 def _rss_mb(pids: list[int]) -> float:
     total = 0
@@ -386,7 +428,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.soak:
         args.only = "soak"
-    if not os.access(FFMPEG, os.X_OK) and args.only != "soak":
+    if not os.access(FFMPEG, os.X_OK) and ("cpu" in args.only or "switch" in args.only):
         print(f"{FFMPEG} not found (make bench installs Debian's ffmpeg)", file=sys.stderr)
         return 2
     results: dict = {"load": os.getloadavg()}
@@ -405,6 +447,10 @@ def main(argv: list[str] | None = None) -> int:
               "interrupt's end, overlay on %.2f s, off %.2f s" % (
                   args.rounds, m["page"], m["full"], m.get("connect", float("nan")), m["back"], m["overlay"],
                   m["overlay_off"]))
+    if "audio" in sections:
+        results["audio"] = audio = run_audio()
+        print(f"audio: G.711 8 kHz mono -> AAC 48 kHz stereo, {audio['cpu_s']} CPU-s for {audio['seconds']:g} s of "
+              f"sound: {audio['share_of_a_core'] * 100:.1f}% of a core")
     if "soak" in sections:
         results["soak"] = soak = run_soak(args.soak or 30.0, args.restart_every, args.lines.split(","))
         print(f"soak: {soak['minutes']:g} min of a camera (320x240 H.264 + AAC, audio = true), its RTSP server "

@@ -16,8 +16,9 @@ Camera audio comes in two ways (AudioFeed, filled by the camera's reader thread)
 - AAC-LC at 48 kHz stereo, the track's own format: its packets are passed through (no decode, no
   encode; ADTS headers stripped, the muxer writes the track's own);
 - anything else (G.711 at 8 kHz mono, the default of most IP cameras; AAC at 16 kHz; Opus): decoded,
-  resampled to 48 kHz stereo by PyAV (libswresample) and encoded by the track's AAC encoder, ~1.5%
-  of a core per camera (bench/cameras.py).
+  resampled to 48 kHz stereo by PyAV (libswresample) and encoded by the track's AAC encoder: 2.2% of
+  a core of the x86 test machine while it plays (`python -m bench.cameras --only audio`; a Pi's cores
+  are slower), nothing while a page or a camera without sound is on.
 
 Silence costs no encoding: it encodes to the same 6-byte AAC packet every time, so that packet is
 made once, by an encoder of its own with the track's settings, and muxed again with new timestamps.
