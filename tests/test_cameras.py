@@ -524,3 +524,32 @@ def test_a_cameras_sound_is_taken_beside_its_picture_and_resynced_when_it_drifts
     assert feed.take(121.0) == b"early"
     feed.restart()
     assert feed.offset is None and not feed.units
+
+
+def test_the_stream_carries_the_sound_of_the_camera_on_screen_else_of_the_first_overlay_with_sound(mute):
+    """Scene.audio_feed, the decision the frame loop hands the track each frame (cameras that never answer:
+    the readers run, their pictures are set here)."""
+    import av
+
+    from castd.config import Camera
+    from castd.encoder.scene import Scene
+    from castd.protocol import Overlay
+    cameras = {name: Camera(url=f"rtsp://127.0.0.1:{mute}/{name}", audio=name != "quiet")
+               for name in ("quiet", "door", "yard")}
+    scene = Scene(StillPage(), cameras, 1280, 720, lambda _: None)
+    try:
+        scene.navigate("https://dashboard.example/", 1)
+        assert scene.audio_feed() is None  # a page: silence
+        scene.set_overlays([Overlay(camera="quiet", position="top-left"), Overlay(camera="yard")])
+        readers = scene.readers()
+        assert scene.audio_feed() is None  # no picture from the yard yet: its sound would be the only sign
+        readers["yard"].frame = readers["quiet"].frame = av.VideoFrame(320, 240, "yuv420p")
+        assert scene.audio_feed() is readers["yard"].audio  # the quiet camera has no sound to give
+        scene.navigate("camera:door", 2)
+        assert scene.audio_feed() is None  # the door is wanted full screen: its sound once its picture is up
+        door = scene.readers()["door"]
+        assert door.audio is not None
+        door.frame = av.VideoFrame(320, 240, "yuv420p")
+        assert scene.loaded_token == 2 and scene.audio_feed() is door.audio
+    finally:
+        scene.close()

@@ -226,10 +226,15 @@ class Scene:
                     return reader.audio
         return None
 
+    def readers(self) -> dict[str, CameraReader]:
+        """The cameras read now, by name (full screen first)."""
+        found = {self._full.name: self._full} if self._full is not None else {}
+        for _, reader in self._overlays:
+            found.setdefault(reader.name, reader)
+        return found
+
     def statuses(self) -> list[CameraStatus]:
-        readers = ([self._full] if self._full is not None else []) + \
-            [r for _, r in self._overlays if r is not self._full]
-        return [reader.status() for reader in readers]
+        return [reader.status() for reader in self.readers().values()]
 
     def close(self) -> None:
         for reader in [self._full] + [r for _, r in self._overlays]:
