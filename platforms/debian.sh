@@ -33,6 +33,7 @@ command -v debootstrap >/dev/null || {
 
 if [ -n "${CASTD_CHROOT_REUSE:-}" ]; then
     WORK=$(cd "$CASTD_CHROOT_REUSE" && pwd)
+    rm -f "$WORK/times"  # this run's steps only
     export CASTD_CHROOT_KEEP=1  # what was kept stays kept
     [ -x "$WORK/root/usr/bin/python3" ] || { echo "platforms/debian.sh: no kept system in $WORK/root" >&2; exit 1; }
 else
