@@ -42,13 +42,13 @@ def set_child_subreaper() -> None:
 SETPRIV = shutil.which("setpriv") or ""  # util-linux; "" where it is missing
 
 
-def with_pdeathsig(argv: Sequence[str]) -> list[str]:
-    """`argv` so that the program gets SIGKILL when the thread that started it ends (PR_SET_PDEATHSIG,
-    kept across exec): `setpriv --pdeathsig KILL -- argv`. Without setpriv, `argv` as it is: the program
+def with_pdeathsig(argv: Sequence[str], sig: signal.Signals = signal.SIGKILL) -> list[str]:
+    """`argv` so that the program gets `sig` when the thread that started it ends (PR_SET_PDEATHSIG,
+    kept across exec): `setpriv --pdeathsig KILL -- argv` (for SIGKILL). Without setpriv, `argv` as it is: the program
     then outlives a killed parent until the subreaper above sweeps it (end_everything_below, end_orphans)."""
     if not SETPRIV:
         return list(argv)
-    return [SETPRIV, "--pdeathsig", "KILL", "--", *argv]
+    return [SETPRIV, "--pdeathsig", sig.name.removeprefix("SIG"), "--", *argv]
 
 
 def stat_fields(pid: int) -> list[str] | None:
