@@ -9,10 +9,11 @@ never from a Popen `preexec_fn`: that runs Python in the forked copy of a proces
 are gone, and on Debian 13 (Python 3.13) it hung there. Seen in the hung-page test: the page thread's
 second chromedriver was a fork that never reached exec, stuck for good (futex wait) in
 pthread_cond_destroy under PyAV's VideoReformatter.__dealloc__ (sws_freeContext ->
-avpriv_slicethread_free), run by the child's after-fork clean-up: the condition variable's waiters
-were swscale's worker threads, which a fork does not copy. Without a preexec_fn, Popen uses vfork and
-runs no Python in the child at all. setpriv is in util-linux, which Debian marks Essential (2.38 on
-Debian 12, 2.41 on 13); it execs the program, so its PID is the program's.
+avpriv_slicethread_free), with no Python frame between it and Popen._execute_child (Python's after-fork
+clean-up in the child, it seems): the condition variable's waiters were swscale's worker threads, which a
+fork does not copy. Without a preexec_fn, Popen runs no Python in the child at all. setpriv is in
+util-linux, which Debian marks Essential (2.38 on Debian 12, 2.41 on 13); it execs the program, so its
+PID is the program's.
 """
 
 from __future__ import annotations
