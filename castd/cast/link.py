@@ -32,7 +32,7 @@ import queue
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 from castd.cast.connection import CastConnection, CastError, Interrupted
 from castd.cast.devices import NotFound, Resolved, Resolver
@@ -380,18 +380,14 @@ class Link:
             self.log.info("the cast device is not free; castd waits", device=self.spec, reason=decision.reason)
         self._set("waiting", decision.reason)
         asked = time.monotonic()
-        while True:
-            if check():
-                raise Interrupted()
-            if not conn.connected() or conn.generation != self.verified_gen:
-                return
-            try:
-                namespace, data = conn.inbox.get(timeout=0.2)
-            except queue.Empty:
-                if time.monotonic() - asked >= WAIT_POLL:
-                    asked = time.monotonic()
-                    conn.send(NS_RECEIVER, {"type": "GET_STATUS"}, app=False)
-                continue
+
+        def ask() -> None:
+            nonlocal asked
+            if time.monotonic() - asked >= WAIT_POLL:
+                asked = time.monotonic()
+                conn.send(NS_RECEIVER, {"type": "GET_STATUS"}, app=False)
+
+        for namespace, data in self._inbox(conn, check, idle=ask):
             if namespace == NS_RECEIVER and data.get("type") == "RECEIVER_STATUS":
                 self.receiver = data.get("status") or {}
                 if facts_of(self.receiver, self.app_session) != facts:
@@ -539,16 +535,7 @@ class Link:
     # ---- watching -----------------------------------------------------------------------------
     def _watch(self, plan: Plan, conn: CastConnection, check: Callable[[], bool]) -> None:
         """Read the device's news until something needs the loop (plan change, lost connection, a fault)."""
-        while not self.terminal:
-            if check():
-                raise Interrupted()
-            if not conn.connected() or conn.generation != self.verified_gen:
-                return
-            try:
-                namespace, data = conn.inbox.get(timeout=0.2)
-            except queue.Empty:
-                self._tick(conn)
-                continue
+        for namespace, data in self._inbox(conn, check, idle=lambda: self._tick(conn)):
             if namespace == NS_RECEIVER and data.get("type") == "RECEIVER_STATUS":
                 heard = self.receiver.get("volume")
                 self.receiver = data.get("status") or {}
@@ -564,6 +551,23 @@ class Link:
                     self._on_media(entry)
                     if self.terminal:
                         break
+
+    def _inbox(self, conn: CastConnection, check: Callable[[], bool],
+               idle: Callable[[], None]) -> Iterator[tuple[str, dict]]:
+        """The device's messages as they arrive, until the link is terminal or the connection drops or is
+        replaced (the loop then decides again); `idle` runs after every 0.2 s without one; a stop or a
+        plan change (`check`) interrupts."""
+        while not self.terminal:
+            if check():
+                raise Interrupted()
+            if not conn.connected() or conn.generation != self.verified_gen:
+                return
+            try:
+                message = conn.inbox.get(timeout=0.2)
+            except queue.Empty:
+                idle()
+                continue
+            yield message
 
     def _tick(self, conn: CastConnection) -> None:
         now = time.monotonic()
