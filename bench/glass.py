@@ -112,11 +112,16 @@ class Link:
             self.proxies[netloc] = JitterLink(host, int(port), seed=len(self.proxies) + 19)
         return self.proxies[netloc].url(url)
 
-    def counts(self) -> dict:
-        """What the link did, and how long castd took to answer each blocking reload (`_HLS_msn`)."""
-        reloads = [r for p in self.proxies.values() for r in p.reloads]
-        return {"chunks": sum(p.chunks for p in self.proxies.values()),
-                "held": sum(p.held for p in self.proxies.values()),
+    def mark(self) -> dict[str, tuple[int, int, int]]:
+        return {k: (p.chunks, p.held, len(p.reloads)) for k, p in self.proxies.items()}
+
+    def counts(self, since: dict[str, tuple[int, int, int]] | None = None) -> dict:
+        """What the link did (since `mark()`), and how long castd took to answer each blocking reload."""
+        since = since or {}
+        zero = (0, 0, 0)
+        reloads = [r for k, p in self.proxies.items() for r in p.reloads[since.get(k, zero)[2]:]]
+        return {"chunks": sum(p.chunks - since.get(k, zero)[0] for k, p in self.proxies.items()),
+                "held": sum(p.held - since.get(k, zero)[1] for k, p in self.proxies.items()),
                 "reloads": len(reloads), "reloads_held_0.05s": sum(1 for s, _ in reloads if s >= 0.05),
                 "reload_seconds": summary([s for s, _ in reloads]),
                 "reload_statuses": sorted({code for _, code in reloads})}
@@ -301,13 +306,15 @@ def _measure(side: Side, line: str, pages, plan: dict, sections: list[str], colo
         if "switch" in sections:  # in blocks, one per phase (one block without --phases)
             found: dict = {"server": [], "glass": [], "missed": 0}
             blocks = min(loader.phases, plan["switches"])
-            for j in range(blocks):
+            first = colour  # every start and switch a colour other than the one on screen (the harness
+            for j in range(blocks):  # stamps a frame only when its colour changes)
                 began = time.time()
-                start(castd, player, pages, PALETTE[(colour + j) % len(PALETTE)], True, loader, j)
+                start(castd, player, pages, PALETTE[first % len(PALETTE)], True, loader, j)
                 _playing(player, began)
                 runs = plan["switches"] * (j + 1) // blocks - plan["switches"] * j // blocks
-                block = switches(castd, player, pages, runs, colour + 1 + j)
+                block = switches(castd, player, pages, runs, first + 1)
                 found = {k: found[k] + block[k] for k in found}
+                first += runs + 1
             out["switch"] = found
         if "kill" in sections:
             began = time.time()
@@ -342,10 +349,12 @@ def run(trees: dict[str, Path], lines: list[str], plan: dict, sections: list[str
             for n, line in enumerate(lines):
                 for loader in loaders:  # interleaved: every tree, format and link under the same machine load
                     for side in sides:
+                        mark = loader.link.mark()
                         try:
                             found = measure(side, line, pages, plan, sections, n * 3, loader)
                         except (BenchError, AssertionError) as exc:
                             found = {"error": f"{type(exc).__name__}: {exc}"}
+                        found["link"] = loader.link.counts(mark)
                         results["runs"].setdefault(line, {})[label(side, loader)] = found
                         results["load_average"].append(os.getloadavg())
                         print(json.dumps({"line": line, "tree": label(side, loader), **found,
@@ -407,6 +416,8 @@ def report(results: dict) -> None:
                 f"at {[v for x in f(r) for v in x['still_at']][:3]}")
             row(f"behind live edge, {page} page", lambda r, f=runs_of: " / ".join(
                 f"{x['behind_live_edge']['median']:.2f}" for x in f(r)))
+        row("blocking reloads: asked / held >= 0.05 s", lambda r: f"{r['link']['reloads']} / "
+            f"{r['link']['reloads_held_0.05s']}" if r["link"]["reloads"] else "-")
         row("encoder SIGKILL -> playing again", lambda r: _fmt(r["kill"]["kill_to_playing"]))
         row("  longest time without a new frame", lambda r: _fmt(r["kill"]["longest_still"]))
         row("  frozen (no resume within 20 s)", lambda r: f"{r['kill']['frozen']} of {r['kill']['kills']}")
