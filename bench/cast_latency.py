@@ -13,6 +13,7 @@ session is idle). Medians are printed per standby mode.
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
 import sys
 import tempfile
@@ -87,6 +88,7 @@ def run(standby: str, rounds: int) -> list[dict]:
         d.stop()
         d.kill_leftovers()
         pages.close()
+        shutil.rmtree(runtime, ignore_errors=True)  # castd's runtime dir and log (left in /tmp before)
     return results
 
 

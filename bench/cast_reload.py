@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import statistics
 import sys
 import tempfile
@@ -62,6 +63,7 @@ def run(rounds: int, line: str, stall: float) -> dict:
     finally:
         d.finish()
         pages.close()
+        shutil.rmtree(tmp, ignore_errors=True)  # castd's runtime dir and log (left in /tmp before)
     keys = ("freeze_to_load_s", "stuck_to_load_s", "stuck_to_picture_s")
     return {"line": line, "cast_stall_seconds": stall, "rounds": rounds, "samples": samples,
             "median": {k: round(statistics.median(s[k] for s in samples), 2) for k in keys}}

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import statistics
 import tempfile
 import time
@@ -240,6 +241,7 @@ def main() -> int:
         ha.close()
         broker.stop()
         pages.close()
+        shutil.rmtree(tmp, ignore_errors=True)  # castd's runtime dirs, logs, the broker's folder (left in /tmp before)
     return 0
 
 

@@ -17,6 +17,8 @@ picture <= 6 s, when-idle on a free TV within noise of always.
 from __future__ import annotations
 
 import argparse
+import shutil
+import signal
 import statistics
 import sys
 import tempfile
@@ -96,11 +98,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
+    # SIGTERM (a timeout, a Ctrl-C of a wrapper) ends the run through the finally below, like Ctrl-C does
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     pages = PageServer()
-    runtime = Path(tempfile.mkdtemp(prefix="castd-bench-sharing-"))
-    d = Daemon(runtime_dir=runtime / "run", env_extra=ENV).start()
+    runtime = Path(tempfile.mkdtemp(prefix="castd-bench-sharing-"))  # castd's runtime dir and its log
+    d = Daemon(runtime_dir=runtime / "run", env_extra=ENV)
     samples: dict[str, list[float]] = {}
     try:
+        d.start()
         with FakeCastDevice(name="bench sharing TV", engine="shaka4") as tv:
             for i in range(args.rounds + 1):
                 result = one_round(d, tv, pages, i)
@@ -109,10 +114,15 @@ def main() -> int:
                 if i > 0:
                     for key, value in result.items():
                         samples.setdefault(key, []).append(value)
+    except BaseException:
+        print(f"castd's log (its last 40 lines; {d.log_path} is removed):\n" +
+              "\n".join(d.log().splitlines()[-40:]), file=sys.stderr)
+        raise
     finally:
         d.stop()
         d.kill_leftovers()
         pages.close()
+        shutil.rmtree(runtime, ignore_errors=True)  # it left one castd-bench-sharing-* in /tmp per run before
     print("\nmedians at the glass (seconds; Shaka 4.9 engine), all samples in brackets")
     for key, values in samples.items():
         print(f"  {key:24} {statistics.median(values):5.2f}   {[round(v, 2) for v in values]}")

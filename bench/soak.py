@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -178,6 +179,7 @@ def main(argv: list[str] | None = None) -> int:
             daemon.wait(15)
         except subprocess.TimeoutExpired:
             daemon.kill()
+        shutil.rmtree(runtime, ignore_errors=True)  # castd's runtime dir and log (left in /tmp before)
     print(f"soak: {args.minutes:g} min of {args.quality}, {result['segments']} segments, "
           f"longest gap {result['longest_gap_s']} s (median {result['median_gap_s']} s), "
           f"restarts {result['restarts']}")

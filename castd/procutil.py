@@ -3,14 +3,27 @@
 Two tools: PR_SET_PDEATHSIG (the kernel signals a child when the thread that started it dies)
 and process groups (the encoder leads a group holding Xvfb, chromedriver and Chromium, so one
 killpg ends them all, even helpers that were re-parented).
+
+A program the encoder starts gets its parent-death signal from util-linux's `setpriv` (`with_pdeathsig`),
+never from a Popen `preexec_fn`: that runs Python in the forked copy of a process whose other threads
+are gone, and on Debian 13 (Python 3.13) it hung there. Seen in the hung-page test: the page thread's
+second chromedriver was a fork that never reached exec, stuck for good (futex wait) in
+pthread_cond_destroy under PyAV's VideoReformatter.__dealloc__ (sws_freeContext ->
+avpriv_slicethread_free), with no Python frame between it and Popen._execute_child (Python's after-fork
+clean-up in the child, it seems): the condition variable's waiters were swscale's worker threads, which a
+fork does not copy. Without a preexec_fn, Popen runs no Python in the child at all. setpriv is in
+util-linux, which Debian marks Essential (2.38 on Debian 12, 2.41 on 13); it execs the program, so its
+PID is the program's.
 """
 
 from __future__ import annotations
 
 import ctypes
 import os
+import shutil
 import signal
 import time
+from collections.abc import Sequence
 
 _PR_SET_PDEATHSIG = 1
 _PR_SET_CHILD_SUBREAPER = 36
@@ -27,9 +40,16 @@ def set_child_subreaper() -> None:
     _libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
 
 
-def pdeathsig_preexec() -> None:
-    """`preexec_fn` for Popen: the new program dies with the thread that started it."""
-    set_pdeathsig(signal.SIGKILL)
+SETPRIV = shutil.which("setpriv") or ""  # util-linux; "" where it is missing
+
+
+def with_pdeathsig(argv: Sequence[str], sig: signal.Signals = signal.SIGKILL) -> list[str]:
+    """`argv` so that the program gets `sig` when the thread that started it ends (PR_SET_PDEATHSIG,
+    kept across exec): `setpriv --pdeathsig KILL -- argv` (for SIGKILL). Without setpriv, `argv` as it is: the program
+    then outlives a killed parent until the subreaper above sweeps it (end_everything_below, end_orphans)."""
+    if not SETPRIV:
+        return list(argv)
+    return [SETPRIV, "--pdeathsig", sig.name.removeprefix("SIG"), "--", *argv]
 
 
 def stat_fields(pid: int) -> list[str] | None:

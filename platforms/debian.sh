@@ -10,6 +10,15 @@
 # Needs root on a Debian/Ubuntu machine (debootstrap is installed when missing). Nothing is kept: the
 # system is built in a fresh temp folder and removed afterwards (CASTD_CHROOT_KEEP=1 keeps it).
 # `make test-debian13` runs it for trixie; .ci/run runs that after the Debian 12 suite. Prints each step's duration.
+#
+# To look into one test on that Debian, again and again (a few minutes the first time, then seconds to start):
+#   CASTD_CHROOT_KEEP=1 CASTD_CHROOT_ONLY_TESTS=1 PYTEST_ARGS="-x tests/test_faults.py -k hung" platforms/debian.sh
+# keeps the folder (it says where); then
+#   CASTD_CHROOT_REUSE=/var/tmp/castd-trixie.XXXXXX CASTD_CHROOT_ONLY_TESTS=1 PYTEST_ARGS=... platforms/debian.sh
+# mounts it again, copies this repository in afresh (the venv and node_modules stay), runs only the tests
+# named (make test PYTEST_ARGS=...), and leaves it kept and unmounted. Pytest's temp folders (a test's
+# daemon.log among them) are in the chroot's /tmp, a tmpfs that goes with the mounts: CASTD_CHROOT_TMP_KEEP=1
+# copies /tmp/pytest-of-root to artifacts/<suite>/pytest/ before that.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(dirname "$HERE")
@@ -22,7 +31,14 @@ MIRROR=${MIRROR:-http://deb.debian.org/debian}
 command -v debootstrap >/dev/null || {
     apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends debootstrap; }
 
-WORK=$(mktemp -d "${TMPDIR:-/var/tmp}/castd-$SUITE.XXXXXX")
+if [ -n "${CASTD_CHROOT_REUSE:-}" ]; then
+    WORK=$(cd "$CASTD_CHROOT_REUSE" && pwd)
+    rm -f "$WORK/times"  # this run's steps only
+    export CASTD_CHROOT_KEEP=1  # what was kept stays kept
+    [ -x "$WORK/root/usr/bin/python3" ] || { echo "platforms/debian.sh: no kept system in $WORK/root" >&2; exit 1; }
+else
+    WORK=$(mktemp -d "${TMPDIR:-/var/tmp}/castd-$SUITE.XXXXXX")
+fi
 ROOT=$WORK/root
 ART=$REPO/artifacts/$SUITE  # what the run leaves to look at: make run's output, the frames the suite saved
 rm -rf "$ART" && mkdir -p "$ART"
@@ -35,10 +51,18 @@ bootstrap() {
     debootstrap --variant=minbase --include=python3,make,ca-certificates "$SUITE" "$ROOT" "$MIRROR" \
         >"$WORK/debootstrap.log" 2>&1 || { tail -n 30 "$WORK/debootstrap.log" >&2; return 1; }
 }
-step "debootstrap $SUITE (minbase + python3 make)" bootstrap
-chroot_sources "$SUITE" "$MIRROR"
-chroot_prepare
+if [ -z "${CASTD_CHROOT_REUSE:-}" ]; then
+    step "debootstrap $SUITE (minbase + python3 make)" bootstrap
+    chroot_sources "$SUITE" "$MIRROR"
+    chroot_prepare
+fi
 chroot_mount
+# afresh each time (what was deleted here goes there too); the venv, node_modules and artifacts stay
+if [ -d "$ROOT/root/castd" ]; then
+    find "$ROOT/root/castd" -mindepth 1 -maxdepth 1 ! -name .venv ! -name tests ! -name artifacts \
+        -exec rm -rf {} +
+    find "$ROOT/root/castd/tests" -mindepth 1 -maxdepth 1 ! -name glass -exec rm -rf {} + 2>/dev/null || true
+fi
 copy_repo "$REPO" "$ROOT/root/castd"
 say "inside: $(chroot_run python3 --version), $(chroot_run sh -c '. /etc/os-release; echo $PRETTY_NAME')"
 
@@ -66,10 +90,14 @@ demo() {
     grep -E "castd: installing Debian packages|warning|WARNING|Deprecat" "$WORK/make-run.log" >&2 || true
     return $rc
 }
-step "make run: install, demo streams, Ctrl-C" demo
+[ "${CASTD_CHROOT_ONLY_TESTS:-}" = 1 ] || step "make run: install, demo streams, Ctrl-C" demo
 tests() {
     local rc=0
-    chroot_run sh -c 'cd /root/castd && make test' || rc=$?
+    chroot_run env PYTEST_ARGS="${PYTEST_ARGS:-}" sh -c 'cd /root/castd && make test PYTEST_ARGS="$PYTEST_ARGS"' ||
+        rc=$?
+    if [ "${CASTD_CHROOT_TMP_KEEP:-}" = 1 ] && [ -d "$ROOT/tmp/pytest-of-root" ]; then
+        mkdir -p "$ART/pytest" && cp -r "$ROOT/tmp/pytest-of-root/." "$ART/pytest/"
+    fi
     # the decoded frames the suite saved (the demo, error cards...), to look at: artifacts/<suite>/
     if [ -d "$ROOT/root/castd/artifacts" ]; then
         cp -r "$ROOT/root/castd/artifacts/." "$ART/"
@@ -77,4 +105,5 @@ tests() {
     return $rc
 }
 step "make test" tests
-say "Debian $SUITE: make run and make test passed"
+if [ "${CASTD_CHROOT_ONLY_TESTS:-}" = 1 ]; then say "Debian $SUITE: make test PYTEST_ARGS='${PYTEST_ARGS:-}' passed"
+else say "Debian $SUITE: make run and make test passed"; fi

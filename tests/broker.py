@@ -23,7 +23,7 @@ from pathlib import Path
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
-from castd.procutil import set_pdeathsig
+from castd.procutil import with_pdeathsig
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 MOSQUITTO_PASSWD = shutil.which("mosquitto_passwd") or "/usr/bin/mosquitto_passwd"
@@ -102,9 +102,10 @@ class Mosquitto:
     def start(self) -> "Mosquitto":
         conf = self.write_config()
         log = self.log_path.open("ab")
-        # the broker dies with the test process even when that is killed (no fixture teardown then)
-        self.process = subprocess.Popen([MOSQUITTO, "-c", str(conf)], stdout=log, stderr=subprocess.STDOUT,
-                                        stdin=subprocess.DEVNULL, preexec_fn=lambda: set_pdeathsig(signal.SIGTERM))
+        # the broker dies with the test process even when that is killed (no fixture teardown then); setpriv
+        # sets that, not a preexec_fn (Python in a forked copy of a threaded process: castd/procutil.py)
+        self.process = subprocess.Popen(with_pdeathsig([MOSQUITTO, "-c", str(conf)], signal.SIGTERM), stdout=log,
+                                        stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         log.close()
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:

@@ -21,7 +21,7 @@ from selenium import webdriver
 from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.chrome.service import Service
 
-from castd.procutil import descendants, pdeathsig_preexec
+from castd.procutil import descendants, with_pdeathsig
 
 CHROMIUM_FLAGS = [
     "--kiosk",
@@ -61,6 +61,21 @@ def chromium_binary(configured: str) -> str:
     raise BrowserError(f"chromium not found at {configured}")
 
 
+class DriverService(Service):
+    """chromedriver started as `setpriv --pdeathsig KILL -- chromedriver --port=N ...` (procutil.with_pdeathsig):
+    it dies with the page thread, and no Python runs between fork and exec (a preexec_fn hung the second
+    browser's start on Debian 13; castd/procutil.py has the stack). setpriv execs, so `process.pid` is
+    chromedriver's."""
+
+    def __init__(self, chromedriver: str, **kwargs) -> None:
+        self._argv = with_pdeathsig([chromedriver])
+        super().__init__(executable_path=self._argv[0], **kwargs)
+        self.path = self._argv[0]  # (selenium would take $SE_CHROMEDRIVER over it: castd's config names the driver)
+
+    def command_line_args(self) -> list[str]:
+        return [*self._argv[1:], *super().command_line_args()]
+
+
 class Browser:
     """One Chromium window filling the display; created and used from one thread."""
 
@@ -86,9 +101,8 @@ class Browser:
         env = dict(os.environ, DISPLAY=display)
         # WARNING: at its default level chromedriver logs every command with its parameters, and
         # those carry the sites' cookies, headers and localStorage values.
-        service = Service(executable_path=chromedriver, env=env, service_args=["--log-level=WARNING"],
-                          log_output=str(log_path) if log_path else None,
-                          popen_kw={"preexec_fn": pdeathsig_preexec})
+        service = DriverService(chromedriver, env=env, service_args=["--log-level=WARNING"],
+                                log_output=str(log_path) if log_path else None)
         try:
             self.driver = webdriver.Chrome(service=service, options=options)
         except WebDriverException as exc:

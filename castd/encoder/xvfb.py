@@ -13,7 +13,7 @@ import time
 from typing import IO
 from pathlib import Path
 
-from castd.procutil import pdeathsig_preexec
+from castd.procutil import with_pdeathsig
 
 
 class XvfbError(RuntimeError):
@@ -33,12 +33,12 @@ class Xvfb:
         read_fd, write_fd = os.pipe()
         log_file: IO[bytes] | int = log_path.open("ab") if log_path else subprocess.DEVNULL
         try:
+            # dies with the thread that starts it (setpriv: no preexec_fn, see castd/procutil.py)
             self.process = subprocess.Popen(
-                [binary, "-displayfd", str(write_fd),
-                 "-screen", "0", f"{width + SCREEN_MARGIN}x{height + SCREEN_MARGIN}x24",
-                 "-nolisten", "tcp", "-noreset", "-nocursor", "-dpi", "96"],
-                pass_fds=(write_fd,), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                stderr=log_file, preexec_fn=pdeathsig_preexec,
+                with_pdeathsig([binary, "-displayfd", str(write_fd),
+                                "-screen", "0", f"{width + SCREEN_MARGIN}x{height + SCREEN_MARGIN}x24",
+                                "-nolisten", "tcp", "-noreset", "-nocursor", "-dpi", "96"]),
+                pass_fds=(write_fd,), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log_file,
             )
         except OSError as exc:
             os.close(read_fd)
