@@ -33,7 +33,7 @@ the phases in turn.
     .venv/bin/python -m bench.glass --compare 36f7555      # that commit and this tree, interleaved
     .venv/bin/python -m bench.glass --minutes 10 --only stalls
     .venv/bin/python -m bench.glass --formats hls-1s,hls-fast   # the stream formats side by side, one tree
-    .venv/bin/python -m bench.glass --formats hls-fast,hls-fast-block --link loopback,jitter --phases 3
+    .venv/bin/python -m bench.glass --formats hls-1s,hls-fast --link loopback,jitter --phases 3
 """
 
 from __future__ import annotations

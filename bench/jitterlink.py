@@ -22,7 +22,8 @@ request's chunk pays the delay). Chromium keeps its connections alive, so setup 
 The delays are drawn from a seeded random generator (seed per link), so two runs draw the same sequence
 for the same traffic.
 
-It also notes, for every request with a blocking reload's `_HLS_msn` (stream format hls-fast-block), how
+It also notes, for every request with a blocking reload's `_HLS_msn` (sent by Shaka to a server that
+declares CAN-BLOCK-RELOAD: castd's hls-fast-block, tried and removed, bench/README.md), how
 long castd took to begin its answer (`reloads`: seconds from the request leaving the proxy to the first
 byte back, and the status): a request castd held waited there; the others took milliseconds.
 """
