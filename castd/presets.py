@@ -24,13 +24,7 @@ from typing import Literal
 
 import msgspec
 
-# EXT-X-TARGETDURATION, seconds; segments are cut at most 1 s (+ one frame after a hiccup) apart (encoder/
-# hls.py). 0.5 s segments keep it at 1: it is a decimal integer (RFC 8216 4.3.3.1), and Shaka refreshes by
-# the last EXTINF anyway (above). Here, below the encoder, because the front end's blocking reload times by
-# it too (api/blocking.py).
-TARGET_DURATION = 1
-
-StreamFormatName = Literal["hls-1s", "hls-fast", "hls-fast-nohb", "hls-fast-block"]
+StreamFormatName = Literal["hls-1s", "hls-fast", "hls-fast-nohb"]
 
 
 class StreamFormat(msgspec.Struct, frozen=True):
@@ -44,9 +38,6 @@ class StreamFormat(msgspec.Struct, frozen=True):
     hold_back: float | None  # EXT-X-SERVER-CONTROL HOLD-BACK (RFC 8216bis: a MUST of >= 3 target durations)
     start_offset: float | None  # a negative EXT-X-START TIME-OFFSET, or None
     first_hold: float
-    # EXT-X-SERVER-CONTROL CAN-BLOCK-RELOAD=YES: a playlist request with `_HLS_msn=N` is held until segment N
-    # is listed (RFC 8216bis 6.2.5.2; castd/api/blocking.py)
-    block_reload: bool = False
 
 
 STREAM_FORMATS: dict[str, StreamFormat] = {
@@ -65,12 +56,6 @@ STREAM_FORMATS: dict[str, StreamFormat] = {
     # 2 s when it loads while the four held ones are the newest, 3 s from the fifth on, so it sits 2-3 s
     # behind and starts with a still picture when it must wait for its 2 s rebuffering goal.
     "hls-fast-nohb": StreamFormat("hls-fast-nohb", 0.5, hold_back=None, start_offset=-1.5, first_hold=2.0),
-    # hls-fast plus CAN-BLOCK-RELOAD=YES (issue 19 shape b: kept only if it adds something on a jittery link;
-    # bench/README.md "Blocking reload"). Every Shaka line from 4.9.2 to 5.2 then asks for each refresh with
-    # `_HLS_msn` = the next segment (HlsParser.updateStream_), low-latency mode or not; MPL and players that
-    # do not know the attribute poll as before.
-    "hls-fast-block": StreamFormat("hls-fast-block", 0.5, hold_back=3.0, start_offset=-1.5, first_hold=3.0,
-                                   block_reload=True),
 }
 DEFAULT_STREAM_FORMAT: StreamFormatName = "hls-1s"
 

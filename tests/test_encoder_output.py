@@ -61,12 +61,7 @@ def test_silent_audio_is_continuous_and_mostly_not_reencoded(tmp_path):
     assert output.silence.encoded <= 3  # the rest re-muxes the encoder's silent packet
 
 
-# the formats whose encoding differs (segment length, first hold): hls-fast-block encodes as hls-fast, only its
-# playlist's tags (test_playlist_rules) and its playlist route (test_block_reload) differ
-ENCODER_SHAPES = [name for name, shape in STREAM_FORMATS.items() if not shape.block_reload]
-
-
-@pytest.mark.parametrize("stream_format", ENCODER_SHAPES)
+@pytest.mark.parametrize("stream_format", list(STREAM_FORMATS))
 def test_page_changes_cut_segments_and_the_playlist_stays_valid(tmp_path, stream_format):
     """Page loads at awkward moments, including a burst, through the real muxer: nothing is
     encoded before the first page, every cut segment ends with its new page, each segment starts
@@ -113,7 +108,7 @@ def test_page_changes_cut_segments_and_the_playlist_stays_valid(tmp_path, stream
         assert len(video) <= preset.gop
 
 
-@pytest.mark.parametrize("stream_format", ENCODER_SHAPES)
+@pytest.mark.parametrize("stream_format", list(STREAM_FORMATS))
 def test_rapid_page_changes_never_make_two_short_segments_in_a_row(tmp_path, stream_format):
     """A page every 0.3 s: each would end a segment of 3 frames; the playlist's target duration
     (longest segment, rounded) would drop to 0, so every other cut waits for a long segment."""

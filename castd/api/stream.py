@@ -3,10 +3,6 @@
 Open to anyone who knows the session id (128 random bits), so: names are matched against a strict
 pattern (no separators, no dots but the extension), only the current session answers, and only
 plain files directly in its folder are served: a symlink there, or in place of the folder, is a 404.
-
-In a stream format with `block_reload` (presets.py), a media playlist request with `_HLS_msn` is held
-until that segment is listed (RFC 8216bis 6.2.5.2: api/blocking.py); in the others the directive is
-ignored, as a server that does not declare CAN-BLOCK-RELOAD may.
 """
 
 from __future__ import annotations
@@ -16,15 +12,11 @@ import re
 import stat
 from pathlib import Path
 
-import asyncio
-
 import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import Response
 
-from castd.api.blocking import AHEAD_LIMIT, HOLD_LIMIT, BadDirective, PlaylistWatch, last_msn, requested_msn
 from castd.api.errors import error_response
-from castd.presets import STREAM_FORMATS
 
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}\.(m3u8|ts|m4s|mp4)$")
 _SESSION = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
@@ -47,50 +39,8 @@ async def stream_file(request: Request) -> Response:
     except OSError:  # missing, removed, or not a plain file (symlinks refused)
         return error_response(404, "not written yet or already removed", CORS)
     kind = match.group(1)
-    shape = STREAM_FORMATS.get(status.stream_format or "")
-    if kind == "m3u8" and shape is not None and shape.block_reload and "_HLS_" in request.url.query:
-        held = await _held(request, folder, name, data)
-        if isinstance(held, Response):
-            return held
-        data = held
     cache = "no-cache, no-store" if kind == "m3u8" else "public, max-age=60"
     return Response(data, media_type=CONTENT_TYPES[kind], headers={**CORS, "Cache-Control": cache})
-
-
-async def _held(request: Request, folder: Path, name: str, data: bytes) -> bytes | Response:
-    """The playlist once it lists the segment `_HLS_msn` names (a blocking reload), or the error to send."""
-    try:
-        msn = requested_msn(request.query_params)
-    except BadDirective as exc:
-        return error_response(400, str(exc), CORS)
-    text = data.decode()
-    last = last_msn(text)
-    if msn is None or last >= msn or "#EXT-X-STREAM-INF" in text:  # listed, or the master playlist
-        return data
-    if msn > last + AHEAD_LIMIT:
-        return error_response(400, f"_HLS_msn={msn} is more than {AHEAD_LIMIT} segments past the last one "
-                              f"listed ({last}): RFC 8216bis 6.2.5.2", CORS)
-
-    async def read() -> str | None:
-        try:
-            return (await anyio.to_thread.run_sync(read_plain_file, folder, name)).decode()
-        except OSError:
-            return None
-
-    watch: PlaylistWatch = request.app.state.playlist_watch
-    listed: str | None = None
-    try:
-        async with asyncio.timeout(HOLD_LIMIT):
-            listed = await watch.wait_listed(folder / name, msn, read)
-    except TimeoutError:
-        pass
-    status = request.app.state.supervisor.status
-    if status.session != request.path_params["session"] or status.state in ("idle", "failed"):
-        return error_response(404, "no such stream (the session ended)", CORS)
-    if listed is None:
-        return error_response(503, f"segment {msn} was not listed within {HOLD_LIMIT:g} s (three target "
-                              "durations): RFC 8216bis 6.2.5.2", CORS)
-    return listed.encode()
 
 
 def read_plain_file(folder: Path, name: str) -> bytes:

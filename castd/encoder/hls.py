@@ -39,13 +39,16 @@ from av.video.frame import PictureType
 
 from castd.encoder.convert import Yuv420Converter
 from castd.encoder.silence import AUDIO_BIT_RATE, SilentAac
-from castd.presets import TARGET_DURATION, Preset
+from castd.presets import Preset
 from castd.protocol import Timeline
 
 MASTER_PLAYLIST = "index.m3u8"
 MEDIA_PLAYLIST = "stream.m3u8"
 STATE_FILE = "playlist.json"
 SEGMENT_PATTERN = "seg%05d.ts"
+# seconds; segments are cut at most 1 s (+ one frame after a hiccup) apart. 0.5 s segments keep it at 1:
+# it is a decimal integer (RFC 8216 4.3.3.1), and Shaka refreshes by the last EXTINF anyway (presets.py)
+TARGET_DURATION = 1
 KEEP_REMOVED = 3.0  # seconds of segments kept on disk after they leave the list (a player may still fetch them)
 AUDIO_AHEAD = 0.2  # seconds of silence muxed ahead of the video, so interleaving never waits on audio
 # Where a player starts and stays, and how long the first picture is held, come from the stream format
@@ -69,14 +72,11 @@ def first_hold(preset: Preset) -> float:
 
 
 def server_control(preset: Preset) -> list[str]:
-    """The playlist's tags that place a player (HOLD-BACK and/or EXT-X-START) and say it may hold a reload
-    (CAN-BLOCK-RELOAD), per the stream format."""
+    """The playlist's tags that place a player: HOLD-BACK and/or EXT-X-START, per the stream format."""
     shape = preset.stream
     tags = []
-    control = (["CAN-BLOCK-RELOAD=YES"] if shape.block_reload else []) + (
-        [f"HOLD-BACK={shape.hold_back:.3f}"] if shape.hold_back else [])
-    if control:
-        tags.append("#EXT-X-SERVER-CONTROL:" + ",".join(control))
+    if shape.hold_back:
+        tags.append(f"#EXT-X-SERVER-CONTROL:HOLD-BACK={shape.hold_back:.3f}")
     if shape.start_offset is not None:
         tags.append(f"#EXT-X-START:TIME-OFFSET={shape.start_offset:.3f}")
     return tags
