@@ -21,10 +21,19 @@ expectedDisplayTime, on the clock time.time() reads.
   player presents: the longest time without a new frame in the 20 s after, kill -> the end of that
   spell (0 when under 0.3 s: the player played through), frozen = under 2 s of frames in 20 s.
 
+`--link loopback,jitter`: the player reaches castd straight on loopback, or through bench/jitterlink.py
+(a proxy adding 40 +- 30 ms per chunk each way and a 200-400 ms hold to 1 chunk in 100: this kernel has
+no netem); each link is measured with every tree and format, interleaved, so ratios hold in one run.
+`--phases K`: a real receiver LOADs at a random phase of the segment clock, and Shaka refreshes at a
+phase its load fixes (issue 19); each player load is delayed by i/K of a segment after castd is ready
+(i = 0..K-1): the stall runs play once per phase and page, the starts and the blocks of switches take
+the phases in turn.
+
     .venv/bin/python -m bench.glass                       # this tree, both Shaka lines
     .venv/bin/python -m bench.glass --compare 36f7555      # that commit and this tree, interleaved
     .venv/bin/python -m bench.glass --minutes 10 --only stalls
     .venv/bin/python -m bench.glass --formats hls-1s,hls-fast   # the stream formats side by side, one tree
+    .venv/bin/python -m bench.glass --formats hls-1s,hls-fast --link loopback,jitter --phases 3
 """
 
 from __future__ import annotations
@@ -37,13 +46,16 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from bench.compare import ROOT, export
 from bench.control import Castd
 from bench.hlswatch import BenchError, SegmentWatcher, media_url_of, shows_colour
+from bench.jitterlink import JitterLink
 from bench.pages import serve
 from bench.stats import summary
 from bench.testhelpers import LINES, Daemon, ShakaPlayer, wait_for
+from castd.presets import DEFAULT_STREAM_FORMAT, STREAM_FORMATS
 
 PALETTE = ["c02020", "2020c0", "20c020", "c0c020", "c020c0", "20c0c0", "e08040", "4080e0"]
 SECTIONS = ("cold", "warm", "switch", "stalls", "kill")
@@ -53,6 +65,7 @@ FROZEN_AFTER = 20.0
 # switch to it "timed out", in both trees). The palette's colours are >= 128 apart, so 80 cannot confuse them.
 TOLERANCE = 80
 FRAME = 0.1  # castd's 10 fps: a buffering spell of a frame or more is a stall a viewer can see
+LINKS = ("loopback", "jitter")
 
 
 def rgb(hexa: str) -> tuple[int, int, int]:
@@ -78,6 +91,65 @@ class Side:
             self.castd[standby].close()
             daemon.stop()
             daemon.kill_leftovers()
+
+
+class Link:
+    """How the player reaches castd: `via(url)` is the URL it loads. "jitter" starts one JitterLink per
+    daemon on first use; `close()` ends them."""
+
+    def __init__(self, name: str) -> None:
+        if name not in LINKS:
+            raise SystemExit(f"unknown link {name!r}; valid: {', '.join(LINKS)}")
+        self.name = name
+        self.proxies: dict[str, JitterLink] = {}
+
+    def via(self, url: str) -> str:
+        if self.name == "loopback":
+            return url
+        netloc = urlsplit(url).netloc
+        if netloc not in self.proxies:
+            host, _, port = netloc.rpartition(":")
+            self.proxies[netloc] = JitterLink(host, int(port), seed=len(self.proxies) + 19)
+        return self.proxies[netloc].url(url)
+
+    def mark(self) -> dict[str, tuple[int, int, int]]:
+        return {k: (p.chunks, p.held, len(p.reloads)) for k, p in self.proxies.items()}
+
+    def counts(self, since: dict[str, tuple[int, int, int]] | None = None) -> dict:
+        """What the link did (since `mark()`), and how long castd took to answer each blocking reload."""
+        since = since or {}
+        zero = (0, 0, 0)
+        reloads = [r for k, p in self.proxies.items() for r in p.reloads[since.get(k, zero)[2]:]]
+        return {"chunks": sum(p.chunks - since.get(k, zero)[0] for k, p in self.proxies.items()),
+                "held": sum(p.held - since.get(k, zero)[1] for k, p in self.proxies.items()),
+                "reloads": len(reloads), "reloads_held_0.05s": sum(1 for s, _ in reloads if s >= 0.05),
+                "reload_seconds": summary([s for s, _ in reloads]),
+                "reload_statuses": sorted({code for _, code in reloads})}
+
+    def close(self) -> None:
+        for proxy in self.proxies.values():
+            proxy.close()
+        self.proxies.clear()
+
+
+class Loader:
+    """Loads the player over one link at one phase of the segment clock: `load(..., i)` waits until i/K
+    of a segment after castd turned ready (K = --phases), then loads."""
+
+    def __init__(self, link: Link, phases: int) -> None:
+        self.link, self.phases = link, max(1, phases)
+
+    def phase(self, i: int) -> float:
+        return (i % self.phases) / self.phases
+
+    def load(self, castd: Castd, player: ShakaPlayer, url: str, ready: float, i: int = 0) -> float:
+        """Returns the wall time of the load."""
+        if self.phases > 1:
+            fmt = castd.status().get("stream_format") or DEFAULT_STREAM_FORMAT
+            time.sleep(max(0.0, ready + self.phase(i) * STREAM_FORMATS[fmt].segment_seconds - time.time()))
+        loaded = time.time()
+        player.load(self.link.via(url))
+        return loaded
 
 
 def _ready(castd: Castd, timeout: float = 90) -> float:
@@ -110,14 +182,14 @@ def _playing(player: ShakaPlayer, since: float, timeout: float = 90) -> None:
     wait_for(check, timeout, message=f"{player.line} playing")
 
 
-def start(castd: Castd, player: ShakaPlayer, pages, hexa: str, standby: bool) -> dict:
+def start(castd: Castd, player: ShakaPlayer, pages, hexa: str, standby: bool, loader: Loader, i: int = 0) -> dict:
     """One start from idle: server ready and glass first frame, seconds from the POST."""
     player.unload()  # as a TV whose castd session ended: nothing loaded, no requests to a gone stream
     _idle(castd, standby)
     posted = time.time()
     body = castd.start(pages.url(f"/color/{hexa}"), "720p")
     ready = _ready(castd)
-    player.load(body["stream_url"])
+    loader.load(castd, player, body["stream_url"], ready, i)
     seen = player.wait_colour(rgb(hexa), 90, after=posted, tolerance=TOLERANCE)
     return {"server": ready - posted, "glass": seen.t - posted, "body": body}
 
@@ -143,13 +215,12 @@ def switches(castd: Castd, player: ShakaPlayer, pages, runs: int, first: int) ->
     return {"server": server, "glass": glass, "missed": missed}
 
 
-def stalls(castd: Castd, player: ShakaPlayer, pages, page: str, minutes: float) -> dict:
+def stalls(castd: Castd, player: ShakaPlayer, pages, page: str, minutes: float, loader: Loader,
+           i: int = 0) -> dict:
     player.unload()
     _idle(castd, True)
     body = castd.start(pages.url(page), "720p")
-    _ready(castd)
-    loaded = time.time()
-    player.load(body["stream_url"])
+    loaded = loader.load(castd, player, body["stream_url"], _ready(castd), i)
     _playing(player, loaded)
     behind = []
     while time.time() - loaded < minutes * 60:
@@ -166,7 +237,7 @@ def stalls(castd: Castd, player: ShakaPlayer, pages, page: str, minutes: float) 
     still = state.still_pictures(since=state.first_frame_at or loaded)
     return {"still": len(still), "still_seconds": [round(s.seconds(state.now), 2) for s in still],
             "still_at": [round(s.start - loaded, 2) for s in still],  # seconds after the load
-            "page": page, "minutes": round(played, 2), "stalls": len(mine),
+            "page": page, "phase": loader.phase(i), "minutes": round(played, 2), "stalls": len(mine),
             "per_10_min": round(len(mine) * 10 / played, 2), "stall_seconds": [s.seconds(state.now) for s in mine],
             "visible": len(visible), "visible_per_10_min": round(len(visible) * 10 / played, 2),
             "errors": [e.code for e in state.errors if e.t >= loaded], "behind_live_edge": summary(behind)}
@@ -206,18 +277,18 @@ def kills(castd: Castd, player: ShakaPlayer, count: int) -> dict:
     return {"kill_to_playing": resumed, "longest_still": stills, "frozen": frozen, "kills": count}
 
 
-def measure(side: Side, line: str, pages, plan: dict, sections: list[str], colour: int) -> dict:
+def measure(side: Side, line: str, pages, plan: dict, sections: list[str], colour: int, loader: Loader) -> dict:
     """Every section on one tree and line; a section that fails is recorded, the others still run."""
     out: dict = {}
     for section in sections:
         try:
-            out.update(_measure(side, line, pages, plan, [section], colour))
+            out.update(_measure(side, line, pages, plan, [section], colour, loader))
         except (BenchError, AssertionError, RuntimeError) as exc:
             out[section] = {"error": f"{type(exc).__name__}: {exc}"[:300]}
     return out
 
 
-def _measure(side: Side, line: str, pages, plan: dict, sections: list[str], colour: int) -> dict:
+def _measure(side: Side, line: str, pages, plan: dict, sections: list[str], colour: int, loader: Loader) -> dict:
     out: dict = {}
     with ShakaPlayer(line) as player:
         for kind, standby in (("cold", False), ("warm", True)):
@@ -226,32 +297,44 @@ def _measure(side: Side, line: str, pages, plan: dict, sections: list[str], colo
             castd = side.castd["after-use" if standby else "off"]
             if standby:
                 _make_standby(castd, pages)
-            runs = [start(castd, player, pages, PALETTE[(colour + i) % len(PALETTE)], standby)
+            runs = [start(castd, player, pages, PALETTE[(colour + i) % len(PALETTE)], standby, loader, i)
                     for i in range(plan["starts"])]
             out[kind] = {"server": [r["server"] for r in runs], "glass": [r["glass"] for r in runs]}
             _idle(castd, standby)
         castd = side.castd["after-use"]
         _make_standby(castd, pages)
-        if "switch" in sections or "kill" in sections:
+        if "switch" in sections:  # in blocks, one per phase (one block without --phases)
+            found: dict = {"server": [], "glass": [], "missed": 0}
+            blocks = min(loader.phases, plan["switches"])
+            first = colour  # every start and switch a colour other than the one on screen (the harness
+            for j in range(blocks):  # stamps a frame only when its colour changes)
+                began = time.time()
+                start(castd, player, pages, PALETTE[first % len(PALETTE)], True, loader, j)
+                _playing(player, began)
+                runs = plan["switches"] * (j + 1) // blocks - plan["switches"] * j // blocks
+                block = switches(castd, player, pages, runs, first + 1)
+                found = {k: found[k] + block[k] for k in found}
+                first += runs + 1
+            out["switch"] = found
+        if "kill" in sections:
             began = time.time()
-            start(castd, player, pages, PALETTE[colour % len(PALETTE)], True)
+            start(castd, player, pages, PALETTE[colour % len(PALETTE)], True, loader)
             _playing(player, began)
-            if "switch" in sections:
-                out["switch"] = switches(castd, player, pages, plan["switches"], colour + 1)
-            if "kill" in sections:
-                out["kill"] = kills(castd, player, plan["kills"])
+            out["kill"] = kills(castd, player, plan["kills"])
         if "stalls" in sections:
-            out["stalls"] = [stalls(castd, player, pages, page, plan["minutes"])
-                             for page in ("/color/3060a0", "/clock")]
+            out["stalls"] = [stalls(castd, player, pages, page, plan["minutes"], loader, i)
+                             for i in range(loader.phases) for page in ("/color/3060a0", "/clock")]
         player.unload()
         _idle(castd, True)
     return out
 
 
 def run(trees: dict[str, Path], lines: list[str], plan: dict, sections: list[str],
-        formats: list[str] | None = None) -> dict:
+        formats: list[str] | None = None, links: list[str] | None = None) -> dict:
     pages = serve()
-    results: dict = {"plan": plan, "lines": lines, "trees": {k: str(v) for k, v in trees.items()}, "runs": {}}
+    results: dict = {"plan": plan, "lines": lines, "trees": {k: str(v) for k, v in trees.items()}, "runs": {},
+                     "load_average": [os.getloadavg()]}
+    loaders = [Loader(Link(name), plan.get("phases", 1)) for name in links or ["loopback"]]
     with tempfile.TemporaryDirectory(prefix="castd-glass-") as tmp:
         sides = []
         try:
@@ -259,18 +342,29 @@ def run(trees: dict[str, Path], lines: list[str], plan: dict, sections: list[str
                 for fmt in formats or [None]:
                     sides.append(Side(f"{label}:{fmt}" if fmt and len(trees) > 1 else fmt or label, tree,
                                       Path(tmp), fmt))
-            results["trees"] = {side.label: str(side.tree) for side in sides}
+            def label(side: Side, loader: Loader) -> str:
+                return f"{side.label} @{loader.link.name}" if len(loaders) > 1 else side.label
+
+            results["trees"] = {label(side, loader): str(side.tree) for loader in loaders for side in sides}
             for n, line in enumerate(lines):
-                for side in sides:  # interleaved: both trees under the same machine load
-                    try:
-                        found = measure(side, line, pages, plan, sections, colour=n * 3)
-                    except (BenchError, AssertionError) as exc:
-                        found = {"error": f"{type(exc).__name__}: {exc}"}
-                    results["runs"].setdefault(line, {})[side.label] = found
-                    print(json.dumps({"line": line, "tree": side.label, **found}), flush=True)
+                for loader in loaders:  # interleaved: every tree, format and link under the same machine load
+                    for side in sides:
+                        mark = loader.link.mark()
+                        try:
+                            found = measure(side, line, pages, plan, sections, n * 3, loader)
+                        except (BenchError, AssertionError) as exc:
+                            found = {"error": f"{type(exc).__name__}: {exc}"}
+                        found["link"] = loader.link.counts(mark)
+                        results["runs"].setdefault(line, {})[label(side, loader)] = found
+                        results["load_average"].append(os.getloadavg())
+                        print(json.dumps({"line": line, "tree": label(side, loader), **found,
+                                          "load_average": os.getloadavg()}), flush=True)
+            results["links"] = {loader.link.name: loader.link.counts() for loader in loaders}
         finally:
             for side in sides:
                 side.close()
+            for loader in loaders:
+                loader.link.close()
             pages.close()
     return results
 
@@ -303,14 +397,27 @@ def report(results: dict) -> None:
         row("switch, server (segment listed)", lambda r: _fmt(r["switch"]["server"]))
         row("switch, glass", lambda r: _fmt(r["switch"]["glass"]) + (f", {r['switch']['missed']} never shown"
                                                                   if r["switch"].get("missed") else ""))
-        for i, page in enumerate(("static", "busy")):
-            row(f"stalls per 10 min, {page} page", lambda r, i=i: f"{r['stalls'][i]['per_10_min']} "
-                f"({r['stalls'][i]['stalls']} in {r['stalls'][i]['minutes']} min)")
-            row(f"  of a frame or more (>= {FRAME:g} s)", lambda r, i=i: f"{r['stalls'][i]['visible_per_10_min']} "
-                f"({r['stalls'][i]['visible']})")
-            row("  still pictures (>= 0.3 s without a new frame)", lambda r, i=i: f"{r['stalls'][i]['still']} "
-                f"{r['stalls'][i]['still_seconds'][:3]} at {r['stalls'][i].get('still_at', [])[:3]}")
-            row(f"behind live edge, {page} page", lambda r, i=i: f"{r['stalls'][i]['behind_live_edge']['median']:.2f}")
+        for page, path in (("static", "/color/3060a0"), ("busy", "/clock")):
+            def runs_of(r, path=path):  # one per phase (--phases)
+                return [x for x in r["stalls"] if x["page"] == path]
+
+            def total(r, key, runs_of=runs_of):
+                return sum(x[key] for x in runs_of(r))
+
+            def minutes(r, runs_of=runs_of):
+                return round(sum(x["minutes"] for x in runs_of(r)), 2)
+
+            row(f"stalls per 10 min, {page} page", lambda r, t=total, m=minutes: f"{t(r, 'stalls') * 10 / m(r):.2f} "
+                f"({t(r, 'stalls')} in {m(r)} min)")
+            row(f"  of a frame or more (>= {FRAME:g} s)", lambda r, t=total, m=minutes:
+                f"{t(r, 'visible') * 10 / m(r):.2f} ({t(r, 'visible')})")
+            row("  still pictures (>= 0.3 s without a new frame)", lambda r, t=total, f=runs_of: f"{t(r, 'still')} "
+                f"{[v for x in f(r) for v in x['still_seconds']][:3]} "
+                f"at {[v for x in f(r) for v in x['still_at']][:3]}")
+            row(f"behind live edge, {page} page", lambda r, f=runs_of: " / ".join(
+                f"{x['behind_live_edge']['median']:.2f}" for x in f(r)))
+        row("blocking reloads: asked / held >= 0.05 s", lambda r: f"{r['link']['reloads']} / "
+            f"{r['link']['reloads_held_0.05s']}" if r["link"]["reloads"] else "-")
         row("encoder SIGKILL -> playing again", lambda r: _fmt(r["kill"]["kill_to_playing"]))
         row("  longest time without a new frame", lambda r: _fmt(r["kill"]["longest_still"]))
         row("  frozen (no resume within 20 s)", lambda r: f"{r['kill']['frozen']} of {r['kill']['kills']}")
@@ -322,6 +429,15 @@ def report(results: dict) -> None:
         from bench.report import _table
 
         print(_table(rows, ["", *labels]))
+    loads = [round(x[0], 1) for x in results.get("load_average", [])]
+    if loads:
+        print(f"\nload average (1 min) at the start and after each tree/format/link: {loads}")
+    for name, counts in results.get("links", {}).items():
+        if counts["chunks"]:
+            print(f"link {name}: {counts['chunks']} chunks delayed, {counts['held']} held as a loss; "
+                  f"{counts['reloads']} blocking reloads (_HLS_msn), {counts['reloads_held_0.05s']} held by castd "
+                  f">= 0.05 s (median {counts['reload_seconds']['median']}, p95 {counts['reload_seconds']['p95']}), "
+                  f"statuses {counts['reload_statuses']}")
 
 
 def main() -> None:
@@ -337,10 +453,15 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=2.0, help="play time per page for the stall count")
     parser.add_argument("--formats", help="stream formats (config stream_format) to measure side by side, "
                         "each tree with a daemon pair per format, e.g. hls-1s,hls-fast (default: the tree's own)")
+    parser.add_argument("--link", default="loopback", help=f"how the player reaches castd: {', '.join(LINKS)} "
+                        "(several, comma-separated, are interleaved); jitter: bench/jitterlink.py")
+    parser.add_argument("--phases", type=int, default=1, metavar="K",
+                        help="load the player at i/K of a segment after ready, i = 0..K-1 (default 1: at ready)")
     parser.add_argument("--json", type=Path, help="write every sample here")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # end the daemons and players on the way out
-    plan = {"starts": args.starts, "switches": args.switches, "kills": args.kills, "minutes": args.minutes}
+    plan = {"starts": args.starts, "switches": args.switches, "kills": args.kills, "minutes": args.minutes,
+            "phases": args.phases}
     with tempfile.TemporaryDirectory(prefix="castd-glass-rev-") as tmp:
         trees: dict[str, Path] = {}
         if args.compare:
@@ -350,7 +471,7 @@ def main() -> None:
             trees[label] = Path(path)
         trees["worktree"] = ROOT
         results = run(trees, args.lines.split(","), plan, args.only.split(","),
-                      args.formats.split(",") if args.formats else None)
+                      args.formats.split(",") if args.formats else None, args.link.split(","))
     report(results)
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))

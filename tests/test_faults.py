@@ -75,7 +75,14 @@ def newest_sequence(media_url):
     return 0
 
 
-def test_sigkill_encoder_ten_times(streaming):
+KILLS = 5  # each leaves its trace (a $TMPDIR, a log folder, fds, /dev/shm) after one; many: bench.month
+
+
+def test_sigkill_encoder_five_times(streaming):
+    """Was ten: every check below holds after the first kill already (exactly one live $TMPDIR, one log
+    folder, no fd more than before), so a leak shows in five; a leak of 1 kill in 10 is bench.month's to
+    find (`python -m bench.month --minutes 60`: 100 encoder SIGKILLs, fds, files and /dev/shm flat), and
+    test_glass_cast kills three more under a playing Shaka."""
     d, body = streaming
     shm_before = set(os.listdir("/dev/shm"))
     supervisor = d.status()["supervisor_pid"]
@@ -83,7 +90,7 @@ def test_sigkill_encoder_ten_times(streaming):
     media_url = media_playlist_url(body["stream_url"])
     restarts0 = d.status()["restarts"]
     latencies = []
-    for i in range(10):
+    for i in range(KILLS):
         status = d.status()
         pid, newest = status["encoder_pid"], newest_sequence(media_url)
         d.record_descendants()
@@ -94,15 +101,15 @@ def test_sigkill_encoder_ten_times(streaming):
         latencies.append(time.monotonic() - killed_at)
         d.wait_state("streaming", timeout=20)
     status = d.status()
-    assert status["restarts"] - restarts0 == 10
+    assert status["restarts"] - restarts0 == KILLS
     assert status["session"] == body["session"]
     assert status["stream_url"] == body["stream_url"]
     assert "#EXT-X-DISCONTINUITY" in httpx.get(media_url, timeout=5).text
     assert httpx.get(body["stream_url"], timeout=5).status_code == 200
     latencies.sort()
-    print(f"\nkill -> new segment: median {latencies[5]:.2f}s, max {latencies[-1]:.2f}s")
+    print(f"\nkill -> new segment: median {latencies[KILLS // 2]:.2f}s, max {latencies[-1]:.2f}s")
     assert not still_alive({p for p in d.seen if p[0] not in {x for x, _ in descendants(d.process.pid)}})
-    # nothing of the ten killed encoders is left: one $TMPDIR (the live encoder's, its profile inside), one
+    # nothing of the killed encoders is left: one $TMPDIR (the live encoder's, its profile inside), one
     # log folder, nothing of Chromium's outside them, nothing new in /dev/shm
     live = encoder_tmp_dirs(d)
     assert len(live) == 1 and any(p.name.startswith("castd-chromium-") for p in live[0].iterdir()), live
@@ -110,7 +117,7 @@ def test_sigkill_encoder_ten_times(streaming):
     assert len(list((d.runtime_dir / "logs").iterdir())) == 1
     assert not set(os.listdir("/dev/shm")) - shm_before
     fds = len(os.listdir(f"/proc/{supervisor}/fd"))
-    print(f"supervisor open fds: {fds_before} before ten kills, {fds} after")
+    print(f"supervisor open fds: {fds_before} before {KILLS} kills, {fds} after")
     assert status["supervisor_pid"] == supervisor and fds <= fds_before
 
 

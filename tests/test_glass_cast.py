@@ -2,7 +2,7 @@
 (the Cast receiver's HLS engine, tests/fakecast/engine.py), and the checks read what that player presents.
 
 One daemon and one device (one headless Chromium) for the whole module, in order: the first LOAD, ten page
-switches, 90 s from the LOAD without a stall (longer plays are bench.glass's `--only stalls --minutes 10`:
+switches, 60 s from the LOAD without a stall (longer plays are bench.glass's `--only stalls --minutes 10`:
 the suite stays under 15 minutes), a player frozen on purpose (castd LOADs again), a
 viewer's pause (left alone), three encoder SIGKILLs the player rides through without a new LOAD, and last
 RFC 8216's rules and EXTINF-vs-content on every playlist and segment served meanwhile.
@@ -21,7 +21,7 @@ from hlsrules import PlaylistWatch
 from castd.presets import get_preset
 from fakecast import FakeCastDevice
 
-PLAY_SECONDS = 90  # from the LOAD, the ten switches included
+PLAY_SECONDS = 60  # from the LOAD, the ten switches included (they take ~45 s)
 STALL_SECONDS = 5.0  # castd's default cast_stall_seconds
 CAST_ENV = {
     "CASTD_MDNS_INTERFACES": "127.0.0.1",
@@ -106,10 +106,12 @@ def test_ten_page_switches_each_colour_appears_in_the_player(castd, tv, session,
     assert device(castd, tv)["reloads"] == 0
 
 
-def test_ninety_seconds_from_the_load_without_a_stall(castd, tv, session):
+def test_a_minute_from_the_load_without_a_stall(castd, tv, session):
     """Counted from the LOAD on, page switches included: Shaka's own buffering events after its first frame.
-    Was 3 minutes (issue 11); 90 s keeps the ten switches and a minute of steady play after them, and the
-    Debian 12 suite, which grew to 17 minutes this round, nearer its 15-minute budget."""
+    Was 3 minutes (issue 11), then 90 s; 60 s keeps the ten switches and ~15 s of steady play after them.
+    The defect it was written for, a player LOADed ~0.9 s behind the edge, stalled 5 times in its first
+    40 s and 4-13 times a minute (bench/README.md), so a minute still finds it; the long plays that count
+    rare stalls are bench.glass's (`--only stalls --minutes 10`), out of the Debian 12 suite's 15 minutes."""
     remaining = session["started_at"] + PLAY_SECONDS - time.time()
     if remaining > 0:
         time.sleep(remaining)
@@ -171,4 +173,5 @@ def test_every_playlist_served_during_the_cast_obeys_the_rules(castd, session):
     problems = watch.problems(get_preset(castd.status()["quality"]).fps)
     assert problems == [], "\n".join(problems[:30])
     assert sum(s.discontinuity for s in watch.segments.values()) == 3
-    assert len(watch.segments) >= 100  # about two minutes of 1 s segments were seen (129 in a run: 90 s of play)
+    print(f"\n{len(watch.segments)} segments seen")
+    assert len(watch.segments) >= 80  # ~100 s of 1 s segments (129 seen with 90 s of play; 125 with 60 s at load 27)
