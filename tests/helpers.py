@@ -550,6 +550,19 @@ def newest_frame(stream_url: str):
     return last_frame_of(fetch_segment(urls[-1])) if urls else None
 
 
+def refused_login(handler: http.server.BaseHTTPRequestHandler, user: str, password: str) -> bool:
+    """Answer 401 (as a camera does) unless the request carries this basic-auth login; True when refused."""
+    import base64
+    expected = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+    if handler.headers.get("Authorization") == expected:
+        return False
+    handler.send_response(401)
+    handler.send_header("WWW-Authenticate", 'Basic realm="camera"')
+    handler.send_header("Content-Length", "0")
+    handler.end_headers()
+    return True
+
+
 class MjpegCamera:
     """An HTTP MJPEG camera (multipart/x-mixed-replace, as cheap IP cameras and ESP32-CAMs serve it) on a
     free loopback port: one solid colour, JPEGs made by PyAV's mjpeg encoder, `fps` a second, basic auth."""
@@ -562,13 +575,7 @@ class MjpegCamera:
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self):  # noqa: N802
-                import base64
-                expected = "Basic " + base64.b64encode(f"{camera.user}:{camera.password}".encode()).decode()
-                if self.headers.get("Authorization") != expected:
-                    self.send_response(401)
-                    self.send_header("WWW-Authenticate", 'Basic realm="camera"')
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
+                if refused_login(self, camera.user, camera.password):
                     return
                 if self.path.endswith("/snapshot.jpg"):  # one still picture, as cameras offer beside the stream
                     self.send_response(200)
@@ -655,13 +662,7 @@ class HlsCamera:
                 super().__init__(*args, directory=str(folder), **kwargs)
 
             def do_GET(self):  # noqa: N802
-                import base64
-                expected = "Basic " + base64.b64encode(f"{camera.user}:{camera.password}".encode()).decode()
-                if self.headers.get("Authorization") != expected:
-                    self.send_response(401)
-                    self.send_header("WWW-Authenticate", 'Basic realm="camera"')
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
+                if refused_login(self, camera.user, camera.password):
                     return
                 super().do_GET()
 
