@@ -17,7 +17,7 @@ import pytest
 
 from castd import paths
 
-from helpers import (ROOT, Daemon, PageHandler, close_to, comm, descendants, fetch_segment, media_playlist_url,
+from helpers import (ROOT, Daemon, PageHandler, close_to, cmdline, comm, descendants, fetch_segment, media_playlist_url,
                      open_segment, rgb_at, segment_urls, still_alive, wait_for)
 from test_supervisor import EncoderCounter, encoder_children
 
@@ -368,6 +368,47 @@ def test_a_missing_browser_gives_up_at_once_without_quick_restarts(tmp_path, pag
         assert not encoder_children(d, failed["supervisor_pid"])
     finally:
         d.finish()
+
+
+def test_a_browser_start_that_hangs_is_ended_and_tried_again_without_leaving_its_processes(tmp_path, pages):
+    """A Chromium that never comes up (here: a script that sleeps, so chromedriver waits 60 s for it) holds
+    the page thread in selenium's start call. The page watchdog finds it after BROWSER_START_BUDGET plus
+    page_hang_seconds (13 s here; it was page_load_timeout + 5 = 25 s), kills chromedriver and what it
+    started, and starts a browser again in the same encoder; nothing of the stuck one is left."""
+    from castd.encoder.page import BROWSER_START_BUDGET
+
+    marker = f"castd-test-hung-chromium-{uuid.uuid4().hex[:8]}"
+    fake = tmp_path / "chromium"
+    fake.write_text(f"#!/bin/bash\nexec -a {marker} sleep 600\n")
+    fake.chmod(0o755)
+
+    def stuck() -> list[int]:
+        return [pid for pid in map(int, filter(str.isdigit, os.listdir("/proc")))
+                if cmdline(pid).startswith(marker)]
+
+    tmpdir = Path(tempfile.mkdtemp(prefix="ctmp", dir="/tmp"))
+    d = Daemon(runtime_dir=tmp_path / "run", env_extra={"CASTD_CHROMIUM": str(fake), "CASTD_PAGE_HANG_SECONDS": "3",
+                                                        "TMPDIR": str(tmpdir)}).start()
+    try:
+        d.post("/start", json={"url": pages.url("/color/123456")})
+        first = wait_for(stuck, 20, message="the first Chromium started (and stuck)")
+        asked = time.monotonic()
+        encoder = wait_for(lambda: d.status()["encoder_pid"], 10, message="the encoder's pid")
+        wait_for(lambda: d.status()["page_hangs"] >= 1, BROWSER_START_BUDGET + 3 + 15, message="the stuck start found")
+        print(f"\nstuck browser start found {time.monotonic() - asked:.1f}s after Chromium was started")
+        assert "page hung; starting a new browser" in d.log() and "browser start" in d.log()
+        wait_for(lambda: not set(first) & set(stuck()), 5, message="the stuck Chromium killed")
+        again = wait_for(lambda: set(stuck()) - set(first), 10, message="a second browser start")
+        assert d.status()["encoder_pid"] == encoder, "the first cure is a new browser in the same encoder"
+        d.post("/stop")
+        d.wait_state("idle", timeout=20)
+        wait_for(lambda: not set(again) & set(stuck()), 10, message="the second stuck Chromium ended by /stop")
+    finally:
+        d.finish()
+        left = sorted(str(p.relative_to(tmpdir)) for p in tmpdir.rglob("*"))
+        shutil.rmtree(tmpdir, ignore_errors=True)
+    assert not stuck()
+    assert not left, f"castd left files in its $TMPDIR: {left[:20]}"
 
 
 def test_memory_watchdog_reloads_then_restarts_and_the_stream_goes_on(tmp_path, pages):

@@ -77,7 +77,9 @@ class DriverService(Service):
 
 
 class Browser:
-    """One Chromium window filling the display; created and used from one thread."""
+    """One Chromium window filling the display; created, started and used from one thread."""
+
+    driver: webdriver.Chrome  # set by start()
 
     def __init__(self, *, chromium: str, chromedriver: str, display: str, width: int, height: int,
                  page_load_timeout: float, heap_mb: int = 512, log_path: Path | None = None,
@@ -101,14 +103,22 @@ class Browser:
         env = dict(os.environ, DISPLAY=display)
         # WARNING: at its default level chromedriver logs every command with its parameters, and
         # those carry the sites' cookies, headers and localStorage values.
-        service = DriverService(chromedriver, env=env, service_args=["--log-level=WARNING"],
-                                log_output=str(log_path) if log_path else None)
+        self.service = DriverService(chromedriver, env=env, service_args=["--log-level=WARNING"],
+                                     log_output=str(log_path) if log_path else None)
+        self._options = options
+        self._page_load_timeout = page_load_timeout
+
+    def start(self) -> None:
+        """Start chromedriver and Chromium (1-2 s here). Split from __init__ so that the page watchdog
+        can end a start that hangs (kill_tree) while this call blocks in another thread."""
         try:
-            self.driver = webdriver.Chrome(service=service, options=options)
-        except WebDriverException as exc:
+            self.driver = webdriver.Chrome(service=self.service, options=self._options)
+        except Exception as exc:  # (a chromedriver killed mid-request raises urllib3's errors, not selenium's)
+            self.kill_tree()
             shutil.rmtree(self.profile, ignore_errors=True)
-            raise BrowserError(f"chromium did not start: {exc.msg or exc}") from exc
-        self.driver.set_page_load_timeout(page_load_timeout)
+            message = exc.msg if isinstance(exc, WebDriverException) and exc.msg else str(exc) or type(exc).__name__
+            raise BrowserError(f"chromium did not start: {message.splitlines()[0] if message else ''}"[:300]) from exc
+        self.driver.set_page_load_timeout(self._page_load_timeout)
         self.driver.set_script_timeout(5)
 
     def navigate(self, url: str) -> None:
@@ -128,7 +138,7 @@ class Browser:
         page's blocked chromedriver call then fails at once with "tab crashed" (measured: 3 ms after
         the kill) instead of after page_load_timeout. Safe from another thread (only /proc and kill).
         With no such renderer (the hang is elsewhere) chromedriver itself is killed. Returns the PIDs."""
-        service = self.driver.service.process
+        service = self.service.process
         if service is None:
             return []
         pids = []
@@ -149,9 +159,25 @@ class Browser:
                 pass
         return pids
 
+    def kill_tree(self) -> list[int]:
+        """SIGKILL chromedriver and everything below it (Chromium, its zygotes, renderers): for a start or a
+        quit that hangs, where no renderer is to blame. Safe from another thread. Returns the PIDs."""
+        service = self.service.process
+        if service is None or service.poll() is not None:  # never started, or already reaped
+            return []
+        pids = [*descendants(service.pid), service.pid]
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        return pids
+
     def quit(self) -> None:
         try:
-            self.driver.quit()
+            driver = getattr(self, "driver", None)
+            if driver is not None:
+                driver.quit()
         except Exception:  # the browser may already be gone; the process group kill covers it
             pass
         shutil.rmtree(self.profile, ignore_errors=True)

@@ -43,6 +43,11 @@ from castd.children.backoff import Backoff
 RETRY_FIRST, RETRY_CAP = 1.0, 60.0  # a failed page is tried again after 1 s, 2 s, 4 s ... 60 s
 HEALTH_INTERVAL = 2.0
 STOP_WAIT = 2.0  # the thread ends within this after stop(): a browser quit takes 0.3-0.8 s here
+# What a healthy browser needs (page_hang_seconds are added): a start takes 1-2 s here (1.1 s in Debian 13),
+# a few on a Raspberry Pi; a quit 0.3-0.8 s. The start's budget was page_load_timeout (20 s), so a start
+# that hung was found after 25 s; selenium's own limit on a chromedriver request is 120 s.
+BROWSER_START_BUDGET = 10.0
+BROWSER_QUIT_BUDGET = 5.0
 # selenium messages meaning the renderer or the browser is gone (a reload cannot help)
 _FATAL = ("tab crashed", "chrome not reachable", "invalid session id", "session deleted",
           "disconnected", "target window already closed", "no such window", "connection refused",
@@ -131,12 +136,18 @@ class PageThread(threading.Thread):
         while True:
             started = time.monotonic()
             try:
-                with self._waiting("browser start", self._page_load_timeout):
-                    browser = self._new_browser()
+                browser = self._new_browser()  # no process yet: a missing binary fails here, at once
+                self._browser = browser
+                with self._waiting("browser start", BROWSER_START_BUDGET):
+                    browser.start()
             except BrowserError as exc:
-                self._fail(str(exc))
+                self._browser = None
+                if self._cure is Cure.NEW_BROWSER and not self._stopping:  # the watchdog ended a stuck start
+                    self._cure = Cure.NONE
+                    continue
+                if self._cure is not Cure.NEW_ENCODER:  # (that one: the frame loop ends the child)
+                    self._fail(str(exc))
                 return
-            self._browser = browser
             log.debug("browser ready", seconds=round(time.monotonic() - started, 2))
             if renewing_since is not None:
                 log.info("new browser after a hung page", seconds=round(time.monotonic() - renewing_since, 2))
@@ -152,8 +163,11 @@ class PageThread(threading.Thread):
                     return
             finally:
                 self.call = None
-                self._browser = None  # (its PIDs may be reused once it has quit)
-                browser.quit()
+                try:
+                    with self._waiting("browser quit", BROWSER_QUIT_BUDGET):
+                        browser.quit()
+                finally:
+                    self._browser = None  # (its PIDs may be reused once it has quit)
             self._cure = Cure.NONE
             renewing_since = self._watch.cured_at or time.monotonic()  # (the frame loop's clock: monotonic too)
             with self._cond:  # the new browser shows what was on screen (unless something newer waits)
@@ -203,7 +217,8 @@ class PageThread(threading.Thread):
     def check_hang(self, now: float) -> None:
         """The frame loop's side of the watchdog (it never blocks on the browser): ask PageWatch,
         report a hang and cure it. Raises PageHungError for the last step (a new encoder)."""
-        cure = self._watch.decide(now, self.call)
+        call = self.call
+        cure = self._watch.decide(now, call)
         if cure is Cure.NONE:
             return
         target = self._current
@@ -215,9 +230,11 @@ class PageThread(threading.Thread):
         self._cure = cure
         with self._cond:
             self._cond.notify()
-        # the blocked call fails at once, so this thread moves on (a new browser, or a quick end)
+        # the blocked call fails at once, so this thread moves on (a new browser, or a quick end): a page's
+        # call by killing its renderer; a start or a quit, which no renderer holds up, by killing the browser
         browser = self._browser
-        killed = browser.kill_renderers() if browser is not None else []
+        whole = call is not None and call.what in ("browser start", "browser quit")
+        killed = [] if browser is None else browser.kill_tree() if whole else browser.kill_renderers()
         log.debug("page hung: renderer killed", cure=cure.value, pids=",".join(map(str, killed)))
         if cure is Cure.NEW_ENCODER:
             raise PageHungError(f"page hung again after a new browser: {reason}")
