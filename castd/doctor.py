@@ -112,6 +112,22 @@ def check_xvfb(config: Config) -> Check:
     return ok("xvfb", f"{config.xvfb} starts (display {server.display})")
 
 
+def check_setpriv(binary: str | None = None) -> Check:
+    """castd starts Xvfb and chromedriver as `setpriv --pdeathsig KILL -- ...` (procutil.with_pdeathsig), so they die
+    with the encoder thread that started them; without it they outlive a SIGKILLed encoder until castd's sweep."""
+    from castd.procutil import SETPRIV
+
+    binary = SETPRIV if binary is None else binary
+    fix = f"{APT} util-linux  (setpriv is part of it, Essential on Debian)"
+    if not binary:
+        return fail("setpriv", "setpriv not found: Xvfb and chromedriver would outlive a killed encoder", fix)
+    try:
+        subprocess.run([binary, "--pdeathsig", "KILL", "--", "true"], check=True, capture_output=True, timeout=10)
+    except (OSError, subprocess.SubprocessError) as exc:
+        return fail("setpriv", f"{binary} --pdeathsig does not work: {exc}", fix)
+    return ok("setpriv", f"{binary} --pdeathsig works (Xvfb and chromedriver end with their encoder)")
+
+
 def check_codecs() -> Check:
     try:
         import av
@@ -273,6 +289,7 @@ def run_checks(config_path: str | None = None) -> list[Check]:
     checks = [config_check]
     checks += check_browser(config)
     checks.append(check_xvfb(config))
+    checks.append(check_setpriv())
     checks.append(check_codecs())
     checks.append(check_runtime_dir(config))
     checks += check_devices(config)

@@ -9,9 +9,9 @@ from types import SimpleNamespace
 from helpers import ROOT, free_port
 
 from castd.config import Config
-from castd.doctor import check_devices, check_token
+from castd.doctor import check_devices, check_setpriv, check_token
 
-CHECKS = ["config", "chromium", "chromedriver", "versions", "xvfb", "codecs", "runtime dir", "device", "token"]
+CHECKS = ["config", "chromium", "chromedriver", "versions", "xvfb", "setpriv", "codecs", "runtime dir", "device", "token"]
 
 
 def doctor(*args, env=None):
@@ -89,3 +89,14 @@ def test_device_check_connects_to_addresses():
     finally:
         listener.close()
     assert [c.result for c in check_devices(Config())] == ["SKIP"]
+
+
+def test_setpriv_check_names_util_linux_when_it_is_missing_or_broken(tmp_path):
+    assert check_setpriv().result == "OK"
+    missing = check_setpriv("")
+    assert missing.result == "FAIL" and "util-linux" in missing.fix and "outlive" in missing.detail
+    broken = tmp_path / "setpriv"
+    broken.write_text("#!/bin/sh\nexit 1\n")
+    broken.chmod(0o755)
+    failing = check_setpriv(str(broken))
+    assert failing.result == "FAIL" and "does not work" in failing.detail
