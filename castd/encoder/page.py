@@ -41,7 +41,7 @@ from castd.protocol import ChildEvent, FailCode, Failed, PageFailed, PageHung, P
 from castd.children.backoff import Backoff
 
 RETRY_FIRST, RETRY_CAP = 1.0, 60.0  # a failed page is tried again after 1 s, 2 s, 4 s ... 60 s
-HEALTH_INTERVAL = 2.0
+HEALTH_INTERVAL = 1.0  # a probe between loads (a few ms of chromedriver and renderer time): see pagewatch.py
 STOP_WAIT = 2.0  # the thread ends within this after stop(): a browser quit takes 0.3-0.8 s here
 # What a healthy browser needs (page_hang_seconds are added): a start takes 1-2 s here (1.1 s in Debian 13),
 # a few on a Raspberry Pi; a quit 0.3-0.8 s. The start's budget was page_load_timeout (20 s), so a start

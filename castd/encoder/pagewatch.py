@@ -8,10 +8,12 @@ got no answer either). The page thread cannot notice from inside such a call, so
 is waiting for (a `Call`, with the budget a healthy browser needs for it) and the frame loop, which
 never blocks on the browser, asks this object on every frame whether that call is overdue.
 
-Budgets: a probe (`return 1` every 2 s between loads, the readiness polls) answers in milliseconds,
-so `page_hang_seconds` (5 s) is generous; with the 2 s probe interval a hung page is found within
-7 s. A navigation may legitimately take `page_load_timeout` plus its site's ready wait; its budget is
-that plus `page_hang_seconds` (chromedriver cannot be asked anything while a load runs).
+Budgets: a probe (`return 1` every second between loads, the readiness polls) answers in milliseconds,
+so `page_hang_seconds` (5 s) is generous; with the 1 s probe interval a hung page is found within
+6 s. (It was 2 s: in bench.month's hour at load average 9-29, 7 of 20 hung pages were found after more
+than the issue's 10 s, 7.6-14.0 s.) A navigation may legitimately take `page_load_timeout` plus its
+site's ready wait; its budget is that plus `page_hang_seconds` (chromedriver cannot be asked anything
+while a load runs). A browser start or quit has its own budget (page.py BROWSER_START_BUDGET, _QUIT_).
 
 Cures, in steps. A reload in the same tab cannot help a hung renderer (measured: once the renderer
 is killed, chromedriver answers "tab crashed" to every later command, new windows included), so the
