@@ -46,11 +46,9 @@ from pathlib import Path
 
 import av
 
+from bench.cyclecode import PALETTE, PERIOD, STEP, nearest
+
 FPS = 10
-STEP = 0.2  # seconds per palette colour
-LEVELS = (0, 85, 170, 255)
-PALETTE = [(r, g, b) for r in LEVELS for g in LEVELS for b in LEVELS]
-PERIOD = len(PALETTE) * STEP  # 12.8 s: latencies must stay under it
 WINDOW = 6.0  # seconds listed in every shape
 SHAPES = ("hls-1s", "hls-fast", "dash-0.5-1.0", "dash-0.5-1.5", "dash-0.5-2.0", "dash-1-2.0", "dash-1-3.0")
 # dash-<segment s>-<suggestedPresentationDelay s>[-m<minBufferTime s>] (FFmpeg writes 2 segments)
@@ -202,10 +200,6 @@ class Handler(http.server.SimpleHTTPRequestHandler):
 
 
 # ---- the players -----------------------------------------------------------------------------------------
-def nearest(rgb) -> int:
-    return min(range(len(PALETTE)), key=lambda i: sum(abs(a - b) for a, b in zip(PALETTE[i], rgb)))
-
-
 def play(player, url: str, seconds: float, settle: float, t0: float) -> dict:
     loaded = time.time()
     player.load(url)

@@ -44,13 +44,15 @@ import os
 import signal
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from bench import cyclecode
 from bench.compare import ROOT, export
 from bench.control import Castd
-from bench.hlswatch import BenchError, SegmentWatcher, media_url_of, shows_colour
+from bench.hlswatch import BenchError, SegmentWatcher, frames_of, media_url_of, rgb_points, shows_colour
 from bench.jitterlink import JitterLink
 from bench.pages import serve
 from bench.stats import summary
@@ -244,18 +246,25 @@ def stalls(castd: Castd, player: ShakaPlayer, pages, page: str, minutes: float, 
 
 
 def kills(castd: Castd, player: ShakaPlayer, count: int) -> dict:
-    """SIGKILL the encoder `count` times while the player plays, 4 s apart. Read at the glass, from the
-    frames the player presents (a starved Shaka moves currentTime on in jumps without presenting
-    anything, so currentTime alone is no proof): the longest time without a new frame in the 20 s after
-    the kill (castd's 10 fps: 0.1 s is playing), kill -> the end of that still spell when it lasted
-    0.3 s or more (0 otherwise), and frozen = fewer than 2 s of frames presented in those 20 s."""
-    resumed, stills, frozen = [], [], 0
+    """SIGKILL the encoder `count` times while the player plays the colour clock (bench/cyclecode.py), 4 s
+    apart. Read at the glass, from the frames the player presents (a starved Shaka moves currentTime on in
+    jumps without presenting anything, so currentTime alone is no proof): the longest time without a new
+    frame in the 20 s after the kill (castd's 10 fps: 0.1 s is playing), kill -> the end of that still
+    spell when it lasted 0.3 s or more (0 otherwise), frozen = fewer than 2 s of frames presented in those
+    20 s, and kill -> the first presented frame drawn after the kill (its colour's 0.2 s step began after
+    it: the crash bridge's held picture does not count; issue 19's "SIGKILL -> a frame drawn after it")."""
+    resumed, stills, frozen, fresh, listed = [], [], 0, [], []
+    body = castd.status()
+    watcher = SegmentWatcher(castd.client, media_url_of(f"{castd.daemon.base}{body['stream_path']}"))
     for _ in range(count):
         time.sleep(4.0)
         pid = castd.status()["encoder_pid"]
         first = player.state()
+        watcher.prime()
         killed = time.time()
         os.kill(pid, signal.SIGKILL)
+        server = threading.Thread(target=_listed_after, args=(watcher, killed, listed), daemon=True)
+        server.start()
         frames, changed, longest, longest_end = first.frames, killed, 0.0, killed
         while time.time() - killed < FROZEN_AFTER:
             time.sleep(0.1)
@@ -274,7 +283,27 @@ def kills(castd: Castd, player: ShakaPlayer, count: int) -> dict:
         else:
             resumed.append(longest_end - killed if longest >= 0.3 else 0.0)
             stills.append(longest)
-    return {"kill_to_playing": resumed, "longest_still": stills, "frozen": frozen, "kills": count}
+        try:
+            fresh.append(wait_for(lambda: next((c.t - killed for c in player.state().colours if c.t > killed
+                                                and cyclecode.drawn_since(c.rgb, c.t) >= killed), None),
+                                  FROZEN_AFTER, message="a frame drawn after the kill"))
+        except AssertionError:  # none within 20 s: counted in `frozen` when no frame came at all
+            pass
+        server.join(FROZEN_AFTER)
+    return {"kill_to_playing": resumed, "longest_still": stills, "frozen": frozen, "kills": count,
+            "kill_to_new_frame": fresh, "kill_to_new_frame_listed": listed}
+
+
+def _listed_after(watcher: SegmentWatcher, killed: float, out: list[float]) -> None:
+    """The server's side of a kill: seconds until castd listed a segment with a frame drawn after it."""
+    def drawn_after(data: bytes) -> bool:
+        now = time.time()  # (after the segment was listed: its frames were drawn before)
+        return any(cyclecode.drawn_since(rgb_points(f, [(f.width // 2, f.height // 2)])[0], now) >= killed
+                   for f in frames_of(data))
+    try:
+        out.append(watcher.first_matching(drawn_after, killed, FROZEN_AFTER)[0])
+    except BenchError:
+        pass
 
 
 def measure(side: Side, line: str, pages, plan: dict, sections: list[str], colour: int, loader: Loader) -> dict:
@@ -320,6 +349,8 @@ def _measure(side: Side, line: str, pages, plan: dict, sections: list[str], colo
             began = time.time()
             start(castd, player, pages, PALETTE[colour % len(PALETTE)], True, loader)
             _playing(player, began)
+            castd.start(pages.url("/cycle"), "720p")  # the colour clock: which frame was drawn after a kill
+            wait_for(lambda: sum(c.t > began for c in player.state().colours) >= 10, 30, message="the colour clock")
             out["kill"] = kills(castd, player, plan["kills"])
         if "stalls" in sections:
             out["stalls"] = [stalls(castd, player, pages, page, plan["minutes"], loader, i)
@@ -418,6 +449,9 @@ def report(results: dict) -> None:
                 f"{x['behind_live_edge']['median']:.2f}" for x in f(r)))
         row("blocking reloads: asked / held >= 0.05 s", lambda r: f"{r['link']['reloads']} / "
             f"{r['link']['reloads_held_0.05s']}" if r["link"]["reloads"] else "-")
+        row("encoder SIGKILL -> a frame drawn after it, server (listed)",
+            lambda r: _fmt(r["kill"].get("kill_to_new_frame_listed", [])))
+        row("encoder SIGKILL -> a frame drawn after it, glass", lambda r: _fmt(r["kill"].get("kill_to_new_frame", [])))
         row("encoder SIGKILL -> playing again", lambda r: _fmt(r["kill"]["kill_to_playing"]))
         row("  longest time without a new frame", lambda r: _fmt(r["kill"]["longest_still"]))
         row("  frozen (no resume within 20 s)", lambda r: f"{r['kill']['frozen']} of {r['kill']['kills']}")

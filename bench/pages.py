@@ -1,8 +1,9 @@
 """The benchmark's test pages, served by the tests' PageServer on loopback.
 
 /color/RRGGBB (from the tests): one solid colour, so a decoded frame tells which page it shows.
-/clock: the latency pattern (clockcode.py). /dashboard: a static dashboard like a Home Assistant
-or Grafana screen: cards, a drawn chart, and a clock that changes once a second.
+/clock: the latency pattern (clockcode.py). /cycle: the colour clock (cyclecode.py).
+/dashboard: a static dashboard like a Home Assistant or Grafana screen: cards, a drawn chart, and a clock
+that changes once a second.
 /hang/RRGGBB: paints that colour, then its renderer runs `while(true){}` half a second later (a hung page:
 the picture stays, the renderer answers nothing). /hog/RRGGBB: paints that colour, then holds 32 MB more
 of touched typed arrays every 200 ms up to 1.5 GB (outside V8's heap cap, so only castd's memory watchdog
@@ -11,7 +12,7 @@ stops it; the cap keeps a shared machine safe).
 
 from __future__ import annotations
 
-from bench import clockcode
+from bench import clockcode, cyclecode
 from bench.testhelpers import PageHandler, PageServer
 
 DASHBOARD = """<!doctype html><html><head><title>dashboard</title><style>
@@ -57,6 +58,8 @@ class BenchPageHandler(PageHandler):
         path = self.path.split("?", 1)[0]
         if path == "/clock":
             self._send(clockcode.page_html())
+        elif path == "/cycle":
+            self._send(cyclecode.page_html())
         elif path == "/dashboard":
             self._send(DASHBOARD)
         elif path.startswith("/hang/"):
