@@ -25,6 +25,8 @@ from helpers import (ROOT, Daemon, HlsCamera, MjpegCamera, RtspCamera, centre_rg
                      media_playlist_url, newest_frame, open_segment, rgb_at, segment_urls, wait_for)
 from rtspserver import TIME_STEPS, TONE_BASE, TONE_STEP
 
+from castd.presets import STREAM_FORMATS
+
 CAMERA = (0, 255, 0)
 PAGE = (0, 0, 255)
 MJPEG = (255, 0, 255)
@@ -243,6 +245,7 @@ def test_the_cli_starts_a_camera_and_lists_cameras_with_their_credentials_masked
     started = castd_cli(d, "start", "--camera", "inline", "--duration", "30", "--then", "resume")
     assert started.returncode == 0 and "camera inline" in started.stdout, started.stdout + started.stderr
     wait_colour(d, CAMERA)
+    camera_live(d, "inline")  # (/status follows the encoder's 0.5 s reports: the colour can come first)
     assert re.search(r"camera inline +live \(full\) h264 320x240", castd_cli(d, "status").stdout)
     overlay = castd_cli(d, "start", "--camera", "door", "--overlay", "bottom-left", "--duration", "30")
     assert overlay.returncode == 0 and "over the picture (bottom-left)" in overlay.stdout, overlay.stdout
@@ -472,8 +475,9 @@ def test_a_camera_with_audio_true_has_its_sound_in_the_stream_in_sync_with_its_p
     assert state["audio"] == codec, state
     playlist = media_playlist_url(stream_url(d))
     first = segment_urls(playlist)[-1]
-    urls = wait_for(lambda: (u := segment_urls(playlist)) and first in u and len(u) - u.index(first) > 3 and u, 15,
-                    message="three segments of the camera")
+    count = round(3 / STREAM_FORMATS[d.status()["stream_format"]].segment_seconds)  # 3 s of the camera
+    urls = wait_for(lambda: (u := segment_urls(playlist)) and first in u and len(u) - u.index(first) > count and u,
+                    15, message="three seconds of the camera")
     data = b"".join(fetch_segment(url) for url in urls[urls.index(first) + 1:])
     video, audio, packets = steps_in(data)
     heard = [s for _, s in audio if s is not None]

@@ -11,7 +11,8 @@ from helpers import ROOT, free_port
 from castd.config import Config
 from castd.doctor import check_devices, check_setpriv, check_token
 
-CHECKS = ["config", "chromium", "chromedriver", "versions", "xvfb", "setpriv", "codecs", "runtime dir", "device", "token"]
+CHECKS = ["config", "chromium", "chromedriver", "versions", "xvfb", "setpriv", "codecs", "runtime dir", "device",
+          "token"]
 
 
 def doctor(*args, env=None):

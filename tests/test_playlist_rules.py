@@ -21,7 +21,9 @@ from castd.encoder.bridge import Bridge
 from helpers import close_to, last_frame_of, media_playlist_url, rgb_at, wait_for
 from hlsrules import Listed, PlaylistWatch, listed_segments, playlist_problems, reload_problems, timeline_problems
 
-PRESET = get_preset("720p")
+# The timeline tests below place keyframes by hand on 1 s segments; each format's own segments and tags are
+# checked in test_each_stream_format_lists_its_segment_length_and_start_tags_within_the_rules.
+PRESET = get_preset("720p", "hls-1s")
 
 OLD_START = """#EXTM3U
 #EXT-X-VERSION:3
@@ -253,7 +255,8 @@ def test_every_playlist_served_through_start_switches_and_a_sigkill_obeys_the_ru
         os.kill(pid, signal.SIGKILL)
         wait_for(lambda: d.status()["encoder_pid"] not in (None, pid), 20, message="a new encoder")
         d.wait_state("streaming", timeout=30)
-        watch.wait_segments(PRESET.window_segments + 2, 30)  # the DISCONTINUITY leaves the window
+        # the DISCONTINUITY leaves the window (the daemon's own format: the default's window)
+        watch.wait_segments(get_preset("720p").window_segments + 2, 30)
     d.post("/stop")
     problems = watch.problems(PRESET.fps)
     assert problems == [], "\n".join(problems[:30])
