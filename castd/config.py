@@ -358,8 +358,9 @@ class Config(SharingKeys, forbid_unknown_fields=True, kw_only=True):
     standby: Standby = "off"
     # sessions
     quality: str = DEFAULT_PRESET
-    # the stream's shape (castd/presets.py STREAM_FORMATS): "hls-1s" (1 s segments, HOLD-BACK 3: the player
-    # sits ~3 s behind) or "hls-fast" (0.5 s segments, EXT-X-START -1.5); numbers in bench/README.md
+    # the stream's shape (castd/presets.py STREAM_FORMATS): "hls-fast" (0.5 s segments, EXT-X-START -1.5:
+    # Shaka 4.15+ sit ~1.5 s behind, 4.9.2 3 s) or "hls-1s" (1 s segments, HOLD-BACK 3: every line ~3 s
+    # behind); numbers in bench/README.md
     stream_format: StreamFormatName = DEFAULT_STREAM_FORMAT
     max_duration: int = 24 * 3600
     # watchdog: restart the encoder when it produces nothing for this long (seconds)

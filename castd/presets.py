@@ -42,14 +42,17 @@ class StreamFormat(msgspec.Struct, frozen=True):
 
 STREAM_FORMATS: dict[str, StreamFormat] = {
     # 1 s segments 3 s behind the edge in every line (HOLD-BACK 3.0, RFC 8216bis's minimum for a 1 s
-    # target): 0 visible stalls in every line (bench/README.md), ~3.4 s from a webhook to the glass.
+    # target): 0 visible stalls in every line (bench/README.md), 3.8-3.9 s from a webhook to the glass.
     "hls-1s": StreamFormat("hls-1s", 1.0, hold_back=3.0, start_offset=None, first_hold=3.0),
-    # 0.5 s segments (a keyframe every 0.5 s), HOLD-BACK 3.0 and EXT-X-START -1.5: 4.15+ sit min(1.5, 3.0)
-    # = 1.5 s behind their edge; 4.9.2 does not read EXT-X-START and keeps HOLD-BACK's 3 s, with 3 s buffered
-    # at once from the 3 s first hold (over its 2 s rebuffering goal: no still start). RFC 8216 4.3.5.2 says
-    # TIME-OFFSET SHOULD NOT be within three target durations of the end of a live playlist (8216bis says
-    # the same of HOLD-BACK's start point); castd bends that SHOULD on purpose: those 3 s are what a viewer
-    # waits on every page switch, and the 0.5 s refresh (above) leaves 1.5 s of buffer ~0.3-0.8 s to spare.
+    # The default. 0.5 s segments (a keyframe every 0.5 s), HOLD-BACK 3.0 and EXT-X-START -1.5: 4.15+ sit
+    # min(1.5, 3.0) = 1.5 s behind their edge (a switch at the glass in 2.3-2.7 s where hls-1s takes 3.9);
+    # 4.9.2 does not read EXT-X-START and keeps HOLD-BACK's 3 s (a switch as with hls-1s: 3.78 against 3.80
+    # s), with 3 s buffered at once from the 3 s first hold (over its 2 s rebuffering goal: no still start).
+    # RFC 8216 4.3.5.2 says TIME-OFFSET SHOULD NOT be within three target durations of the end of a live
+    # playlist (8216bis says the same of HOLD-BACK's start point); castd bends that SHOULD on purpose: those
+    # 3 s are what a viewer waits on every page switch, and the 0.5 s refresh (above) leaves 1.5 s of buffer
+    # ~0.3-0.8 s to spare. -1.0 (a 1.9-2.1 s switch) left still pictures of 0.33-0.59 s at the start on
+    # 5.2 in 2 of 4 loads; -1.5 played 40 minutes on the jittery link with none (bench/README.md).
     "hls-fast": StreamFormat("hls-fast", 0.5, hold_back=3.0, start_offset=-1.5, first_hold=3.0),
     # The same without HOLD-BACK (issue 19's shape b as first tried): 4.15+ as above (the last three EXTINFs,
     # 1.5 s, cap the delay); 4.9.2 takes 1 x min(3, max(1, n - 2)) from the n segments it finds at load:
@@ -57,7 +60,7 @@ STREAM_FORMATS: dict[str, StreamFormat] = {
     # behind and starts with a still picture when it must wait for its 2 s rebuffering goal.
     "hls-fast-nohb": StreamFormat("hls-fast-nohb", 0.5, hold_back=None, start_offset=-1.5, first_hold=2.0),
 }
-DEFAULT_STREAM_FORMAT: StreamFormatName = "hls-1s"
+DEFAULT_STREAM_FORMAT: StreamFormatName = "hls-fast"
 
 
 class Preset(msgspec.Struct, frozen=True):
