@@ -265,6 +265,8 @@ class HlsOutput:
         self.codec_string: str | None = None
         self.master_written = False
         self.frames = 0
+        self._batch = False  # list segments in the state only; write the playlist once at the end (_publish)
+        self._unpublished = False  # listed in the state, not yet in the playlist file
 
     @property
     def media_end(self) -> float:
@@ -281,8 +283,16 @@ class HlsOutput:
         if self._clock is None or self._previous is None:
             began = time.monotonic()
             pts, clock = self._start_clock(seconds, time.time())
-            for held in range(self._last_pts + 1, pts):
-                started |= self._encode(frame, held, False)
+            # A new session's held picture is listed in one write: written segment by segment, a player
+            # (or tests/hlsrules.py, on Debian 13) could read a playlist of 0.5-1 s under hls-fast's
+            # EXT-X-START -1.5, a point outside what is listed (RFC 8216 4.3.5.2 SHOULD NOT).
+            self._batch = self._fresh
+            try:
+                for held in range(self._last_pts + 1, pts):
+                    started |= self._encode(frame, held, False)
+            finally:
+                self._batch = False
+            self._publish()
             if self._fresh:  # the clock starts once the held picture is out, or the next frame
                 clock += time.monotonic() - began  # would find that time missing (a short segment)
                 self.playlist.state.origin = time.time() - pts / self.fps
@@ -377,9 +387,18 @@ class HlsOutput:
         expired = self.playlist.add(duration, discontinuity=self._discontinuity)
         self._discontinuity = False
         self.playlist.save(self.folder)
-        write_atomic(self.playlist_path, self.playlist.render(self._control))
+        self._unpublished = True
+        if not self._batch:
+            self._publish()
         for number in expired:
             (self.folder / (SEGMENT_PATTERN % number)).unlink(missing_ok=True)
+
+    def _publish(self) -> None:
+        """Write the media playlist (and, with its first segment, the master) if something was listed."""
+        if not self._unpublished:
+            return
+        self._unpublished = False
+        write_atomic(self.playlist_path, self.playlist.render(self._control))
         if not self.master_written and self.codec_string:
             self._write_master()
             self.master_written = True
