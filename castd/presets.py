@@ -73,7 +73,7 @@ class Preset(msgspec.Struct, frozen=True):
     x264_tune: str = "stillimage,zerolatency"
     crf: int = 23
     segment_seconds: float = 1.0
-    playlist_size: int = 6  # seconds of media listed (1 s segments; see window_segments)
+    playlist_size: int = 6  # seconds of media listed, whatever the segment length (see window_segments)
     stream_format: str = DEFAULT_STREAM_FORMAT  # STREAM_FORMATS key; sets segment_seconds (get_preset)
 
     @property
