@@ -21,7 +21,7 @@ from selenium import webdriver
 from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.chrome.service import Service
 
-from castd.procutil import descendants, with_pdeathsig
+from castd.procutil import descendants, kill_tree, with_pdeathsig
 
 CHROMIUM_FLAGS = [
     "--kiosk",
@@ -165,13 +165,7 @@ class Browser:
         service = self.service.process
         if service is None or service.poll() is not None:  # never started, or already reaped
             return []
-        pids = [*descendants(service.pid), service.pid]
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        return pids
+        return kill_tree(service.pid, include_root=True)
 
     def quit(self) -> None:
         try:
