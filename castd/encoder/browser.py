@@ -130,13 +130,16 @@ class Browser:
         self.driver.set_page_load_timeout(self._page_load_timeout)
         self.driver.set_script_timeout(5)
 
-    def navigate(self, url: str) -> None:
-        """Load `url`, wait for its load event and then for two animation frames, so the page is
-        on the screen (not just loaded) when this returns. Raises WebDriverException on failure."""
+    def navigate(self, url: str, painted: bool = True) -> None:
+        """Load `url`, wait for its load event and then (`painted`) for two animation frames, so the page
+        is on the screen (not just loaded) when this returns. Raises WebDriverException on failure. A caller
+        that waits for the paint itself after more checks (encoder/page.py, readiness.painted) passes False:
+        two frames at 60 Hz, ~33 ms of every page switch, waited twice otherwise."""
         self.driver.get(url)
-        self.driver.execute_async_script(
-            "const done = arguments[arguments.length - 1];"
-            "requestAnimationFrame(() => requestAnimationFrame(() => done()));")
+        if painted:
+            self.driver.execute_async_script(
+                "const done = arguments[arguments.length - 1];"
+                "requestAnimationFrame(() => requestAnimationFrame(() => done()));")
 
     def viewport(self) -> tuple[int, int]:
         w, h = self.driver.execute_script("return [window.innerWidth, window.innerHeight]")

@@ -330,7 +330,7 @@ class PageThread(threading.Thread):
         """Load `url` with its site's settings; None when it is fit to show, else the reason."""
         try:
             prep.apply(site, url)
-            browser.navigate(url)
+            browser.navigate(url, painted=False)  # (_show waits for the paint once the page is ready)
         except TimeoutException:
             return f"the page did not load within {self._page_load_timeout:g}s"
         except WebDriverException as exc:
