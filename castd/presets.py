@@ -13,9 +13,10 @@ dist/shaka-player.compiled.debug.js, HlsParser.changePresentationTimelineToLive_
 - 4.9.2 (the receiver's 4.9.2-caf2): delay = HOLD-BACK, else the largest EXT-X-TARGETDURATION x
   min(liveSegmentsDelay 3, max(1, segments listed at load - 2)); EXT-X-START is not read for live. And it
   holds playback until `rebufferingGoal: 2` s are buffered (4.13+ default 0).
-- every line refreshes the playlist every `lastTargetDuration_` (getUpdatePlaylistDelay_), the running
-  minimum of the last listed EXTINF (determineLastTargetDuration_): 0.5 s segments mean a 0.5 s refresh
-  although EXT-X-TARGETDURATION is 1 (an integer: RFC 8216 4.3.3.1).
+- every line refreshes the playlist every `lastTargetDuration_` (getUpdatePlaylistDelay_): the last listed
+  EXTINF (determineLastTargetDuration_), the smallest over the playlists one refresh reads (`update()` sets
+  it to Infinity before each refresh: a minimum per refresh, not over the session). 0.5 s segments mean a
+  0.5 s refresh although EXT-X-TARGETDURATION is 1 (an integer: RFC 8216 4.3.3.1).
 """
 
 from __future__ import annotations

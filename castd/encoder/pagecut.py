@@ -18,8 +18,8 @@ A cut never makes two short segments in a row (short: under MIN_SHARE of the for
 length, 0.6 s of 1 s, 0.3 s of 0.5 s); when it would, it waits until the current one is long
 enough. (This began when FFmpeg's muxer wrote EXT-X-TARGETDURATION as the longest segment rounded,
 0 for short ones; castd writes its own now. It still matters to Shaka: it refreshes the playlist every
-last-listed EXTINF, a running minimum (HlsParser.determineLastTargetDuration_, presets.py), so a run
-of short segments would leave it polling that fast for the rest of the session.) The share, not a
+last-listed EXTINF (HlsParser.determineLastTargetDuration_, reset before each refresh: presets.py), so a
+run of short segments keeps it polling that fast for as long as the run lasts.) The share, not a
 fixed 0.6 s: 0.5 s segments are all under 0.6 s, and with it no page cut would ever be allowed.
 """
 
