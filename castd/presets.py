@@ -48,8 +48,9 @@ STREAM_FORMATS: dict[str, StreamFormat] = {
     # The default. 0.5 s segments (a keyframe every 0.5 s), HOLD-BACK 3.0 and EXT-X-START -1.5: 4.15+ sit
     # min(1.5, 3.0) = 1.5 s behind their edge (a switch at the glass in 2.1-2.3 s where hls-1s takes 3.9);
     # 4.9.2 does not read EXT-X-START and keeps HOLD-BACK's 3 s (a switch as with hls-1s: 3.78 against 3.80
-    # s; 3.74 after the faster paint), with 3 s buffered at once from the 3 s first hold (over its 2 s
-    # rebuffering goal: no still start).
+    # s; 3.74 in a later run), with 3 s buffered at once from the 3 s first hold (over its 2 s rebuffering
+    # goal: no still start on loopback; on the jittery link it fetches four segments for its 2 s and showed a
+    # 0.45 s still start in 2 of 2 loads, hls-1s 0.35 s in 1 of 2: bench/README.md, run B).
     # RFC 8216 4.3.5.2 says TIME-OFFSET SHOULD NOT be within three target durations of the end of a live
     # playlist (8216bis says the same of HOLD-BACK's start point); castd bends that SHOULD on purpose: those
     # 3 s are what a viewer waits on every page switch, and the 0.5 s refresh (above) leaves 1.5 s of buffer
