@@ -22,7 +22,7 @@ class BenchError(RuntimeError):
 def media_url_of(stream_url: str) -> str:
     """The media playlist next to the master playlist (the master only appears with the first
     segment, and a start is timed from before that)."""
-    from castd.encoder.hls import MEDIA_PLAYLIST
+    from castd.paths import MEDIA_PLAYLIST
 
     return stream_url.rsplit("/", 1)[0] + "/" + MEDIA_PLAYLIST
 

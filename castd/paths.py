@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 
 MASTER_PLAYLIST = "index.m3u8"
+MEDIA_PLAYLIST = "stream.m3u8"  # what the master lists; the front end holds a request for it (api/freshedge.py)
 SNAPSHOT_NAME = "snapshot.jpg"
 
 

@@ -9,6 +9,7 @@ import signal
 import msgspec
 import pytest
 
+from castd.api.freshedge import FRESH_SHARE, SLACK, FreshEdge
 from castd.api.ratelimit import TokenBucket
 from castd.cast.link import RecentIds
 from castd.cast.messages import CastStop, CastWant, DeviceReport
@@ -646,6 +647,23 @@ def test_exit_codes_say_why():
     assert exits.describe(exits.CANNOT_BOOT) == "exited with code 3 (cannot boot)"
     assert exits.describe(exits.CRASHED) == "exited with code 1 (crashed)"
     assert exits.classify(7) is exits.Exit.UNKNOWN
+
+
+def test_a_playlist_request_waits_for_the_next_segment_only_when_the_newest_is_old():
+    edge = FreshEdge(0.5)
+    assert edge.hold(0.0) == 0 and edge.hold(0.2) == 0  # fresh enough: served at once
+    assert edge.hold(0.3) == pytest.approx(0.2 + SLACK)  # the rest of the segment, and a listing a little late
+    assert edge.hold(0.6) == pytest.approx(SLACK - 0.1)
+    assert edge.hold(0.5 + SLACK) == 0 and edge.hold(30.0) == 0  # the playlist stopped moving (a restart)
+    assert edge.hold(-3.0) == 0  # the wall clock went back
+    assert FreshEdge(1.0).hold(0.3) == 0 and FreshEdge(1.0).hold(0.5) == pytest.approx(0.5 + SLACK)  # hls-1s
+    # over loads spread evenly across a segment: the age a player starts from, and what the first read waits
+    ages = [0.5 * i / 1000 for i in range(1000)]
+    started = [0.0 if edge.hold(age) else age for age in ages]
+    waited = [edge.hold(age) - SLACK if edge.hold(age) else 0.0 for age in ages]
+    assert sum(ages) / 1000 == pytest.approx(0.25, abs=0.01)
+    assert sum(started) / 1000 == pytest.approx((FRESH_SHARE * 0.5) ** 2 / 1.0, abs=0.01)  # 0.04 s
+    assert sum(waited) / 1000 == pytest.approx((0.5 - FRESH_SHARE * 0.5) ** 2 / 1.0, abs=0.01)  # 0.09 s
 
 
 def test_token_bucket_allows_a_burst_then_the_rate():

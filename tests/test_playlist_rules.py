@@ -7,13 +7,16 @@ prove they catch the defects castd's stream used to have."""
 
 import os
 import signal
+import threading
 import time
 
 import av
+import httpx
 import m3u8
 import msgspec
 import pytest
 
+from castd.api.freshedge import FRESH_SHARE
 from castd.encoder import hls
 from castd.encoder.hls import STATE_FILE, HlsOutput, MediaPlaylist, PlaylistState
 from castd.presets import STREAM_FORMATS, get_preset
@@ -282,3 +285,51 @@ def test_every_playlist_served_through_start_switches_and_a_sigkill_obeys_the_ru
     last = m3u8.loads(watch.snapshots[-1])
     assert last.discontinuity_sequence == 1 and not any(s.discontinuity for s in last.segments)
     assert len(watch.snapshots) >= 10  # it saw the playlist grow, version by version
+
+
+def test_a_playlist_read_at_any_moment_lists_a_segment_only_just_listed(daemon, pages):
+    """A player's live edge is the newest segment's end as of its first read, for the whole session
+    (castd/api/freshedge.py): read at 12 phases of the segment clock, the newest segment served was listed
+    at most FRESH_SHARE of a segment before the answer, where its age used to be the phase (7 of 12 over it).
+    Listing times are taken from the file on disk, polled every 5 ms beside the requests."""
+    d = daemon
+    body = d.post("/start", json={"url": pages.url("/color/2080c0")}).json()
+    d.wait_state("streaming", timeout=30)
+    media = media_playlist_url(body["stream_url"])
+    on_disk = d.runtime_dir / "sessions" / body["session"] / "stream.m3u8"
+    segment = get_preset("720p").segment_seconds  # the daemon's format: the default
+    listed_at: dict[int, float] = {}
+    done = threading.Event()
+
+    def note_listings():
+        while not done.is_set():
+            try:
+                newest = listed_segments(on_disk.read_text())[-1].msn
+            except (OSError, IndexError):
+                newest = None
+            if newest is not None:
+                listed_at.setdefault(newest, time.time())
+            time.sleep(0.005)
+
+    watcher = threading.Thread(target=note_listings, daemon=True)
+    watcher.start()
+    ages = []
+    try:
+        wait_for(lambda: listed_at, 5, interval=0.01, message="a listing seen on disk")
+        last_listing = max(listed_at.values())
+        for k in range(12):  # ask at 12 phases of the segment clock, 0 to 11/12 of a segment after a listing
+            at = last_listing + segment * k / 12
+            while at < time.time():
+                at += segment
+            time.sleep(at - time.time())
+            text = httpx.get(media, timeout=5).text
+            answered = time.time()
+            newest = listed_segments(text)[-1].msn
+            wait_for(lambda: newest in listed_at, 5, interval=0.01, message="the listing seen on disk")
+            last_listing = listed_at[newest]
+            ages.append(round(answered - last_listing, 3))
+    finally:
+        done.set()
+        watcher.join()
+    fresh = [age for age in ages if age <= FRESH_SHARE * segment + 0.05]
+    assert len(fresh) >= 10, f"ages of the newest segment served: {ages}"

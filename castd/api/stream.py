@@ -10,13 +10,18 @@ from __future__ import annotations
 import os
 import re
 import stat
+import time
 from pathlib import Path
 
+import anyio
 import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import Response
 
 from castd.api.errors import error_response
+from castd.api.freshedge import FreshEdge
+from castd.paths import MEDIA_PLAYLIST
+from castd.presets import STREAM_FORMATS
 
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}\.(m3u8|ts|m4s|mp4)$")
 _SESSION = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
@@ -34,6 +39,9 @@ async def stream_file(request: Request) -> Response:
             or status.state in ("idle", "failed")):
         return error_response(404, "no such stream (the session may have ended)", CORS)
     folder: Path = request.app.state.sessions_dir / session
+    shape = STREAM_FORMATS.get(status.stream_format or "")
+    if name == MEDIA_PLAYLIST and shape is not None:
+        await wait_for_fresh(folder / name, FreshEdge(shape.segment_seconds))
     try:
         data = await anyio.to_thread.run_sync(read_plain_file, folder, name)
     except OSError:  # missing, removed, or not a plain file (symlinks refused)
@@ -41,6 +49,28 @@ async def stream_file(request: Request) -> Response:
     kind = match.group(1)
     cache = "no-cache, no-store" if kind == "m3u8" else "public, max-age=60"
     return Response(data, media_type=CONTENT_TYPES[kind], headers={**CORS, "Cache-Control": cache})
+
+
+POLL = 0.01  # seconds between looks at a held playlist: a listing is seen within 10 ms (a stat each)
+
+
+async def wait_for_fresh(path: Path, edge: FreshEdge) -> None:
+    """Return once the media playlist is rewritten (a segment listed) or the hold FreshEdge allows is over;
+    at once when the playlist is fresh, missing or stopped (freshedge.py has why and the numbers)."""
+    try:
+        seen = os.stat(path)  # written by os.replace: a new inode each time, its mtime the listing's moment
+    except OSError:
+        return
+    listed = (seen.st_ino, seen.st_mtime_ns)
+    deadline = time.monotonic() + edge.hold(time.time() - seen.st_mtime_ns / 1e9)
+    while time.monotonic() < deadline:
+        await anyio.sleep(POLL)
+        try:
+            now = os.stat(path)
+        except OSError:
+            return
+        if (now.st_ino, now.st_mtime_ns) != listed:
+            return
 
 
 def read_plain_file(folder: Path, name: str) -> bytes:

@@ -39,11 +39,10 @@ from av.video.frame import PictureType
 
 from castd.encoder.convert import Yuv420Converter
 from castd.encoder.audio import AUDIO_BIT_RATE, AacTrack
+from castd.paths import MASTER_PLAYLIST, MEDIA_PLAYLIST
 from castd.presets import Preset
 from castd.protocol import Timeline
 
-MASTER_PLAYLIST = "index.m3u8"
-MEDIA_PLAYLIST = "stream.m3u8"
 STATE_FILE = "playlist.json"
 SEGMENT_PATTERN = "seg%05d.ts"
 # seconds; segments are cut at most 1 s (+ one frame after a hiccup) apart. 0.5 s segments keep it at 1:
