@@ -46,7 +46,8 @@ STREAM_FORMATS: dict[str, StreamFormat] = {
     # target): 0 visible stalls in every line (bench/README.md), 3.8-3.9 s from a webhook to the glass.
     "hls-1s": StreamFormat("hls-1s", 1.0, hold_back=3.0, start_offset=None, first_hold=3.0),
     # The default. 0.5 s segments (a keyframe every 0.5 s), HOLD-BACK 3.0 and EXT-X-START -1.5: 4.15+ sit
-    # min(1.5, 3.0) = 1.5 s behind their edge (a switch at the glass in 2.1-2.3 s where hls-1s takes 3.9);
+    # min(1.5, 3.0) = 1.5 s behind their edge (a switch at the glass in 2.0-2.3 s where hls-1s takes 3.9;
+    # 4.15 1.98-2.00 once the playlist route keeps the edge fresh: api/freshedge.py, bench/README.md run E);
     # 4.9.2 does not read EXT-X-START and keeps HOLD-BACK's 3 s (a switch as with hls-1s: 3.78 against 3.80
     # s; 3.74 in a later run), with 3 s buffered at once from the 3 s first hold (over its 2 s rebuffering
     # goal: no still start on loopback; on the jittery link it fetches four segments for its 2 s and showed a
