@@ -19,6 +19,7 @@ import pytest
 from castd.api.freshedge import FRESH_SHARE
 from castd.encoder import hls
 from castd.encoder.hls import STATE_FILE, HlsOutput, MediaPlaylist, PlaylistState
+from castd.paths import MEDIA_PLAYLIST, sessions_dir
 from castd.presets import STREAM_FORMATS, get_preset
 from castd.protocol import Timeline
 from castd.encoder.bridge import Bridge
@@ -296,7 +297,7 @@ def test_a_playlist_read_at_any_moment_lists_a_segment_only_just_listed(daemon, 
     body = d.post("/start", json={"url": pages.url("/color/2080c0")}).json()
     d.wait_state("streaming", timeout=30)
     media = media_playlist_url(body["stream_url"])
-    on_disk = d.runtime_dir / "sessions" / body["session"] / "stream.m3u8"
+    on_disk = sessions_dir(d.runtime_dir) / body["session"] / MEDIA_PLAYLIST
     segment = get_preset("720p").segment_seconds  # the daemon's format: the default
     listed_at: dict[int, float] = {}
     done = threading.Event()

@@ -7,8 +7,8 @@ maxSegmentEndTime_ - maxSegmentDuration_`, so getLiveEdge_() is the newest segme
 was read; the playhead starts at that edge less the delay (HlsParser.changePresentationTimelineToLive_) and
 never catches up. So the newest segment's age when a receiver first reads the playlist is added to every page
 switch, every interrupt and every encoder restart of its session. A receiver loads at any moment: with 0.5 s
-segments that age is anywhere in 0-0.5 s, 0.25 s on average, and the cells of one bench run (one load each)
-differed by up to 0.2 s for it.
+segments that age is anywhere in 0-0.5 s, 0.25 s on average. (Measured, bench/README.md "A fresh edge": the
+switch at the glass 0.04-0.2 s faster with this hold; the loads still differ by up to 0.3 s for another reason.)
 
 So a request that finds the newest segment older than FRESH_SHARE of a segment waits for the next listing: at
 most the rest of that segment plus SLACK (a listing comes one frame, 0.1 s at 10 fps, after the segment's last
