@@ -24,6 +24,8 @@ expectedDisplayTime, on the clock time.time() reads.
 `--link loopback,jitter`: the player reaches castd straight on loopback, or through bench/jitterlink.py
 (a proxy adding 40 +- 30 ms per chunk each way and a 200-400 ms hold to 1 chunk in 100: this kernel has
 no netem); each link is measured with every tree and format, interleaved, so ratios hold in one run.
+`--busy N`: N processes spin on the CPU for the whole run (the busy machine of issue 19: with a busy page
+beside them, a Pi whose other jobs take a core); they are ended by PID when the run ends.
 `--phases K`: a real receiver LOADs at a random phase of the segment clock, and Shaka refreshes at a
 phase its load fixes (issue 19); each player load is delayed by i/K of a segment after castd is ready
 (i = 0..K-1): the stall runs play once per phase and page, the starts and the blocks of switches take
@@ -42,6 +44,7 @@ import argparse
 import json
 import os
 import signal
+import subprocess
 import sys
 import tempfile
 import threading
@@ -360,6 +363,18 @@ def _measure(side: Side, line: str, pages, plan: dict, sections: list[str], colo
     return out
 
 
+class CpuLoad:
+    """`n` processes that spin on the CPU until `close()` (which ends them by PID)."""
+
+    def __init__(self, n: int) -> None:
+        self.procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
+
+    def close(self) -> None:
+        for proc in self.procs:
+            proc.kill()
+            proc.wait()
+
+
 def run(trees: dict[str, Path], lines: list[str], plan: dict, sections: list[str],
         formats: list[str] | None = None, links: list[str] | None = None) -> dict:
     pages = serve()
@@ -368,6 +383,7 @@ def run(trees: dict[str, Path], lines: list[str], plan: dict, sections: list[str
     loaders = [Loader(Link(name), plan.get("phases", 1)) for name in links or ["loopback"]]
     with tempfile.TemporaryDirectory(prefix="castd-glass-") as tmp:
         sides = []
+        busy = CpuLoad(plan.get("busy", 0))
         try:
             for label, tree in trees.items():
                 for fmt in formats or [None]:
@@ -392,6 +408,7 @@ def run(trees: dict[str, Path], lines: list[str], plan: dict, sections: list[str
                                           "load_average": os.getloadavg()}), flush=True)
             results["links"] = {loader.link.name: loader.link.counts() for loader in loaders}
         finally:
+            busy.close()
             for side in sides:
                 side.close()
             for loader in loaders:
@@ -491,11 +508,13 @@ def main() -> None:
                         "(several, comma-separated, are interleaved); jitter: bench/jitterlink.py")
     parser.add_argument("--phases", type=int, default=1, metavar="K",
                         help="load the player at i/K of a segment after ready, i = 0..K-1 (default 1: at ready)")
+    parser.add_argument("--busy", type=int, default=0, metavar="N",
+                        help="N processes spinning on the CPU for the whole run (a busy machine)")
     parser.add_argument("--json", type=Path, help="write every sample here")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # end the daemons and players on the way out
     plan = {"starts": args.starts, "switches": args.switches, "kills": args.kills, "minutes": args.minutes,
-            "phases": args.phases}
+            "phases": args.phases, "busy": args.busy}
     with tempfile.TemporaryDirectory(prefix="castd-glass-rev-") as tmp:
         trees: dict[str, Path] = {}
         if args.compare:
