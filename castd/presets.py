@@ -17,6 +17,14 @@ dist/shaka-player.compiled.debug.js, HlsParser.changePresentationTimelineToLive_
   EXTINF (determineLastTargetDuration_), the smallest over the playlists one refresh reads (`update()` sets
   it to Infinity before each refresh: a minimum per refresh, not over the session). 0.5 s segments mean a
   0.5 s refresh although EXT-X-TARGETDURATION is 1 (an integer: RFC 8216 4.3.3.1).
+- where a line starts fetching (StreamingEngine.getSegmentReferenceNeeded_): 4.15 and 4.16 play HLS in MSE
+  sequence mode (`hls.sequenceMode` = the browser supports it) and fetch the segment holding their start
+  point first; 5.x (`hls.sequenceMode` false) and 4.9.2 (no such check) look it up
+  `streaming.inaccurateManifestTolerance` (2 s) earlier and fetch every segment from there, each one a
+  request and a transmux before the playhead moves (Shaka 5.2 with the six 0.5 s segments of hls-fast's
+  held picture: three or four before the one at its start point, 0.05 s each on loopback, ~0.1 s on the
+  jittery link; bench/README.md, "A first segment of 1.4 s", has a layout that cuts that and why it is
+  not the default yet).
 """
 
 from __future__ import annotations
