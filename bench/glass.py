@@ -375,6 +375,15 @@ class CpuLoad:
             proc.wait()
 
 
+def close_all(sides: list[Side], loaders: list[Loader], pages) -> None:
+    """End a run's daemons, link proxies and page server (bench.glass and bench.glassstart)."""
+    for side in sides:
+        side.close()
+    for loader in loaders:
+        loader.link.close()
+    pages.close()
+
+
 def run(trees: dict[str, Path], lines: list[str], plan: dict, sections: list[str],
         formats: list[str] | None = None, links: list[str] | None = None) -> dict:
     pages = serve()
@@ -409,11 +418,7 @@ def run(trees: dict[str, Path], lines: list[str], plan: dict, sections: list[str
             results["links"] = {loader.link.name: loader.link.counts() for loader in loaders}
         finally:
             busy.close()
-            for side in sides:
-                side.close()
-            for loader in loaders:
-                loader.link.close()
-            pages.close()
+            close_all(sides, loaders, pages)
     return results
 
 

@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 from bench.compare import ROOT
-from bench.glass import PALETTE, Link, Loader, Side, _idle, _make_standby, _playing, _ready
+from bench.glass import PALETTE, Link, Loader, Side, _idle, _make_standby, _playing, _ready, close_all
 from bench.pages import serve
 from bench.testhelpers import LINES, ShakaPlayer
 
@@ -90,11 +90,7 @@ def run(trees: dict[str, Path], lines: list[str], links: list[str], phases: int,
                             print(json.dumps({"cell": key, "loads": loads}), flush=True)
                     player.unload()
         finally:
-            for side in sides:
-                side.close()
-            for loader in loaders:
-                loader.link.close()
-            pages.close()
+            close_all(sides, loaders, pages)
     return out
 
 
