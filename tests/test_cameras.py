@@ -319,7 +319,8 @@ def test_home_assistant_gets_a_camera_select_and_a_doorbell_automation_works_ove
     ha.publish(f"{BASE}/start", json.dumps({"camera": "door", "duration": 4, "then": "resume"}))
     wait_colour(d, CAMERA)
     assert d.status()["session"] == session  # joined the running session (no quality or device given)
-    state = ha.wait(f"{BASE}/state", lambda m: m.json()["url"] == "camera:door").json()
+    # (the url turns first; the cameras list is the encoder's next report: a state between has none)
+    state = ha.wait(f"{BASE}/state", lambda m: m.json()["url"] == "camera:door" and m.json()["cameras"]).json()
     env = ImmutableSandboxedEnvironment()
     assert env.from_string(select["value_template"]).render(value_json=state) == "door"
     assert [c["name"] for c in state["cameras"]] == ["door"] and "last_frame_at" not in state["cameras"][0]
