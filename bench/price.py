@@ -7,7 +7,10 @@ playlist), fed pictures made here at the preset's frame rate on a synthetic cloc
 move with Chromium or with the machine's other load (CPU time of this process, not wall time):
 - static: one picture (a dashboard that does not change), repeated;
 - busy: a picture whose top band changes every frame (a moving bar and changing blocks, like a clock or
-  a chart being redrawn) over a static background.
+  a chart being redrawn) over a static background;
+- dashboard: castd's demo dashboard (castd/web/demo.html: a clock in large digits, a date, a chart, a line of
+  small text) as headless Chromium draws it, repeated: text and thin lines, what a real dashboard's keyframe
+  costs (the bands of `static` compress far better, so their ratio understates a keyframe's price).
 Rounds alternate the formats (format A, B, C, A, B, C, ...) so a burst of load hits all of them alike;
 medians are quoted.
 
@@ -18,6 +21,7 @@ medians are quoted.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import tempfile
 import time
@@ -26,8 +30,12 @@ from pathlib import Path
 import av
 
 from bench.stats import summary
+from bench.testhelpers import headless_chromium, wait_for
 from castd.encoder.hls import HlsOutput
 from castd.presets import STREAM_FORMATS, Preset, get_preset
+
+DEMO = Path(__file__).resolve().parent.parent / "castd" / "web" / "demo.html"
+PAGES = ("static", "dashboard", "busy")
 
 
 def _background(preset: Preset) -> bytearray:
@@ -42,6 +50,21 @@ def _background(preset: Preset) -> bytearray:
                 row[x0 * 4:(x0 + 60) * 4] = bytes([level // 2, level // 3, level, 0]) * 60
         rows += row
     return rows
+
+
+def _dashboard(preset: Preset) -> bytes:
+    """castd's demo dashboard drawn by Chromium, scaled to the preset's size (bgr0), once its chart has filled."""
+    with headless_chromium() as driver:
+        driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {  # the page sized as castd's screen
+            "width": preset.width, "height": preset.height, "deviceScaleFactor": 1, "mobile": False})
+        driver.get(DEMO.as_uri())
+        wait_for(lambda: driver.execute_script("return points.length") >= 110, 60, message="the demo's chart")
+        png = driver.get_screenshot_as_png()
+    with av.open(io.BytesIO(png), format="png_pipe") as container:
+        frame = next(container.decode(video=0)).reformat(preset.width, preset.height, "bgr0")
+    plane = frame.planes[0]
+    row = preset.width * 4
+    return b"".join(bytes(plane)[y * plane.line_size:y * plane.line_size + row] for y in range(preset.height))
 
 
 def _busy(base: bytearray, preset: Preset, i: int) -> bytes:
@@ -59,11 +82,11 @@ def _busy(base: bytearray, preset: Preset, i: int) -> bytes:
     return bytes(out)
 
 
-def encode(fmt: str, quality: str, seconds: float, page: str, base: bytearray) -> dict:
+def encode(fmt: str, quality: str, seconds: float, page: str, base: bytearray, dashboard: bytes) -> dict:
     preset = get_preset(quality, fmt)
     frames = int(seconds * preset.fps)
     still = av.VideoFrame(preset.width, preset.height, "bgr0")
-    still.planes[0].update(bytes(base))
+    still.planes[0].update(dashboard if page == "dashboard" else bytes(base))
     with tempfile.TemporaryDirectory(prefix="castd-price-") as tmp:
         folder = Path(tmp)
         output = HlsOutput(folder, preset)  # no first hold: the steady state's price, alike for every format
@@ -101,16 +124,17 @@ def main() -> None:
     args = parser.parse_args()
     formats = args.formats.split(",")
     base = _background(get_preset(args.quality))
+    dashboard = _dashboard(get_preset(args.quality))
     samples: list[dict] = []
     for _ in range(args.rounds):
-        for page in ("static", "busy"):
+        for page in PAGES:
             for fmt in formats:
-                samples.append(encode(fmt, args.quality, args.seconds, page, base))
+                samples.append(encode(fmt, args.quality, args.seconds, page, base, dashboard))
                 print(json.dumps(samples[-1]), flush=True)
     print(f"\nEncoder price per stream format ({args.quality}, {args.seconds:g} s x {args.rounds} rounds; medians;"
           f" ratio to {formats[0]})")
     print("| page | format | encoder CPU-s per s | ratio | kbit/s | ratio |\n|---|---|---|---|---|---|")
-    for page in ("static", "busy"):
+    for page in PAGES:
         ref_cpu = ref_bits = None
         for fmt in formats:
             mine = [s for s in samples if s["format"] == fmt and s["page"] == page]

@@ -14,9 +14,10 @@ if _TESTS not in sys.path:
 from broker import Mosquitto, Watcher, mqtt_env  # noqa: E402
 from fakecast import FakeCastDevice  # noqa: E402
 from glass import LINES, ShakaPlayer  # noqa: E402
+from headless import headless_chromium  # noqa: E402
 from helpers import (Daemon, PageHandler, PageServer, close_to, fetch_segment, free_port, open_segment,  # noqa: E402
                      segment_urls, still_alive, wait_for)
 
-__all__ = ["LINES", "FakeCastDevice", "ShakaPlayer", "Mosquitto", "Watcher", "mqtt_env", "Daemon", "PageHandler",
-           "PageServer", "close_to", "fetch_segment", "free_port", "open_segment", "segment_urls", "still_alive",
-           "wait_for"]
+__all__ = ["LINES", "FakeCastDevice", "ShakaPlayer", "headless_chromium", "Mosquitto", "Watcher", "mqtt_env",
+           "Daemon", "PageHandler", "PageServer", "close_to", "fetch_segment", "free_port", "open_segment",
+           "segment_urls", "still_alive", "wait_for"]
