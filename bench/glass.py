@@ -235,6 +235,12 @@ def stalls(castd: Castd, player: ShakaPlayer, pages, page: str, minutes: float, 
             break
         if state.behind_live_edge is not None:
             behind.append(state.behind_live_edge)
+    return stall_record(player, loaded, page, loader.phase(i), behind)
+
+
+def stall_record(player: ShakaPlayer, loaded: float, page: str, phase: float, behind: list[float]) -> dict:
+    """What a viewer saw of one load played until now: buffering spells, those of a frame or more, still
+    pictures, player errors, and the distance behind the live edge sampled while it played (`behind`)."""
     state = player.state()
     played = (time.time() - loaded) / 60
     mine = [s for s in state.stalls if s.start >= loaded]  # (the harness keeps stalls across loads)
@@ -242,8 +248,9 @@ def stalls(castd: Castd, player: ShakaPlayer, pages, page: str, minutes: float, 
     still = state.still_pictures(since=state.first_frame_at or loaded)
     return {"still": len(still), "still_seconds": [round(s.seconds(state.now), 2) for s in still],
             "still_at": [round(s.start - loaded, 2) for s in still],  # seconds after the load
-            "page": page, "phase": loader.phase(i), "minutes": round(played, 2), "stalls": len(mine),
+            "page": page, "phase": phase, "minutes": round(played, 2), "stalls": len(mine),
             "per_10_min": round(len(mine) * 10 / played, 2), "stall_seconds": [s.seconds(state.now) for s in mine],
+            "stall_at": [round(s.start - loaded, 2) for s in mine],
             "visible": len(visible), "visible_per_10_min": round(len(visible) * 10 / played, 2),
             "errors": [e.code for e in state.errors if e.t >= loaded], "behind_live_edge": summary(behind)}
 
