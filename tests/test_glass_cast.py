@@ -2,7 +2,7 @@
 (the Cast receiver's HLS engine, tests/fakecast/engine.py), and the checks read what that player presents.
 
 One daemon and one device (one headless Chromium) for the whole module, in order: the first LOAD, ten page
-switches, 60 s from the LOAD without a stall (longer plays are bench.glass's `--only stalls --minutes 10`:
+switches, 60 s from the LOAD without a stall (longer plays are bench.glasssoak's 10 minutes:
 the suite stays under 15 minutes), a player frozen on purpose (castd LOADs again), a
 viewer's pause (left alone), three encoder SIGKILLs the player rides through without a new LOAD, and last
 RFC 8216's rules and EXTINF-vs-content on every playlist and segment served meanwhile.
@@ -111,7 +111,7 @@ def test_a_minute_from_the_load_without_a_stall(castd, tv, session):
     Was 3 minutes (issue 11), then 90 s; 60 s keeps the ten switches and ~15 s of steady play after them.
     The defect it was written for, a player LOADed ~0.9 s behind the edge, stalled 5 times in its first
     40 s and 4-13 times a minute (bench/README.md), so a minute still finds it; the long plays that count
-    rare stalls are bench.glass's (`--only stalls --minutes 10`), out of the Debian 12 suite's 15 minutes."""
+    rare stalls are bench.glasssoak's (10 minutes per line, link and page), out of the Debian 12 suite's 15 minutes."""
     remaining = session["started_at"] + PLAY_SECONDS - time.time()
     if remaining > 0:
         time.sleep(remaining)
