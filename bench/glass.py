@@ -181,8 +181,8 @@ def _playing(player: ShakaPlayer, since: float, timeout: float = 90) -> None:
     """The player plays the stream loaded at `since` (errors of an earlier, ended stream do not count)."""
     def check():
         state = player.state()
-        if state.load_error or any(e.severity == 2 and e.t >= since for e in state.errors):
-            raise BenchError(f"Shaka stopped with an error: {state.load_error or state.errors[-1]}")
+        if stopped := state.stopped_since(since):
+            raise BenchError(f"Shaka stopped with an error: {stopped}")
         return state.started and not state.paused and not state.buffering and state.current_time > 0
     wait_for(check, timeout, message=f"{player.line} playing")
 
@@ -231,7 +231,7 @@ def stalls(castd: Castd, player: ShakaPlayer, pages, page: str, minutes: float, 
     while time.time() - loaded < minutes * 60:
         time.sleep(1.0)
         state = player.state()
-        if state.load_error or any(e.severity == 2 and e.t >= loaded for e in state.errors):
+        if state.stopped_since(loaded):
             break
         if state.behind_live_edge is not None:
             behind.append(state.behind_live_edge)

@@ -11,8 +11,8 @@ a stall; the absence of one is the stronger for it.
 
 Per line, link and page it reports what bench.glass's stall section does (glass.stall_record): buffering
 spells from the first frame, those of a frame (0.1 s) or more, still pictures (no new frame presented for
-0.3 s or more), player errors, and the distance behind the live edge (median, and its first and last minute:
-the distance was seen to grow over the first minutes of play, bench/README.md run O).
+0.3 s or more), player errors, and the distance behind the live edge (median, and its first and last minute
+apart: run O had hinted that it grows; run P found it fixed at the load, bench/README.md).
 
     .venv/bin/python -m bench.glasssoak --minutes 10 --link loopback,jitter
     .venv/bin/python -m bench.glasssoak --minutes 10 --link jitter --busy 1 --json soak.json
@@ -62,15 +62,14 @@ def soak(castd, players: dict[str, ShakaPlayer], pages, page: str, minutes: floa
             if line in ended:
                 continue
             state = player.state()
-            if state.load_error or any(e.severity == 2 and e.t >= loaded[line] for e in state.errors):
-                ended[line] = str(state.load_error or state.errors[-1])[:200]
+            if stopped := state.stopped_since(loaded[line]):
+                ended[line] = stopped[:200]
             elif state.behind_live_edge is not None:
                 behind[line].append((time.time() - loaded[line], state.behind_live_edge))
     status = castd.status()
     out = {}
-    for line, player in players.items():
-        record = stall_record(player, loaded[line], page, loader.phase(list(players).index(line)),
-                              [b for _, b in behind[line]])
+    for i, (line, player) in enumerate(players.items()):
+        record = stall_record(player, loaded[line], page, loader.phase(i), [b for _, b in behind[line]])
         early = [b for t, b in behind[line] if t < 60]
         late = [b for t, b in behind[line] if t >= minutes * 60 - 60]
         record["behind_first_minute"] = round(statistics.median(early), 3) if early else None

@@ -153,6 +153,14 @@ class PlayerState:
     def critical(self) -> bool:
         return self.load_error is not None or any(e.severity == 2 for e in self.errors)
 
+    def stopped_since(self, since: float) -> str | None:
+        """Why Shaka stopped the stream loaded at `since` (its load error, or a critical error after it), or
+        None while it goes on: the harness keeps the errors of earlier loads, which do not count."""
+        critical = [e for e in self.errors if e.severity == 2 and e.t >= since]
+        if self.load_error or critical:
+            return str(self.load_error or critical[-1])
+        return None
+
     @property
     def behind_live_edge(self) -> float | None:
         return None if self.live_edge is None else self.live_edge - self.current_time
