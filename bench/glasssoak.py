@@ -16,6 +16,7 @@ apart: run O had hinted that it grows; run P found it fixed at the load, bench/R
 
     .venv/bin/python -m bench.glasssoak --minutes 10 --link loopback,jitter
     .venv/bin/python -m bench.glasssoak --minutes 10 --link jitter --busy 1 --json soak.json
+    .venv/bin/python -m bench.glasssoak --minutes 10 --link jitter --format hls-fast-big
 """
 
 from __future__ import annotations
@@ -82,18 +83,20 @@ def soak(castd, players: dict[str, ShakaPlayer], pages, page: str, minutes: floa
     return out
 
 
-def run(castd_tree: Path, lines: list[str], links: list[str], minutes: float, busy: int) -> dict:
+def run(castd_tree: Path, lines: list[str], links: list[str], minutes: float, busy: int,
+        stream_format: str | None = None) -> dict:
     pages = serve()
     loaders = [Loader(Link(name), len(lines)) for name in links]
     results: dict = {"lines": lines, "links": links, "minutes": minutes, "busy": busy, "tree": str(castd_tree),
-                     "runs": {}}
+                     "stream_format": stream_format, "runs": {}}
     players: dict[str, ShakaPlayer] = {}
     with tempfile.TemporaryDirectory(prefix="castd-glasssoak-") as tmp:
         side = None
         load = CpuLoad(busy)
         try:
-            side = Side("soak", castd_tree, Path(tmp))
+            side = Side("soak", castd_tree, Path(tmp), stream_format)
             castd = side.castd["after-use"]
+            results["stream_format"] = castd.status().get("stream_format")
             _make_standby(castd, pages)
             for line in lines:
                 players[line] = ShakaPlayer(line)
@@ -116,7 +119,8 @@ def run(castd_tree: Path, lines: list[str], links: list[str], minutes: float, bu
 
 def report(results: dict) -> None:
     keys = list(results["runs"])
-    print(f"\nEvery Shaka line at once, {results['minutes']:g} min per page and link from the LOAD"
+    print(f"\nEvery Shaka line at once on {results['stream_format']}, {results['minutes']:g} min per page and link"
+          " from the LOAD"
           + (f", {results['busy']} CPU spinners beside it" if results["busy"] else ""))
     rows = []
     for line in results["lines"]:
@@ -147,10 +151,11 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=10.0, help="play time per page and link")
     parser.add_argument("--busy", type=int, default=0, metavar="N", help="N processes spinning on the CPU")
     parser.add_argument("--castd", type=Path, default=ROOT, help="the castd tree to run (a folder holding castd/)")
+    parser.add_argument("--format", help="the stream format (config stream_format; default: castd's default)")
     parser.add_argument("--json", type=Path, help="write every sample here")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # end the daemons and players on the way out
-    results = run(args.castd, args.lines.split(","), args.link.split(","), args.minutes, args.busy)
+    results = run(args.castd, args.lines.split(","), args.link.split(","), args.minutes, args.busy, args.format)
     report(results)
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))

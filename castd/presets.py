@@ -33,20 +33,41 @@ from typing import Literal
 
 import msgspec
 
-StreamFormatName = Literal["hls-1s", "hls-fast", "hls-fast-nohb"]
+StreamFormatName = Literal["hls-1s", "hls-fast", "hls-fast-big", "hls-fast-nohb"]
+
+
+def segment_starts(lengths: tuple[float, ...], fps: int) -> list[int]:
+    """Where segments of these lengths (seconds) start, in frames from the first one's start (0 first)."""
+    starts, at = [], 0.0
+    for length in lengths:
+        starts.append(round(at * fps))
+        at += length
+    return starts
 
 
 class StreamFormat(msgspec.Struct, frozen=True):
     """The shape of the stream a player is given: how long a segment is, and what sets its delay.
 
     `first_hold` is how long the session's first picture is held (whole segments, listed at once), so
-    that what is listed at the LOAD moment starts every line with that much buffered."""
+    that what is listed at the LOAD moment starts every line with that much buffered. `first_segments`
+    cuts it into segments of those lengths (they add up to first_hold); empty, into segment_seconds ones."""
 
     name: str
     segment_seconds: float
     hold_back: float | None  # EXT-X-SERVER-CONTROL HOLD-BACK (RFC 8216bis: a MUST of >= 3 target durations)
     start_offset: float | None  # a negative EXT-X-START TIME-OFFSET, or None
     first_hold: float
+    first_segments: tuple[float, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.first_segments and abs(sum(self.first_segments) - self.first_hold) > 1e-6:
+            raise ValueError(f"{self.name}: first_segments {self.first_segments} do not add up to {self.first_hold}")
+
+    @property
+    def held_segments(self) -> tuple[float, ...]:
+        """The lengths, in seconds, of the segments the held first picture is listed as."""
+        return self.first_segments or (self.segment_seconds,) * round(self.first_hold / self.segment_seconds)
+
 
 
 STREAM_FORMATS: dict[str, StreamFormat] = {
@@ -66,6 +87,15 @@ STREAM_FORMATS: dict[str, StreamFormat] = {
     # ~0.3-0.8 s to spare. -1.0 (a 1.9-2.1 s switch) left still pictures of 0.33-0.59 s at the start on
     # 5.2 in 2 of 4 loads; -1.5 played 40 minutes on the jittery link with none (bench/README.md).
     "hls-fast": StreamFormat("hls-fast", 0.5, hold_back=3.0, start_offset=-1.5, first_hold=3.0),
+    # hls-fast with the held first picture as one 1.4 s segment and three of 0.5 s (2.9 s): a player
+    # LOADed as it is listed starts (4.15+: the edge - 1.5) at 1.4 or 1.9 s, a segment start, with one or
+    # two segments before it, where hls-fast has three or four of 0.5 s. 5.2 and 4.9.2 fetch every segment
+    # from 2 s before their start point (above), each a request before the playhead moves, and never catch
+    # up what those requests cost. 1.4, not 1.5: an EXTINF rounds to at most EXT-X-TARGETDURATION 1 (RFC
+    # 8216 4.3.3.1). 1.4 + 1.1 s put 4.15's start point inside the 1.1 s segment, and it started at that
+    # segment's start, 0.6 s early. Numbers: bench/README.md, "A first segment of 1.4 s".
+    "hls-fast-big": StreamFormat("hls-fast-big", 0.5, hold_back=3.0, start_offset=-1.5, first_hold=2.9,
+                                 first_segments=(1.4, 0.5, 0.5, 0.5)),
     # The same without HOLD-BACK (issue 19's shape b as first tried): 4.15+ as above (the last three EXTINFs,
     # 1.5 s, cap the delay); 4.9.2 takes 1 x min(3, max(1, n - 2)) from the n segments it finds at load:
     # 2 s when it loads while the four held ones are the newest, 3 s from the fifth on, so it sits 2-3 s
@@ -92,6 +122,11 @@ class Preset(msgspec.Struct, frozen=True):
     def gop(self) -> int:
         """Frames between keyframes: one per segment, so every segment starts clean."""
         return max(1, round(self.fps * self.segment_seconds))
+
+    @property
+    def keyint(self) -> int:
+        """The longest run of frames without a keyframe: a segment, or the longest held first one."""
+        return max([self.gop, *(round(self.fps * length) for length in self.stream.held_segments)])
 
     @property
     def window_segments(self) -> int:

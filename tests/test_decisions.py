@@ -17,6 +17,7 @@ from castd.children import exits
 from castd.children.liveness import Liveness
 from castd.children.policy import RestartPolicy, RetryLater, Verdict
 from castd.config import Config
+from castd.presets import STREAM_FORMATS, StreamFormat, get_preset, segment_starts
 from castd.protocol import (ENCODER_QUIT_GRACE, Begin, CastDevice, Failed, Navigate, PageFailed, PageLoaded, Park, Quit,
                             Shutdown, Stop, Timeline)
 from castd.supervisor.slot import Phase
@@ -664,6 +665,30 @@ def test_a_playlist_request_waits_for_the_next_segment_only_when_the_newest_is_o
     assert sum(ages) / 1000 == pytest.approx(0.25, abs=0.01)
     assert sum(started) / 1000 == pytest.approx((FRESH_SHARE * 0.5) ** 2 / 1.0, abs=0.01)  # 0.04 s
     assert sum(waited) / 1000 == pytest.approx((0.5 - FRESH_SHARE * 0.5) ** 2 / 1.0, abs=0.01)  # 0.09 s
+
+
+def test_a_held_first_picture_puts_the_start_point_of_4_15_and_later_on_a_segment_start():
+    """Shaka 4.15+ start at the listed edge + EXT-X-START's offset (presets.py). With hls-fast-big's held
+    segments, that point is a segment start whether the player reads the playlist when the hold is listed or
+    a segment later; each held EXTINF rounds to at most EXT-X-TARGETDURATION 1; x264's interval spans the
+    longest."""
+    def before_start(shape, listed):  # segments 5.2 and 4.9.2 fetch before the one at the start point
+        lengths = list(shape.held_segments) + [shape.segment_seconds] * 4
+        ends = [sum(lengths[:i + 1]) for i in range(len(lengths))]
+        start = listed + shape.start_offset
+        assert any(abs(start - end) < 1e-9 for end in ends), (shape.name, listed, start)  # a segment start
+        return sum(1 for end in ends if start - 2.0 < end <= start + 1e-9)
+
+    big, even = STREAM_FORMATS["hls-fast-big"], STREAM_FORMATS["hls-fast"]
+    assert big.held_segments == (1.4, 0.5, 0.5, 0.5) and all(round(x) <= 1 for x in big.held_segments)
+    assert even.held_segments == (0.5,) * 6
+    for listed in (0.0, 0.5):  # read when the hold is listed, or a segment later
+        assert before_start(big, big.first_hold + listed) == 1 + round(listed / 0.5)
+        assert before_start(even, even.first_hold + listed) == 3 + round(listed / 0.5)
+    assert segment_starts(big.held_segments, 10) == [0, 14, 19, 24]
+    assert get_preset("720p", "hls-fast-big").keyint == 14 and get_preset("720p", "hls-fast").keyint == 5
+    with pytest.raises(ValueError, match="do not add up"):
+        StreamFormat("x", 0.5, None, None, first_hold=3.0, first_segments=(1.4, 0.5))
 
 
 def test_token_bucket_allows_a_burst_then_the_rate():

@@ -123,14 +123,15 @@ def test_each_stream_format_lists_its_segment_length_and_start_tags_within_the_r
         write(path, text)
 
     monkeypatch.setattr(hls, "write_atomic", every_version)
-    output = HlsOutput(tmp_path, preset, first_hold=shape.first_hold)
+    output = HlsOutput(tmp_path, preset, first_hold=shape.first_hold, first_segments=shape.first_segments)
     for i in range(60):
         output.write_video(picture(i * 4), 100 + i / preset.fps, keyframe=i == 1)
         if i == 0:  # the held first picture, in one write: all of it but the segment still open
             assert len(snapshots) == 1 and len(m3u8.loads(snapshots[0]).segments) == output.segments()
-            assert output.segments() == round(shape.first_hold / shape.segment_seconds) - 1
-        if i == 1:  # the page's first cut: the held first picture is listed, whole segments of it
-            assert output.segments() == round(shape.first_hold / shape.segment_seconds)
+            assert output.segments() == len(shape.held_segments) - 1
+        if i == 1:  # the page's first cut: the held first picture is listed, whole segments of it, as long
+            assert output.segments() == len(shape.held_segments)  # as the format says (1.4 s first in hls-fast-big)
+            assert [s.duration for s in m3u8.loads(snapshots[-1]).segments] == list(shape.held_segments)
     output.close()
     problems = [p for t in snapshots for p in playlist_problems(t)] + reload_problems(snapshots)
     assert problems == [], problems[:5]

@@ -228,7 +228,8 @@ def _stream(conn, display: str, preset: Preset, job: Begin, page: PageThread, re
         if bridge is not None:
             bridged = bridge.end()
             log.info("capture takes over from the held picture", frames=bridge.frames)
-        out = output = output or HlsOutput(folder, preset, first_hold=first_hold(preset), timeline=job.timeline)
+        out = output = output or HlsOutput(folder, preset, first_hold=first_hold(preset), timeline=job.timeline,
+                                          first_segments=preset.stream.first_segments)
         snapshot = Snapshotter(folder)
         log.info("encoder running", display=display, quality=preset.name, pid=os.getpid())
         started = time.monotonic()

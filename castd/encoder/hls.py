@@ -40,7 +40,7 @@ from av.video.frame import PictureType
 from castd.encoder.convert import Yuv420Converter
 from castd.encoder.audio import AUDIO_BIT_RATE, AacTrack
 from castd.paths import MASTER_PLAYLIST, MEDIA_PLAYLIST
-from castd.presets import Preset
+from castd.presets import Preset, segment_starts
 from castd.protocol import Timeline
 
 STATE_FILE = "playlist.json"
@@ -82,8 +82,10 @@ def server_control(preset: Preset) -> list[str]:
 
 def x264_options(preset: Preset) -> dict[str, str]:
     """Dashboard-friendly x264: High profile capped at level 4.1, a keyframe at every segment
-    start, no scene-cut keyframes, no B-frames or lookahead (zerolatency), VBV-capped CRF."""
-    gop = preset.gop
+    start, no scene-cut keyframes, no B-frames or lookahead (zerolatency), VBV-capped CRF. HlsOutput asks
+    for every keyframe; x264's own interval is the longest segment (a held first one may be longer than
+    the rest), so it never adds one inside it."""
+    gop, keyint = preset.gop, preset.keyint
     return {
         "preset": preset.x264_preset,
         "tune": preset.x264_tune,
@@ -91,10 +93,10 @@ def x264_options(preset: Preset) -> dict[str, str]:
         "crf": str(preset.crf),
         "maxrate": f"{preset.maxrate_kbps}k",
         "bufsize": f"{preset.maxrate_kbps * 2}k",
-        "g": str(gop),
+        "g": str(keyint),
         "keyint_min": str(gop),
         "sc_threshold": "0",
-        "x264-params": f"keyint={gop}:min-keyint={gop}:scenecut=0:level=4.1:bframes=0:rc-lookahead=0",
+        "x264-params": f"keyint={keyint}:min-keyint={gop}:scenecut=0:level=4.1:bframes=0:rc-lookahead=0",
     }
 
 
@@ -226,7 +228,7 @@ class HlsOutput:
     is really filled) to give the first segment a normal length the moment the page is shown."""
 
     def __init__(self, folder: Path, preset: Preset, first_hold: float = 0.0,
-                 timeline: Timeline | None = None) -> None:
+                 timeline: Timeline | None = None, first_segments: tuple[float, ...] = ()) -> None:
         timeline = timeline or Timeline()
         self.folder = folder
         self.preset = preset
@@ -240,6 +242,10 @@ class HlsOutput:
         start = max(timeline.start, state.end)
         self._start_pts = round(start * preset.fps)
         self._hold = first_hold
+        # the held picture's segments: cut where first_segments says (presets.StreamFormat), else by the gop rule
+        self._first_segments = first_segments
+        self._held_cuts: set[int] = set()
+        self._held_until = 0  # pts before which only the held cuts start segments
         self._control = server_control(preset)
         # a playlist that already lists segments was left by a child that died: a real break
         self._discontinuity = bool(state.segments)
@@ -332,6 +338,9 @@ class HlsOutput:
         self._fresh = origin is None
         if origin is None:
             pts = self._start_pts + max(0, round(self._hold * self.fps) - 1)
+            if self._first_segments:
+                cuts = [self._start_pts + cut for cut in segment_starts(self._first_segments, self.fps)]
+                self._held_cuts, self._held_until = set(cuts[1:]), cuts[-1]
             state.origin = wall - pts / self.fps
             return pts, seconds - pts / self.fps
         live = round((wall - origin) * self.fps)
@@ -346,7 +355,11 @@ class HlsOutput:
         return pts, seconds - (wall - origin)
 
     def _encode(self, frame: av.VideoFrame, pts: int, keyframe: bool) -> bool:
-        if self._segment_pts is not None and pts - self._segment_pts >= self.preset.gop:
+        if pts in self._held_cuts:
+            keyframe = True  # the held picture's next segment
+        elif pts < self._held_until:
+            pass  # inside a held segment longer than gop: its own cuts alone
+        elif self._segment_pts is not None and pts - self._segment_pts >= self.preset.gop:
             keyframe = True  # a segment never spans more than gop frames of media time
         self._last_pts = pts
         frame.pts = pts
