@@ -79,7 +79,7 @@ def soak(castd, players: dict[str, ShakaPlayer], pages, page: str, minutes: floa
         out[line] = record
     out["_machine"] = {"load_average": [round(min(loads), 2), round(statistics.median(loads), 2),
                                         round(max(loads), 2)] if loads else None,
-                       "castd_state": status.get("state")}
+                       "castd_state": status.get("state"), "stream_format": status.get("stream_format")}
     return out
 
 
@@ -96,7 +96,6 @@ def run(castd_tree: Path, lines: list[str], links: list[str], minutes: float, bu
         try:
             side = Side("soak", castd_tree, Path(tmp), stream_format)
             castd = side.castd["after-use"]
-            results["stream_format"] = castd.status().get("stream_format")
             _make_standby(castd, pages)
             for line in lines:
                 players[line] = ShakaPlayer(line)
@@ -105,6 +104,7 @@ def run(castd_tree: Path, lines: list[str], links: list[str], minutes: float, bu
                     found = soak(castd, players, pages, path, minutes, loader)
                     key = f"{name} @{loader.link.name}"
                     results["runs"][key] = found
+                    results["stream_format"] = found["_machine"]["stream_format"]  # (named by /status while streaming)
                     print(json.dumps({"run": key, **found}), flush=True)
             for player in players.values():
                 player.unload()
