@@ -23,8 +23,8 @@ dist/shaka-player.compiled.debug.js, HlsParser.changePresentationTimelineToLive_
   `streaming.inaccurateManifestTolerance` (2 s) earlier and fetch every segment from there, each one a
   request and a transmux before the playhead moves (Shaka 5.2 with the six 0.5 s segments of hls-fast's
   held picture: three or four before the one at its start point, 0.05 s each on loopback, ~0.1 s on the
-  jittery link; bench/README.md, "A first segment of 1.4 s", has a layout that cuts that and why it is
-  not the default yet).
+  jittery link). hls-fast-big, the default, holds the first picture in fewer, longer segments for that
+  (bench/README.md, "A first segment of 1.4 s" and "hls-fast-big, the default").
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ STREAM_FORMATS: dict[str, StreamFormat] = {
     # 1 s segments 3 s behind the edge in every line (HOLD-BACK 3.0, RFC 8216bis's minimum for a 1 s
     # target): 0 visible stalls in every line (bench/README.md), 3.8-3.9 s from a webhook to the glass.
     "hls-1s": StreamFormat("hls-1s", 1.0, hold_back=3.0, start_offset=None, first_hold=3.0),
-    # The default. 0.5 s segments (a keyframe every 0.5 s), HOLD-BACK 3.0 and EXT-X-START -1.5: 4.15+ sit
+    # 0.5 s segments (a keyframe every 0.5 s), HOLD-BACK 3.0 and EXT-X-START -1.5: 4.15+ sit
     # min(1.5, 3.0) = 1.5 s behind their edge (a switch at the glass in 2.0-2.3 s where hls-1s takes 3.9;
     # 4.15 1.98-2.00 once the playlist route keeps the edge fresh: api/freshedge.py, bench/README.md run E);
     # 4.9.2 does not read EXT-X-START and keeps HOLD-BACK's 3 s (a switch as with hls-1s: 3.78 against 3.80
@@ -87,13 +87,16 @@ STREAM_FORMATS: dict[str, StreamFormat] = {
     # ~0.3-0.8 s to spare. -1.0 (a 1.9-2.1 s switch) left still pictures of 0.33-0.59 s at the start on
     # 5.2 in 2 of 4 loads; -1.5 played 40 minutes on the jittery link with none (bench/README.md).
     "hls-fast": StreamFormat("hls-fast", 0.5, hold_back=3.0, start_offset=-1.5, first_hold=3.0),
-    # hls-fast with the held first picture as one 1.4 s segment and three of 0.5 s (2.9 s): a player
+    # The default: hls-fast with the held first picture as one 1.4 s segment and three of 0.5 s (2.9 s): a player
     # LOADed as it is listed starts (4.15+: the edge - 1.5) at 1.4 or 1.9 s, a segment start, with one or
     # two segments before it, where hls-fast has three or four of 0.5 s. 5.2 and 4.9.2 fetch every segment
     # from 2 s before their start point (above), each a request before the playhead moves, and never catch
     # up what those requests cost. 1.4, not 1.5: an EXTINF rounds to at most EXT-X-TARGETDURATION 1 (RFC
     # 8216 4.3.3.1). 1.4 + 1.1 s put 4.15's start point inside the 1.1 s segment, and it started at that
-    # segment's start, 0.6 s early. Numbers: bench/README.md, "A first segment of 1.4 s".
+    # segment's start, 0.6 s early. Side by side with hls-fast in one run (bench/README.md run T), a switch
+    # at the glass: 4.9.2 3.47 / 3.78 s (loopback / jittery link; hls-fast 3.72 / 3.85), 4.15 1.88 / 1.94
+    # (1.89 / 2.01), 4.16 1.84 / 1.93 (2.05 / 2.04), 5.2 2.01 / 2.10 (2.12 / 2.37); 160 player-minutes
+    # on the jittery link, the busy machine's included, without a buffering spell (runs U, V).
     "hls-fast-big": StreamFormat("hls-fast-big", 0.5, hold_back=3.0, start_offset=-1.5, first_hold=2.9,
                                  first_segments=(1.4, 0.5, 0.5, 0.5)),
     # The same without HOLD-BACK (issue 19's shape b as first tried): 4.15+ as above (the last three EXTINFs,
@@ -102,7 +105,7 @@ STREAM_FORMATS: dict[str, StreamFormat] = {
     # behind and starts with a still picture when it must wait for its 2 s rebuffering goal.
     "hls-fast-nohb": StreamFormat("hls-fast-nohb", 0.5, hold_back=None, start_offset=-1.5, first_hold=2.0),
 }
-DEFAULT_STREAM_FORMAT: StreamFormatName = "hls-fast"
+DEFAULT_STREAM_FORMAT: StreamFormatName = "hls-fast-big"
 
 
 class Preset(msgspec.Struct, frozen=True):

@@ -23,6 +23,8 @@ Segments are cut by media time: a keyframe is forced once a segment spans `gop` 
 timestamps (the stream format's segment length: 1 s or 0.5 s), not only every `gop` frames, so a
 capture hiccup (frames skipped, timestamps jump) cannot make a segment longer than EXT-X-TARGETDURATION
 allows (an EXTINF rounded to the nearest second must not exceed it, and the target must never change).
+A held first picture cut by the stream format's own lengths (hls-fast-big: 1.4 s, then 0.5 s ones) is the
+one exception to that rule, and 1.4 s still rounds to 1.
 """
 
 from __future__ import annotations
@@ -54,12 +56,13 @@ KEEP_REMOVED = 3.0  # seconds of segments kept on disk after they leave the list
 # RFC 8216bis's minimum of three target durations (Shaka keeps its playhead HOLD-BACK behind a live edge
 # that moves with the wall clock, and sees a new segment up to one refresh after it is listed: with 1 s
 # segments it needs more than ~2.3 s; without the tag it took the last three EXTINFs at load, 0.7 s, and
-# stalled 4 to 13 times a minute). "hls-fast" (0.5 s segments) sets the delay with a negative
-# EXT-X-START instead (presets.py has what each Shaka line does with each tag, read in its source).
+# stalled 4 to 13 times a minute). "hls-fast" and "hls-fast-big" (0.5 s segments) set the delay with a
+# negative EXT-X-START instead (presets.py has what each Shaka line does with each tag, read in its source).
 # The new page's first picture fills StreamFormat.first_hold seconds at the start of a session (whole
-# segments, listed a frame after the page is on screen): a player LOADed then starts its delay behind
-# the edge at once, showing the page, with that much buffered, instead of starting at the edge and
-# stalling. Measured trade-offs: bench/README.md ("At the glass", "Stream formats").
+# segments, of the lengths StreamFormat.held_segments gives, listed a frame after the page is on screen): a
+# player LOADed then starts its delay behind the edge at once, showing the page, with that much buffered,
+# instead of starting at the edge and stalling. Measured trade-offs: bench/README.md ("At the glass",
+# "Stream formats").
 MAX_FILL = 60.0  # seconds of an outage filled at most (a restart takes 2-3 s on a quiet machine, 17 s at load 30)
 CATCH_UP = 1  # seconds of missed time filled per frame captured
 
