@@ -69,7 +69,6 @@ class StreamFormat(msgspec.Struct, frozen=True):
         return self.first_segments or (self.segment_seconds,) * round(self.first_hold / self.segment_seconds)
 
 
-
 STREAM_FORMATS: dict[str, StreamFormat] = {
     # 1 s segments 3 s behind the edge in every line (HOLD-BACK 3.0, RFC 8216bis's minimum for a 1 s
     # target): 0 visible stalls in every line (bench/README.md), 3.8-3.9 s from a webhook to the glass.

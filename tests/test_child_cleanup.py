@@ -26,7 +26,7 @@ PRESET = get_preset("720p")
 def test_a_capture_that_cannot_open_ends_the_crash_bridge_before_its_output_is_closed(tmp_path):
     """Issue 22, found 10: a restarted child bridges the outage with the last picture; when x11grab then
     fails to open, the bridge thread must stop before the output closes, not write into a closed container."""
-    first = HlsOutput(tmp_path, PRESET, first_hold=0.6)
+    first = HlsOutput(tmp_path, PRESET, held=(0.6,))
     still = av.VideoFrame(PRESET.width, PRESET.height, "bgr0")
     still.planes[0].update(bytes([90, 90, 90, 0]) * (PRESET.width * PRESET.height))
     for i in range(25):

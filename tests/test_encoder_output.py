@@ -9,7 +9,7 @@ import pytest
 
 from castd.encoder.audio import AUDIO_FRAME, AUDIO_RATE, AudioFeed
 from castd.encoder.convert import Yuv420Converter
-from castd.encoder.hls import HlsOutput, first_hold
+from castd.encoder.hls import HlsOutput
 from castd.encoder.pagecut import SETTLE, Action, PageCut
 from castd.presets import STREAM_FORMATS, get_preset
 from helpers import close_to, rgb_at
@@ -111,7 +111,7 @@ def test_page_changes_cut_segments_and_the_playlist_stays_valid(tmp_path, stream
     encoded before the first page, every cut segment ends with its new page, each segment starts
     with its only keyframe, and EXT-X-TARGETDURATION never drops below 1."""
     preset = get_preset("720p", stream_format)
-    output = HlsOutput(tmp_path, preset, first_hold=first_hold(preset), first_segments=preset.stream.first_segments)
+    output = HlsOutput(tmp_path, preset, held=preset.stream.held_segments)
     cut = PageCut(preset.fps, preset.gop)
     colours = [(255, 0, 0), (0, 0, 255), (0, 255, 0), (255, 255, 0), (255, 0, 255), (0, 255, 255)]
     loads = [0.73, 2.46, 2.7, 2.95, 3.2, 5.05]  # nav n finishes loading at loads[n]
@@ -157,7 +157,7 @@ def test_rapid_page_changes_never_make_two_short_segments_in_a_row(tmp_path, str
     """A page every 0.3 s: each would end a segment of 3 frames; the playlist's target duration
     (longest segment, rounded) would drop to 0, so every other cut waits for a long segment."""
     preset = get_preset("720p", stream_format)
-    output = HlsOutput(tmp_path, preset, first_hold=first_hold(preset), first_segments=preset.stream.first_segments)
+    output = HlsOutput(tmp_path, preset, held=preset.stream.held_segments)
     cut = PageCut(preset.fps, preset.gop)
     grey = picture((128, 128, 128))
     shown = []

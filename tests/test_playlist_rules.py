@@ -79,7 +79,7 @@ def test_the_timeline_check_sees_a_segment_that_holds_less_than_its_extinf(tmp_p
 
 def test_a_frame_captured_late_leaves_no_hole_and_no_long_segment(tmp_path):
     """The capture loop held up 2.7 s (seen at load 30): the previous picture fills the time."""
-    output = HlsOutput(tmp_path, PRESET, first_hold=0.6)
+    output = HlsOutput(tmp_path, PRESET, held=(0.6,))
     times = [100 + i / PRESET.fps for i in range(12)] + [103.9 + i / PRESET.fps for i in range(25)]
     for i, at in enumerate(times):
         output.write_video(picture(i * 6), at, keyframe=i == 1)
@@ -123,7 +123,7 @@ def test_each_stream_format_lists_its_segment_length_and_start_tags_within_the_r
         write(path, text)
 
     monkeypatch.setattr(hls, "write_atomic", every_version)
-    output = HlsOutput(tmp_path, preset, first_hold=shape.first_hold, first_segments=shape.first_segments)
+    output = HlsOutput(tmp_path, preset, held=shape.held_segments)
     for i in range(60):
         output.write_video(picture(i * 4), 100 + i / preset.fps, keyframe=i == 1)
         if i == 0:  # the held first picture, in one write: all of it but the segment still open
@@ -157,12 +157,12 @@ def test_a_child_that_died_is_continued_on_the_same_timeline(tmp_path):
             for s in listed_segments(text):
                 files.setdefault(s.msn, (tmp_path / s.uri).read_bytes())
 
-    first = HlsOutput(tmp_path, PRESET, first_hold=0.6)
+    first = HlsOutput(tmp_path, PRESET, held=(0.6,))
     for i in range(32):
         first.write_video(picture(i * 5), 100 + i / PRESET.fps + (0.25 if i > 20 else 0), keyframe=i in (1, 14))
         take()
     stale = Timeline(start=first.media_end - 0.8, discontinuity=True)
-    second = HlsOutput(tmp_path, PRESET, first_hold=0.6, timeline=stale)
+    second = HlsOutput(tmp_path, PRESET, held=(0.6,), timeline=stale)
     for i in range(90):
         second.write_video(picture(200), 500 + i / PRESET.fps, keyframe=i == 1)
         take()
@@ -184,13 +184,13 @@ def test_a_child_that_died_is_continued_on_the_same_timeline(tmp_path):
 def test_after_an_outage_media_time_catches_up_with_the_wall_clock(tmp_path):
     """A player's live edge moves with the wall clock: a child restarted 4 s later fills those
     4 s with its first picture (one timeline, no hole), so the stream is live again at once."""
-    first = HlsOutput(tmp_path, PRESET, first_hold=0.6)
+    first = HlsOutput(tmp_path, PRESET, held=(0.6,))
     for i in range(25):
         first.write_video(picture(60), 100 + i / PRESET.fps, keyframe=i == 1)
     state = msgspec.json.decode((tmp_path / STATE_FILE).read_bytes(), type=PlaylistState)
     state.origin = time.time() - state.end - 4.0  # as if the last segment had been listed 4 s ago
     (tmp_path / STATE_FILE).write_bytes(msgspec.json.encode(state))
-    second = HlsOutput(tmp_path, PRESET, first_hold=0.6)
+    second = HlsOutput(tmp_path, PRESET, held=(0.6,))
     for i in range(12):
         second.write_video(picture(200), 500 + i / PRESET.fps, keyframe=i == 1)
     listed = listed_segments((tmp_path / "stream.m3u8").read_text())
@@ -205,7 +205,7 @@ def test_a_restarted_child_holds_the_last_picture_until_its_page_is_back(tmp_pat
     """The crash bridge: a child continuing a session after a break lists the last picture the
     session had (decoded from its last segment) on the same timeline, at once, with one DISCONTINUITY;
     then its capture takes the output over."""
-    first = HlsOutput(tmp_path, PRESET, first_hold=0.6)
+    first = HlsOutput(tmp_path, PRESET, held=(0.6,))
     for i in range(25):
         first.write_video(picture(90), time.monotonic(), keyframe=i == 1)
         time.sleep(0.01)
@@ -236,7 +236,7 @@ def test_no_bridge_without_a_picture_to_hold(tmp_path):
 def test_no_bridge_when_the_last_segment_holds_no_video(tmp_path):
     """A last segment with audio only (seen after encoder SIGKILLs in bench/month.py): no picture to hold,
     and the new child goes on without a bridge instead of crashing with IndexError."""
-    first = HlsOutput(tmp_path, PRESET, first_hold=0.6)
+    first = HlsOutput(tmp_path, PRESET, held=(0.6,))
     for i in range(25):
         first.write_video(picture(90), time.monotonic(), keyframe=i == 1)
         time.sleep(0.01)

@@ -28,7 +28,7 @@ import msgspec
 from castd.children import exits
 from castd.children.piped import worth_logging
 from castd.encoder.bridge import Bridge
-from castd.encoder.hls import HlsOutput, first_hold
+from castd.encoder.hls import HlsOutput
 from castd.encoder.navguard import NavGuard
 from castd.encoder.page import PageHungError, PageThread
 from castd.encoder.pagecut import Action, PageCut
@@ -228,8 +228,7 @@ def _stream(conn, display: str, preset: Preset, job: Begin, page: PageThread, re
         if bridge is not None:
             bridged = bridge.end()
             log.info("capture takes over from the held picture", frames=bridge.frames)
-        out = output = output or HlsOutput(folder, preset, first_hold=first_hold(preset), timeline=job.timeline,
-                                          first_segments=preset.stream.first_segments)
+        out = output = output or HlsOutput(folder, preset, held=preset.stream.held_segments, timeline=job.timeline)
         snapshot = Snapshotter(folder)
         log.info("encoder running", display=display, quality=preset.name, pid=os.getpid())
         started = time.monotonic()

@@ -67,11 +67,6 @@ MAX_FILL = 60.0  # seconds of an outage filled at most (a restart takes 2-3 s on
 CATCH_UP = 1  # seconds of missed time filled per frame captured
 
 
-def first_hold(preset: Preset) -> float:
-    """Seconds the first picture of a new session is held (the stream format's)."""
-    return preset.stream.first_hold
-
-
 def server_control(preset: Preset) -> list[str]:
     """The playlist's tags that place a player: HOLD-BACK and/or EXT-X-START, per the stream format."""
     shape = preset.stream
@@ -227,11 +222,12 @@ class HlsOutput:
     at keyframes (the stream format's 1 s or 0.5 s of media apart unless a page change asks for one sooner), a short
     playlist, one timeline.
 
-    The first picture is encoded `first_hold` seconds long (the same frame repeated, so the time
-    is really filled) to give the first segment a normal length the moment the page is shown."""
+    The first picture of a new session is encoded as the `held` segments (their lengths, first_hold
+    seconds in all: the same frame repeated, so the time is really filled) to list whole segments the moment
+    the page is shown."""
 
-    def __init__(self, folder: Path, preset: Preset, first_hold: float = 0.0,
-                 timeline: Timeline | None = None, first_segments: tuple[float, ...] = ()) -> None:
+    def __init__(self, folder: Path, preset: Preset, held: tuple[float, ...] = (),
+                 timeline: Timeline | None = None) -> None:
         timeline = timeline or Timeline()
         self.folder = folder
         self.preset = preset
@@ -244,9 +240,9 @@ class HlsOutput:
         # continue where the playlist ends (the supervisor's clock may lag the last listed segment)
         start = max(timeline.start, state.end)
         self._start_pts = round(start * preset.fps)
-        self._hold = first_hold
-        # the held picture's segments: cut where first_segments says (presets.StreamFormat), else by the gop rule
-        self._first_segments = first_segments
+        # the held first picture's segments (presets.StreamFormat.held_segments), cut here rather than by gop
+        self._held = held
+        self._hold = sum(held)
         self._held_cuts: set[int] = set()
         self._held_until = 0  # pts before which only the held cuts start segments
         self._control = server_control(preset)
@@ -326,7 +322,7 @@ class HlsOutput:
         """Tie the session timeline to the clocks at the child's first frame: returns its pts
         and the monotonic time of media time 0.
 
-        A new session: the first picture is held `first_hold` seconds (frames before it repeat
+        A new session: the first picture is held first_hold seconds (frames before it repeat
         it), so its first segments are listed a frame after the page is on screen (and a player
         LOADed then finds HOLD-BACK seconds of the page to start from). A child after a crash
         (first_hold is not used): media time keeps pace with the wall clock
@@ -341,8 +337,8 @@ class HlsOutput:
         self._fresh = origin is None
         if origin is None:
             pts = self._start_pts + max(0, round(self._hold * self.fps) - 1)
-            if self._first_segments:
-                cuts = [self._start_pts + cut for cut in segment_starts(self._first_segments, self.fps)]
+            if held := self._held:
+                cuts = [self._start_pts + cut for cut in segment_starts(held, self.fps)]
                 self._held_cuts, self._held_until = set(cuts[1:]), cuts[-1]
             state.origin = wall - pts / self.fps
             return pts, seconds - pts / self.fps
