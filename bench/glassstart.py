@@ -16,6 +16,10 @@ and the browser's resource timings of every playlist and segment request, then r
 
     .venv/bin/python -m bench.glassstart --lines shaka415,shaka5 --link loopback,jitter --phases 4
     .venv/bin/python -m bench.glassstart --tree before=/path/to/other/castd --lines shaka5
+    .venv/bin/python -m bench.glassstart --lines shaka5 --variant tol0='{"streaming":{"inaccurateManifestTolerance":0}}'
+
+`--variant NAME=JSON` plays every line a second time with that Shaka configuration (player.configure), as
+cell `<line>+NAME`: what one setting of the player changes, beside the line's defaults, in one run.
 """
 
 from __future__ import annotations
@@ -71,21 +75,24 @@ def one_load(player: ShakaPlayer, castd, pages, loader: Loader, i: int) -> dict:
             "fetched": fetched}
 
 
-def run(trees: dict[str, Path], lines: list[str], links: list[str], phases: int, rounds: int) -> dict:
+def run(trees: dict[str, Path], lines: list[str], links: list[str], phases: int, rounds: int,
+        variants: dict[str, str] | None = None) -> dict:
     pages = serve()
     loaders = [Loader(Link(name), phases) for name in links]
     out: dict = {}
     with tempfile.TemporaryDirectory(prefix="castd-glassstart-") as tmp:
         sides = [Side(label, tree, Path(tmp)) for label, tree in trees.items()]
         try:
-            for line in lines:
-                with ShakaPlayer(line) as player:
+            players = [(line, line, None) for line in lines]
+            players += [(f"{line}+{name}", line, config) for line in lines for name, config in (variants or {}).items()]
+            for label, line, config in players:
+                with ShakaPlayer(line, config=config) as player:
                     for loader in loaders:
                         for side in sides:
                             castd = side.castd["after-use"]
                             _make_standby(castd, pages)
                             loads = [one_load(player, castd, pages, loader, i) for i in range(phases * rounds)]
-                            key = f"{line} {side.label} @{loader.link.name}"
+                            key = f"{label} {side.label} @{loader.link.name}"
                             out[key] = loads
                             print(json.dumps({"cell": key, "loads": loads}), flush=True)
                     player.unload()
@@ -114,10 +121,17 @@ def main() -> None:
     parser.add_argument("--phases", type=int, default=4, help="loads per round, at i/K of a segment after ready")
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--json", type=Path, help="write every load here")
+    parser.add_argument("--variant", action="append", default=[], metavar="NAME=JSON",
+                        help="also play every line with this Shaka configuration, as <line>+NAME")
     args = parser.parse_args()
+    variants = {}
+    for variant in args.variant:
+        name, _, config = variant.partition("=")
+        json.loads(config)  # a typo fails here, not in the page
+        variants[name] = config
     trees = {label: Path(path) for label, _, path in (t.partition("=") for t in args.tree)}
     trees["worktree"] = ROOT
-    results = run(trees, args.lines.split(","), args.link.split(","), args.phases, args.rounds)
+    results = run(trees, args.lines.split(","), args.link.split(","), args.phases, args.rounds, variants)
     report(results)
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))

@@ -27,6 +27,7 @@ import os
 import signal
 import threading
 import time
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -82,7 +83,7 @@ class PageServer:
         self.thread.start()
 
     def url(self, line: Line, config: str | None = None) -> str:
-        query = f"line={line}" + (f"&config={config}" if config else "")
+        query = f"line={line}" + (f"&config={urllib.parse.quote(config)}" if config else "")
         return f"http://127.0.0.1:{self.server.server_address[1]}/player.html?{query}"
 
     def close(self) -> None:
