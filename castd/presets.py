@@ -38,7 +38,13 @@ from typing import Literal
 
 import msgspec
 
-StreamFormatName = Literal["hls-1s", "hls-fast", "hls-fast-big", "hls-fast-nohb"]
+StreamFormatName = Literal["hls-1s", "hls-fast", "hls-fast-big", "hls-fast-parts", "hls-fast-nohb"]
+
+# EXT-X-TARGETDURATION, seconds; segments are cut at most 1 s (+ one frame after a hiccup) apart (encoder/
+# hls.py). 0.5 s segments keep it at 1: it is a decimal integer (RFC 8216 4.3.3.1), and Shaka refreshes by the
+# last EXTINF anyway (above). Here, below the encoder, because the front end's blocking reload times by it too
+# (api/blocking.py).
+TARGET_DURATION = 1
 
 
 def segment_starts(lengths: tuple[float, ...], fps: int) -> list[int]:
@@ -63,10 +69,22 @@ class StreamFormat(msgspec.Struct, frozen=True):
     start_offset: float | None  # a negative EXT-X-START TIME-OFFSET, or None
     first_hold: float
     first_segments: tuple[float, ...] = ()
+    # Partial segments (RFC 8216bis Low-Latency HLS, "hls-fast-parts"): EXT-X-PART-INF PART-TARGET =
+    # segment_seconds, each recent segment no longer than that listed also as one partial segment of itself,
+    # EXT-X-SERVER-CONTROL PART-HOLD-BACK = this and CAN-BLOCK-RELOAD=YES (a playlist request with
+    # `_HLS_msn`/`_HLS_part` is held until it is listed: api/blocking.py). None: no partial segments.
+    part_hold_back: float | None = None
 
     def __post_init__(self) -> None:
         if self.first_segments and abs(sum(self.first_segments) - self.first_hold) > 1e-6:
             raise ValueError(f"{self.name}: first_segments {self.first_segments} do not add up to {self.first_hold}")
+        if self.part_hold_back is not None and self.part_hold_back < 2 * self.segment_seconds:
+            raise ValueError(f"{self.name}: PART-HOLD-BACK must be at least twice PART-TARGET (RFC 8216bis 4.4.3.8)")
+
+    @property
+    def block_reload(self) -> bool:
+        """Whether a playlist request may be held until what it asks for is listed (CAN-BLOCK-RELOAD=YES)."""
+        return self.part_hold_back is not None
 
     @property
     def held_segments(self) -> tuple[float, ...]:
@@ -103,6 +121,14 @@ STREAM_FORMATS: dict[str, StreamFormat] = {
     # on the jittery link, the busy machine's included, without a buffering spell (runs U, V).
     "hls-fast-big": StreamFormat("hls-fast-big", 0.5, hold_back=3.0, start_offset=-1.5, first_hold=2.9,
                                  first_segments=(1.4, 0.5, 0.5, 0.5)),
+    # hls-fast-big whose 0.5 s segments are each also listed as one partial segment of itself (listed when
+    # the segment is, so nothing arrives sooner), with PART-HOLD-BACK 1.5 (3 x PART-TARGET, RFC 8216bis's
+    # SHOULD) and blocking reload. Why: Shaka 4.16 and 5.x (lowLatencyMode on by default) then take their
+    # low-latency configuration, in which 5.x fetches from its start point instead of 2 s before it
+    # (bench/README.md, "What is left of issue 19's targets"). 4.9.2 and 4.15 (lowLatencyMode off) ignore
+    # the parts and keep HOLD-BACK / EXT-X-START as in hls-fast-big.
+    "hls-fast-parts": StreamFormat("hls-fast-parts", 0.5, hold_back=3.0, start_offset=-1.5, first_hold=2.9,
+                                   first_segments=(1.4, 0.5, 0.5, 0.5), part_hold_back=1.5),
     # The same without HOLD-BACK (issue 19's shape b as first tried): 4.15+ as above (the last three EXTINFs,
     # 1.5 s, cap the delay); 4.9.2 takes 1 x min(3, max(1, n - 2)) from the n segments it finds at load:
     # 2 s when it loads while the four held ones are the newest, 3 s from the fifth on, so it sits 2-3 s

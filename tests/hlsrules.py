@@ -96,6 +96,38 @@ def playlist_problems(text: str) -> list[str]:
     for s in pl.segments:
         if s.duration <= 0:
             problems.append(f"{s.uri}: EXTINF {s.duration} is not positive")
+    return problems + part_problems(pl)
+
+
+def part_problems(pl: m3u8.M3U8) -> list[str]:
+    """Partial segments (RFC 8216bis, Low-Latency HLS: 4.4.3.7, 4.4.3.8, 4.4.4.9, 6.2.5.2)."""
+    parted = [s for s in pl.segments if s.parts]
+    control = pl.server_control
+    if not parted:
+        return ["EXT-X-PART-INF without any EXT-X-PART"] if pl.part_inf else []
+    problems = []
+    if not pl.part_inf:  # (m3u8 gives {} when the tag is absent)
+        return ["EXT-X-PART without EXT-X-PART-INF (4.4.3.7: required)"]
+    target = pl.part_inf.part_target
+    hold = getattr(control, "part_hold_back", None) if control else None
+    if hold is None:
+        problems.append("partial segments without PART-HOLD-BACK (4.4.3.8: required with EXT-X-PART-INF)")
+    elif hold < 2 * target:
+        problems.append(f"PART-HOLD-BACK {hold} under twice PART-TARGET {target} (4.4.3.8)")
+    if not control or control.can_block_reload != "YES":
+        problems.append("partial segments without CAN-BLOCK-RELOAD=YES (Low-Latency HLS needs blocking reload)")
+    to_end = 0.0
+    for s in reversed(pl.segments):
+        for part in s.parts:
+            if part.duration > target + 1e-6:
+                problems.append(f"{part.uri}: a partial segment of {part.duration}s, over PART-TARGET {target}")
+        if s.parts and to_end >= 3 * (pl.target_duration or 1):
+            problems.append(f"{s.uri}: partial segments listed {to_end:.3f}s from the end, over three target "
+                            f"durations (4.4.4.9: SHOULD be removed)")
+        if s.parts and abs(sum(p.duration for p in s.parts) - s.duration) > 1e-3:
+            problems.append(f"{s.uri}: its partial segments last {sum(p.duration for p in s.parts):.3f}s, "
+                            f"its EXTINF {s.duration}")
+        to_end += s.duration
     return problems
 
 

@@ -142,6 +142,18 @@ def test_each_stream_format_lists_its_segment_length_and_start_tags_within_the_r
     assert len(pl.segments) == preset.window_segments and sum(s.duration for s in pl.segments) >= preset.playlist_size
     assert (pl.server_control.hold_back if pl.server_control else None) == shape.hold_back
     assert (pl.start.time_offset if pl.start else None) == shape.start_offset
+    # partial segments (hls-fast-parts): each 0.5 s segment of the last three seconds is also one part of
+    # itself, the held 1.4 s one never (a part is at most PART-TARGET); the others list none
+    parts = [(s.uri, [(p.uri, p.duration) for p in s.parts]) for s in pl.segments]
+    if shape.part_hold_back is None:
+        assert all(not p for _, p in parts) and not pl.part_inf
+    else:
+        assert pl.server_control.part_hold_back == shape.part_hold_back and pl.server_control.can_block_reload == "YES"
+        assert pl.part_inf.part_target == shape.segment_seconds
+        assert parts[-6:] == [(uri, [(uri, shape.segment_seconds)]) for uri, _ in parts[-6:]]
+        assert all(not p for _, p in parts[:-6])
+        held = m3u8.loads(next(t for t in snapshots if len(m3u8.loads(t).segments) == len(shape.held_segments)))
+        assert [len(s.parts) for s in held.segments] == [0, 1, 1, 1]
 
 
 def test_a_child_that_died_is_continued_on_the_same_timeline(tmp_path):
@@ -335,3 +347,30 @@ def test_a_playlist_read_at_any_moment_lists_a_segment_only_just_listed(daemon, 
         watcher.join()
     fresh = [age for age in ages if age <= FRESH_SHARE * segment + 0.05]
     assert len(fresh) >= 10, f"ages of the newest segment served: {ages}"
+
+
+def test_the_partial_segment_rules_find_what_breaks_them():
+    """tests/hlsrules.part_problems, on playlists that break each rule it checks (so a pass means something)."""
+    head = "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:1\n#EXT-X-MEDIA-SEQUENCE:0\n"
+    control = "#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,HOLD-BACK=3.000,PART-HOLD-BACK=1.500\n"
+    info = "#EXT-X-PART-INF:PART-TARGET=0.500\n"
+
+    def seg(n, length=0.5, part=True):
+        return (f'#EXT-X-PART:DURATION={length:.3f},URI="s{n}.ts",INDEPENDENT=YES\n' if part else "") + \
+            f"#EXTINF:{length:.3f},\ns{n}.ts\n"
+
+    good = head + control + info + "".join(seg(n) for n in range(6))
+    assert playlist_problems(good) == []
+    cases = {
+        head + control + "".join(seg(n) for n in range(6)): "without EXT-X-PART-INF",
+        head + "#EXT-X-SERVER-CONTROL:HOLD-BACK=3.000,PART-HOLD-BACK=1.500\n" + info + seg(0): "CAN-BLOCK-RELOAD",
+        head + "#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,HOLD-BACK=3.000,PART-HOLD-BACK=0.800\n" + info + seg(0):
+            "under twice PART-TARGET",
+        head + "#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,HOLD-BACK=3.000\n" + info + seg(0): "without PART-HOLD-BACK",
+        head + control + info + seg(0, 0.8): "over PART-TARGET",
+        head + control + info + "".join(seg(n) for n in range(8)): "over three target durations",
+        head + control + info + "".join(seg(n, part=False) for n in range(6)): "without any EXT-X-PART",
+    }
+    for text, words in cases.items():
+        problems = playlist_problems(text)
+        assert any(words in p for p in problems), (words, problems)

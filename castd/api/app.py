@@ -14,6 +14,7 @@ from starlette.routing import Route
 
 from castd import paths
 from castd.api import control, dashboards, devices, openapi, pages, snapshot, stream
+from castd.api.blocking import PlaylistWatch
 from castd.api.errors import ApiError, on_api_error, on_http_error, on_server_error
 from castd.api.gate import Gate
 from castd.api.ratelimit import TokenBucket
@@ -85,6 +86,7 @@ def create_app(config: Config, *, demo: bool = False) -> Starlette:
     app.state.switch_limiter = TokenBucket(config.switch_rate_limit_burst, config.switch_rate_limit_per_minute)
     app.state.openapi = msgspec.json.encode(openapi.build(config))
     app.state.sessions_dir = paths.sessions_dir(runtime_dir)
+    app.state.playlist_watch = PlaylistWatch()
     return app
 
 

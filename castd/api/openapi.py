@@ -100,9 +100,20 @@ def build(config: Config) -> dict[str, Any]:
                 {"name": "session", "in": "path", "required": True,
                  "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{16,64}$"}},
                 {"name": "name", "in": "path", "required": True,
-                 "schema": {"type": "string", "pattern": r"^[A-Za-z0-9_-]{1,64}\.(m3u8|ts|m4s|mp4)$"}}],
+                 "schema": {"type": "string", "pattern": r"^[A-Za-z0-9_-]{1,64}\.(m3u8|ts|m4s|mp4)$"}},
+                {"name": "_HLS_msn", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 0},
+                 "description": "blocking reload (stream_format hls-fast-parts, RFC 8216bis 6.2.5.2): the media "
+                                "playlist is answered once this segment is listed; ignored by other formats"},
+                {"name": "_HLS_part", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 0},
+                 "description": "with _HLS_msn: part 0 is listed with its segment, a later part with the next "
+                                "segment (castd lists one partial segment per segment)"}],
             "responses": {"200": {"description": "a playlist or a segment", "content": {
                 "application/vnd.apple.mpegurl": {}, "video/mp2t": {}, "video/iso.segment": {}, "video/mp4": {}}},
+                "400": _json(_ref(ErrorResponse), "a blocking reload's _HLS_msn or _HLS_part is not a whole "
+                             "number, _HLS_part comes without _HLS_msn, or it asks for more than two segments "
+                             "past the last listed"),
+                "503": _json(_ref(ErrorResponse), "a blocking reload's segment was not listed within three "
+                             "target durations (3 s)"),
                 **_errors(404, 405)}}},
         "/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI 3.1"}}}},
         "/": {"get": {"summary": "The preview page: the picture being cast, the state, a stop button",

@@ -42,14 +42,11 @@ from av.video.frame import PictureType
 from castd.encoder.convert import Yuv420Converter
 from castd.encoder.audio import AUDIO_BIT_RATE, AacTrack
 from castd.paths import MASTER_PLAYLIST, MEDIA_PLAYLIST
-from castd.presets import Preset, segment_starts
+from castd.presets import TARGET_DURATION, Preset, segment_starts
 from castd.protocol import Timeline
 
 STATE_FILE = "playlist.json"
 SEGMENT_PATTERN = "seg%05d.ts"
-# seconds; segments are cut at most 1 s (+ one frame after a hiccup) apart. 0.5 s segments keep it at 1:
-# it is a decimal integer (RFC 8216 4.3.3.1), and Shaka refreshes by the last EXTINF anyway (presets.py)
-TARGET_DURATION = 1
 KEEP_REMOVED = 3.0  # seconds of segments kept on disk after they leave the list (a player may still fetch them)
 # Where a player starts and stays, and how long the first picture is held, come from the stream format
 # (presets.StreamFormat, config `stream_format`): "hls-1s" declares EXT-X-SERVER-CONTROL HOLD-BACK 3.0,
@@ -68,11 +65,17 @@ CATCH_UP = 1  # seconds of missed time filled per frame captured
 
 
 def server_control(preset: Preset) -> list[str]:
-    """The playlist's tags that place a player: HOLD-BACK and/or EXT-X-START, per the stream format."""
+    """The playlist's tags that place a player (HOLD-BACK, PART-HOLD-BACK, EXT-X-START), say it may hold a
+    reload (CAN-BLOCK-RELOAD) and declare partial segments (EXT-X-PART-INF), per the stream format."""
     shape = preset.stream
     tags = []
-    if shape.hold_back:
-        tags.append(f"#EXT-X-SERVER-CONTROL:HOLD-BACK={shape.hold_back:.3f}")
+    control = (["CAN-BLOCK-RELOAD=YES"] if shape.block_reload else []) + (
+        [f"HOLD-BACK={shape.hold_back:.3f}"] if shape.hold_back else []) + (
+        [f"PART-HOLD-BACK={shape.part_hold_back:.3f}"] if shape.part_hold_back is not None else [])
+    if control:
+        tags.append("#EXT-X-SERVER-CONTROL:" + ",".join(control))
+    if shape.part_hold_back is not None:
+        tags.append(f"#EXT-X-PART-INF:PART-TARGET={shape.segment_seconds:.3f}")
     if shape.start_offset is not None:
         tags.append(f"#EXT-X-START:TIME-OFFSET={shape.start_offset:.3f}")
     return tags
@@ -197,8 +200,20 @@ class MediaPlaylist:
         expired, s.removed = s.removed[:-s.keep], s.removed[-s.keep:]
         return expired
 
-    def render(self, control: list[str] | tuple[str, ...] = ()) -> str:
+    def render(self, control: list[str] | tuple[str, ...] = (), part_target: float | None = None) -> str:
+        """The playlist's text. With `part_target`, each segment no longer than it that ends within three
+        target durations of the playlist's end is also listed as one partial segment of itself (RFC 8216bis
+        4.4.4.9: older partial segments SHOULD go; a part is at most PART-TARGET long)."""
         s = self.state
+        parted: set[int] = set()
+        if part_target is not None:
+            to_end = 0.0
+            for segment in reversed(s.segments):
+                if to_end >= 3 * TARGET_DURATION:
+                    break
+                if segment.duration <= part_target + 1e-6:
+                    parted.add(segment.number)
+                to_end += segment.duration
         lines = ["#EXTM3U", "#EXT-X-VERSION:3", f"#EXT-X-TARGETDURATION:{TARGET_DURATION}",
                  f"#EXT-X-MEDIA-SEQUENCE:{s.media_sequence}"]
         if s.discontinuity_sequence:
@@ -208,6 +223,8 @@ class MediaPlaylist:
         for segment in s.segments:
             if segment.discontinuity:
                 lines.append("#EXT-X-DISCONTINUITY")
+            if segment.number in parted:
+                lines.append(f'#EXT-X-PART:DURATION={segment.duration:.6f},URI="{segment.name}",INDEPENDENT=YES')
             lines += [f"#EXTINF:{segment.duration:.6f},", segment.name]
         return "\n".join(lines) + "\n"
 
@@ -246,6 +263,7 @@ class HlsOutput:
         self._held_cuts: set[int] = set()
         self._held_until = 0  # pts before which only the held cuts start segments
         self._control = server_control(preset)
+        self._part_target = preset.segment_seconds if preset.stream.part_hold_back is not None else None
         # a playlist that already lists segments was left by a child that died: a real break
         self._discontinuity = bool(state.segments)
         self._drop_unlisted_segments()
@@ -409,7 +427,7 @@ class HlsOutput:
         if not self._unpublished:
             return
         self._unpublished = False
-        write_atomic(self.playlist_path, self.playlist.render(self._control))
+        write_atomic(self.playlist_path, self.playlist.render(self._control, self._part_target))
         if not self.master_written and self.codec_string:
             self._write_master()
             self.master_written = True
