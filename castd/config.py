@@ -359,9 +359,10 @@ class Config(SharingKeys, forbid_unknown_fields=True, kw_only=True):
     # sessions
     quality: str = DEFAULT_PRESET
     # the stream's shape (castd/presets.py STREAM_FORMATS): "hls-fast-big" (0.5 s segments, the held first
-    # picture as 1.4 + 3 x 0.5 s, EXT-X-START -1.5: Shaka 4.15+ sit ~1.5 s behind, 4.9.2 3 s), "hls-fast"
-    # (the same with the first picture held as six 0.5 s segments) or "hls-1s" (1 s segments, HOLD-BACK 3:
-    # every line ~3 s behind); numbers in bench/README.md
+    # picture as 1.4 + 3 x 0.5 s, EXT-X-START -1.5: Shaka 4.15+ sit ~1.5 s behind, 4.9.2 3 s), "hls-fast-parts"
+    # (the same with partial segments and blocking reload: Shaka 4.16 and 5.x in low-latency mode), "hls-fast"
+    # (the first picture held as six 0.5 s segments), "hls-1s" (1 s segments, HOLD-BACK 3: every line ~3 s
+    # behind) or "hls-fast-nohb"; numbers in bench/README.md
     stream_format: StreamFormatName = DEFAULT_STREAM_FORMAT
     max_duration: int = 24 * 3600
     # watchdog: restart the encoder when it produces nothing for this long (seconds)

@@ -27,9 +27,8 @@ dist/shaka-player.compiled.debug.js, HlsParser.changePresentationTimelineToLive_
   (bench/README.md, "A first segment of 1.4 s" and "hls-fast-big, the default").
 - 4.16 and 5.x default to `streaming.lowLatencyMode` true (4.9.2, 4.15: false). A playlist that lists partial
   segments (EXT-X-PART) turns their low-latency configuration on (`createDefaultForLL`:
-  inaccurateManifestTolerance 0, so 5.x would fetch from its start point too). castd lists none: that is
-  Low-Latency HLS with blocking reload, for ~0.1 s on 5.x only (bench/README.md, "What is left of issue 19's
-  targets").
+  inaccurateManifestTolerance 0, so 5.x fetches from its start point too): "hls-fast-parts" below
+  (bench/README.md, "What is left of issue 19's targets" and "hls-fast-parts").
 """
 
 from __future__ import annotations

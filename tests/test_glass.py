@@ -13,13 +13,14 @@ from __future__ import annotations
 import pytest
 from helpers import Daemon, media_playlist_url, still_alive
 
-from castd.presets import DEFAULT_STREAM_FORMAT
+from castd.presets import DEFAULT_STREAM_FORMAT, STREAM_FORMATS
 from glass import LINES, VERSIONS, PageServer, ShakaPlayer
 from glass.player import Line
 
 # the format that is not the default: "hls-1s" or "hls-fast" (the two bench/README.md compares)
 OTHER_FORMAT = "hls-1s" if DEFAULT_STREAM_FORMAT != "hls-1s" else "hls-fast"
 RECEIVER_LINES: tuple[Line, ...] = ("shaka49", "shaka415")  # the Cast framework's Shaka today, and the one it announced
+LOW_LATENCY_LINES: tuple[Line, ...] = ("shaka4", "shaka5")  # streaming.lowLatencyMode on by default (presets.py)
 
 
 @pytest.fixture(scope="module")
@@ -37,9 +38,17 @@ def castd_other(tmp_path_factory):
     d.finish()
 
 
+# Shaka's requests for the media playlist, as the browser timed them (the URL's query included)
+PLAYLIST_REQUESTS = ("return performance.getEntriesByType('resource').map(e => e.name)"
+                     ".filter(n => n.includes('/stream.m3u8'))")
+
+
 def plays_a_start_and_a_switch(castd, pages, lines: tuple[Line, ...], stream_format: str) -> None:
     """Every line in `lines` at once: each player LOADed on a new session's stream presents its colour,
-    plays, and presents the colour of a page switch; then none of their processes is left."""
+    plays, and presents the colour of a page switch; then none of their processes is left. In a format with
+    partial segments, 4.16 and 5.x (lowLatencyMode on by default) must have asked for the playlist as
+    Low-Latency HLS does (`_HLS_part`, a blocking reload of the next partial segment); no other line ever."""
+    low_latency = LOW_LATENCY_LINES if STREAM_FORMATS[stream_format].part_hold_back is not None else ()
     first, second = ((255, 0, 0), "ff0000"), ((0, 0, 255), "0000ff")
     started = castd.post("/start", json={"url": pages.url(f"/color/{first[1]}")})
     assert started.status_code == 200, started.text
@@ -63,6 +72,8 @@ def plays_a_start_and_a_switch(castd, pages, lines: tuple[Line, ...], stream_for
             assert not state.critical, (player.line, state.errors)
             assert state.current_time > 0 and state.frames > 0, player.line
             assert state.behind_live_edge is not None and state.behind_live_edge > 0, player.line
+            asked = player._script(PLAYLIST_REQUESTS)
+            assert any("_HLS_part=" in url for url in asked) == (player.line in low_latency), (player.line, asked)
             seen |= player.record()
     finally:
         for player in players:
@@ -80,3 +91,16 @@ def test_every_shaka_line_plays_castd_and_presents_the_page_colour(castd, pages)
 
 def test_the_receivers_shaka_lines_play_the_other_stream_format(castd_other, pages):
     plays_a_start_and_a_switch(castd_other, pages, RECEIVER_LINES, OTHER_FORMAT)
+
+
+def test_partial_segments_put_4_16_and_5_in_low_latency_mode_and_4_15_and_4_9_play_them_as_before(
+        tmp_path_factory, pages):
+    """hls-fast-parts (presets.py): Shaka 4.16 and 5.x (lowLatencyMode on by default) ask for the playlist by
+    its next partial segment, held by castd until it is listed (api/blocking.py); 4.9.2 and 4.15 (off) play the
+    same stream without them. Every line presents the page and a switch."""
+    d = Daemon(runtime_dir=tmp_path_factory.mktemp("glass-parts") / "run",
+               env_extra={"CASTD_STREAM_FORMAT": "hls-fast-parts"}).start()
+    try:
+        plays_a_start_and_a_switch(d, pages, LINES, "hls-fast-parts")
+    finally:
+        d.finish()
