@@ -12,13 +12,12 @@ request may wait for a fresh edge instead (api/freshedge.py).
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import stat
 import time
 from pathlib import Path
-
-import asyncio
 
 import anyio
 import anyio.to_thread
