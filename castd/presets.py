@@ -127,7 +127,8 @@ STREAM_FORMATS: dict[str, StreamFormat] = {
     # (bench/README.md, "What is left of issue 19's targets"). 4.9.2 and 4.15 (lowLatencyMode off) ignore
     # the parts and keep HOLD-BACK / EXT-X-START as in hls-fast-big. Not the default: beside hls-fast-big in
     # one run (bench/README.md run Y), a switch at the glass on 5.2 over the jittery link 1.96 s against 2.28
-    # (4.16 1.99 / 2.05, level elsewhere), but on 4.9.2, the receiver's engine today, 3.82 against 3.62.
+    # (4.16 1.99 / 2.05, level elsewhere), but on 4.9.2, the receiver's engine today, 3.82 against 3.62 (a
+    # second run of 4.9.2 alone: 3.70 against 3.68). One soak so far (run Z, the jittery link).
     "hls-fast-parts": StreamFormat("hls-fast-parts", 0.5, hold_back=3.0, start_offset=-1.5, first_hold=2.9,
                                    first_segments=(1.4, 0.5, 0.5, 0.5), part_hold_back=1.5),
     # The same without HOLD-BACK (issue 19's shape b as first tried): 4.15+ as above (the last three EXTINFs,
